@@ -68,11 +68,17 @@ mod tests {
     #[test]
     fn rejects_negative_and_oversize() {
         let mut buf = BytesMut::from(&(-1i32).to_be_bytes()[..]);
-        assert_eq!(try_split_frame(&mut buf, 100), Err(FrameError::Negative(-1)));
+        assert_eq!(
+            try_split_frame(&mut buf, 100),
+            Err(FrameError::Negative(-1))
+        );
         let mut buf = BytesMut::from(&101i32.to_be_bytes()[..]);
         assert_eq!(
             try_split_frame(&mut buf, 100),
-            Err(FrameError::TooLarge { size: 101, max: 100 })
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
         );
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod frame;
 pub mod header;
+pub mod properties;
 pub mod response;
 pub mod versions;
 

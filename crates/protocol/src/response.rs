@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(frame.get_i32(), 7); // v0 header: correlation id only
         let body = ApiVersionsResponse::decode(&mut frame, 0).unwrap();
         assert_eq!(body.error_code, 35);
-        assert!(body.api_keys.iter().any(|k| k.api_key == 18 && k.max_version == 4));
+        assert!(body
+            .api_keys
+            .iter()
+            .any(|k| k.api_key == 18 && k.max_version == 4));
         assert!(frame.is_empty());
     }
 

@@ -54,7 +54,10 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
 
 /// The implemented range of `api_key`, if Strait answers it at all.
 pub fn supported_range(api_key: i16) -> Option<ApiRange> {
-    SUPPORTED_APIS.iter().copied().find(|r| r.api_key == api_key)
+    SUPPORTED_APIS
+        .iter()
+        .copied()
+        .find(|r| r.api_key == api_key)
 }
 
 /// Checks a request's (key, version) against the table.

@@ -1,0 +1,148 @@
+//! The broker's shared state: configuration, topics, producer ids, and the append signal
+//! long-polling fetches wait on. One `Arc<Broker>` is shared by every connection task.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{BrokerConfig, Listener};
+use crate::error::ApiError;
+use crate::fetch_session::FetchSessionCache;
+use crate::topics::{now_ms, StartupError, TopicManager};
+
+/// Producer ids are reserved in blocks so that persisting the reservation is rare.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub topics: TopicManager,
+    cluster_id: String,
+    advertised: RwLock<Vec<Listener>>,
+    producer_ids: Mutex<(i64, i64)>,
+    appended: watch::Sender<u64>,
+    fetch_sessions: FetchSessionCache,
+}
+
+impl Broker {
+    /// Opens the log directory (recovering every partition) and builds the shared state.
+    pub fn open(config: BrokerConfig) -> Result<Self, StartupError> {
+        let topics = TopicManager::open(
+            &config.log_dir,
+            config.node_id,
+            config.topic_defaults.clone(),
+        )?;
+        let cluster_id = topics.cluster_id();
+        let (appended, _) = watch::channel(0);
+        Ok(Broker {
+            advertised: RwLock::new(config.advertised_listeners.clone().unwrap_or_default()),
+            config,
+            topics,
+            cluster_id,
+            producer_ids: Mutex::new((0, 0)),
+            appended,
+            fetch_sessions: FetchSessionCache::default(),
+        })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub fn log_dir(&self) -> &PathBuf {
+        &self.config.log_dir
+    }
+
+    /// The endpoint clients are told to connect to.
+    pub fn advertised_listener(&self) -> Listener {
+        let adv = self.advertised.read().unwrap_or_else(|e| e.into_inner());
+        adv.first().cloned().unwrap_or_else(|| Listener {
+            name: "PLAINTEXT".into(),
+            host: "127.0.0.1".into(),
+            port: 9092,
+        })
+    }
+
+    /// Records the actually bound listeners when `advertised.listeners` was not given (so
+    /// port 0 advertises the real port, and 0.0.0.0 advertises loopback).
+    pub fn set_bound_listeners(&self, bound: Vec<Listener>) {
+        if self.config.advertised_listeners.is_some() {
+            return;
+        }
+        let mut adv = self.advertised.write().unwrap_or_else(|e| e.into_inner());
+        *adv = bound
+            .into_iter()
+            .map(|mut l| {
+                if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
+                    l.host = "127.0.0.1".into();
+                }
+                l
+            })
+            .collect();
+    }
+
+    /// Wakes long-polling fetches after an append.
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    pub fn fetch_sessions(&self) -> &FetchSessionCache {
+        &self.fetch_sessions
+    }
+
+    /// Allocates a fresh producer id.
+    pub fn next_producer_id(&self) -> Result<i64, ApiError> {
+        let mut range = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if range.0 >= range.1 {
+            *range = self.topics.reserve_producer_ids(PRODUCER_ID_BLOCK, 0)?;
+        }
+        let id = range.0;
+        range.0 += 1;
+        Ok(id)
+    }
+
+    /// Background upkeep: segment.ms rolls and the flush policy every
+    /// `log.flush.scheduler.interval.ms`, retention every `log.retention.check.interval.ms`.
+    pub async fn run_log_maintenance(self: std::sync::Arc<Self>) {
+        let flush_every = Duration::from_millis(self.config.log_flush_scheduler_interval_ms);
+        let retention_every = self.config.log_retention_check_interval_ms as i64;
+        let mut last_retention = now_ms();
+        let mut tick = tokio::time::interval(flush_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            let check_retention = now - last_retention >= retention_every;
+            if check_retention {
+                last_retention = now;
+            }
+            for topic in self.topics.list() {
+                for p in topic.partitions() {
+                    let result = p.with_log_mut(|log| {
+                        log.maybe_roll(now)?;
+                        log.maybe_flush(now)?;
+                        if check_retention {
+                            let deleted = log.enforce_retention(now)?;
+                            if deleted > 0 {
+                                tracing::info!(topic = %topic.name, partition = p.index, segments = deleted, log_start_offset = log.log_start_offset(), "retention deleted segments");
+                            }
+                        }
+                        Ok::<(), strait_storage::StorageError>(())
+                    });
+                    if let Ok(Err(e)) = result {
+                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "log maintenance failed");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Config resources as DescribeConfigs / AlterConfigs / IncrementalAlterConfigs see them:
+//! topics (type 2) and the broker (type 4, name = node id, or empty for the cluster-wide
+//! default). Shared by the three handlers so they agree on names, values and sources.
+//!
+//! Broker resources expose the `log.*`-style keys that default topic configs (dynamic:
+//! alterable, persisted, applied to every log at once) and the static start-up keys
+//! (read-only).
+
+use std::collections::BTreeMap;
+
+use strait_protocol::ErrorCode;
+
+use crate::broker::Broker;
+use crate::error::ApiError;
+use crate::topic_config::{def_for_broker_key, validate, ConfigSource, ConfigType, TOPIC_CONFIGS};
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// One config as described to clients.
+#[derive(Debug, Clone)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    pub read_only: bool,
+    pub source: ConfigSource,
+    pub sensitive: bool,
+    pub config_type: ConfigType,
+    pub doc: Option<&'static str>,
+    /// Kafka's synonyms, highest precedence first: (name, value, source).
+    pub synonyms: Vec<(String, String, ConfigSource)>,
+}
+
+/// Which resource a request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Topic(String),
+    Broker,
+}
+
+pub fn resolve_resource(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+) -> Result<Resource, ApiError> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            if broker.topics.get(name).is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("Topic '{name}' does not exist."),
+                ));
+            }
+            Ok(Resource::Topic(name.to_string()))
+        }
+        RESOURCE_BROKER => {
+            if !name.is_empty() && name != broker.node_id().to_string() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "Unexpected broker id, expected {} or empty string, but received {name}",
+                        broker.node_id()
+                    ),
+                ));
+            }
+            Ok(Resource::Broker)
+        }
+        other => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "Unsupported resource type {other}: Strait has topic (2) and broker (4) configs"
+            ),
+        )),
+    }
+}
+
+/// Every config of the resource, or only `keys` when given.
+pub fn describe(broker: &Broker, resource: &Resource, keys: Option<&[String]>) -> Vec<ConfigEntry> {
+    let wanted = |n: &str| keys.is_none_or(|k| k.iter().any(|x| x == n));
+    let defaults = broker.topics.defaults();
+    match resource {
+        Resource::Topic(name) => {
+            let overrides = broker
+                .topics
+                .get(name)
+                .map(|t| t.configs())
+                .unwrap_or_default();
+            defaults
+                .resolve_all(&overrides)
+                .into_iter()
+                .filter(|r| wanted(r.def.name))
+                .map(|r| {
+                    let mut synonyms = Vec::new();
+                    if let Some(v) = overrides.get(r.def.name) {
+                        synonyms.push((
+                            r.def.name.to_string(),
+                            v.clone(),
+                            ConfigSource::TopicConfig,
+                        ));
+                    }
+                    let (bv, bs) = defaults.broker_default(r.def);
+                    let broker_key = r.def.synonyms.first().map_or(r.def.name, |s| s.key);
+                    synonyms.push((
+                        if bs == ConfigSource::DefaultConfig {
+                            r.def.name.to_string()
+                        } else {
+                            broker_key.to_string()
+                        },
+                        bv,
+                        bs,
+                    ));
+                    ConfigEntry {
+                        name: r.def.name.to_string(),
+                        value: Some(r.value),
+                        read_only: false,
+                        source: r.source,
+                        sensitive: false,
+                        config_type: r.def.kind,
+                        doc: Some(r.def.doc),
+                        synonyms,
+                    }
+                })
+                .collect()
+        }
+        Resource::Broker => {
+            let mut out = Vec::new();
+            for def in TOPIC_CONFIGS {
+                let Some(primary) = def.synonyms.first() else {
+                    continue;
+                };
+                if !wanted(primary.key) {
+                    continue;
+                }
+                let (value, source) = defaults.broker_default(def);
+                out.push(ConfigEntry {
+                    name: primary.key.to_string(),
+                    value: Some(value.clone()),
+                    read_only: false,
+                    source,
+                    sensitive: false,
+                    config_type: def.kind,
+                    doc: Some(def.doc),
+                    synonyms: vec![(primary.key.to_string(), value, source)],
+                });
+            }
+            let c = &broker.config;
+            let statics: Vec<(&str, String, ConfigType)> = vec![
+                ("node.id", c.node_id.to_string(), ConfigType::Int),
+                (
+                    "listeners",
+                    c.listeners
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    ConfigType::String,
+                ),
+                (
+                    "advertised.listeners",
+                    broker.advertised_listener().to_string(),
+                    ConfigType::String,
+                ),
+                (
+                    "log.dirs",
+                    c.log_dir.display().to_string(),
+                    ConfigType::String,
+                ),
+                (
+                    "num.partitions",
+                    c.num_partitions.to_string(),
+                    ConfigType::Int,
+                ),
+                (
+                    "default.replication.factor",
+                    c.default_replication_factor.to_string(),
+                    ConfigType::Int,
+                ),
+                (
+                    "auto.create.topics.enable",
+                    c.auto_create_topics_enable.to_string(),
+                    ConfigType::Boolean,
+                ),
+                (
+                    "delete.topic.enable",
+                    c.delete_topic_enable.to_string(),
+                    ConfigType::Boolean,
+                ),
+                (
+                    "socket.request.max.bytes",
+                    c.socket_request_max_bytes.to_string(),
+                    ConfigType::Int,
+                ),
+                (
+                    "log.retention.check.interval.ms",
+                    c.log_retention_check_interval_ms.to_string(),
+                    ConfigType::Long,
+                ),
+                (
+                    "log.flush.scheduler.interval.ms",
+                    c.log_flush_scheduler_interval_ms.to_string(),
+                    ConfigType::Long,
+                ),
+            ];
+            for (name, value, kind) in statics {
+                if !wanted(name) {
+                    continue;
+                }
+                let source = if c.supplied.contains_key(name) {
+                    ConfigSource::StaticBrokerConfig
+                } else {
+                    ConfigSource::DefaultConfig
+                };
+                out.push(ConfigEntry {
+                    name: name.to_string(),
+                    value: Some(value.clone()),
+                    read_only: true,
+                    source,
+                    sensitive: false,
+                    config_type: kind,
+                    doc: None,
+                    synonyms: vec![(name.to_string(), value, source)],
+                });
+            }
+            out
+        }
+    }
+}
+
+/// The resource's current overrides (topic configs, or dynamic broker configs).
+pub fn current_overrides(broker: &Broker, resource: &Resource) -> BTreeMap<String, String> {
+    match resource {
+        Resource::Topic(name) => broker
+            .topics
+            .get(name)
+            .map(|t| t.configs())
+            .unwrap_or_default(),
+        Resource::Broker => broker.topics.defaults().dynamic_broker,
+    }
+}
+
+/// Validates and stores a complete new set of overrides for the resource.
+pub fn replace_overrides(
+    broker: &Broker,
+    resource: &Resource,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    match resource {
+        Resource::Topic(name) => broker
+            .topics
+            .set_topic_configs(name, configs, validate_only),
+        Resource::Broker => {
+            let mut not_dynamic = Vec::new();
+            for (k, v) in &configs {
+                match def_for_broker_key(k) {
+                    Some((def, _)) => validate(def, v).map_err(|m| {
+                        ApiError::new(ErrorCode::InvalidConfig, m.replace(def.name, k))
+                    })?,
+                    None => not_dynamic.push(k.clone()),
+                }
+            }
+            if !not_dynamic.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "Cannot update these configs dynamically: {}",
+                        not_dynamic.join(", ")
+                    ),
+                ));
+            }
+            if validate_only {
+                return Ok(());
+            }
+            broker.topics.set_dynamic_broker_configs(configs)
+        }
+    }
+}

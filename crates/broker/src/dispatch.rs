@@ -1,0 +1,174 @@
+//! Routes one request frame to its handler: header decode, the version table check, body
+//! decode, handler call, response encode. The route table is the `match` below; every API
+//! in [`strait_protocol::versions::SUPPORTED_APIS`] must appear in it.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+use strait_protocol::header::{decode_request_header, peek_key_version};
+use strait_protocol::response::{api_versions_fallback, encode_response};
+use strait_protocol::versions::check_version;
+use strait_protocol::ProtocolError;
+
+use crate::broker::Broker;
+use crate::handlers;
+
+/// What every handler gets besides its request body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+}
+
+/// Handles one frame. `Ok(None)` means no response is due (Produce with acks=0); `Err`
+/// means the connection must close.
+pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, ProtocolError> {
+    let (api_key, api_version) = peek_key_version(&frame)?;
+    let header = decode_request_header(&mut frame)?;
+    let ctx = RequestContext {
+        api_key,
+        api_version,
+        correlation_id: header.correlation_id,
+        client_id: header.client_id.as_ref().map(|c| c.to_string()),
+    };
+    if api_key == ApiKey::ApiVersions as i16 && check_version(api_key, api_version).is_err() {
+        // KIP-511: answer a too-new ApiVersions in v0 so the client can retry lower.
+        return api_versions_fallback(ctx.correlation_id).map(Some);
+    }
+    check_version(api_key, api_version)?;
+    let key = ApiKey::try_from(api_key).map_err(|_| ProtocolError::UnknownApiKey(api_key))?;
+    let b = broker;
+    let c = &ctx;
+    match key {
+        ApiKey::ApiVersions => {
+            call(c, frame, |r| async {
+                Some(handlers::api_versions::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::Metadata => {
+            call(c, frame, |r| async {
+                Some(handlers::metadata::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::Produce => call(c, frame, |r| handlers::produce::handle(b, c, r)).await,
+        ApiKey::Fetch => {
+            call(c, frame, |r| async {
+                Some(handlers::fetch::handle(b, c, r).await)
+            })
+            .await
+        }
+        ApiKey::ListOffsets => {
+            call(c, frame, |r| async {
+                Some(handlers::list_offsets::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::InitProducerId => {
+            call(c, frame, |r| async {
+                Some(handlers::init_producer_id::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::CreateTopics => {
+            call(c, frame, |r| async {
+                Some(handlers::create_topics::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DeleteTopics => {
+            call(c, frame, |r| async {
+                Some(handlers::delete_topics::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::CreatePartitions => {
+            call(c, frame, |r| async {
+                Some(handlers::create_partitions::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DeleteRecords => {
+            call(c, frame, |r| async {
+                Some(handlers::delete_records::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            call(c, frame, |r| async {
+                Some(handlers::offset_for_leader_epoch::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeConfigs => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_configs::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::AlterConfigs => {
+            call(c, frame, |r| async {
+                Some(handlers::alter_configs::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            call(c, frame, |r| async {
+                Some(handlers::incremental_alter_configs::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeCluster => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_cluster::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeLogDirs => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_log_dirs::handle(b, c, r))
+            })
+            .await
+        }
+        _ => Err(ProtocolError::UnknownApiKey(api_key)),
+    }
+}
+
+/// Decodes `Req`, runs the handler, encodes its response.
+async fn call<Req, Resp, F, Fut>(
+    ctx: &RequestContext,
+    mut body: Bytes,
+    handler: F,
+) -> Result<Option<Bytes>, ProtocolError>
+where
+    Req: Decodable,
+    Resp: Encodable,
+    F: FnOnce(Req) -> Fut,
+    Fut: Future<Output = Option<Resp>>,
+{
+    let request =
+        Req::decode(&mut body, ctx.api_version).map_err(|e| ProtocolError::Malformed {
+            what: format!(
+                "request body (api key {} v{})",
+                ctx.api_key, ctx.api_version
+            ),
+            message: e.to_string(),
+        })?;
+    match handler(request).await {
+        Some(response) => {
+            let frame =
+                encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, &response);
+            if let Err(e) = &frame {
+                // Our bug, not the client's: say so loudly.
+                tracing::error!(api_key = ctx.api_key, api_version = ctx.api_version, error = %e, "failed to encode response");
+            }
+            frame.map(Some)
+        }
+        None => Ok(None),
+    }
+}

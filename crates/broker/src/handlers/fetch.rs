@@ -1,0 +1,271 @@
+//! Fetch (key 1): consumer reads with long polling and incremental sessions.
+//!
+//! read_uncommitted reads up to the high watermark, read_committed up to the last stable
+//! offset. The response is bounded by `max_bytes` and each partition by its
+//! `partition_max_bytes`, except that the first partition with data returns at least one
+//! whole batch (KIP-74). The request waits up to `max_wait_ms` for `min_bytes` to
+//! accumulate, woken by appends. Replica fetches are not served: Strait has no followers.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use strait_protocol::ErrorCode;
+use strait_storage::ReadError;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+use crate::error::ApiError;
+use crate::fetch_session::{PartitionRequest, PartitionSeen, SessionPartition};
+
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let v = ctx.api_version;
+    let listed: Vec<SessionPartition> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let topic = t.topic.0.to_string();
+            t.partitions.iter().map(move |p| SessionPartition {
+                topic: topic.clone(),
+                partition: p.partition,
+                request: PartitionRequest {
+                    fetch_offset: p.fetch_offset,
+                    partition_max_bytes: p.partition_max_bytes,
+                    current_leader_epoch: if v >= 9 { p.current_leader_epoch } else { -1 },
+                    last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
+                },
+                seen: None,
+            })
+        })
+        .collect();
+    let forgotten: Vec<(String, i32)> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|f| f.partitions.iter().map(|&p| (f.topic.0.to_string(), p)))
+        .collect();
+    let (session_id, session_epoch) = if v >= 7 {
+        (req.session_id, req.session_epoch)
+    } else {
+        (0, -1)
+    };
+    let view = match broker
+        .fetch_sessions()
+        .resolve(session_id, session_epoch, listed, &forgotten)
+    {
+        Ok(view) => view,
+        Err(code) => {
+            return FetchResponse::default()
+                .with_error_code(code.code())
+                .with_session_id(0);
+        }
+    };
+
+    let read_committed = req.isolation_level == 1;
+    let max_bytes = if req.max_bytes > 0 {
+        req.max_bytes as usize
+    } else {
+        usize::MAX
+    };
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let mut appends = broker.subscribe_appends();
+
+    let results = loop {
+        appends.borrow_and_update();
+        let results = read_all(broker, &view.partitions, max_bytes, read_committed);
+        let bytes: usize = results.iter().map(|r| r.records_len()).sum();
+        let any_error = results.iter().any(|r| r.error.is_some());
+        let now = Instant::now();
+        if bytes >= min_bytes.max(1) || any_error || now >= deadline {
+            break results;
+        }
+        // Woken by any append; spurious wake-ups just re-read.
+        if tokio::time::timeout(deadline - now, appends.changed())
+            .await
+            .is_err()
+        {
+            break read_all(broker, &view.partitions, max_bytes, read_committed);
+        }
+    };
+
+    // Assemble the response in request (session) order, skipping silent partitions in an
+    // incremental response.
+    let mut served = Vec::new();
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    for (sp, r) in view.partitions.iter().zip(results) {
+        let seen = PartitionSeen {
+            high_watermark: r.high_watermark,
+            last_stable_offset: r.last_stable_offset,
+            log_start_offset: r.log_start_offset,
+        };
+        let has_news = r.records_len() > 0
+            || r.error.is_some()
+            || r.diverging.is_some()
+            || sp.seen != Some(seen);
+        if view.incremental && !has_news {
+            continue;
+        }
+        served.push((sp.topic.clone(), sp.partition, r.next_fetch_offset, seen));
+        let mut pd = PartitionData::default()
+            .with_partition_index(sp.partition)
+            .with_error_code(r.error.as_ref().map_or(0, |e| e.error_code()))
+            .with_high_watermark(r.high_watermark)
+            .with_last_stable_offset(r.last_stable_offset)
+            .with_aborted_transactions(read_committed.then(Vec::new))
+            .with_records(Some(r.records));
+        if v >= 5 {
+            pd.log_start_offset = r.log_start_offset;
+        }
+        if v >= 11 {
+            pd.preferred_read_replica = BrokerId(-1);
+        }
+        if let Some((epoch, end_offset)) = r.diverging {
+            pd.diverging_epoch = EpochEndOffset::default()
+                .with_epoch(epoch)
+                .with_end_offset(end_offset);
+        }
+        match topics.last_mut() {
+            Some(t) if t.topic.0.as_str() == sp.topic => t.partitions.push(pd),
+            _ => topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(str_bytes(sp.topic.clone())))
+                    .with_partitions(vec![pd]),
+            ),
+        }
+    }
+    broker.fetch_sessions().update(view.session_id, &served);
+    let mut resp = FetchResponse::default().with_responses(topics);
+    if v >= 7 {
+        resp.session_id = view.session_id;
+    }
+    resp
+}
+
+struct PartitionRead {
+    error: Option<ApiError>,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+    records: bytes::Bytes,
+    diverging: Option<(i32, i64)>,
+    /// Where the client will fetch next if it consumes everything returned.
+    next_fetch_offset: Option<i64>,
+}
+
+impl PartitionRead {
+    fn records_len(&self) -> usize {
+        self.records.len()
+    }
+    fn error(e: ApiError) -> Self {
+        PartitionRead {
+            error: Some(e),
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            records: bytes::Bytes::new(),
+            diverging: None,
+            next_fetch_offset: None,
+        }
+    }
+}
+
+fn read_all(
+    broker: &Broker,
+    partitions: &[SessionPartition],
+    max_bytes: usize,
+    read_committed: bool,
+) -> Vec<PartitionRead> {
+    let mut remaining = max_bytes;
+    let mut min_one = true;
+    partitions
+        .iter()
+        .map(|sp| {
+            let r = read_one(broker, sp, remaining, min_one, read_committed);
+            if !r.records.is_empty() {
+                min_one = false;
+                remaining = remaining.saturating_sub(r.records.len());
+            }
+            r
+        })
+        .collect()
+}
+
+fn read_one(
+    broker: &Broker,
+    sp: &SessionPartition,
+    remaining: usize,
+    min_one: bool,
+    read_committed: bool,
+) -> PartitionRead {
+    let unknown = || PartitionRead::error(ApiError::code(ErrorCode::UnknownTopicOrPartition));
+    let Some(topic) = broker.topics.get(&sp.topic) else {
+        return unknown();
+    };
+    let Some(partition) = topic.partition(sp.partition) else {
+        return unknown();
+    };
+    if let Err(e) = partition.check_leader_epoch(sp.request.current_leader_epoch) {
+        return PartitionRead::error(e);
+    }
+    let req = sp.request;
+    let limit = (req.partition_max_bytes.max(0) as usize).min(remaining);
+    let result = partition.with_log(|log| {
+        let high_watermark = log.high_watermark();
+        let last_stable_offset = log.last_stable_offset();
+        let log_start_offset = log.log_start_offset();
+        let base = PartitionRead {
+            error: None,
+            high_watermark,
+            last_stable_offset,
+            log_start_offset,
+            records: bytes::Bytes::new(),
+            diverging: None,
+            next_fetch_offset: None,
+        };
+        // KIP-320: a fetcher whose last fetched epoch ended earlier than its position has
+        // diverged; tell it where, and send nothing.
+        if req.last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = log.end_offset_for_epoch(req.last_fetched_epoch);
+            if epoch < 0 || end_offset < req.fetch_offset {
+                return PartitionRead {
+                    diverging: Some((epoch, end_offset)),
+                    ..base
+                };
+            }
+        }
+        let max_offset = if read_committed {
+            last_stable_offset
+        } else {
+            high_watermark
+        };
+        match log.read(req.fetch_offset, limit, max_offset, min_one) {
+            Ok(info) => {
+                let next = last_offset_of(&info.records).map(|o| o + 1);
+                PartitionRead {
+                    records: info.records,
+                    next_fetch_offset: next,
+                    ..base
+                }
+            }
+            Err(ReadError::OffsetOutOfRange { .. }) => PartitionRead {
+                error: Some(ApiError::code(ErrorCode::OffsetOutOfRange)),
+                ..base
+            },
+            Err(e) => PartitionRead {
+                error: Some(ApiError::new(ErrorCode::KafkaStorageError, e.to_string())),
+                ..base
+            },
+        }
+    });
+    result.unwrap_or_else(PartitionRead::error)
+}
+
+fn last_offset_of(records: &[u8]) -> Option<i64> {
+    strait_records::BatchIter::new(records)
+        .filter_map(Result::ok)
+        .last()
+        .map(|b| b.last_offset())
+}

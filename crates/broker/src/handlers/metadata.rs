@@ -1,0 +1,118 @@
+//! Metadata (key 3): brokers, cluster id, controller, and topics with their partitions,
+//! leader epochs and (v10+) topic ids. Auto-creates requested topics when
+//! `auto.create.topics.enable` and the request allow it.
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use strait_protocol::ErrorCode;
+use uuid::Uuid;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+use crate::topics::Topic;
+
+pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+    let v = ctx.api_version;
+    let listener = broker.advertised_listener();
+    let node = BrokerId(broker.node_id());
+    let brokers = vec![MetadataResponseBroker::default()
+        .with_node_id(node)
+        .with_host(str_bytes(listener.host.clone()))
+        .with_port(i32::from(listener.port))];
+
+    // v0: an empty list means all topics; v1+: null means all, empty means none.
+    let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && v == 0 => None,
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+                .collect(),
+        ),
+    };
+    let allow_auto_create = v < 4 || req.allow_auto_topic_creation;
+
+    let topics = match requested {
+        None => broker
+            .topics
+            .list()
+            .iter()
+            .map(|t| topic_entry(broker, v, t))
+            .collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|(name, id)| match name {
+                Some(name) => match broker.topics.get(&name) {
+                    Some(t) => topic_entry(broker, v, &t),
+                    None if allow_auto_create && broker.config.auto_create_topics_enable => {
+                        match broker.topics.create_topic(
+                            &name,
+                            broker.config.num_partitions,
+                            Default::default(),
+                            false,
+                        ) {
+                            Ok(t) => topic_entry(broker, v, &t),
+                            Err(e) => error_entry(v, Some(name), e.code),
+                        }
+                    }
+                    None => error_entry(v, Some(name), ErrorCode::UnknownTopicOrPartition),
+                },
+                None => match broker.topics.get_by_id(id) {
+                    Some(t) => topic_entry(broker, v, &t),
+                    None => {
+                        let mut e = error_entry(v, None, ErrorCode::UnknownTopicId);
+                        e.topic_id = id;
+                        e
+                    }
+                },
+            })
+            .collect(),
+    };
+
+    let mut resp = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_topics(topics);
+    if v >= 1 {
+        resp.controller_id = node;
+    }
+    if v >= 2 {
+        resp.cluster_id = Some(str_bytes(broker.cluster_id()));
+    }
+    resp
+}
+
+fn error_entry(v: i16, name: Option<String>, code: ErrorCode) -> MetadataResponseTopic {
+    let _ = v;
+    MetadataResponseTopic::default()
+        .with_error_code(code.code())
+        .with_name(name.map(|n| TopicName(str_bytes(n))))
+}
+
+fn topic_entry(broker: &Broker, v: i16, topic: &Topic) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id());
+    let partitions = topic
+        .partitions()
+        .iter()
+        .map(|p| {
+            let mut mp = MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(node)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node]);
+            if v >= 7 {
+                mp.leader_epoch = p.leader_epoch();
+            }
+            mp
+        })
+        .collect();
+    let mut t = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(topic.name.clone()))))
+        .with_partitions(partitions);
+    if v >= 10 {
+        t.topic_id = topic.topic_id;
+    }
+    t
+}

@@ -1,0 +1,155 @@
+//! Produce (key 0): the client append path. Each partition's records go through
+//! `PartitionLog::append_leader` (offsets assigned, leader epoch stamped, CRC and
+//! idempotent-producer sequence checked). A partition either gets all its batches appended
+//! or none, and an error names what was wrong. acks=0 gets no response.
+
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strait_protocol::ErrorCode;
+use strait_storage::AppendError;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+use crate::error::ApiError;
+use crate::topics::now_ms;
+
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let v = ctx.api_version;
+    let acks = req.acks;
+    let acks_error = (!matches!(acks, -1..=1)).then(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequiredAcks,
+            format!("acks must be -1, 0 or 1, got {acks}"),
+        )
+    });
+    let mut appended_any = false;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for topic_data in req.topic_data {
+        let name = topic_data.name.0.to_string();
+        let topic = broker.topics.get(&name);
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for pd in topic_data.partition_data {
+            let result = match (&acks_error, &topic) {
+                (Some(e), _) => Err((e.clone(), None)),
+                (None, None) => Err((
+                    ApiError::new(
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!(
+                            "This server does not host this topic-partition: {name}-{}",
+                            pd.index
+                        ),
+                    ),
+                    None,
+                )),
+                (None, Some(topic)) => append(topic, pd.index, pd.records.as_deref()),
+            };
+            let mut pr = PartitionProduceResponse::default().with_index(pd.index);
+            match result {
+                Ok((info, log_append_time_ms)) => {
+                    appended_any = true;
+                    pr.base_offset = info.base_offset;
+                    pr.log_append_time_ms = log_append_time_ms;
+                    if v >= 5 {
+                        pr.log_start_offset = info.log_start_offset;
+                    }
+                }
+                Err((e, batch_index)) => {
+                    tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce rejected");
+                    pr.error_code = e.error_code();
+                    pr.base_offset = -1;
+                    if v >= 8 {
+                        pr.error_message = e.message.clone().map(str_bytes);
+                        if let Some(i) = batch_index {
+                            pr.record_errors = vec![BatchIndexAndErrorMessage::default()
+                                .with_batch_index(i)
+                                .with_batch_index_error_message(e.message.clone().map(str_bytes))];
+                        }
+                    }
+                }
+            }
+            partition_responses.push(pr);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    if appended_any {
+        broker.notify_appended();
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+struct Appended {
+    base_offset: i64,
+    log_start_offset: i64,
+}
+
+type AppendResult = Result<(Appended, i64), (ApiError, Option<i32>)>;
+
+fn append(topic: &crate::topics::Topic, index: i32, records: Option<&[u8]>) -> AppendResult {
+    let partition = topic.partition(index).ok_or_else(|| {
+        (
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!(
+                    "This server does not host this topic-partition: {}-{index}",
+                    topic.name
+                ),
+            ),
+            None,
+        )
+    })?;
+    let records = records.unwrap_or_default();
+    if records.is_empty() {
+        return Err((
+            ApiError::new(
+                ErrorCode::InvalidRecord,
+                "produce request has no record batches",
+            ),
+            None,
+        ));
+    }
+    let epoch = partition.leader_epoch();
+    let info = partition
+        .with_log_mut(|log| log.append_leader(records, epoch, now_ms()))
+        .map_err(|e| (e, None))?
+        .map_err(|e| map_append_error(&topic.name, index, e))?;
+    Ok((
+        Appended {
+            base_offset: info.base_offset,
+            log_start_offset: info.log_start_offset,
+        },
+        info.log_append_time_ms,
+    ))
+}
+
+fn map_append_error(topic: &str, index: i32, e: AppendError) -> (ApiError, Option<i32>) {
+    let message = format!("{topic}-{index}: {e}");
+    let code = match &e {
+        AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
+        AppendError::InvalidRecord(_) => ErrorCode::InvalidRecord,
+        AppendError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
+        AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+        AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+        AppendError::UnexpectedAppendOffset { .. } | AppendError::OffsetsOutOfOrder { .. } => {
+            ErrorCode::InvalidRecord
+        }
+        AppendError::Io(_) => {
+            tracing::error!(topic, partition = index, error = %e, "log append failed");
+            ErrorCode::KafkaStorageError
+        }
+    };
+    (ApiError::new(code, message), None)
+}

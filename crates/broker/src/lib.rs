@@ -1,0 +1,74 @@
+//! The Strait broker: a single-node, Kafka-wire-compatible broker.
+//!
+//! # Layout
+//! * [`config`]: `server.properties` + `--override`, validated with Kafka's key names.
+//! * [`server`] / [`connection`]: listeners, one task per connection, responses in order.
+//! * [`dispatch`]: header, version check, body decode, handler, response encode.
+//! * [`handlers`]: one file per Kafka API.
+//! * [`broker`]: shared state; [`topics`]: topic/partition registry over the logs;
+//!   [`metadata`]: crash-safe persistence of that registry.
+//! * [`topic_config`] / [`config_resources`]: topic and broker configs with Kafka's names.
+//! * [`fetch_session`]: incremental fetch sessions.
+//!
+//! Storage is `strait-storage`; the wire is `strait-protocol`.
+
+pub mod broker;
+pub mod config;
+pub mod config_resources;
+pub mod connection;
+pub mod dispatch;
+pub mod error;
+pub mod fetch_session;
+pub mod handlers;
+pub mod metadata;
+pub mod server;
+pub mod topic_config;
+pub mod topics;
+
+use std::sync::Arc;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+
+/// A running broker (for tests and the binary): its state and where it listens.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    pub listeners: Vec<config::Listener>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningBroker {
+    /// Opens the log directory, binds every listener, and starts serving.
+    pub async fn start(config: BrokerConfig) -> Result<Self, StartError> {
+        let broker = Arc::new(Broker::open(config)?);
+        let bound = server::bind(&broker).await.map_err(StartError::Bind)?;
+        broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
+        let listeners = bound.iter().map(|(l, _)| l.clone()).collect();
+        let mut tasks = Vec::new();
+        for (_, socket) in bound {
+            tasks.push(tokio::spawn(server::serve(broker.clone(), socket)));
+        }
+        tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
+        Ok(RunningBroker {
+            broker,
+            listeners,
+            tasks,
+        })
+    }
+
+    /// Stops accepting and closes every log cleanly.
+    pub fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.broker.topics.close_all();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] topics::StartupError),
+    #[error("cannot bind listener: {0}")]
+    Bind(std::io::Error),
+}

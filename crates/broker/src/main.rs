@@ -1,0 +1,85 @@
+//! `strait [server.properties] [--override key=value ...]`: run the broker.
+//!
+//! With no arguments it listens on 127.0.0.1:9092 and keeps data in `./strait-data`.
+//! Once every listener accepts connections it prints one line to stdout,
+//! `strait: listening on PLAINTEXT://host:port`; logs go to stderr (`RUST_LOG` filters).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use strait_broker::{BrokerConfig, RunningBroker};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "strait",
+    version,
+    about = "Strait: a Kafka-compatible broker with built-in cluster linking"
+)]
+struct Args {
+    /// A Kafka-style server.properties file.
+    config: Option<PathBuf>,
+    /// Override one property, e.g. --override log.dirs=/tmp/data (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = match BrokerConfig::load(args.config.as_deref(), &args.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strait: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("strait: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match RunningBroker::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("strait: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(cluster_id = running.broker.cluster_id(), node_id = running.broker.node_id(), log_dir = %running.broker.log_dir().display(), "strait started");
+        for l in &running.listeners {
+            println!("strait: listening on {l}");
+        }
+        wait_for_shutdown().await;
+        tracing::info!("shutting down");
+        running.shutdown();
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

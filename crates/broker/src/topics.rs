@@ -1,0 +1,538 @@
+//! The topic registry: which topics and partitions exist, their logs, ids, epochs and config
+//! overrides.
+//!
+//! Invariants:
+//! * The metadata image ([`crate::metadata`]) is the source of truth. Every mutation is
+//!   persisted before it is visible to clients; partition directories are created after the
+//!   image names them and removed after the image stops naming them, and start-up removes
+//!   directories the image does not name (left by a crash mid-delete).
+//! * Mutations are serialized by the image mutex; readers never wait on persistence.
+//! * A partition's log sits behind its own lock; a deleted partition's log is taken out
+//!   (`None`), so requests racing a delete see UNKNOWN_TOPIC_OR_PARTITION.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use strait_protocol::ErrorCode;
+use strait_storage::PartitionLog;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::metadata::{MetadataError, MetadataImage, MetadataStore, PartitionRecord, TopicRecord};
+use crate::topic_config::{topic_config_def, validate, TopicDefaults};
+
+/// Longest legal topic name (Kafka's limit, leaving room for `-<partition>` directories).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One partition: its log and leader epoch. This broker is always its leader.
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: RwLock<Option<PartitionLog>>,
+    leader_epoch: AtomicI32,
+}
+
+impl Partition {
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the log, or returns UNKNOWN_TOPIC_OR_PARTITION if it was deleted.
+    pub fn with_log<R>(&self, f: impl FnOnce(&PartitionLog) -> R) -> Result<R, ApiError> {
+        match read(&self.log).as_ref() {
+            Some(log) => Ok(f(log)),
+            None => Err(self.gone()),
+        }
+    }
+
+    pub fn with_log_mut<R>(&self, f: impl FnOnce(&mut PartitionLog) -> R) -> Result<R, ApiError> {
+        match write(&self.log).as_mut() {
+            Some(log) => Ok(f(log)),
+            None => Err(self.gone()),
+        }
+    }
+
+    fn gone(&self) -> ApiError {
+        ApiError::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("partition {}-{} was deleted", self.topic, self.index),
+        )
+    }
+
+    /// Checks a client's `current_leader_epoch` the way Kafka's leader does.
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
+        let ours = self.leader_epoch();
+        if requested < 0 || requested == ours {
+            Ok(())
+        } else if requested < ours {
+            Err(ApiError::code(ErrorCode::FencedLeaderEpoch))
+        } else {
+            Err(ApiError::code(ErrorCode::UnknownLeaderEpoch))
+        }
+    }
+
+    fn take_log(&self) -> Option<PartitionLog> {
+        write(&self.log).take()
+    }
+}
+
+/// One topic and its partitions.
+pub struct Topic {
+    pub name: String,
+    pub topic_id: Uuid,
+    partitions: RwLock<Vec<Arc<Partition>>>,
+    configs: RwLock<BTreeMap<String, String>>,
+}
+
+impl Topic {
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        read(&self.partitions).clone()
+    }
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| read(&self.partitions).get(i).cloned())
+    }
+    pub fn partition_count(&self) -> i32 {
+        read(&self.partitions).len() as i32
+    }
+    /// The topic's config overrides.
+    pub fn configs(&self) -> BTreeMap<String, String> {
+        read(&self.configs).clone()
+    }
+}
+
+/// Checks a topic name against Kafka's rules.
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    let bad = |why: String| Err(ApiError::new(ErrorCode::InvalidTopicException, why));
+    if name.is_empty() {
+        return bad("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return bad("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return bad(format!(
+            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return bad(format!(
+            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a set of topic config overrides; the message names the bad key.
+pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in configs {
+        let def = topic_config_def(k).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!("Unknown topic config name: {k}"),
+            )
+        })?;
+        validate(def, v).map_err(|m| ApiError::new(ErrorCode::InvalidConfig, m))?;
+    }
+    Ok(())
+}
+
+/// The registry of topics, backed by the metadata image and the log directory.
+pub struct TopicManager {
+    log_dir: PathBuf,
+    store: MetadataStore,
+    image: Mutex<MetadataImage>,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    defaults: RwLock<TopicDefaults>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("cannot open partition {topic}-{partition} in {dir}: {source}")]
+    Log {
+        topic: String,
+        partition: usize,
+        dir: PathBuf,
+        source: strait_storage::StorageError,
+    },
+    #[error("cannot scan log directory {dir}: {source}")]
+    Scan {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn storage_error(e: strait_storage::StorageError) -> ApiError {
+    ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
+}
+fn metadata_error(e: MetadataError) -> ApiError {
+    ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
+}
+
+impl TopicManager {
+    /// Loads the metadata image and opens (recovering) every partition log it names.
+    pub fn open(
+        log_dir: &Path,
+        node_id: i32,
+        static_defaults: TopicDefaults,
+    ) -> Result<Self, StartupError> {
+        let store = MetadataStore::new(log_dir);
+        let image = store.load_or_init(node_id)?;
+        let defaults = TopicDefaults {
+            static_broker: static_defaults.static_broker,
+            dynamic_broker: image.dynamic_broker_configs.clone(),
+        };
+        let now = now_ms();
+        let mut topics = HashMap::new();
+        for record in &image.topics {
+            let log_config = defaults.log_config(&record.configs);
+            let mut partitions = Vec::with_capacity(record.partitions.len());
+            for (i, p) in record.partitions.iter().enumerate() {
+                let dir = partition_dir(log_dir, &record.name, i as i32);
+                let log = PartitionLog::open(&dir, log_config.clone(), now).map_err(|source| {
+                    StartupError::Log {
+                        topic: record.name.clone(),
+                        partition: i,
+                        dir: dir.clone(),
+                        source,
+                    }
+                })?;
+                let epoch = p.leader_epoch.max(log.latest_epoch().unwrap_or(0));
+                partitions.push(Arc::new(Partition {
+                    topic: record.name.clone(),
+                    index: i as i32,
+                    log: RwLock::new(Some(log)),
+                    leader_epoch: AtomicI32::new(epoch),
+                }));
+            }
+            let topic_id = Uuid::parse_str(&record.topic_id).unwrap_or_else(|_| Uuid::new_v4());
+            topics.insert(
+                record.name.clone(),
+                Arc::new(Topic {
+                    name: record.name.clone(),
+                    topic_id,
+                    partitions: RwLock::new(partitions),
+                    configs: RwLock::new(record.configs.clone()),
+                }),
+            );
+        }
+        remove_stray_partition_dirs(log_dir, &topics)?;
+        Ok(TopicManager {
+            log_dir: log_dir.to_path_buf(),
+            store,
+            image: Mutex::new(image),
+            topics: RwLock::new(topics),
+            defaults: RwLock::new(defaults),
+        })
+    }
+
+    pub fn cluster_id(&self) -> String {
+        lock(&self.image).cluster_id.clone()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        read(&self.topics).get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        read(&self.topics)
+            .values()
+            .find(|t| t.topic_id == id)
+            .cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = read(&self.topics).values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn defaults(&self) -> TopicDefaults {
+        read(&self.defaults).clone()
+    }
+
+    /// Creates a topic. Validates name, partition count and configs first; persists, then
+    /// creates the logs.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, ApiError> {
+        validate_topic_name(name)?;
+        if num_partitions <= 0 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                format!("Number of partitions was set to an invalid non-positive value: {num_partitions}"),
+            ));
+        }
+        validate_topic_configs(&configs)?;
+        let mut image = lock(&self.image);
+        if read(&self.topics).contains_key(name) {
+            return Err(ApiError::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        let topic_id = Uuid::new_v4();
+        if validate_only {
+            return Ok(Arc::new(Topic {
+                name: name.to_string(),
+                topic_id,
+                partitions: RwLock::new(Vec::new()),
+                configs: RwLock::new(configs),
+            }));
+        }
+        let mut next = image.clone();
+        next.topics.push(TopicRecord {
+            name: name.to_string(),
+            topic_id: topic_id.to_string(),
+            partitions: vec![PartitionRecord { leader_epoch: 0 }; num_partitions as usize],
+            configs: configs.clone(),
+        });
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        let log_config = read(&self.defaults).log_config(&configs);
+        let partitions = (0..num_partitions)
+            .map(|i| self.open_partition(name, i, log_config.clone(), 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            topic_id,
+            partitions: RwLock::new(partitions),
+            configs: RwLock::new(configs),
+        });
+        write(&self.topics).insert(name.to_string(), topic.clone());
+        tracing::info!(topic = name, partitions = num_partitions, "created topic");
+        Ok(topic)
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        config: strait_storage::LogConfig,
+        epoch: i32,
+    ) -> Result<Arc<Partition>, ApiError> {
+        let dir = partition_dir(&self.log_dir, topic, index);
+        let log = PartitionLog::open(&dir, config, now_ms()).map_err(storage_error)?;
+        Ok(Arc::new(Partition {
+            topic: topic.to_string(),
+            index,
+            log: RwLock::new(Some(log)),
+            leader_epoch: AtomicI32::new(epoch),
+        }))
+    }
+
+    /// Deletes a topic: persist first, then drop and delete its logs.
+    pub fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let topic = read(&self.topics).get(name).cloned().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
+        let mut next = image.clone();
+        next.topics.retain(|t| t.name != name);
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        write(&self.topics).remove(name);
+        for p in topic.partitions() {
+            if let Some(log) = p.take_log() {
+                if let Err(e) = log.delete() {
+                    // The image no longer names it, so start-up will finish the job.
+                    tracing::warn!(topic = name, partition = p.index, error = %e, "could not delete partition directory");
+                }
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let topic = self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
+        let current = topic.partition_count();
+        if total <= current {
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                format!("Topic currently has {current} partitions, which is higher than the requested {total}."),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let mut next = image.clone();
+        if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
+            t.partitions
+                .resize(total as usize, PartitionRecord { leader_epoch: 0 });
+        }
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        let log_config = read(&self.defaults).log_config(&topic.configs());
+        let mut new_partitions = Vec::new();
+        for i in current..total {
+            new_partitions.push(self.open_partition(name, i, log_config.clone(), 0)?);
+        }
+        write(&topic.partitions).extend(new_partitions);
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (validated), and applies them to its logs.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        validate_topic_configs(&configs)?;
+        let mut image = lock(&self.image);
+        let topic = self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut next = image.clone();
+        if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
+            t.configs = configs.clone();
+        }
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        *write(&topic.configs) = configs;
+        self.apply_log_config(&topic);
+        Ok(())
+    }
+
+    /// Replaces the dynamic cluster-wide topic defaults (keys are broker keys, validated by
+    /// the caller), and applies them to every log.
+    pub fn set_dynamic_broker_configs(
+        &self,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let mut next = image.clone();
+        next.dynamic_broker_configs = configs.clone();
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        write(&self.defaults).dynamic_broker = configs;
+        for topic in self.list() {
+            self.apply_log_config(&topic);
+        }
+        Ok(())
+    }
+
+    fn apply_log_config(&self, topic: &Topic) {
+        let config = read(&self.defaults).log_config(&topic.configs());
+        for p in topic.partitions() {
+            let _ = p.with_log_mut(|log| log.update_config(config.clone()));
+        }
+    }
+
+    /// Reserves a block of producer ids; returns `[start, end)`. Persisted before use, so
+    /// ids are never reused across restarts.
+    pub fn reserve_producer_ids(&self, block: i64, at_least: i64) -> Result<(i64, i64), ApiError> {
+        let mut image = lock(&self.image);
+        let start = image.producer_id_block_end.max(at_least);
+        let mut next = image.clone();
+        next.producer_id_block_end = start + block;
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        Ok((start, start + block))
+    }
+
+    /// Flushes and closes every log (clean shutdown).
+    pub fn close_all(&self) {
+        for topic in self.list() {
+            for p in topic.partitions() {
+                if let Some(log) = p.take_log() {
+                    if let Err(e) = log.close() {
+                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "error closing log");
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn partition_dir(log_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    log_dir.join(format!("{topic}-{partition}"))
+}
+
+/// Removes `<topic>-<n>` directories the image does not name (a crash between persisting a
+/// delete and removing the files).
+fn remove_stray_partition_dirs(
+    log_dir: &Path,
+    topics: &HashMap<String, Arc<Topic>>,
+) -> Result<(), StartupError> {
+    let entries = std::fs::read_dir(log_dir).map_err(|source| StartupError::Scan {
+        dir: log_dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let Some((topic, part)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(part) = part.parse::<i32>() else {
+            continue;
+        };
+        let known = topics
+            .get(topic)
+            .is_some_and(|t| part >= 0 && part < t.partition_count());
+        if !known {
+            tracing::warn!(dir = %entry.path().display(), "removing partition directory not in metadata");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove stray directory");
+            }
+        }
+    }
+    Ok(())
+}
