@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The whole test suite, in one command (CI runs this via .ci/run).
+#
+#   bash protocol-tests/run-all.sh [extra pytest args]
+#
+# 1. installs what is missing, idempotently: kcat (apt), a venv at
+#    protocol-tests/.venv from requirements.txt, protocol-tests/node/node_modules
+#    via `npm ci` (re-installed only when the pins change);
+# 2. cargo fmt --check, clippy -D warnings, cargo test, cargo build --bin strait;
+# 3. pytest over protocol-tests against target/debug/strait (last output line is
+#    pytest's summary).
+# Stops at the first failing step with that step's exit status.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PT="$ROOT/protocol-tests"
+PYTHON="${PYTHON:-python3}"
+cd "$ROOT"
+
+SUITE_START=$SECONDS
+STEP_NO=0
+STEPS_TOTAL=7
+
+header() {
+    STEP_NO=$((STEP_NO + 1))
+    printf '\n==================== [%d/%d] %s ====================\n' "$STEP_NO" "$STEPS_TOTAL" "$1"
+}
+
+# run <name> <cmd...>: header, run, report time; on failure say which step and exit.
+run() {
+    local name="$1"; shift
+    header "$name"
+    local t0=$SECONDS rc=0
+    "$@" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        printf '\nrun-all: step "%s" FAILED (exit %d) after %ds\n' "$name" "$rc" $((SECONDS - t0))
+        exit "$rc"
+    fi
+    printf -- '-- %s: ok (%ds)\n' "$name" $((SECONDS - t0))
+}
+
+sha() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else echo "need root (or sudo) for: $*" >&2; return 1
+    fi
+}
+
+install_kcat() {
+    if command -v kcat >/dev/null; then
+        echo "kcat present: $(command -v kcat)"
+        return 0
+    fi
+    as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends kcat
+    command -v kcat
+}
+
+install_venv() {
+    local venv="$PT/.venv" want have=""
+    want="$(sha "$PT/requirements.txt")-$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+    [ -f "$venv/.installed" ] && have="$(cat "$venv/.installed")"
+    if [ -x "$venv/bin/python" ] && [ "$have" = "$want" ] && "$venv/bin/python" -c 'import pytest, confluent_kafka, kafka' 2>/dev/null; then
+        echo "venv up to date ($venv)"
+        return 0
+    fi
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+        rm -rf "$venv"
+        "$PYTHON" -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$PT/requirements.txt"
+    echo "$want" > "$venv/.installed"
+    "$venv/bin/python" -m pip freeze | sed 's/^/  /'
+}
+
+install_node() {
+    local nd="$PT/node" want have=""
+    command -v node >/dev/null || { echo "node is not installed (need Node 20 + npm)" >&2; return 1; }
+    want="$(sha "$nd/package.json" "$nd/package-lock.json")-$(node --version)"
+    [ -f "$nd/node_modules/.installed" ] && have="$(cat "$nd/node_modules/.installed")"
+    if [ "$have" = "$want" ]; then
+        echo "node_modules up to date ($nd)"
+        return 0
+    fi
+    (cd "$nd" && npm ci --no-audit --no-fund)
+    echo "$want" > "$nd/node_modules/.installed"
+}
+
+install_all() {
+    local t
+    t=$SECONDS; install_kcat; echo "   kcat: $((SECONDS - t))s"
+    t=$SECONDS; install_venv; echo "   python venv: $((SECONDS - t))s"
+    t=$SECONDS; install_node; echo "   npm: $((SECONDS - t))s"
+}
+
+run "install test clients (kcat, python venv, npm)" install_all
+run "cargo fmt --check" cargo fmt --all -- --check
+run "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+run "cargo test" cargo test --workspace
+run "cargo build --bin strait" cargo build --bin strait
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export STRAIT_BIN="${STRAIT_BIN:-$TARGET_DIR/debug/strait}"
+header "versions"
+echo "strait:  $STRAIT_BIN"
+echo "kcat:    $(kcat -V 2>&1 | grep -m1 -o 'librdkafka [^ ]*' || true) (Debian build)"
+echo "python:  $("$PT/.venv/bin/python" --version)"
+echo "node:    $(node --version)"
+echo "elapsed before pytest: $((SECONDS - SUITE_START))s"
+
+header "pytest protocol-tests (real clients vs strait)"
+cd "$PT"
+exec "$PT/.venv/bin/python" -m pytest "$@"

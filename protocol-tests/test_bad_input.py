@@ -1,0 +1,259 @@
+"""Malformed and hostile input over raw sockets (hand-encoded, see kafka_wire.py).
+
+Rules checked (Kafka's behaviour, DESIGN.md invariant 6):
+  * framing errors, unknown API keys and unsupported versions close the
+    connection (no response can be encoded when the header is not understood);
+  * ApiVersions at an unsupported version gets a v0-format reply with
+    UNSUPPORTED_VERSION and the supported ranges (KIP-511), header v0;
+  * a corrupt record batch is refused per partition (CORRUPT_MESSAGE or
+    INVALID_RECORD) and leaves the log untouched;
+  * after every case a normal client still works against the same broker.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+
+import ck
+import kafka_wire as kw
+from conftest import scaled
+
+CORRUPT_MESSAGE = 2
+UNSUPPORTED_VERSION = 35
+INVALID_RECORD = 87
+
+
+def assert_healthy(broker, topic: str, expect_offset: int | None = None) -> None:
+    """A fresh raw connection negotiates, and librdkafka can produce and read back."""
+    with kw.Conn(broker.host, broker.port) as c:
+        r = kw.parse_api_versions(c.roundtrip(kw.api_versions_request(3, 7), 7), 3)
+        assert r.error_code == 0
+    assert broker.alive, "broker process died"
+    dr = ck.produce(broker.bootstrap, topic, [{"value": b"health", "partition": 0}])
+    if expect_offset is not None:
+        assert dr[0].offset == expect_offset
+    got = ck.consume(broker.bootstrap, topic, 0, dr[0].offset, count=1)
+    assert got[0].value() == b"health"
+
+
+@pytest.fixture
+def health_topic(broker, unique_name):
+    t = unique_name("health")
+    ck.create_topic(broker.bootstrap, t)
+    return t
+
+
+def _closed(c: kw.Conn) -> str:
+    return c.wait_closed(scaled(10))
+
+
+# --------------------------------------------------------------------------
+# Framing
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(struct.pack(">i", -1) + b"\x00" * 16, id="negative-size"),
+        pytest.param(struct.pack(">i", -2147483648), id="int-min-size"),
+        pytest.param(struct.pack(">i", 104857600 + 1) + b"\x00\x12\x00\x00", id="over-socket.request.max.bytes"),
+        pytest.param(struct.pack(">i", 2147483647) + b"\x00" * 64, id="int-max-size"),
+        pytest.param(struct.pack(">i", 0), id="zero-size"),
+        pytest.param(struct.pack(">i", 3) + b"\x00\x12\x00", id="shorter-than-header"),
+    ],
+)
+def test_bad_frame_closes(broker, health_topic, frame):
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(frame)
+        _closed(c)
+    assert_healthy(broker, health_topic)
+
+
+def test_eof_mid_frame(broker, health_topic):
+    """The peer goes away halfway through a frame: the broker just drops it."""
+    req = kw.metadata_request_v1([health_topic], 1)
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(req[: len(req) // 2])
+        c.sock.shutdown(socket.SHUT_WR)
+        _closed(c)
+    assert_healthy(broker, health_topic)
+
+
+def test_truncated_body_closes(broker, health_topic):
+    """A complete frame whose body ends early (array claims 3 topics, has 1)."""
+    body = kw.request_header_v1(kw.API_METADATA, 1, 5) + kw.i32(3) + kw.string(health_topic)
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(kw.frame(body))
+        _closed(c)
+    assert_healthy(broker, health_topic)
+
+
+def test_garbage_after_valid_request(broker, health_topic):
+    """A good request followed by a bad frame in the same write: the connection
+    closes (Kafka may or may not answer the first request before closing)."""
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(kw.api_versions_request(0, 11) + kw.i32(-5))
+        try:
+            r = kw.parse_api_versions(c.recv_response(11), 0)
+            assert r.error_code == 0
+        except kw.Closed:
+            pass
+        else:
+            _closed(c)
+    assert_healthy(broker, health_topic)
+
+
+# --------------------------------------------------------------------------
+# Unknown keys and versions
+
+
+def test_unknown_api_key_closes(broker, health_topic):
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(kw.frame(kw.request_header_v1(999, 0, 1) + b"\x00" * 8))
+        _closed(c)
+    assert_healthy(broker, health_topic)
+
+
+def test_unsupported_metadata_version_closes(broker, health_topic):
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(kw.frame(kw.request_header_v2(kw.API_METADATA, 99, 1) + kw.uvarint(1) + kw.EMPTY_TAGS))
+        _closed(c)
+    assert_healthy(broker, health_topic)
+
+
+def test_api_versions_unsupported_version(broker, health_topic):
+    with kw.Conn(broker.host, broker.port) as c:
+        raw = c.roundtrip(kw.api_versions_request(99, 42), 42)
+        # Header v0 (no tagged-field byte), body v0: error, [key min max], nothing else.
+        r = kw.parse_api_versions(raw, 0)
+        assert r.error_code == UNSUPPORTED_VERSION
+        assert r.trailing == 0, f"{r.trailing} unexpected trailing bytes (tagged fields in a v0 reply?)"
+        assert kw.API_API_VERSIONS in r.apis, "the error reply must still list ApiVersions' range"
+        lo, hi = r.apis[kw.API_API_VERSIONS]
+        assert lo == 0 and 3 <= hi < 99
+        # The connection stays usable: the client retries at a supported version.
+        r3 = kw.parse_api_versions(c.roundtrip(kw.api_versions_request(3, 43), 43), 3)
+        assert r3.error_code == 0
+    assert_healthy(broker, health_topic)
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+def test_api_versions(broker, version):
+    with kw.Conn(broker.host, broker.port) as c:
+        r = kw.parse_api_versions(c.roundtrip(kw.api_versions_request(version, 9), 9), version)
+    assert r.error_code == 0
+    assert r.trailing == 0, f"{r.trailing} trailing bytes"
+    if version >= 1:
+        assert r.throttle_ms == 0
+    need = {
+        0: (3, 9),  # Produce: v3 is the KIP-896 floor; librdkafka needs >= 7 for zstd
+        1: (4, 11),  # Fetch: librdkafka needs >= 10 for zstd; kafkajs uses <= 11
+        2: (1, 7),  # ListOffsets (v7: max timestamp)
+        3: (1, 9),  # Metadata
+        18: (0, 3),  # ApiVersions
+        19: (2, 5),  # CreateTopics
+        20: (1, 4),  # DeleteTopics
+        21: (0, 2),  # DeleteRecords
+        22: (0, 4),  # InitProducerId
+        23: (2, 2),  # OffsetForLeaderEpoch (librdkafka uses exactly v2)
+        32: (1, 1),  # DescribeConfigs
+        33: (0, 1),  # AlterConfigs
+        37: (0, 1),  # CreatePartitions
+        44: (0, 1),  # IncrementalAlterConfigs
+        60: (0, 1),  # DescribeCluster
+    }
+    missing = {k: v for k, v in need.items() if k not in r.apis}
+    assert not missing, f"API keys not advertised: {sorted(missing)}"
+    for key, (lo_needed, hi_needed) in need.items():
+        lo, hi = r.apis[key]
+        assert lo <= lo_needed and hi >= hi_needed, f"key {key}: advertises {lo}..{hi}, clients need {lo_needed}..{hi_needed}"
+
+
+# --------------------------------------------------------------------------
+# Corrupt record batches
+
+
+def _hwm(c: kw.Conn, topic: str, corr: int) -> int:
+    res = kw.parse_list_offsets_v1(c.roundtrip(kw.list_offsets_request_v1(topic, 0, -1, corr), corr))
+    err, _ts, off = res[(topic, 0)]
+    assert err == 0, f"ListOffsets error {err}"
+    return off
+
+
+def _produce(c: kw.Conn, topic: str, batch: bytes, corr: int) -> kw.ProducePartitionResult:
+    res = kw.parse_produce_v3(c.roundtrip(kw.produce_request_v3(topic, 0, batch, corr), corr))
+    return res[(topic, 0)]
+
+
+GOOD = [kw.Record(b"v0", b"k0"), kw.Record(b"v1", b"k1", [("h", b"x")], 1), kw.Record(b"v2", None, [], 2)]
+
+
+def _bad_batches():
+    good = kw.record_batch(GOOD)
+    four = GOOD + [kw.Record(b"v3")]
+    return [
+        pytest.param(kw.record_batch(GOOD, corrupt_crc=True), {CORRUPT_MESSAGE}, id="bad-crc"),
+        pytest.param(good[:-1] + bytes([good[-1] ^ 0xFF]), {CORRUPT_MESSAGE}, id="flipped-payload-byte"),
+        pytest.param(kw.record_batch(GOOD, truncate_to=len(good) - 5), {CORRUPT_MESSAGE, INVALID_RECORD},
+                     id="truncated-batch"),
+        pytest.param(kw.record_batch(GOOD, batch_length_delta=+40), {CORRUPT_MESSAGE, INVALID_RECORD},
+                     id="batch-length-too-long"),
+        pytest.param(kw.record_batch(GOOD, batch_length_delta=-7), {CORRUPT_MESSAGE, INVALID_RECORD},
+                     id="batch-length-too-short"),
+        pytest.param(good[:12], {CORRUPT_MESSAGE, INVALID_RECORD}, id="header-only"),
+        pytest.param(_count_lie(four), {CORRUPT_MESSAGE, INVALID_RECORD}, id="record-count-lie"),
+    ]
+
+
+def _count_lie(records) -> bytes:
+    """Valid CRC, but the header's record count (and lastOffsetDelta) claim one
+    more record than the batch holds."""
+    b = bytearray(kw.record_batch(records))
+    recs = b"".join(kw.encode_record(i, r) for i, r in enumerate(records))
+    last = recs[-len(kw.encode_record(len(records) - 1, records[-1])):]
+    b = b[: len(b) - len(last)]  # drop the last record
+    # batchLength
+    b[8:12] = kw.i32(len(b) - 12)
+    # CRC over attributes..end (count field still says len(records))
+    b[17:21] = kw.u32(kw.crc32c(bytes(b[21:])))
+    return bytes(b)
+
+
+@pytest.mark.parametrize("batch,allowed", _bad_batches())
+def test_corrupt_batch_rejected_log_unchanged(broker, topic, batch, allowed):
+    ck.create_topic(broker.bootstrap, topic)
+    with kw.Conn(broker.host, broker.port) as c:
+        r = _produce(c, topic, kw.record_batch(GOOD), 1)
+        assert (r.error_code, r.base_offset) == (0, 0)
+        assert _hwm(c, topic, 2) == 3
+
+        r = _produce(c, topic, batch, 3)
+        assert r.error_code in allowed, f"corrupt batch got error {r.error_code}, want one of {sorted(allowed)}"
+
+    # The broker may close that connection after a corrupt batch; use a new one.
+    with kw.Conn(broker.host, broker.port) as c:
+        assert _hwm(c, topic, 4) == 3, "a rejected batch must not move the high watermark"
+        r = _produce(c, topic, kw.record_batch([kw.Record(b"after")]), 5)
+        assert (r.error_code, r.base_offset) == (0, 3), "the next valid batch gets the next offset"
+        assert _hwm(c, topic, 6) == 4
+
+    msgs = ck.consume(broker.bootstrap, topic, 0, 0, count=4)
+    assert [(m.offset(), m.key(), m.value()) for m in msgs] == [
+        (0, b"k0", b"v0"), (1, b"k1", b"v1"), (2, None, b"v2"), (3, None, b"after")]
+    assert msgs[1].headers() == [("h", b"x")]
+    assert_healthy(broker, topic, expect_offset=4)
+
+
+def test_valid_raw_batch_roundtrip(broker, topic):
+    """Control case for the encoder: the hand-made batch is accepted and reads back exactly."""
+    ck.create_topic(broker.bootstrap, topic)
+    ts = 1_600_000_000_123
+    with kw.Conn(broker.host, broker.port) as c:
+        r = _produce(c, topic, kw.record_batch(GOOD, base_timestamp=ts), 1)
+        assert (r.error_code, r.base_offset) == (0, 0)
+    msgs = ck.consume(broker.bootstrap, topic, 0, 0, count=3)
+    assert [m.timestamp() for m in msgs] == [(1, ts), (1, ts + 1), (1, ts + 2)]
+    assert [m.value() for m in msgs] == [b"v0", b"v1", b"v2"]

@@ -1,0 +1,142 @@
+"""kill -9 while a producer streams with acks=all; nothing acknowledged may be lost.
+
+One confluent-kafka producer (the same instance across both crashes, as a real
+application would be) streams numbered records to partition 0. Delivery
+reports give the acked offset of each record. Each round: wait for >= 2000 new
+acks, kill -9 the broker with requests in flight, keep producing into the
+client's queue while it is down, restart on the same port and data dir, and
+wait for acks to resume. After two rounds: every acked record sits at exactly
+its acked offset with its value, the log is dense from 0 to the high
+watermark, and records acked after each restart follow the ones before it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import KafkaError, Producer
+
+import ck
+from conftest import scaled, wait_until
+
+ACKS_PER_ROUND = 2000
+ROUNDS = 2
+
+
+class Stream:
+    def __init__(self, bootstrap: str, topic: str, idempotent: bool):
+        self.topic = topic
+        self.acked: dict[int, int] = {}  # seq -> offset
+        self.ack_order: list[int] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.fatal: list[str] = []
+        self.next_seq = 0
+        self.lock = threading.Lock()
+        self.p = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": idempotent,
+                "linger.ms": 2,
+                "batch.num.messages": 200,
+                "message.timeout.ms": int(scaled(120) * 1000),
+                "retry.backoff.ms": 50,
+                "reconnect.backoff.ms": 50,
+                "reconnect.backoff.max.ms": 500,
+                "socket.timeout.ms": 10000,
+                "error_cb": self._on_error,
+            }
+        )
+
+    def _on_error(self, err: KafkaError):
+        s = f"{err.name()}: {err.str()}"
+        self.errors.append(s)
+        if err.fatal():
+            self.fatal.append(s)
+
+    def _on_delivery(self, err, msg):
+        seq = int(msg.value())
+        if err is not None:
+            self.failed.append(f"seq {seq}: {err.name()} {err.str()}")
+        else:
+            assert msg.partition() == 0
+            self.acked[seq] = msg.offset()
+            self.ack_order.append(seq)
+
+    def pump(self, until, timeout: float, what: str, max_queued: int = 3000):
+        """Keep producing new records until until() is true."""
+        deadline = time.monotonic() + scaled(timeout)
+        while not until():
+            if self.fatal:
+                raise AssertionError(f"producer hit a fatal error: {self.fatal}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}: {len(self.acked)} acked, {len(self.p)} queued, "
+                    f"failed={self.failed[:5]}, client errors={self.errors[-5:]}"
+                )
+            if len(self.p) < max_queued:
+                try:
+                    self.p.produce(self.topic, value=str(self.next_seq).encode(), partition=0,
+                                   on_delivery=self._on_delivery)
+                    self.next_seq += 1
+                except BufferError:
+                    pass
+                self.p.poll(0)
+            else:
+                self.p.poll(0.01)
+
+
+@pytest.mark.parametrize("idempotent", [False, True], ids=["acks-all", "idempotent"])
+def test_kill9_mid_stream(broker, topic, idempotent):
+    ck.create_topic(broker.bootstrap, topic)
+    s = Stream(broker.bootstrap, topic, idempotent)
+    boundaries = []  # (acked count at kill, HWM right after restart)
+    for rnd in range(ROUNDS):
+        target = len(s.acked) + ACKS_PER_ROUND
+        s.pump(lambda: len(s.acked) >= target, 60, f"{ACKS_PER_ROUND} acks in round {rnd}")
+        assert len(s.p) > 0, "the kill must happen with records in flight"
+        broker.kill9()
+        acked_at_kill = dict(s.acked)
+        # Keep the application producing while the broker is down.
+        t_down = time.monotonic() + 0.3
+        s.pump(lambda: time.monotonic() > t_down, 10, "queueing while down")
+        broker.restart()
+        # Recovery alone (before any new produce can land) must keep every ack.
+        max_acked = max(acked_at_kill.values())
+        lo, hi = ck.watermarks(broker.bootstrap, topic)
+        assert lo == 0
+        assert hi >= max_acked + 1, f"round {rnd}: HWM {hi} after restart, but offset {max_acked} was acked"
+        boundaries.append((len(acked_at_kill), hi))
+        # Producing continues after the restart.
+        resumed = len(s.acked) + 500
+        s.pump(lambda: len(s.acked) >= resumed, 90, f"acks to resume after restart {rnd}")
+
+    left = s.p.flush(scaled(60))
+    assert left == 0, f"{left} records never delivered"
+    assert not s.failed, f"{len(s.failed)} deliveries failed, e.g. {s.failed[:5]}"
+    assert not s.fatal, s.fatal
+
+    hwm = ck.watermarks(broker.bootstrap, topic)[1]
+    msgs = ck.consume(broker.bootstrap, topic, 0, 0, count=hwm, timeout=120)
+    offsets = [m.offset() for m in msgs]
+    assert offsets == list(range(hwm)), "log must be dense from 0 to the high watermark"
+    values = [int(m.value()) for m in msgs]
+    wrong = [(seq, off, values[off]) for seq, off in s.acked.items() if off >= hwm or values[off] != seq]
+    assert not wrong, f"{len(wrong)} acked records not at their acked offset, e.g. (seq, offset, found) {wrong[:10]}"
+    assert len(s.acked) == s.next_seq, "every produced record was eventually acked"
+
+    # Acks after each restart come after everything acked before the crash.
+    for rnd, (n_before, hwm_after_restart) in enumerate(boundaries):
+        later = [s.acked[seq] for seq in s.ack_order[n_before:]]
+        # Records acked later may include retries of batches that were written
+        # before the crash but not acked: those sit below hwm_after_restart.
+        assert any(off >= hwm_after_restart for off in later), f"round {rnd}: nothing appended after restart"
+
+    if idempotent:
+        # Idempotence: no duplicates, and per-partition order is the send order.
+        assert len(set(values)) == len(values), "idempotent producer produced duplicates across the crash"
+        assert values == sorted(values), "idempotent producer's records out of order"
+        assert len(values) == s.next_seq
