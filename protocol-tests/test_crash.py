@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import KafkaError, Producer
 
 import ck
-from conftest import scaled, wait_until
+from conftest import scaled
 
 ACKS_PER_ROUND = 2000
 ROUNDS = 2
@@ -140,3 +140,62 @@ def test_kill9_mid_stream(broker, topic, idempotent):
         assert len(set(values)) == len(values), "idempotent producer produced duplicates across the crash"
         assert values == sorted(values), "idempotent producer's records out of order"
         assert len(values) == s.next_seq
+
+
+def test_metadata_survives_kill9(broker, unique_name):
+    """Topics, partition counts, topic configs and dynamic broker configs are
+    acknowledged state too: they must survive kill -9."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, ResourceType
+
+    a = ck.admin(broker.bootstrap)
+    t1, t2, gone = unique_name("a"), unique_name("b"), unique_name("gone")
+    ck.create_topic(broker.bootstrap, t1, partitions=3, config={"retention.ms": "3600000"})
+    ck.create_topic(broker.bootstrap, t2, partitions=1)
+    ck.create_topic(broker.bootstrap, gone, partitions=1)
+    ck.result(a.create_partitions([NewPartitions(t2, 2)])[t2])
+    ck.result(a.delete_topics([gone])[gone])
+    res = ConfigResource(ResourceType.TOPIC, t2, incremental_configs=[
+        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)])
+    ck.result(a.incremental_alter_configs([res])[res])
+    bres = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
+        ConfigEntry("log.retention.ms", "86400000", incremental_operation=AlterConfigOpType.SET)])
+    ck.result(a.incremental_alter_configs([bres])[bres])
+    dr = ck.produce(broker.bootstrap, t1, [{"value": f"m{i}".encode(), "partition": i % 3} for i in range(30)])
+
+    broker.kill9()
+    broker.restart()
+
+    a = ck.admin(broker.bootstrap)
+    topics = a.list_topics(timeout=scaled(10)).topics
+    assert t1 in topics and t2 in topics
+    assert gone not in topics, "a deleted topic came back after restart"
+    assert len(topics[t1].partitions) == 3
+    assert len(topics[t2].partitions) == 2
+
+    def describe(rtype, name):
+        r = ConfigResource(rtype, name)
+        return ck.result(a.describe_configs([r])[r])
+
+    assert describe(ResourceType.TOPIC, t1)["retention.ms"].value == "3600000"
+    assert describe(ResourceType.TOPIC, t2)["cleanup.policy"].value == "compact"
+    assert describe(ResourceType.BROKER, "1")["log.retention.ms"].value == "86400000"
+    for part in range(3):
+        want = [d for d in dr if d.partition == part]
+        got = ck.consume(broker.bootstrap, t1, part, 0, count=len(want))
+        assert [(m.offset(), m.value()) for m in got] == [(d.offset, d.value) for d in want]
+
+
+def test_clean_restart_keeps_log_start_offset(broker, topic):
+    """DeleteRecords' new log start offset survives a clean (SIGTERM) restart."""
+    from confluent_kafka import TopicPartition
+
+    ck.create_topic(broker.bootstrap, topic)
+    ck.produce(broker.bootstrap, topic, [{"value": f"m{i}".encode()} for i in range(10)])
+    a = ck.admin(broker.bootstrap)
+    tp = TopicPartition(topic, 0, 6)
+    ck.result(a.delete_records([tp])[TopicPartition(topic, 0)])
+    assert ck.watermarks(broker.bootstrap, topic) == (6, 10)
+    assert broker.stop() == 0, "strait should exit 0 on SIGTERM"
+    broker.restart()
+    assert ck.watermarks(broker.bootstrap, topic) == (6, 10)
+    assert ck.produce(broker.bootstrap, topic, [{"value": b"next"}])[0].offset == 10

@@ -9,6 +9,7 @@ Codecs: gzip is built in; snappy/lz4/zstd need python-snappy, lz4 and zstandard
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -172,5 +173,27 @@ def test_delete_records_and_offsets(broker, topic):
         assert a.list_partition_offsets({tp: OffsetSpec.EARLIEST})[tp].offset == 3
         recs = _consume(broker.bootstrap, topic, 0, 3, 7)
         assert [r.offset for r in recs] == list(range(3, 10))
+    finally:
+        a.close()
+
+
+def test_describe_log_dirs(broker, topic):
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for i in range(20):
+        p.send(topic, value=b"x" * 100, partition=0)
+    p.flush(timeout=scaled(30))
+    p.close()
+    a = _admin(broker.bootstrap)
+    try:
+        [per_broker] = a.describe_log_dirs()
+        assert per_broker["broker"] == 1
+        dirs = per_broker["log_dirs"]
+        assert len(dirs) == 1, dirs
+        d = dirs[0]
+        assert d["error_code"] == 0
+        assert os.path.realpath(d["log_dir"]) == os.path.realpath(broker.data_dir), d["log_dir"]
+        parts = {(t["name"], pp["partition_index"]): pp for t in d["topics"] for pp in t["partitions"]}
+        assert (topic, 0) in parts, sorted(parts)
+        assert parts[(topic, 0)]["partition_size"] >= 20 * 100, parts[(topic, 0)]
     finally:
         a.close()
