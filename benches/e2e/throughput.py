@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""End-to-end produce-then-consume throughput, driven by librdkafka (confluent-kafka).
+
+Runs the same workload against each target broker in one invocation, so the numbers are a
+side-by-side ratio on the same machine, not absolutes to compare across runs:
+
+  1. start the broker on a free loopback port with a fresh data directory;
+  2. create the topic;
+  3. produce N records of S bytes (acks=all, linger 5 ms, 1 MiB batches, no compression)
+     and time until every delivery report is in;
+  4. consume all N from the beginning with assign() and time until the last one arrives.
+
+Usage (from the repository root; see benches/README.md):
+  cargo build --release --bin strait
+  protocol-tests/.venv/bin/python benches/e2e/throughput.py --targets strait,tansu
+
+Tansu is found at $TANSU_BIN or /tmp/tansu/root/bin/tansu (peers.md says how to build it).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, deadline_s: float) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port} after {deadline_s}s")
+
+
+class Target:
+    def __init__(self, name: str, cmd: list, port: int, workdir: str):
+        self.name, self.cmd, self.port, self.workdir = name, cmd, port, workdir
+        self.proc = None
+
+    def start(self) -> None:
+        log = open(os.path.join(self.workdir, f"{self.name}.log"), "wb")
+        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT)
+        wait_port(self.port, 30)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def make_target(name: str, workdir: str) -> Target:
+    port = free_port()
+    if name == "strait":
+        binary = os.environ.get("STRAIT_BIN", os.path.join(ROOT, "target/release/strait"))
+        data = os.path.join(workdir, "strait-data")
+        return Target(name, [binary, "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
+                             "--override", f"log.dirs={data}"], port, workdir)
+    if name == "tansu":
+        binary = os.environ.get("TANSU_BIN", "/tmp/tansu/root/bin/tansu")
+        db = os.path.join(workdir, "tansu.db")
+        url = f"tcp://127.0.0.1:{port}"
+        return Target(name, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                             "--storage-engine", f"sqlite://{db}"], port, workdir)
+    raise SystemExit(f"unknown target {name}")
+
+
+def run_workload(t: Target, n: int, size: int) -> dict:
+    topic = "bench"
+    admin = AdminClient({"bootstrap.servers": t.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    payload = os.urandom(size)
+
+    producer = Producer({"bootstrap.servers": t.bootstrap, "acks": "all", "linger.ms": 5,
+                         "batch.size": 1048576, "queue.buffering.max.messages": 1000000,
+                         "queue.buffering.max.kbytes": 1048576, "compression.type": "none"})
+    failures = []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            failures.append(err)
+
+    start = time.monotonic()
+    for i in range(n):
+        while True:
+            try:
+                producer.produce(topic, payload, key=str(i).encode(), on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if i % 10000 == 0:
+            producer.poll(0)
+    remaining = producer.flush(120)
+    produce_s = time.monotonic() - start
+    if remaining or failures:
+        raise RuntimeError(f"{t.name}: {remaining} undelivered, {len(failures)} failed: {failures[:3]}")
+
+    consumer = Consumer({"bootstrap.servers": t.bootstrap, "group.id": "bench", "enable.auto.commit": False,
+                         "fetch.max.bytes": 52428800, "max.partition.fetch.bytes": 10485760,
+                         "isolation.level": "read_uncommitted"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    got = 0
+    start = time.monotonic()
+    deadline = start + 300
+    while got < n and time.monotonic() < deadline:
+        for m in consumer.consume(10000, 1.0):
+            if m.error() is None:
+                got += 1
+    consume_s = time.monotonic() - start
+    consumer.close()
+    if got < n:
+        raise RuntimeError(f"{t.name}: consumed only {got} of {n}")
+    mb = n * size / 1e6
+    return {"target": t.name, "records": n, "record_bytes": size,
+            "produce_s": round(produce_s, 3), "produce_MBps": round(mb / produce_s, 1),
+            "consume_s": round(consume_s, 3), "consume_MBps": round(mb / consume_s, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--targets", default="strait,tansu")
+    ap.add_argument("--records", type=int, default=500000)
+    ap.add_argument("--size", type=int, default=1000)
+    args = ap.parse_args()
+    results = []
+    for name in args.targets.split(","):
+        workdir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        t = make_target(name, workdir)
+        try:
+            t.start()
+            results.append(run_workload(t, args.records, args.size))
+        finally:
+            t.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{'target':8} {'records':>9} {'produce MB/s':>13} {'consume MB/s':>13}")
+    for r in results:
+        print(f"{r['target']:8} {r['records']:>9} {r['produce_MBps']:>13} {r['consume_MBps']:>13}")
+    by = {r["target"]: r for r in results}
+    if "strait" in by and "tansu" in by:
+        print(f"ratio strait/tansu: produce {by['strait']['produce_MBps'] / by['tansu']['produce_MBps']:.2f}x, "
+              f"consume {by['strait']['consume_MBps'] / by['tansu']['consume_MBps']:.2f}x")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
