@@ -197,16 +197,12 @@ impl<'a> RecordBatch<'a> {
     }
     /// Sequence of the last record, wrapping at `i32::MAX` as Kafka does.
     pub fn last_sequence(&self) -> i32 {
-        let base = self.base_sequence();
-        if base < 0 {
-            return -1;
-        }
-        let last = i64::from(base) + i64::from(self.last_offset_delta());
-        if last > i64::from(i32::MAX) {
-            (last - i64::from(i32::MAX) - 1) as i32
-        } else {
-            last as i32
-        }
+        last_sequence(self.base_sequence(), self.last_offset_delta())
+    }
+    /// The fixed header fields, by value.
+    pub fn header(&self) -> BatchHeader {
+        // A RecordBatch always holds at least RECORD_BATCH_OVERHEAD bytes.
+        BatchHeader::parse(self.bytes).unwrap_or_default()
     }
     pub fn records_count(&self) -> i32 {
         i32_at(self.bytes, RECORDS_COUNT)
@@ -218,6 +214,87 @@ impl<'a> RecordBatch<'a> {
     /// True if the batch carries a producer id (idempotent or transactional producer).
     pub fn has_producer_id(&self) -> bool {
         self.producer_id() >= 0
+    }
+}
+
+fn last_sequence(base: i32, last_offset_delta: i32) -> i32 {
+    if base < 0 {
+        return -1;
+    }
+    let last = i64::from(base) + i64::from(last_offset_delta);
+    if last > i64::from(i32::MAX) {
+        (last - i64::from(i32::MAX) - 1) as i32
+    } else {
+        last as i32
+    }
+}
+
+/// The fixed 61-byte header of a batch, parsed by value. Storage scans batch headers in
+/// files without reading whole batches; nothing here checks the CRC or the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    /// Parses the first 61 bytes of `bytes`; `None` if fewer are present.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < RECORD_BATCH_OVERHEAD {
+            return None;
+        }
+        let b = bytes;
+        Some(BatchHeader {
+            base_offset: i64_at(b, BASE_OFFSET),
+            batch_length: i32_at(b, BATCH_LENGTH),
+            partition_leader_epoch: i32_at(b, PARTITION_LEADER_EPOCH),
+            magic: b[MAGIC] as i8,
+            crc: u32::from_be_bytes([b[CRC], b[CRC + 1], b[CRC + 2], b[CRC + 3]]),
+            attributes: i16_at(b, ATTRIBUTES),
+            last_offset_delta: i32_at(b, LAST_OFFSET_DELTA),
+            base_timestamp: i64_at(b, BASE_TIMESTAMP),
+            max_timestamp: i64_at(b, MAX_TIMESTAMP),
+            producer_id: i64_at(b, PRODUCER_ID),
+            producer_epoch: i16_at(b, PRODUCER_EPOCH),
+            base_sequence: i32_at(b, BASE_SEQUENCE),
+            records_count: i32_at(b, RECORDS_COUNT),
+        })
+    }
+    /// Whole size of the batch (`batchLength + 12`), or `None` if `batchLength` is too
+    /// small to hold a v2 header.
+    pub fn size_in_bytes(&self) -> Option<usize> {
+        let len = usize::try_from(self.batch_length).ok()?;
+        (len >= RECORD_BATCH_OVERHEAD - LOG_OVERHEAD).then_some(len + LOG_OVERHEAD)
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+    pub fn last_sequence(&self) -> i32 {
+        last_sequence(self.base_sequence, self.last_offset_delta)
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
     }
 }
 

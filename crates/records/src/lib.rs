@@ -23,7 +23,7 @@ pub mod compression;
 pub mod iter;
 pub mod record;
 
-pub use batch::{RecordBatch, TimestampType, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
+pub use batch::{BatchHeader, RecordBatch, TimestampType, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use iter::BatchIter;
 pub use record::{

@@ -1,0 +1,132 @@
+//! The partition log: Strait's on-disk storage for one topic partition.
+//!
+//! # What this crate owns
+//! One partition = one directory (the broker chooses `<log.dir>/<topic>-<partition>`),
+//! holding:
+//! * segments `<20-digit base offset>.log` with their sparse `.index` and `.timeindex`;
+//! * `leader-epoch-checkpoint` (Kafka's text format), `log-start-offset-checkpoint`,
+//!   `recovery-point-offset-checkpoint`, all replaced atomically (tmp, fsync, rename,
+//!   fsync dir);
+//! * `producer-state.snapshot` and `.clean-shutdown`, written by [`PartitionLog::close`].
+//!
+//! The model is Kafka's `UnifiedLog`/`LocalLog`/`LogSegment`, with two append paths
+//! ([`PartitionLog::append_leader`] for client produce, [`PartitionLog::append_mirrored`]
+//! for byte-for-byte mirroring) and one read path.
+//!
+//! # Invariants
+//! * Batch offsets strictly increase across the whole log; gaps are allowed (compaction,
+//!   transaction markers, mirrored sources). `log_end_offset` is `lastOffset + 1` of the last
+//!   batch, or the active segment's base offset when it is empty, and never below
+//!   `log_start_offset`.
+//! * Segments are contiguous in base offset order and each holds offsets within
+//!   `[base, base + i32::MAX]`, so sparse index entries fit 32 bits.
+//! * Mirrored batches are stored byte-for-byte (same `baseOffset`, `partitionLeaderEpoch`,
+//!   CRC). Leader appends only rewrite fields outside the CRC, plus `maxTimestamp` (and the
+//!   CRC) for `LogAppendTime` topics or headers that disagree with their records.
+//! * An append that returns `Ok` has been written to the OS (`pwrite` done); `kill -9`
+//!   cannot lose it. fsync happens per `flush.messages`/`flush.ms`, on segment roll and on
+//!   close — Kafka's durability model.
+//! * After an unclean shutdown every segment past the recovery point is validated (framing,
+//!   CRC, offsets) and truncated at the first bad byte; indexes never point past the data.
+//! * Nothing here panics on any input bytes; errors say what and where.
+//!
+//! [`PartitionLog`] is not internally synchronized: the broker wraps it in a lock. Reads
+//! take `&self` and use `pread`, so a reader-writer lock allows concurrent fetches.
+
+mod checkpoint;
+mod epoch;
+mod error;
+mod index;
+mod log;
+mod producer;
+mod segment;
+
+pub use error::{AppendError, ReadError, StorageError};
+pub use log::PartitionLog;
+pub use strait_records::TimestampType;
+
+/// Per-topic log settings (Kafka topic config names in the field docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll once the active segment would exceed this (capped at i32::MAX).
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll once this long has passed since the active segment's first append.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete segments whose newest timestamp is older; -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest segments while the log is larger; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `index.interval.bytes`: bytes between sparse offset-index entries.
+    pub index_interval_bytes: u32,
+    /// `segment.index.bytes`: roll once an index file reaches this size.
+    pub segment_index_bytes: u32,
+    /// `max.message.bytes`: largest batch accepted on the leader path.
+    pub max_message_bytes: u32,
+    /// `flush.messages`: fsync after this many records appended.
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when this long has passed since the last fsync.
+    pub flush_ms: i64,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 1024 * 1024 + 12,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+/// Result of a client (leader) append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderAppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on `LogAppendTime` topics, -1 for `CreateTime`.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    /// True when the batch was a retry of one already in the log: nothing was written and
+    /// the offsets are the original ones.
+    pub duplicate: bool,
+    pub record_count: i64,
+}
+
+/// Result of a mirrored (follower-style) append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorAppendInfo {
+    /// Base offset of the first batch, -1 if `records` was empty.
+    pub first_offset: i64,
+    /// Last offset of the last batch, -1 if `records` was empty.
+    pub last_offset: i64,
+    pub batches: usize,
+    pub bytes: usize,
+    /// Largest `partitionLeaderEpoch` among the batches, -1 if none.
+    pub max_epoch: i32,
+}
+
+/// Result of a read: whole batches, plus the offsets a fetch response reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReadInfo {
+    pub records: bytes::Bytes,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// A record found by timestamp (ListOffsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+    pub leader_epoch: Option<i32>,
+}

@@ -1,0 +1,592 @@
+//! One log segment: `<base>.log` holding whole batches back to back, plus its sparse
+//! `.index` and `.timeindex` (see [`crate::index`]).
+//!
+//! Invariants: the log file's first `size` bytes are a sequence of complete batches whose
+//! offsets strictly increase, all within `[base_offset, base_offset + i32::MAX]`; the file
+//! is never read past `size`; index entries never point at or past `size`. Writes go through
+//! `pwrite` at `size`, so a failed append leaves the committed prefix untouched.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use strait_records::{BatchHeader, RecordBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
+
+use crate::error::{invalid_data, io_context};
+use crate::index::{IndexFile, OffsetEntry, TimeEntry};
+
+pub(crate) const LOG_SUFFIX: &str = "log";
+pub(crate) const INDEX_SUFFIX: &str = "index";
+pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+
+/// Read-ahead for header scans (reads, clean loads) and for recovery.
+const SCAN_CHUNK: usize = 64 * 1024;
+const RECOVERY_CHUNK: usize = 1024 * 1024;
+
+/// `<20-digit zero-padded base offset>.<suffix>`, Kafka's file naming.
+pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}.{suffix}")
+}
+
+/// What the log needs to know about a batch to place and index it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchMeta {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub size: usize,
+}
+
+impl BatchMeta {
+    pub fn of_header(h: &BatchHeader, size: usize) -> Self {
+        BatchMeta {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            size,
+        }
+    }
+}
+
+/// Running per-segment state, shared by append, recovery and load so they index the same way.
+#[derive(Debug, Clone)]
+struct Stats {
+    last_offset: Option<i64>,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    bytes_since_last_index_entry: u64,
+    last_time_index_timestamp: Option<i64>,
+}
+
+impl Stats {
+    fn empty() -> Self {
+        Stats {
+            last_offset: None,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            bytes_since_last_index_entry: 0,
+            last_time_index_timestamp: None,
+        }
+    }
+
+    /// Accounts a batch at `position`, returning the index entries it earns (Kafka's
+    /// `LogSegment.append`: an index entry once more than `interval` bytes were appended
+    /// since the last one; a time entry then too, if the max timestamp grew).
+    fn account(
+        &mut self,
+        base_offset: i64,
+        meta: &BatchMeta,
+        position: u64,
+        interval: u32,
+    ) -> (Option<OffsetEntry>, Option<TimeEntry>) {
+        self.last_offset = Some(meta.last_offset);
+        if meta.max_timestamp > self.max_timestamp {
+            self.max_timestamp = meta.max_timestamp;
+            self.offset_of_max_timestamp = meta.last_offset;
+        }
+        let mut entries = (None, None);
+        if self.bytes_since_last_index_entry > u64::from(interval) {
+            // Both fit: the log keeps last_offset - base <= i32::MAX and size < 4 GiB.
+            entries.0 = Some(OffsetEntry {
+                relative_offset: (meta.last_offset - base_offset) as u32,
+                position: position as u32,
+            });
+            if self.max_timestamp >= 0
+                && self.last_time_index_timestamp.is_none_or(|t| self.max_timestamp > t)
+            {
+                entries.1 = Some(TimeEntry {
+                    timestamp: self.max_timestamp,
+                    relative_offset: (self.offset_of_max_timestamp - base_offset) as u32,
+                });
+                self.last_time_index_timestamp = Some(self.max_timestamp);
+            }
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += meta.size as u64;
+        entries
+    }
+}
+
+/// A bounded read-ahead window over a file, so scans issue few `pread`s.
+struct Window<'a> {
+    file: &'a File,
+    path: &'a Path,
+    end: u64,
+    chunk: usize,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> Window<'a> {
+    fn new(file: &'a File, path: &'a Path, end: u64, chunk: usize) -> Self {
+        Window {
+            file,
+            path,
+            end,
+            chunk,
+            start: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The bytes `[pos, pos + len)`, or `None` if they extend past `end`.
+    fn get(&mut self, pos: u64, len: usize) -> io::Result<Option<&[u8]>> {
+        let Some(stop) = pos.checked_add(len as u64) else {
+            return Ok(None);
+        };
+        if stop > self.end {
+            return Ok(None);
+        }
+        let cached = pos >= self.start && stop <= self.start + self.buf.len() as u64;
+        if !cached {
+            // Bounded by `end - pos`, which is at most the (existing) file's size.
+            let want = (len.max(self.chunk) as u64).min(self.end - pos) as usize;
+            self.buf.resize(want, 0);
+            self.file
+                .read_exact_at(&mut self.buf, pos)
+                .map_err(|e| io_context("read", self.path, e))?;
+            self.start = pos;
+        }
+        let from = (pos - self.start) as usize;
+        Ok(Some(&self.buf[from..from + len]))
+    }
+}
+
+/// Forward scan over batch headers, trusting framing only as far as it checks it.
+pub(crate) struct HeaderScan<'a> {
+    window: Window<'a>,
+    pos: u64,
+}
+
+impl HeaderScan<'_> {
+    /// The next `(position, header, size)`; `None` at `end`. Framing damage is an
+    /// `InvalidData` error: callers only scan committed bytes, where it means corruption.
+    pub fn next_header(&mut self) -> io::Result<Option<(u64, BatchHeader, usize)>> {
+        let pos = self.pos;
+        if pos >= self.window.end {
+            return Ok(None);
+        }
+        let path = self.window.path;
+        let Some(bytes) = self.window.get(pos, RECORD_BATCH_OVERHEAD)? else {
+            return Err(invalid_data(path, format!("partial batch header at position {pos}")));
+        };
+        let Some(h) = BatchHeader::parse(bytes) else {
+            return Err(invalid_data(path, format!("short batch header at position {pos}")));
+        };
+        let Some(size) = h.size_in_bytes() else {
+            return Err(invalid_data(
+                path,
+                format!("batchLength {} too small at position {pos}", h.batch_length),
+            ));
+        };
+        if h.magic != 2 {
+            return Err(invalid_data(path, format!("magic {} at position {pos}", h.magic)));
+        }
+        if pos + size as u64 > self.window.end {
+            return Err(invalid_data(
+                path,
+                format!("batch of {size} bytes at position {pos} runs past the end of the segment"),
+            ));
+        }
+        self.pos = pos + size as u64;
+        Ok(Some((pos, h, size)))
+    }
+}
+
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: File,
+    size: u64,
+    offset_index: IndexFile<OffsetEntry>,
+    time_index: IndexFile<TimeEntry>,
+    stats: Stats,
+    /// Wall clock of the first append since this segment was created or opened; drives
+    /// `segment.ms` rolling.
+    pub rolling_base_ms: Option<i64>,
+}
+
+impl Segment {
+    /// Creates an empty segment, replacing any files of the same name.
+    pub fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(|e| io_context("create segment", &log_path, e))?;
+        Ok(Segment {
+            base_offset,
+            offset_index: IndexFile::create(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?,
+            time_index: IndexFile::create(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?,
+            log_path,
+            log,
+            size: 0,
+            stats: Stats::empty(),
+            rolling_base_ms: None,
+        })
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is validated (framing, CRC,
+    /// offsets) and the file is truncated at the first bad byte, indexes rebuilt. Without
+    /// it, the indexes are trusted after sanity checks and only the tail after the last
+    /// index entry is scanned; any inconsistency falls back to full recovery.
+    /// Returns the segment and the number of bytes truncated.
+    pub fn open(dir: &Path, base_offset: i64, recover: bool, index_interval: u32) -> io::Result<(Segment, u64)> {
+        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(|e| io_context("open segment", &log_path, e))?;
+        let size = log.metadata().map_err(|e| io_context("stat", &log_path, e))?.len();
+        let (offset_index, offset_whole) = IndexFile::open(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?;
+        let (time_index, time_whole) = IndexFile::open(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?;
+        let mut seg = Segment {
+            base_offset,
+            log_path,
+            log,
+            size,
+            offset_index,
+            time_index,
+            stats: Stats::empty(),
+            rolling_base_ms: None,
+        };
+        if !recover {
+            let loaded = if offset_whole && time_whole {
+                seg.load_tail()
+            } else {
+                Err("index file length is not a whole number of entries".to_string())
+            };
+            match loaded {
+                Ok(()) => return Ok((seg, 0)),
+                Err(reason) => tracing::warn!(
+                    segment = %seg.log_path.display(),
+                    "rebuilding segment indexes: {reason}"
+                ),
+            }
+        }
+        let truncated = seg.recover(index_interval)?;
+        Ok((seg, truncated))
+    }
+
+    /// Restores `stats` from the indexes plus a header scan of the bytes after the last
+    /// offset-index entry. `Err` explains an inconsistency (the caller then recovers).
+    fn load_tail(&mut self) -> Result<(), String> {
+        if !self.offset_index.is_consistent(self.size) {
+            return Err("offset index entries are unordered or point past the log end".into());
+        }
+        let (start, mut prev_last) = match self.offset_index.last() {
+            Some(e) => (u64::from(e.position), None),
+            None => (0, None),
+        };
+        let expected_first_last = self
+            .offset_index
+            .last()
+            .map(|e| self.base_offset + i64::from(e.relative_offset));
+        let mut stats = Stats::empty();
+        let mut scan = self.scan_from(start, SCAN_CHUNK);
+        let mut first = true;
+        while let Some((pos, h, size)) = scan.next_header().map_err(|e| e.to_string())? {
+            self.check_batch_offsets(&h, prev_last).map_err(|m| format!("position {pos}: {m}"))?;
+            if first {
+                if let Some(expected) = expected_first_last {
+                    if h.last_offset() != expected {
+                        return Err(format!(
+                            "last index entry names offset {expected} but the batch at position {pos} ends at {}",
+                            h.last_offset()
+                        ));
+                    }
+                }
+                first = false;
+            }
+            prev_last = Some(h.last_offset());
+            stats.last_offset = Some(h.last_offset());
+            if h.max_timestamp > stats.max_timestamp {
+                stats.max_timestamp = h.max_timestamp;
+                stats.offset_of_max_timestamp = h.last_offset();
+            }
+            stats.bytes_since_last_index_entry += size as u64;
+        }
+        let max_rel = stats.last_offset.map(|l| (l - self.base_offset) as u32);
+        if !self.time_index.is_consistent(max_rel) {
+            return Err("time index entries are unordered or name offsets past the log end".into());
+        }
+        if let Some(t) = self.time_index.last() {
+            stats.last_time_index_timestamp = Some(t.timestamp);
+            if t.timestamp > stats.max_timestamp {
+                stats.max_timestamp = t.timestamp;
+                stats.offset_of_max_timestamp = self.base_offset + i64::from(t.relative_offset);
+            }
+        }
+        self.stats = stats;
+        Ok(())
+    }
+
+    /// Checks a batch's offsets against this segment and the previous batch.
+    fn check_batch_offsets(&self, h: &BatchHeader, prev_last: Option<i64>) -> Result<(), String> {
+        if h.last_offset_delta < 0 {
+            return Err(format!("negative lastOffsetDelta {}", h.last_offset_delta));
+        }
+        if h.base_offset < self.base_offset {
+            return Err(format!(
+                "baseOffset {} below the segment base {}",
+                h.base_offset, self.base_offset
+            ));
+        }
+        if h.last_offset() - self.base_offset > i64::from(i32::MAX) {
+            return Err(format!(
+                "lastOffset {} too far above the segment base {}",
+                h.last_offset(),
+                self.base_offset
+            ));
+        }
+        if let Some(prev) = prev_last {
+            if h.base_offset <= prev {
+                return Err(format!("baseOffset {} does not follow offset {prev}", h.base_offset));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates every batch, truncates at the first invalid byte, rebuilds both indexes.
+    fn recover(&mut self, index_interval: u32) -> io::Result<u64> {
+        let mut stats = Stats::empty();
+        let mut offset_entries = Vec::new();
+        let mut time_entries = Vec::new();
+        let mut pos = 0u64;
+        let mut damage: Option<String> = None;
+        {
+            let mut window = Window::new(&self.log, &self.log_path, self.size, RECOVERY_CHUNK);
+            while pos < self.size {
+                let Some(prefix) = window.get(pos, LOG_OVERHEAD)? else {
+                    damage = Some("partial batch length prefix".into());
+                    break;
+                };
+                let length = i32::from_be_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+                let Ok(length) = usize::try_from(length) else {
+                    damage = Some(format!("negative batchLength {length}"));
+                    break;
+                };
+                if length < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD {
+                    damage = Some(format!("batchLength {length} too small"));
+                    break;
+                }
+                let Some(bytes) = window.get(pos, LOG_OVERHEAD + length)? else {
+                    damage = Some("partial batch".into());
+                    break;
+                };
+                let batch = match RecordBatch::new(bytes) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        damage = Some(e.to_string());
+                        break;
+                    }
+                };
+                if let Err(e) = batch.validate_crc() {
+                    damage = Some(e.to_string());
+                    break;
+                }
+                let h = batch.header();
+                if let Err(m) = self.check_batch_offsets(&h, stats.last_offset) {
+                    damage = Some(m);
+                    break;
+                }
+                let meta = BatchMeta::of_header(&h, bytes.len());
+                let (o, t) = stats.account(self.base_offset, &meta, pos, index_interval);
+                offset_entries.extend(o);
+                time_entries.extend(t);
+                pos += meta.size as u64;
+            }
+        }
+        let truncated = self.size - pos;
+        if let Some(reason) = damage {
+            tracing::warn!(
+                segment = %self.log_path.display(),
+                position = pos,
+                bytes = truncated,
+                "truncating invalid tail: {reason}"
+            );
+            self.log
+                .set_len(pos)
+                .map_err(|e| io_context("truncate", &self.log_path, e))?;
+            self.size = pos;
+        }
+        self.offset_index.rewrite(offset_entries)?;
+        self.time_index.rewrite(time_entries)?;
+        self.stats = stats;
+        Ok(truncated)
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+    /// Offset after the last batch, or the base offset when empty.
+    pub fn next_offset(&self) -> i64 {
+        self.stats.last_offset.map_or(self.base_offset, |l| l + 1)
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.stats.max_timestamp
+    }
+    pub fn offset_index_bytes(&self) -> u64 {
+        self.offset_index.size_in_bytes()
+    }
+    pub fn time_index_bytes(&self) -> u64 {
+        self.time_index.size_in_bytes()
+    }
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Largest timestamp for time retention: the max record timestamp, or the file's
+    /// modification time when no batch carries a timestamp (Kafka does the same).
+    pub fn largest_timestamp(&self) -> i64 {
+        if self.stats.max_timestamp >= 0 {
+            return self.stats.max_timestamp;
+        }
+        self.log
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    pub fn scan_from(&self, position: u64, chunk: usize) -> HeaderScan<'_> {
+        HeaderScan {
+            window: Window::new(&self.log, &self.log_path, self.size, chunk),
+            pos: position,
+        }
+    }
+
+    pub fn scan(&self) -> HeaderScan<'_> {
+        self.scan_from(0, SCAN_CHUNK)
+    }
+
+    /// Writes `bytes` (whole batches described by `metas`) at the end of the segment.
+    pub fn append(&mut self, bytes: &[u8], metas: &[BatchMeta], index_interval: u32, now_ms: i64) -> io::Result<()> {
+        if let Err(e) = self.log.write_all_at(bytes, self.size) {
+            // Best effort: drop a partial write so the file ends at the committed size.
+            let _ = self.log.set_len(self.size);
+            return Err(io_context("append to", &self.log_path, e));
+        }
+        let mut offset_entries = Vec::new();
+        let mut time_entries = Vec::new();
+        let mut pos = self.size;
+        for meta in metas {
+            let (o, t) = self.stats.account(self.base_offset, meta, pos, index_interval);
+            offset_entries.extend(o);
+            time_entries.extend(t);
+            pos += meta.size as u64;
+        }
+        self.size += bytes.len() as u64;
+        self.rolling_base_ms.get_or_insert(now_ms);
+        // The data is committed; a failed index write only loses sparse entries, which
+        // makes lookups scan a little further but never wrong.
+        self.offset_index.append(&offset_entries)?;
+        self.time_index.append(&time_entries)?;
+        Ok(())
+    }
+
+    /// Position and header of the first batch whose last offset is `>= target`.
+    pub fn find_first_batch(&self, target: i64) -> io::Result<Option<(u64, BatchHeader, usize)>> {
+        if self.stats.last_offset.is_none_or(|l| l < target) {
+            return Ok(None);
+        }
+        let relative = (target - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        let mut scan = self.scan_from(u64::from(self.offset_index.lookup(relative)), SCAN_CHUNK);
+        while let Some((pos, h, size)) = scan.next_header()? {
+            if h.last_offset() >= target {
+                return Ok(Some((pos, h, size)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Position from which a scan finds every batch that may hold a timestamp `>= target`.
+    pub fn position_for_timestamp(&self, target: i64) -> u64 {
+        match self.time_index.last_before(target) {
+            Some(e) => u64::from(self.offset_index.lookup(e.relative_offset)),
+            None => 0,
+        }
+    }
+
+    pub fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        if position + len as u64 > self.size {
+            return Err(invalid_data(&self.log_path, format!("read of {len} bytes at {position} past the segment end")));
+        }
+        let mut buf = vec![0u8; len];
+        self.log
+            .read_exact_at(&mut buf, position)
+            .map_err(|e| io_context("read", &self.log_path, e))?;
+        Ok(buf)
+    }
+
+    /// Removes every batch whose last offset is `>= offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> io::Result<()> {
+        let Some((pos, _, _)) = self.find_first_batch(offset)? else {
+            return Ok(());
+        };
+        self.log
+            .set_len(pos)
+            .map_err(|e| io_context("truncate", &self.log_path, e))?;
+        self.size = pos;
+        let keep = self
+            .offset_index
+            .entries()
+            .partition_point(|e| u64::from(e.position) < pos);
+        self.offset_index.truncate_entries(keep)?;
+        let keep = self
+            .time_index
+            .entries()
+            .partition_point(|e| self.base_offset + i64::from(e.relative_offset) < offset);
+        self.time_index.truncate_entries(keep)?;
+        if let Err(reason) = self.load_tail() {
+            return Err(invalid_data(&self.log_path, format!("after truncation: {reason}")));
+        }
+        if self.size == 0 {
+            self.rolling_base_ms = None;
+        }
+        Ok(())
+    }
+
+    /// Header of the first batch, if any.
+    pub fn first_header(&self) -> io::Result<Option<BatchHeader>> {
+        Ok(self.scan().next_header()?.map(|(_, h, _)| h))
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        self.log
+            .sync_data()
+            .map_err(|e| io_context("fsync", &self.log_path, e))?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Deletes the segment's files. The log file goes first: an index without its log is
+    /// a stray that the next open removes, while a log without its index is rebuilt.
+    pub fn delete(self) -> io::Result<()> {
+        for path in [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_context("delete", &path, e)),
+            }
+        }
+        Ok(())
+    }
+}
