@@ -16,34 +16,33 @@ pub fn handle(
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let node = broker.node_id();
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let bad_assignment = t
-                .assignments
-                .iter()
-                .flatten()
-                .any(|a| a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| b.0 != node));
-            let outcome = if bad_assignment {
-                Err(ApiError::new(
-                    ErrorCode::InvalidReplicaAssignment,
-                    format!(
+    let results =
+        req.topics
+            .into_iter()
+            .map(|t| {
+                let bad_assignment =
+                    t.assignments.iter().flatten().any(|a| {
+                        a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| b.0 != node)
+                    });
+                let outcome = if bad_assignment {
+                    Err(ApiError::new(
+                        ErrorCode::InvalidReplicaAssignment,
+                        format!(
                         "assignments must name only broker {node}, the only broker in this cluster"
                     ),
-                ))
-            } else {
-                broker
-                    .topics
-                    .create_partitions(&t.name.0, t.count, req.validate_only)
-            };
-            let mut r = CreatePartitionsTopicResult::default().with_name(t.name);
-            if let Err(e) = outcome {
-                r.error_code = e.error_code();
-                r.error_message = e.message.map(str_bytes);
-            }
-            r
-        })
-        .collect();
+                    ))
+                } else {
+                    broker
+                        .topics
+                        .create_partitions(&t.name.0, t.count, req.validate_only)
+                };
+                let mut r = CreatePartitionsTopicResult::default().with_name(t.name);
+                if let Err(e) = outcome {
+                    r.error_code = e.error_code();
+                    r.error_message = e.message.map(str_bytes);
+                }
+                r
+            })
+            .collect();
     CreatePartitionsResponse::default().with_results(results)
 }
