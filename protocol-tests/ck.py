@@ -21,7 +21,8 @@ def result(future, timeout: float = 20.0):
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:
-    fs = admin(bootstrap).create_topics(
+    a = admin(bootstrap)  # keep a reference: a collected AdminClient fails its futures with _DESTROY
+    fs = a.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
         operation_timeout=scaled(15),
         request_timeout=scaled(20),
@@ -67,14 +68,17 @@ def produce(
 
         return cb
 
-    for i, m in enumerate(messages):
-        while True:
-            try:
-                p.produce(topic, on_delivery=make_cb(i), **m)
-                break
-            except BufferError:
-                p.poll(0.1)
-    left = p.flush(scaled(timeout))
+    try:
+        for i, m in enumerate(messages):
+            while True:
+                try:
+                    p.produce(topic, on_delivery=make_cb(i), **m)
+                    break
+                except BufferError:
+                    p.poll(0.1)
+        left = p.flush(scaled(timeout))
+    finally:
+        p.close()
     assert not errors, f"delivery errors: {errors[:5]}"
     assert left == 0, f"{left} messages still undelivered after {scaled(timeout):.0f}s"
     assert all(d is not None for d in out)

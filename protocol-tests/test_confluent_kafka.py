@@ -222,8 +222,10 @@ def test_broker_configs(broker_factory):
     a = ck.admin(b.bootstrap)
     cfg = _describe(a, ResourceType.BROKER, "1")
     assert cfg["num.partitions"].value == "2", "the --override value must be reported"
+    assert _src(cfg["num.partitions"]) == ConfigSource.STATIC_BROKER_CONFIG, "set by --override, like server.properties"
     assert cfg["auto.create.topics.enable"].value == "true"
-    assert cfg["log.retention.hours"].value == "168"
+    assert _src(cfg["auto.create.topics.enable"]) == ConfigSource.DEFAULT_CONFIG
+    default_retention = cfg["log.retention.ms"].value
 
     inc = ConfigResource(
         ResourceType.BROKER, "1",
@@ -233,6 +235,10 @@ def test_broker_configs(broker_factory):
     cfg = _describe(a, ResourceType.BROKER, "1")
     assert cfg["log.retention.ms"].value == "86400000"
     assert _src(cfg["log.retention.ms"]) == ConfigSource.DYNAMIC_BROKER_CONFIG
+    assert default_retention in (None, "604800000"), default_retention
+    # Kafka's documented default is expressed as log.retention.hours=168 (log.retention.ms unset).
+    assert "log.retention.hours" in cfg, "Kafka broker config log.retention.hours (default 168) is not described"
+    assert cfg["log.retention.hours"].value == "168"
 
 
 def test_create_partitions(broker, topic):
@@ -318,7 +324,8 @@ def test_describe_cluster_and_delete_topics(broker, unique_name):
 
 
 def _create_error(bootstrap, new_topic) -> int:
-    fs = ck.admin(bootstrap).create_topics([new_topic], operation_timeout=scaled(15))
+    a = ck.admin(bootstrap)
+    fs = a.create_topics([new_topic], operation_timeout=scaled(15))
     with pytest.raises(KafkaException) as ei:
         ck.result(fs[new_topic.topic])
     return ei.value.args[0].code()

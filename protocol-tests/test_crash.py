@@ -66,6 +66,11 @@ class Stream:
             self.acked[seq] = msg.offset()
             self.ack_order.append(seq)
 
+    def burst(self, n: int):
+        for _ in range(n):
+            self.p.produce(self.topic, value=str(self.next_seq).encode(), partition=0, on_delivery=self._on_delivery)
+            self.next_seq += 1
+
     def pump(self, until, timeout: float, what: str, max_queued: int = 3000):
         """Keep producing new records until until() is true."""
         deadline = time.monotonic() + scaled(timeout)
@@ -97,7 +102,11 @@ def test_kill9_mid_stream(broker, topic, idempotent):
     for rnd in range(ROUNDS):
         target = len(s.acked) + ACKS_PER_ROUND
         s.pump(lambda: len(s.acked) >= target, 60, f"{ACKS_PER_ROUND} acks in round {rnd}")
-        assert len(s.p) > 0, "the kill must happen with records in flight"
+        # A burst handed to the client right before the kill, so that produce
+        # requests are on the wire when the broker dies (librdkafka sends from
+        # its own threads; poll() only serves callbacks).
+        s.burst(1000)
+        assert s.next_seq - len(s.acked) > 0, "the kill must happen with records unacknowledged"
         broker.kill9()
         acked_at_kill = dict(s.acked)
         # Keep the application producing while the broker is down.
@@ -115,6 +124,7 @@ def test_kill9_mid_stream(broker, topic, idempotent):
         s.pump(lambda: len(s.acked) >= resumed, 90, f"acks to resume after restart {rnd}")
 
     left = s.p.flush(scaled(60))
+    s.p.close()
     assert left == 0, f"{left} records never delivered"
     assert not s.failed, f"{len(s.failed)} deliveries failed, e.g. {s.failed[:5]}"
     assert not s.fatal, s.fatal
