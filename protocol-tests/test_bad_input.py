@@ -257,3 +257,85 @@ def test_valid_raw_batch_roundtrip(broker, topic):
     msgs = ck.consume(broker.bootstrap, topic, 0, 0, count=3)
     assert [m.timestamp() for m in msgs] == [(1, ts), (1, ts + 1), (1, ts + 2)]
     assert [m.value() for m in msgs] == [b"v0", b"v1", b"v2"]
+
+
+# --------------------------------------------------------------------------
+# Limits, unknown partitions, pipelining
+
+MESSAGE_TOO_LARGE = 10
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+def test_batch_over_max_message_bytes(broker, topic):
+    """Broker default message.max.bytes (1048588) and a topic-level override both refuse bigger batches."""
+    ck.create_topic(broker.bootstrap, topic)
+    small = f"{topic}-small"
+    ck.create_topic(broker.bootstrap, small, config={"max.message.bytes": "2000"})
+    with kw.Conn(broker.host, broker.port, timeout=scaled(30)) as c:
+        big = kw.record_batch([kw.Record(b"x" * (1048588 + 100))])
+        r = _produce(c, topic, big, 1)
+        assert r.error_code == MESSAGE_TOO_LARGE, f"got {r.error_code}"
+        assert _hwm(c, topic, 2) == 0
+        ok = kw.record_batch([kw.Record(b"y" * 1_000_000)])
+        r = _produce(c, topic, ok, 3)
+        assert (r.error_code, r.base_offset) == (0, 0), "a 1 MB record fits under the default limit"
+
+        r = _produce(c, small, kw.record_batch([kw.Record(b"z" * 3000)]), 4)
+        assert r.error_code == MESSAGE_TOO_LARGE, f"topic max.message.bytes=2000 not enforced, got {r.error_code}"
+        r = _produce(c, small, kw.record_batch([kw.Record(b"z" * 500)]), 5)
+        assert (r.error_code, r.base_offset) == (0, 0)
+    assert_healthy(broker, topic, expect_offset=1)
+
+
+def test_produce_unknown_partition(broker, topic):
+    ck.create_topic(broker.bootstrap, topic)
+    with kw.Conn(broker.host, broker.port) as c:
+        res = kw.parse_produce_v3(c.roundtrip(kw.produce_request_v3(topic, 7, kw.record_batch(GOOD), 1), 1))
+        assert res[(topic, 7)].error_code == UNKNOWN_TOPIC_OR_PARTITION
+    assert_healthy(broker, topic, expect_offset=0)
+
+
+def test_pipelined_requests_answered_in_order(broker, topic):
+    """Kafka answers requests on one connection strictly in order; clients
+    (librdkafka, kafkajs) pipeline and match by correlation id but rely on it."""
+    ck.create_topic(broker.bootstrap, topic)
+    reqs = []
+    kinds = {}
+    for corr in range(1, 121):
+        k = corr % 4
+        if k == 0:
+            reqs.append(kw.api_versions_request(3, corr))
+        elif k == 1:
+            reqs.append(kw.metadata_request_v1([topic], corr))
+        elif k == 2:
+            reqs.append(kw.produce_request_v3(topic, 0, kw.record_batch([kw.Record(str(corr).encode())]), corr))
+        else:
+            reqs.append(kw.list_offsets_request_v1(topic, 0, -1, corr))
+        kinds[corr] = k
+    with kw.Conn(broker.host, broker.port, timeout=scaled(30)) as c:
+        c.send(b"".join(reqs))
+        produced = []
+        for corr in range(1, 121):
+            body = c.recv_response(corr)  # asserts the correlation id order
+            if kinds[corr] == 2:
+                r = kw.parse_produce_v3(body)[(topic, 0)]
+                assert r.error_code == 0
+                produced.append(r.base_offset)
+            elif kinds[corr] == 3:
+                err, _ts, hwm = kw.parse_list_offsets_v1(body)[(topic, 0)]
+                assert err == 0 and hwm == len(produced), "ListOffsets must see every produce answered before it"
+    assert produced == list(range(30))
+
+
+def test_many_connections(broker, topic):
+    conns = [kw.Conn(broker.host, broker.port) for _ in range(200)]
+    try:
+        for i, c in enumerate(conns):
+            c.send(kw.api_versions_request(3, i))
+        for i, c in enumerate(conns):
+            assert kw.parse_api_versions(c.recv_response(i), 3).error_code == 0
+    finally:
+        for c in conns:
+            c.close()
+    ck.create_topic(broker.bootstrap, topic)
+    assert_healthy(broker, topic, expect_offset=0)

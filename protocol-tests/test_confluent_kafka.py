@@ -372,3 +372,46 @@ def test_other_errors(broker, topic):
     assert _create_error(broker.bootstrap, NewTopic(topic + "-rf", 1, 3)) == KafkaError.INVALID_REPLICATION_FACTOR
     bad_name = "bad/name"
     assert _create_error(broker.bootstrap, NewTopic(bad_name, 1, 1)) == KafkaError.TOPIC_EXCEPTION
+
+
+# --------------------------------------------------------------------------
+# Limits and broker behaviour
+
+
+def test_fetch_returns_oversized_batch(broker, topic):
+    """KIP-74: a batch bigger than the consumer's fetch limits is still returned whole."""
+    ck.create_topic(broker.bootstrap, topic)
+    big = bytes(range(256)) * 800  # 200 KiB, incompressible enough
+    ck.produce(broker.bootstrap, topic, [{"value": big}, {"value": b"small"}])
+    msgs = ck.consume(broker.bootstrap, topic, 0, 0, count=2,
+                      **{"fetch.max.bytes": 1024, "max.partition.fetch.bytes": 1024, "message.max.bytes": 1024,
+                         "receive.message.max.bytes": 1_000_000})
+    assert [m.value() for m in msgs] == [big, b"small"]
+
+
+def test_auto_create_disabled(broker_factory, topic):
+    b = broker_factory(auto_create_topics_enable="false")
+    a = ck.admin(b.bootstrap)
+    md = a.list_topics(topic, timeout=scaled(10))
+    assert md.topics[topic].error is not None
+    assert md.topics[topic].error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    with pytest.raises(AssertionError, match="UNKNOWN_TOPIC|Unknown topic"):
+        ck.produce(b.bootstrap, topic, [{"value": b"x"}], timeout=10, **{"topic.metadata.propagation.max.ms": 1000})
+    assert topic not in a.list_topics(timeout=scaled(10)).topics
+
+
+def test_time_retention_deletes_old_segments(broker_factory, topic):
+    """retention.ms removes closed segments whose newest record is too old
+    (log.retention.check.interval.ms shortened so the check runs promptly)."""
+    b = broker_factory(log_retention_check_interval_ms=200)
+    ck.create_topic(b.bootstrap, topic, config={"retention.ms": "60000", "segment.ms": "1000"})
+    day_ago = int(time.time() * 1000) - 86_400_000
+    ck.produce(b.bootstrap, topic, [{"value": f"old{i}".encode(), "timestamp": day_ago + i} for i in range(5)])
+    # Once segment.ms (1 s, wall clock) has passed, the next append rolls the segment.
+    rolled_after = time.monotonic() + 1.2
+    wait_until(lambda: time.monotonic() > rolled_after, 5, what="segment.ms to elapse")
+    ck.produce(b.bootstrap, topic, [{"value": b"new"}])
+    wait_until(lambda: ck.watermarks(b.bootstrap, topic)[0] == 5, 30,
+               what="log start offset to move past the expired segment")
+    msgs = ck.consume(b.bootstrap, topic, 0, 5, count=1)
+    assert msgs[0].value() == b"new"
