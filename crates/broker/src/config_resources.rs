@@ -1,6 +1,6 @@
 //! Config resources as DescribeConfigs / AlterConfigs / IncrementalAlterConfigs see them:
-//! topics (type 2) and the broker (type 4, name = node id, or empty for the cluster-wide
-//! default). Shared by the three handlers so they agree on names, values and sources.
+//! topics (type 2) and the broker (type 4): name = node id for this broker's own dynamic
+//! configs, or empty for the dynamic cluster-wide defaults, as in Kafka. Shared by the three handlers so they agree on names, values and sources.
 //!
 //! Broker resources expose the `log.*`-style keys that default topic configs (dynamic:
 //! alterable, persisted, applied to every log at once) and the static start-up keys
@@ -35,7 +35,10 @@ pub struct ConfigEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
     Topic(String),
-    Broker,
+    /// `cluster_default`: the "" resource (cluster-wide defaults) rather than this node.
+    Broker {
+        cluster_default: bool,
+    },
 }
 
 pub fn resolve_resource(
@@ -63,7 +66,9 @@ pub fn resolve_resource(
                     ),
                 ));
             }
-            Ok(Resource::Broker)
+            Ok(Resource::Broker {
+                cluster_default: name.is_empty(),
+            })
         }
         other => Err(ApiError::new(
             ErrorCode::InvalidRequest,
@@ -122,26 +127,61 @@ pub fn describe(broker: &Broker, resource: &Resource, keys: Option<&[String]>) -
                 })
                 .collect()
         }
-        Resource::Broker => {
+        Resource::Broker { .. } => {
             let mut out = Vec::new();
             for def in TOPIC_CONFIGS {
                 let Some(primary) = def.synonyms.first() else {
                     continue;
                 };
-                if !wanted(primary.key) {
-                    continue;
+                if wanted(primary.key) {
+                    let (value, source) = defaults.broker_default(def);
+                    out.push(ConfigEntry {
+                        name: primary.key.to_string(),
+                        value: Some(value.clone()),
+                        read_only: false,
+                        source,
+                        sensitive: false,
+                        config_type: def.kind,
+                        doc: Some(def.doc),
+                        synonyms: vec![(primary.key.to_string(), value, source)],
+                    });
                 }
-                let (value, source) = defaults.broker_default(def);
-                out.push(ConfigEntry {
-                    name: primary.key.to_string(),
-                    value: Some(value.clone()),
-                    read_only: false,
-                    source,
-                    sensitive: false,
-                    config_type: def.kind,
-                    doc: Some(def.doc),
-                    synonyms: vec![(primary.key.to_string(), value, source)],
-                });
+                // Unit variants (log.retention.hours ...) are configs of their own in Kafka,
+                // each with its own value and source.
+                for s in def.synonyms.iter().skip(1).filter(|s| wanted(s.key)) {
+                    let own = [
+                        (&defaults.dynamic_broker, ConfigSource::DynamicBrokerConfig),
+                        (
+                            &defaults.dynamic_default,
+                            ConfigSource::DynamicDefaultBrokerConfig,
+                        ),
+                        (&defaults.static_broker, ConfigSource::StaticBrokerConfig),
+                    ]
+                    .into_iter()
+                    .find_map(|(m, src)| m.get(s.key).map(|v| (Some(v.clone()), src)));
+                    let (value, source) = own.unwrap_or_else(|| {
+                        (
+                            builtin_unit_default(def.default, s.factor),
+                            ConfigSource::DefaultConfig,
+                        )
+                    });
+                    out.push(ConfigEntry {
+                        name: s.key.to_string(),
+                        value: value.clone(),
+                        read_only: false,
+                        source,
+                        sensitive: false,
+                        config_type: if s.factor == 1 {
+                            def.kind
+                        } else {
+                            ConfigType::Int
+                        },
+                        doc: Some(def.doc),
+                        synonyms: value
+                            .map(|v| vec![(s.key.to_string(), v, source)])
+                            .unwrap_or_default(),
+                    });
+                }
             }
             let c = &broker.config;
             let statics: Vec<(&str, String, ConfigType)> = vec![
@@ -226,6 +266,16 @@ pub fn describe(broker: &Broker, resource: &Resource, keys: Option<&[String]>) -
     }
 }
 
+/// Kafka's built-in default of an hours-valued synonym (`log.retention.hours` = 168); the
+/// minutes variants have none (null), as in Kafka.
+fn builtin_unit_default(default: &str, factor: i64) -> Option<String> {
+    if factor != 3_600_000 {
+        return None;
+    }
+    let n: i64 = default.parse().ok()?;
+    (n % factor == 0).then(|| (n / factor).to_string())
+}
+
 /// The resource's current overrides (topic configs, or dynamic broker configs).
 pub fn current_overrides(broker: &Broker, resource: &Resource) -> BTreeMap<String, String> {
     match resource {
@@ -234,7 +284,12 @@ pub fn current_overrides(broker: &Broker, resource: &Resource) -> BTreeMap<Strin
             .get(name)
             .map(|t| t.configs())
             .unwrap_or_default(),
-        Resource::Broker => broker.topics.defaults().dynamic_broker,
+        Resource::Broker {
+            cluster_default: true,
+        } => broker.topics.defaults().dynamic_default,
+        Resource::Broker {
+            cluster_default: false,
+        } => broker.topics.defaults().dynamic_broker,
     }
 }
 
@@ -249,7 +304,7 @@ pub fn replace_overrides(
         Resource::Topic(name) => broker
             .topics
             .set_topic_configs(name, configs, validate_only),
-        Resource::Broker => {
+        Resource::Broker { cluster_default } => {
             let mut not_dynamic = Vec::new();
             for (k, v) in &configs {
                 match def_for_broker_key(k) {
@@ -271,7 +326,9 @@ pub fn replace_overrides(
             if validate_only {
                 return Ok(());
             }
-            broker.topics.set_dynamic_broker_configs(configs)
+            broker
+                .topics
+                .set_dynamic_broker_configs(*cluster_default, configs)
         }
     }
 }

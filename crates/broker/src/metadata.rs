@@ -38,8 +38,12 @@ pub struct MetadataImage {
     pub cluster_id: String,
     pub node_id: i32,
     pub topics: Vec<TopicRecord>,
+    /// Dynamic configs of this broker (resource name = node id).
     #[serde(default)]
     pub dynamic_broker_configs: BTreeMap<String, String>,
+    /// Dynamic cluster-wide defaults (resource name = "").
+    #[serde(default)]
+    pub dynamic_default_broker_configs: BTreeMap<String, String>,
     /// Producer ids below this may have been handed out; allocation resumes here.
     #[serde(default)]
     pub producer_id_block_end: i64,
@@ -121,6 +125,7 @@ impl MetadataStore {
                     node_id,
                     topics: Vec::new(),
                     dynamic_broker_configs: BTreeMap::new(),
+                    dynamic_default_broker_configs: BTreeMap::new(),
                     producer_id_block_end: 0,
                 };
                 self.save(&image)?;

@@ -1,9 +1,10 @@
 //! Topic-level configs: Kafka's names, types, defaults, validation, and the broker keys
 //! (`log.*` and friends) that supply cluster-wide defaults.
 //!
-//! Resolution order for a topic key, as in Kafka: the topic's own override, then a dynamic
-//! broker default set through AlterConfigs, then the static `server.properties` value of the
-//! broker synonym, then the built-in default. [`ConfigSource`] records which one won.
+//! Resolution order for a topic key, as in Kafka: the topic's own override, then this
+//! broker's dynamic config, then the dynamic cluster-wide default (both set through
+//! AlterConfigs), then the static `server.properties` value of the broker synonym, then the
+//! built-in default. [`ConfigSource`] records which one won.
 
 use std::collections::BTreeMap;
 
@@ -332,11 +333,14 @@ fn check_at_least(def: &TopicConfigDef, n: i64) -> Result<(), String> {
     }
 }
 
-/// Cluster-wide defaults for topic configs: the static file and dynamic overrides, each
-/// keyed by broker key (`log.retention.ms` ...).
+/// Broker-level defaults for topic configs, each layer keyed by broker key
+/// (`log.retention.ms` ...).
 #[derive(Debug, Clone, Default)]
 pub struct TopicDefaults {
     pub static_broker: BTreeMap<String, String>,
+    /// Dynamic cluster-wide defaults (broker resource "").
+    pub dynamic_default: BTreeMap<String, String>,
+    /// Dynamic configs of this broker (broker resource = node id).
     pub dynamic_broker: BTreeMap<String, String>,
 }
 
@@ -352,8 +356,9 @@ impl TopicDefaults {
     /// The broker-level default of `def` and its source (without any topic override).
     pub fn broker_default(&self, def: &'static TopicConfigDef) -> (String, ConfigSource) {
         for (map, source) in [
+            (&self.dynamic_broker, ConfigSource::DynamicBrokerConfig),
             (
-                &self.dynamic_broker,
+                &self.dynamic_default,
                 ConfigSource::DynamicDefaultBrokerConfig,
             ),
             (&self.static_broker, ConfigSource::StaticBrokerConfig),
@@ -444,9 +449,18 @@ mod tests {
             d.broker_default(def),
             ("7200000".to_string(), ConfigSource::StaticBrokerConfig)
         );
+        d.dynamic_default
+            .insert("log.retention.ms".into(), "6".into());
+        assert_eq!(
+            d.broker_default(def),
+            ("6".to_string(), ConfigSource::DynamicDefaultBrokerConfig)
+        );
         d.dynamic_broker
             .insert("log.retention.ms".into(), "5".into());
-        assert_eq!(d.broker_default(def).0, "5");
+        assert_eq!(
+            d.broker_default(def),
+            ("5".to_string(), ConfigSource::DynamicBrokerConfig)
+        );
         let mut overrides = BTreeMap::new();
         overrides.insert("retention.ms".to_string(), "9".to_string());
         assert_eq!(d.log_config(&overrides).retention_ms, 9);

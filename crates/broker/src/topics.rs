@@ -205,6 +205,7 @@ impl TopicManager {
         let image = store.load_or_init(node_id)?;
         let defaults = TopicDefaults {
             static_broker: static_defaults.static_broker,
+            dynamic_default: image.dynamic_default_broker_configs.clone(),
             dynamic_broker: image.dynamic_broker_configs.clone(),
         };
         let now = now_ms();
@@ -446,18 +447,31 @@ impl TopicManager {
         Ok(())
     }
 
-    /// Replaces the dynamic cluster-wide topic defaults (keys are broker keys, validated by
-    /// the caller), and applies them to every log.
+    /// Replaces this broker's dynamic configs, or the dynamic cluster-wide defaults when
+    /// `cluster_default` (keys are broker keys, validated by the caller), and applies them
+    /// to every log.
     pub fn set_dynamic_broker_configs(
         &self,
+        cluster_default: bool,
         configs: BTreeMap<String, String>,
     ) -> Result<(), ApiError> {
         let mut image = lock(&self.image);
         let mut next = image.clone();
-        next.dynamic_broker_configs = configs.clone();
+        if cluster_default {
+            next.dynamic_default_broker_configs = configs.clone();
+        } else {
+            next.dynamic_broker_configs = configs.clone();
+        }
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
-        write(&self.defaults).dynamic_broker = configs;
+        {
+            let mut defaults = write(&self.defaults);
+            if cluster_default {
+                defaults.dynamic_default = configs;
+            } else {
+                defaults.dynamic_broker = configs;
+            }
+        }
         for topic in self.list() {
             self.apply_log_config(&topic);
         }
