@@ -15,6 +15,7 @@
 //!
 //! Apache message structs come from the `kafka-protocol` crate, re-exported as [`kp`].
 
+pub mod admin;
 pub mod frame;
 pub mod header;
 pub mod properties;
