@@ -76,9 +76,17 @@ impl LeaderEpochCache {
             }
         }
         if self.entries.len() != before {
-            tracing::warn!(epoch, start_offset, removed = before - self.entries.len(), "leader epoch cache: removed non-monotonic entries");
+            tracing::warn!(
+                epoch,
+                start_offset,
+                removed = before - self.entries.len(),
+                "leader epoch cache: removed non-monotonic entries"
+            );
         }
-        self.entries.push(EpochEntry { epoch, start_offset });
+        self.entries.push(EpochEntry {
+            epoch,
+            start_offset,
+        });
         true
     }
 
@@ -118,7 +126,9 @@ impl LeaderEpochCache {
     /// Log start moved to `start_offset`: drop entries wholly below it, and move the start
     /// of the epoch that contains it up to it.
     pub fn truncate_from_start(&mut self, start_offset: i64) -> bool {
-        let below = self.entries.partition_point(|e| e.start_offset <= start_offset);
+        let below = self
+            .entries
+            .partition_point(|e| e.start_offset <= start_offset);
         if below == 0 {
             return false;
         }
@@ -168,7 +178,10 @@ fn parse(bytes: &[u8]) -> Result<Vec<EpochEntry>, String> {
                 return Err(format!("non-monotonic entry {line:?}"));
             }
         }
-        entries.push(EpochEntry { epoch, start_offset });
+        entries.push(EpochEntry {
+            epoch,
+            start_offset,
+        });
     }
     if entries.len() != count || lines.any(|l| !l.trim().is_empty()) {
         return Err(format!("expected {count} entries"));
@@ -208,7 +221,19 @@ mod tests {
         assert!(!c.assign(3, 15)); // same epoch, later offset: no-op
         assert!(!c.assign(-1, 20));
         assert!(c.assign(2, 12)); // lower epoch replaces 3
-        assert_eq!(c.entries(), &[EpochEntry { epoch: 1, start_offset: 0 }, EpochEntry { epoch: 2, start_offset: 12 }]);
+        assert_eq!(
+            c.entries(),
+            &[
+                EpochEntry {
+                    epoch: 1,
+                    start_offset: 0
+                },
+                EpochEntry {
+                    epoch: 2,
+                    start_offset: 12
+                }
+            ]
+        );
         assert!(c.assign(5, 5)); // earlier offset removes 2@12
         assert_eq!(c.entries().len(), 2);
     }
@@ -217,7 +242,13 @@ mod tests {
     fn truncation_and_persistence() {
         let (d, mut c) = cache(&[(1, 0), (2, 10), (3, 20)]);
         assert!(c.truncate_from_start(15));
-        assert_eq!(c.entries()[0], EpochEntry { epoch: 2, start_offset: 15 });
+        assert_eq!(
+            c.entries()[0],
+            EpochEntry {
+                epoch: 2,
+                start_offset: 15
+            }
+        );
         assert!(c.truncate_from_end(20));
         assert_eq!(c.latest_epoch(), Some(2));
         assert_eq!(c.epoch_for_offset(100), Some(2));

@@ -39,7 +39,10 @@ pub enum AppendError {
     },
     /// Mirror path: the first batch starts below the log end offset.
     #[error("first batch has baseOffset {first_offset} below the log end offset {log_end_offset}")]
-    UnexpectedAppendOffset { first_offset: i64, log_end_offset: i64 },
+    UnexpectedAppendOffset {
+        first_offset: i64,
+        log_end_offset: i64,
+    },
     /// Mirror path: a batch does not start after the previous one ends.
     #[error("offsets out of order: batch at baseOffset {base_offset} follows a batch ending at {previous_last_offset}")]
     OffsetsOutOfOrder {
@@ -123,5 +126,8 @@ pub(crate) fn io_context(op: &str, path: &Path, e: io::Error) -> io::Error {
 
 /// An I/O error for bytes on disk that do not make sense (so reads fail cleanly).
 pub(crate) fn invalid_data(path: &Path, message: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {message}", path.display()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {message}", path.display()),
+    )
 }

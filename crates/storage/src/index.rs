@@ -87,7 +87,10 @@ impl<E: IndexEntry> IndexFile<E> {
             .truncate(false)
             .open(path)
             .map_err(|e| io_context("open index", path, e))?;
-        let len = file.metadata().map_err(|e| io_context("stat index", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| io_context("stat index", path, e))?
+            .len();
         let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
         file.read_exact_at(&mut bytes, 0)
             .map_err(|e| io_context("read index", path, e))?;
@@ -194,7 +197,10 @@ impl IndexFile<OffsetEntry> {
         self.entries
             .windows(2)
             .all(|w| w[0].relative_offset < w[1].relative_offset && w[0].position < w[1].position)
-            && self.entries.last().is_none_or(|e| u64::from(e.position) < log_size)
+            && self
+                .entries
+                .last()
+                .is_none_or(|e| u64::from(e.position) < log_size)
     }
 }
 
@@ -230,8 +236,14 @@ mod tests {
         let p = dir.path().join("0.index");
         let mut idx = IndexFile::<OffsetEntry>::create(&p).unwrap();
         idx.append(&[
-            OffsetEntry { relative_offset: 10, position: 100 },
-            OffsetEntry { relative_offset: 20, position: 200 },
+            OffsetEntry {
+                relative_offset: 10,
+                position: 100,
+            },
+            OffsetEntry {
+                relative_offset: 20,
+                position: 200,
+            },
         ])
         .unwrap();
         assert_eq!(idx.lookup(5), 0);
@@ -254,8 +266,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut idx = IndexFile::<TimeEntry>::create(&dir.path().join("0.timeindex")).unwrap();
         idx.append(&[
-            TimeEntry { timestamp: 100, relative_offset: 1 },
-            TimeEntry { timestamp: 200, relative_offset: 5 },
+            TimeEntry {
+                timestamp: 100,
+                relative_offset: 1,
+            },
+            TimeEntry {
+                timestamp: 200,
+                relative_offset: 5,
+            },
         ])
         .unwrap();
         assert_eq!(idx.last_before(100), None);

@@ -40,7 +40,10 @@ pub struct PartitionLog {
     last_flush_ms: i64,
 }
 
-fn all_segments<'a>(older: &'a BTreeMap<i64, Segment>, active: &'a Segment) -> impl Iterator<Item = &'a Segment> {
+fn all_segments<'a>(
+    older: &'a BTreeMap<i64, Segment>,
+    active: &'a Segment,
+) -> impl Iterator<Item = &'a Segment> {
     older.values().chain(std::iter::once(active))
 }
 
@@ -67,7 +70,11 @@ impl PartitionLog {
     /// every segment from the one holding the recovery point on is validated batch by batch
     /// and truncated at the first bad byte (segments after a damaged one are deleted, as in
     /// Kafka), and producer state is rebuilt from batch headers.
-    pub fn open(dir: impl Into<PathBuf>, config: LogConfig, now_ms: i64) -> Result<PartitionLog, StorageError> {
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<PartitionLog, StorageError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| io_context("create log directory", &dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN);
@@ -89,7 +96,9 @@ impl PartitionLog {
                 remove_if_exists(&path)?;
                 continue;
             }
-            let Some((stem, ext)) = name.rsplit_once('.') else { continue };
+            let Some((stem, ext)) = name.rsplit_once('.') else {
+                continue;
+            };
             if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
@@ -119,7 +128,12 @@ impl PartitionLog {
             None
         } else {
             match recovery_checkpoint {
-                Some(rp) => bases.iter().rev().find(|b| **b <= rp).or(bases.first()).copied(),
+                Some(rp) => bases
+                    .iter()
+                    .rev()
+                    .find(|b| **b <= rp)
+                    .or(bases.first())
+                    .copied(),
                 None => bases.first().copied(),
             }
         };
@@ -128,7 +142,11 @@ impl PartitionLog {
         let mut damaged_at: Option<i64> = None;
         for &base in &bases {
             if let Some(bad) = damaged_at {
-                tracing::warn!(base, damaged = bad, "deleting segment written after a damaged one");
+                tracing::warn!(
+                    base,
+                    damaged = bad,
+                    "deleting segment written after a damaged one"
+                );
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                     remove_if_exists(&dir.join(file_name(base, suffix)))?;
                 }
@@ -160,7 +178,8 @@ impl PartitionLog {
             Some(seg) => seg,
             None => Segment::create(&dir, log_start_checkpoint.unwrap_or(0))?,
         };
-        let older: BTreeMap<i64, Segment> = segments.into_iter().map(|s| (s.base_offset(), s)).collect();
+        let older: BTreeMap<i64, Segment> =
+            segments.into_iter().map(|s| (s.base_offset(), s)).collect();
         let (epochs, epochs_ok) = LeaderEpochCache::load(&dir)?;
         let mut log = PartitionLog {
             log_end_offset: active.next_offset(),
@@ -202,7 +221,10 @@ impl PartitionLog {
                         log.producers = state;
                         producers_loaded = true;
                     }
-                    Ok((_, end)) => tracing::warn!(end, "producer snapshot does not match the log end; rebuilding"),
+                    Ok((_, end)) => tracing::warn!(
+                        end,
+                        "producer snapshot does not match the log end; rebuilding"
+                    ),
                     Err(e) => tracing::warn!("ignoring producer snapshot: {e}"),
                 }
             }
@@ -225,7 +247,11 @@ impl PartitionLog {
             let first_ts = log.active.first_header()?.map_or(-1, |h| h.max_timestamp);
             // segment.ms counts from the first append; after a restart the best estimate
             // is the first batch's timestamp (Kafka uses it too), never later than now.
-            log.active.rolling_base_ms = Some(if first_ts >= 0 { first_ts.min(now_ms) } else { now_ms });
+            log.active.rolling_base_ms = Some(if first_ts >= 0 {
+                first_ts.min(now_ms)
+            } else {
+                now_ms
+            });
         }
         // Segments recovered above were fsynced, and older ones were fsynced when rolled.
         log.recovery_point = log.log_end_offset;
@@ -296,7 +322,9 @@ impl PartitionLog {
         self.high_watermark()
     }
     pub fn size_in_bytes(&self) -> u64 {
-        all_segments(&self.older, &self.active).map(Segment::size).sum()
+        all_segments(&self.older, &self.active)
+            .map(Segment::size)
+            .sum()
     }
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.latest_epoch()
@@ -307,21 +335,34 @@ impl PartitionLog {
     }
     /// Base offsets of all segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
-        all_segments(&self.older, &self.active).map(Segment::base_offset).collect()
+        all_segments(&self.older, &self.active)
+            .map(Segment::base_offset)
+            .collect()
     }
     /// The leader-epoch cache entries `(epoch, start_offset)`, oldest first.
     pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
-        self.epochs.entries().iter().map(|e| (e.epoch, e.start_offset)).collect()
+        self.epochs
+            .entries()
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
     }
 
     /// Client produce path (Kafka `appendAsLeader`). See the crate docs and the brief in
     /// the method list: validates, deduplicates idempotent retries, assigns offsets from
     /// the log end, stamps `leader_epoch`, applies `LogAppendTime`, writes, and applies
     /// the flush policy.
-    pub fn append_leader(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<LeaderAppendInfo, AppendError> {
+    pub fn append_leader(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LeaderAppendInfo, AppendError> {
         let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
         if batches.is_empty() {
-            return Err(AppendError::InvalidRecord("produce request carries no record batches".into()));
+            return Err(AppendError::InvalidRecord(
+                "produce request carries no record batches".into(),
+            ));
         }
         let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
         let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
@@ -345,7 +386,9 @@ impl PartitionLog {
                     "batch {i} is a control batch; clients may not write control records"
                 )));
             }
-            if h.last_offset_delta < 0 || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1 {
+            if h.last_offset_delta < 0
+                || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
+            {
                 return Err(AppendError::InvalidRecord(format!(
                     "batch {i}: recordsCount {} does not match lastOffsetDelta {}",
                     h.records_count, h.last_offset_delta
@@ -372,14 +415,18 @@ impl PartitionLog {
                         h.producer_id
                     )));
                 }
-                let current = staged.get(&h.producer_id).or_else(|| self.producers.get(h.producer_id));
+                let current = staged
+                    .get(&h.producer_id)
+                    .or_else(|| self.producers.get(h.producer_id));
                 match ProducerStateManager::check_client(current, &h)? {
                     ClientCheck::Duplicate(meta) => {
                         duplicates.push(meta);
                         continue;
                     }
                     ClientCheck::Append => {
-                        let mut entry = current.cloned().unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
+                        let mut entry = current
+                            .cloned()
+                            .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
                         entry.add(h.producer_epoch, ProducerEntry::meta_of(&h));
                         staged.insert(h.producer_id, entry);
                     }
@@ -403,7 +450,10 @@ impl PartitionLog {
                 log_append_time_ms: -1,
                 log_start_offset: self.log_start_offset,
                 duplicate: true,
-                record_count: duplicates.iter().map(|d| d.last_offset - d.first_offset + 1).sum(),
+                record_count: duplicates
+                    .iter()
+                    .map(|d| d.last_offset - d.first_offset + 1)
+                    .sum(),
             });
         }
 
@@ -456,7 +506,11 @@ impl PartitionLog {
     /// Verifies CRCs and strictly increasing offsets (the first batch must start at or
     /// after the log end), builds the epoch cache from the batches' epochs and updates
     /// producer state without sequence checks. No `max.message.bytes` check.
-    pub fn append_mirrored(&mut self, records: &[u8], now_ms: i64) -> Result<MirrorAppendInfo, AppendError> {
+    pub fn append_mirrored(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<MirrorAppendInfo, AppendError> {
         let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
         let mut headers = Vec::with_capacity(batches.len());
         let mut metas = Vec::with_capacity(batches.len());
@@ -503,7 +557,11 @@ impl PartitionLog {
             last_offset: last.last_offset(),
             batches: headers.len(),
             bytes: records.len(),
-            max_epoch: headers.iter().map(|h| h.partition_leader_epoch).max().unwrap_or(-1),
+            max_epoch: headers
+                .iter()
+                .map(|h| h.partition_leader_epoch)
+                .max()
+                .unwrap_or(-1),
         };
         let mut epochs_changed = false;
         for h in &headers {
@@ -524,15 +582,24 @@ impl PartitionLog {
 
     /// Writes batches into the active segment, rolling before any batch that does not fit.
     /// Consecutive batches that fit go out in one `pwrite`.
-    fn write_batches(&mut self, bytes: &[u8], metas: &[BatchMeta], now_ms: i64) -> Result<(), AppendError> {
+    fn write_batches(
+        &mut self,
+        bytes: &[u8],
+        metas: &[BatchMeta],
+        now_ms: i64,
+    ) -> Result<(), AppendError> {
         let interval = self.config.index_interval_bytes;
         let (mut run_start, mut run_byte_start, mut byte_pos) = (0usize, 0usize, 0usize);
         let mut pending = 0u64;
         for (i, meta) in metas.iter().enumerate() {
             if self.should_roll(meta, pending, now_ms) {
                 if i > run_start {
-                    self.active
-                        .append(&bytes[run_byte_start..byte_pos], &metas[run_start..i], interval, now_ms)?;
+                    self.active.append(
+                        &bytes[run_byte_start..byte_pos],
+                        &metas[run_start..i],
+                        interval,
+                        now_ms,
+                    )?;
                     self.log_end_offset = self.active.next_offset();
                 }
                 self.roll(meta.base_offset.max(self.log_end_offset))?;
@@ -544,8 +611,12 @@ impl PartitionLog {
             byte_pos += meta.size;
         }
         if run_start < metas.len() {
-            self.active
-                .append(&bytes[run_byte_start..byte_pos], &metas[run_start..], interval, now_ms)?;
+            self.active.append(
+                &bytes[run_byte_start..byte_pos],
+                &metas[run_start..],
+                interval,
+                now_ms,
+            )?;
         }
         self.log_end_offset = self.active.next_offset();
         Ok(())
@@ -608,7 +679,13 @@ impl PartitionLog {
     /// (excluding) any batch starting at or after `max_offset`, within `max_bytes` — except
     /// that with `min_one_batch` the first batch is returned whole even if larger. Reads stay
     /// within one segment (as Kafka's do); the caller fetches again for more.
-    pub fn read(&self, fetch_offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<LogReadInfo, ReadError> {
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<LogReadInfo, ReadError> {
         if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
             return Err(ReadError::OffsetOutOfRange {
                 offset: fetch_offset,
@@ -663,7 +740,10 @@ impl PartitionLog {
 
     /// ListOffsets by timestamp: the first record (at or after the log start) whose
     /// timestamp is `>= target_ms`, found via the time index and decoded like Kafka does.
-    pub fn offset_for_timestamp(&self, target_ms: i64) -> Result<Option<TimestampOffset>, StorageError> {
+    pub fn offset_for_timestamp(
+        &self,
+        target_ms: i64,
+    ) -> Result<Option<TimestampOffset>, StorageError> {
         for seg in all_segments(&self.older, &self.active) {
             if seg.max_timestamp() < target_ms {
                 continue;
@@ -682,7 +762,8 @@ impl PartitionLog {
                         return Ok(Some(TimestampOffset {
                             timestamp,
                             offset,
-                            leader_epoch: (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch),
+                            leader_epoch: (h.partition_leader_epoch >= 0)
+                                .then_some(h.partition_leader_epoch),
                         }));
                     }
                 }
@@ -695,7 +776,9 @@ impl PartitionLog {
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {
         let mut best: Option<&Segment> = None;
         for seg in all_segments(&self.older, &self.active) {
-            if seg.max_timestamp() >= 0 && best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp()) {
+            if seg.max_timestamp() >= 0
+                && best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp())
+            {
                 best = Some(seg);
             }
         }
@@ -818,7 +901,13 @@ impl PartitionLog {
             );
         }
         if self.config.retention_bytes >= 0 {
-            let kept: u64 = self.older.values().skip(doomed.len()).map(Segment::size).sum::<u64>() + self.active.size();
+            let kept: u64 = self
+                .older
+                .values()
+                .skip(doomed.len())
+                .map(Segment::size)
+                .sum::<u64>()
+                + self.active.size();
             let mut excess = i128::from(kept) - i128::from(self.config.retention_bytes);
             let more: Vec<i64> = self
                 .older
@@ -885,7 +974,9 @@ impl PartitionLog {
     /// removed whole). The log end becomes the end of the remaining data.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
         if offset < 0 {
-            return Err(StorageError::InvalidArgument(format!("truncate_to({offset})")));
+            return Err(StorageError::InvalidArgument(format!(
+                "truncate_to({offset})"
+            )));
         }
         if offset >= self.log_end_offset {
             return Ok(());
@@ -912,7 +1003,11 @@ impl PartitionLog {
         self.log_end_offset = self.active.next_offset();
         if self.log_start_offset > self.log_end_offset {
             self.log_start_offset = self.log_end_offset;
-            write_offset(&self.dir, LOG_START_OFFSET_CHECKPOINT, self.log_start_offset)?;
+            write_offset(
+                &self.dir,
+                LOG_START_OFFSET_CHECKPOINT,
+                self.log_start_offset,
+            )?;
         }
         if self.epochs.truncate_from_end(self.log_end_offset) {
             self.epochs.flush()?;
@@ -928,7 +1023,9 @@ impl PartitionLog {
     /// Deletes all data and restarts the log empty at `offset` (log start = log end = offset).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
         if offset < 0 {
-            return Err(StorageError::InvalidArgument(format!("truncate_fully_and_start_at({offset})")));
+            return Err(StorageError::InvalidArgument(format!(
+                "truncate_fully_and_start_at({offset})"
+            )));
         }
         for (_, seg) in std::mem::take(&mut self.older) {
             seg.delete()?;
@@ -959,7 +1056,9 @@ impl PartitionLog {
 
     /// `(epoch, last sequence)` of a producer; the sequence is -1 if it has no batch yet.
     pub fn producer_state(&self, producer_id: i64) -> Option<(i16, i32)> {
-        self.producers.get(producer_id).map(|e| (e.epoch, e.last_seq()))
+        self.producers
+            .get(producer_id)
+            .map(|e| (e.epoch, e.last_seq()))
     }
 
     /// Flushes, writes the producer snapshot and the clean-shutdown marker.
@@ -978,6 +1077,7 @@ impl PartitionLog {
     pub fn delete(self) -> Result<(), StorageError> {
         let dir = self.dir.clone();
         drop(self);
-        fs::remove_dir_all(&dir).map_err(|e| StorageError::Io(io_context("delete log directory", &dir, e)))
+        fs::remove_dir_all(&dir)
+            .map_err(|e| StorageError::Io(io_context("delete log directory", &dir, e)))
     }
 }

@@ -110,7 +110,10 @@ impl ProducerStateManager {
 
     /// Checks a client batch against `entry` (the producer's state including batches staged
     /// earlier in the same append).
-    pub fn check_client(entry: Option<&ProducerEntry>, h: &BatchHeader) -> Result<ClientCheck, AppendError> {
+    pub fn check_client(
+        entry: Option<&ProducerEntry>,
+        h: &BatchHeader,
+    ) -> Result<ClientCheck, AppendError> {
         let Some(entry) = entry else {
             return Ok(ClientCheck::Append);
         };
@@ -142,7 +145,11 @@ impl ProducerStateManager {
                 producer_id: h.producer_id,
                 producer_epoch: h.producer_epoch,
                 base_sequence: h.base_sequence,
-                last_sequence: if h.producer_epoch == entry.epoch { entry.last_seq() } else { -1 },
+                last_sequence: if h.producer_epoch == entry.epoch {
+                    entry.last_seq()
+                } else {
+                    -1
+                },
             })
         }
     }
@@ -153,7 +160,10 @@ impl ProducerStateManager {
         if h.producer_id < 0 {
             return;
         }
-        self.max_producer_id = Some(self.max_producer_id.map_or(h.producer_id, |m| m.max(h.producer_id)));
+        self.max_producer_id = Some(
+            self.max_producer_id
+                .map_or(h.producer_id, |m| m.max(h.producer_id)),
+        );
         self.producers
             .entry(h.producer_id)
             .or_insert_with(|| ProducerEntry::new(h.producer_epoch))
@@ -181,7 +191,9 @@ impl ProducerStateManager {
         let mut ids: Vec<_> = self.producers.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            let Some(e) = self.producers.get(&id) else { continue };
+            let Some(e) = self.producers.get(&id) else {
+                continue;
+            };
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.push(e.batches.len() as u8);
@@ -252,7 +264,10 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let s = self.b.get(self.pos..self.pos + n).ok_or("truncated snapshot")?;
+        let s = self
+            .b
+            .get(self.pos..self.pos + n)
+            .ok_or("truncated snapshot")?;
         self.pos += n;
         Ok(s)
     }
@@ -291,21 +306,46 @@ mod tests {
     #[test]
     fn sequence_rules() {
         let mut m = ProducerStateManager::default();
-        let check = |m: &ProducerStateManager, h: &BatchHeader| ProducerStateManager::check_client(m.get(h.producer_id), h);
+        let check = |m: &ProducerStateManager, h: &BatchHeader| {
+            ProducerStateManager::check_client(m.get(h.producer_id), h)
+        };
         // Unknown producer: any sequence (Kafka >= 2.5).
-        assert!(matches!(check(&m, &header(1, 0, 7, 0, 1)), Ok(ClientCheck::Append)));
+        assert!(matches!(
+            check(&m, &header(1, 0, 7, 0, 1)),
+            Ok(ClientCheck::Append)
+        ));
         m.update(&header(1, 0, 0, 0, 3));
-        assert!(matches!(check(&m, &header(1, 0, 3, 3, 1)), Ok(ClientCheck::Append)));
-        assert!(matches!(check(&m, &header(1, 0, 0, 0, 3)), Ok(ClientCheck::Duplicate(b)) if b.first_offset == 0));
-        assert!(matches!(check(&m, &header(1, 0, 5, 3, 1)), Err(AppendError::OutOfOrderSequence { .. })));
-        assert!(matches!(check(&m, &header(1, 1, 5, 3, 1)), Err(AppendError::OutOfOrderSequence { .. })));
-        assert!(matches!(check(&m, &header(1, 1, 0, 3, 1)), Ok(ClientCheck::Append)));
+        assert!(matches!(
+            check(&m, &header(1, 0, 3, 3, 1)),
+            Ok(ClientCheck::Append)
+        ));
+        assert!(
+            matches!(check(&m, &header(1, 0, 0, 0, 3)), Ok(ClientCheck::Duplicate(b)) if b.first_offset == 0)
+        );
+        assert!(matches!(
+            check(&m, &header(1, 0, 5, 3, 1)),
+            Err(AppendError::OutOfOrderSequence { .. })
+        ));
+        assert!(matches!(
+            check(&m, &header(1, 1, 5, 3, 1)),
+            Err(AppendError::OutOfOrderSequence { .. })
+        ));
+        assert!(matches!(
+            check(&m, &header(1, 1, 0, 3, 1)),
+            Ok(ClientCheck::Append)
+        ));
         m.update(&header(1, 1, 0, 3, 1));
-        assert!(matches!(check(&m, &header(1, 0, 1, 4, 1)), Err(AppendError::InvalidProducerEpoch { .. })));
+        assert!(matches!(
+            check(&m, &header(1, 0, 1, 4, 1)),
+            Err(AppendError::InvalidProducerEpoch { .. })
+        ));
         assert_eq!(m.max_producer_id(), Some(1));
         // Wrap-around of sequences.
         m.update(&header(2, 0, i32::MAX, 10, 1));
-        assert!(matches!(check(&m, &header(2, 0, 0, 11, 1)), Ok(ClientCheck::Append)));
+        assert!(matches!(
+            check(&m, &header(2, 0, 0, 11, 1)),
+            Ok(ClientCheck::Append)
+        ));
     }
 
     #[test]

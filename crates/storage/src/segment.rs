@@ -94,7 +94,9 @@ impl Stats {
                 position: position as u32,
             });
             if self.max_timestamp >= 0
-                && self.last_time_index_timestamp.is_none_or(|t| self.max_timestamp > t)
+                && self
+                    .last_time_index_timestamp
+                    .is_none_or(|t| self.max_timestamp > t)
             {
                 entries.1 = Some(TimeEntry {
                     timestamp: self.max_timestamp,
@@ -170,10 +172,16 @@ impl HeaderScan<'_> {
         }
         let path = self.window.path;
         let Some(bytes) = self.window.get(pos, RECORD_BATCH_OVERHEAD)? else {
-            return Err(invalid_data(path, format!("partial batch header at position {pos}")));
+            return Err(invalid_data(
+                path,
+                format!("partial batch header at position {pos}"),
+            ));
         };
         let Some(h) = BatchHeader::parse(bytes) else {
-            return Err(invalid_data(path, format!("short batch header at position {pos}")));
+            return Err(invalid_data(
+                path,
+                format!("short batch header at position {pos}"),
+            ));
         };
         let Some(size) = h.size_in_bytes() else {
             return Err(invalid_data(
@@ -182,7 +190,10 @@ impl HeaderScan<'_> {
             ));
         };
         if h.magic != 2 {
-            return Err(invalid_data(path, format!("magic {} at position {pos}", h.magic)));
+            return Err(invalid_data(
+                path,
+                format!("magic {} at position {pos}", h.magic),
+            ));
         }
         if pos + size as u64 > self.window.end {
             return Err(invalid_data(
@@ -236,16 +247,26 @@ impl Segment {
     /// it, the indexes are trusted after sanity checks and only the tail after the last
     /// index entry is scanned; any inconsistency falls back to full recovery.
     /// Returns the segment and the number of bytes truncated.
-    pub fn open(dir: &Path, base_offset: i64, recover: bool, index_interval: u32) -> io::Result<(Segment, u64)> {
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        index_interval: u32,
+    ) -> io::Result<(Segment, u64)> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
         let log = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&log_path)
             .map_err(|e| io_context("open segment", &log_path, e))?;
-        let size = log.metadata().map_err(|e| io_context("stat", &log_path, e))?.len();
-        let (offset_index, offset_whole) = IndexFile::open(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?;
-        let (time_index, time_whole) = IndexFile::open(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?;
+        let size = log
+            .metadata()
+            .map_err(|e| io_context("stat", &log_path, e))?
+            .len();
+        let (offset_index, offset_whole) =
+            IndexFile::open(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?;
+        let (time_index, time_whole) =
+            IndexFile::open(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?;
         let mut seg = Segment {
             base_offset,
             log_path,
@@ -292,7 +313,8 @@ impl Segment {
         let mut scan = self.scan_from(start, SCAN_CHUNK);
         let mut first = true;
         while let Some((pos, h, size)) = scan.next_header().map_err(|e| e.to_string())? {
-            self.check_batch_offsets(&h, prev_last).map_err(|m| format!("position {pos}: {m}"))?;
+            self.check_batch_offsets(&h, prev_last)
+                .map_err(|m| format!("position {pos}: {m}"))?;
             if first {
                 if let Some(expected) = expected_first_last {
                     if h.last_offset() != expected {
@@ -347,7 +369,10 @@ impl Segment {
         }
         if let Some(prev) = prev_last {
             if h.base_offset <= prev {
-                return Err(format!("baseOffset {} does not follow offset {prev}", h.base_offset));
+                return Err(format!(
+                    "baseOffset {} does not follow offset {prev}",
+                    h.base_offset
+                ));
             }
         }
         Ok(())
@@ -474,7 +499,13 @@ impl Segment {
     }
 
     /// Writes `bytes` (whole batches described by `metas`) at the end of the segment.
-    pub fn append(&mut self, bytes: &[u8], metas: &[BatchMeta], index_interval: u32, now_ms: i64) -> io::Result<()> {
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        metas: &[BatchMeta],
+        index_interval: u32,
+        now_ms: i64,
+    ) -> io::Result<()> {
         if let Err(e) = self.log.write_all_at(bytes, self.size) {
             // Best effort: drop a partial write so the file ends at the committed size.
             let _ = self.log.set_len(self.size);
@@ -484,7 +515,9 @@ impl Segment {
         let mut time_entries = Vec::new();
         let mut pos = self.size;
         for meta in metas {
-            let (o, t) = self.stats.account(self.base_offset, meta, pos, index_interval);
+            let (o, t) = self
+                .stats
+                .account(self.base_offset, meta, pos, index_interval);
             offset_entries.extend(o);
             time_entries.extend(t);
             pos += meta.size as u64;
@@ -523,7 +556,10 @@ impl Segment {
 
     pub fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
         if position + len as u64 > self.size {
-            return Err(invalid_data(&self.log_path, format!("read of {len} bytes at {position} past the segment end")));
+            return Err(invalid_data(
+                &self.log_path,
+                format!("read of {len} bytes at {position} past the segment end"),
+            ));
         }
         let mut buf = vec![0u8; len];
         self.log
@@ -552,7 +588,10 @@ impl Segment {
             .partition_point(|e| self.base_offset + i64::from(e.relative_offset) < offset);
         self.time_index.truncate_entries(keep)?;
         if let Err(reason) = self.load_tail() {
-            return Err(invalid_data(&self.log_path, format!("after truncation: {reason}")));
+            return Err(invalid_data(
+                &self.log_path,
+                format!("after truncation: {reason}"),
+            ));
         }
         if self.size == 0 {
             self.rolling_base_ms = None;

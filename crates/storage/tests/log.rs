@@ -15,7 +15,11 @@ const NOW: i64 = 1_700_000_000_000;
 fn batch(n: usize, ts: i64) -> Vec<u8> {
     let mut b = BatchBuilder::new(0);
     for i in 0..n {
-        b = b.append(ts + i as i64, Some(format!("k{i}").as_bytes()), Some(&[b'v'; 100]));
+        b = b.append(
+            ts + i as i64,
+            Some(format!("k{i}").as_bytes()),
+            Some(&[b'v'; 100]),
+        );
     }
     b.build().unwrap()
 }
@@ -86,7 +90,11 @@ fn offsets_assigned_across_many_appends_and_rolls() {
     assert_eq!(log.log_end_offset(), expected);
     assert_eq!(log.high_watermark(), expected);
     assert_eq!(log.last_stable_offset(), expected);
-    assert!(log.segment_count() > 10, "segments: {}", log.segment_count());
+    assert!(
+        log.segment_count() > 10,
+        "segments: {}",
+        log.segment_count()
+    );
     let got = offsets(&log, 0);
     assert_eq!(got.first().unwrap().0, 0);
     assert_eq!(got.last().unwrap().1, expected - 1);
@@ -103,7 +111,12 @@ fn offsets_assigned_across_many_appends_and_rolls() {
     assert_eq!(log.log_end_offset(), expected);
     assert_eq!(log.size_in_bytes(), size);
     assert_eq!(offsets(&log, 0).len(), got.len());
-    assert_eq!(log.append_leader(&batch(1, NOW), 3, NOW).unwrap().base_offset, expected);
+    assert_eq!(
+        log.append_leader(&batch(1, NOW), 3, NOW)
+            .unwrap()
+            .base_offset,
+        expected
+    );
 }
 
 #[test]
@@ -123,21 +136,33 @@ fn leader_validation_errors() {
     let mut bad = batch(1, NOW);
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    assert!(matches!(log.append_leader(&bad, 0, NOW), Err(AppendError::Corrupt(_))));
+    assert!(matches!(
+        log.append_leader(&bad, 0, NOW),
+        Err(AppendError::Corrupt(_))
+    ));
     let good = batch(1, NOW);
     assert!(matches!(
         log.append_leader(&good[..good.len() - 3], 0, NOW),
         Err(AppendError::Corrupt(_))
     ));
-    assert!(matches!(log.append_leader(&[], 0, NOW), Err(AppendError::InvalidRecord(_))));
+    assert!(matches!(
+        log.append_leader(&[], 0, NOW),
+        Err(AppendError::InvalidRecord(_))
+    ));
     let marker = BatchBuilder::end_txn_marker(0, ControlRecordType::Commit, 1, 0, 0, NOW)
         .build()
         .unwrap();
-    assert!(matches!(log.append_leader(&marker, 0, NOW), Err(AppendError::InvalidRecord(_))));
+    assert!(matches!(
+        log.append_leader(&marker, 0, NOW),
+        Err(AppendError::InvalidRecord(_))
+    ));
     let mut two = batch(2, NOW);
     two[60] = 5; // recordsCount no longer matches lastOffsetDelta
     strait_records::batch::write_crc(&mut two);
-    assert!(matches!(log.append_leader(&two, 0, NOW), Err(AppendError::InvalidRecord(_))));
+    assert!(matches!(
+        log.append_leader(&two, 0, NOW),
+        Err(AppendError::InvalidRecord(_))
+    ));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_in_bytes(), 0);
 }
@@ -184,7 +209,9 @@ fn read_semantics() {
     let size = batch(5, NOW).len();
     // Fetch inside a batch returns the whole batch, starting below the offset.
     let r = log.read(7, 1 << 20, i64::MAX, false).unwrap();
-    let got: Vec<_> = BatchIter::new(&r.records).map(|b| b.unwrap().base_offset()).collect();
+    let got: Vec<_> = BatchIter::new(&r.records)
+        .map(|b| b.unwrap().base_offset())
+        .collect();
     assert_eq!(got, vec![5, 10]);
     assert_eq!(r.high_watermark, 15);
     assert_eq!(r.log_start_offset, 0);
@@ -203,12 +230,23 @@ fn read_semantics() {
     let r = log.read(0, size - 1, i64::MAX, true).unwrap();
     assert_eq!(r.records.len(), size);
     // At the log end: empty. Out of range either side.
-    assert!(log.read(15, 100, i64::MAX, true).unwrap().records.is_empty());
+    assert!(log
+        .read(15, 100, i64::MAX, true)
+        .unwrap()
+        .records
+        .is_empty());
     assert!(matches!(
         log.read(16, 100, i64::MAX, true),
-        Err(ReadError::OffsetOutOfRange { offset: 16, log_start_offset: 0, log_end_offset: 15 })
+        Err(ReadError::OffsetOutOfRange {
+            offset: 16,
+            log_start_offset: 0,
+            log_end_offset: 15
+        })
     ));
-    assert!(matches!(log.read(-1, 100, i64::MAX, true), Err(ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(-1, 100, i64::MAX, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -217,7 +255,15 @@ fn sparse_offsets_and_huge_gaps_roll() {
     let mut log = open(dir.path(), LogConfig::default());
     let gap = i64::from(i32::MAX) + 10;
     let info = log.append_mirrored(&mirrored(100, 3, 5, NOW), NOW).unwrap();
-    assert_eq!((info.first_offset, info.last_offset, info.batches, info.max_epoch), (100, 102, 1, 5));
+    assert_eq!(
+        (
+            info.first_offset,
+            info.last_offset,
+            info.batches,
+            info.max_epoch
+        ),
+        (100, 102, 1, 5)
+    );
     // Two batches in one append: a small gap, then one beyond a 32-bit relative offset.
     let mut set = mirrored(1000, 2, 5, NOW);
     set.extend(mirrored(1000 + gap, 2, 6, NOW));
@@ -227,23 +273,44 @@ fn sparse_offsets_and_huge_gaps_roll() {
     assert_eq!(log.segment_base_offsets(), vec![0, 1000 + gap]);
     // Reads inside gaps land on the next batch.
     let r = log.read(500, 1 << 20, i64::MAX, true).unwrap();
-    assert_eq!(BatchIter::new(&r.records).next().unwrap().unwrap().base_offset(), 1000);
+    assert_eq!(
+        BatchIter::new(&r.records)
+            .next()
+            .unwrap()
+            .unwrap()
+            .base_offset(),
+        1000
+    );
     let r = log.read(2000, 1 << 20, i64::MAX, true).unwrap();
-    assert_eq!(BatchIter::new(&r.records).next().unwrap().unwrap().base_offset(), 1000 + gap);
+    assert_eq!(
+        BatchIter::new(&r.records)
+            .next()
+            .unwrap()
+            .unwrap()
+            .base_offset(),
+        1000 + gap
+    );
     // Bytes are stored exactly.
     let r = log.read(100, 1 << 20, i64::MAX, true).unwrap();
-    assert_eq!(&r.records[..], &[mirrored(100, 3, 5, NOW), mirrored(1000, 2, 5, NOW)].concat()[..]);
+    assert_eq!(
+        &r.records[..],
+        &[mirrored(100, 3, 5, NOW), mirrored(1000, 2, 5, NOW)].concat()[..]
+    );
     // Epoch cache comes from the batches.
     assert_eq!(log.epoch_entries(), vec![(5, 100), (6, 1000 + gap)]);
     // Huge gap into an empty log replaces the empty segment.
     let dir2 = tempfile::tempdir().unwrap();
     let mut log2 = open(dir2.path(), LogConfig::default());
-    log2.append_mirrored(&mirrored(5 * gap, 1, 0, NOW), NOW).unwrap();
+    log2.append_mirrored(&mirrored(5 * gap, 1, 0, NOW), NOW)
+        .unwrap();
     assert_eq!(log2.segment_base_offsets(), vec![5 * gap]);
     log2.close().unwrap();
     let log2 = open(dir2.path(), LogConfig::default());
     assert_eq!(log2.log_end_offset(), 5 * gap + 1);
-    assert_eq!(offsets(&log2, log2.log_start_offset()), vec![(5 * gap, 5 * gap)]);
+    assert_eq!(
+        offsets(&log2, log2.log_start_offset()),
+        vec![(5 * gap, 5 * gap)]
+    );
 }
 
 #[test]
@@ -253,17 +320,26 @@ fn mirror_offset_checks() {
     log.append_mirrored(&mirrored(10, 5, 1, NOW), NOW).unwrap();
     assert!(matches!(
         log.append_mirrored(&mirrored(12, 1, 1, NOW), NOW),
-        Err(AppendError::UnexpectedAppendOffset { first_offset: 12, log_end_offset: 15 })
+        Err(AppendError::UnexpectedAppendOffset {
+            first_offset: 12,
+            log_end_offset: 15
+        })
     ));
     let mut set = mirrored(20, 5, 1, NOW);
     set.extend(mirrored(24, 1, 1, NOW));
     assert!(matches!(
         log.append_mirrored(&set, NOW),
-        Err(AppendError::OffsetsOutOfOrder { base_offset: 24, previous_last_offset: 24 })
+        Err(AppendError::OffsetsOutOfOrder {
+            base_offset: 24,
+            previous_last_offset: 24
+        })
     ));
     let mut bad = mirrored(20, 1, 1, NOW);
     bad[30] ^= 1;
-    assert!(matches!(log.append_mirrored(&bad, NOW), Err(AppendError::Corrupt(_))));
+    assert!(matches!(
+        log.append_mirrored(&bad, NOW),
+        Err(AppendError::Corrupt(_))
+    ));
     // Mirror path does not enforce max.message.bytes.
     log.update_config(LogConfig {
         max_message_bytes: 10,
@@ -327,7 +403,12 @@ fn idempotent_producer() {
     // Gap.
     assert!(matches!(
         log.append_leader(&idem(7, 0, 9, 1), 0, NOW),
-        Err(AppendError::OutOfOrderSequence { producer_id: 7, base_sequence: 9, last_sequence: 4, .. })
+        Err(AppendError::OutOfOrderSequence {
+            producer_id: 7,
+            base_sequence: 9,
+            last_sequence: 4,
+            ..
+        })
     ));
     // New epoch must start at 0.
     assert!(matches!(
@@ -337,7 +418,11 @@ fn idempotent_producer() {
     log.append_leader(&idem(7, 1, 0, 1), 0, NOW).unwrap();
     assert!(matches!(
         log.append_leader(&idem(7, 0, 5, 1), 0, NOW),
-        Err(AppendError::InvalidProducerEpoch { producer_id: 7, producer_epoch: 0, current_epoch: 1 })
+        Err(AppendError::InvalidProducerEpoch {
+            producer_id: 7,
+            producer_epoch: 0,
+            current_epoch: 1
+        })
     ));
     assert_eq!(log.producer_state(7), Some((1, 0)));
     // Unknown producer: any starting sequence is accepted (Kafka >= 2.5).
@@ -352,12 +437,25 @@ fn idempotent_producer() {
     drop(log);
     let mut log = open(dir.path(), LogConfig::default());
     assert_eq!(log.producer_state(7), Some((1, 0)));
-    assert!(log.append_leader(&idem(7, 1, 0, 1), 0, NOW).unwrap().duplicate);
+    assert!(
+        log.append_leader(&idem(7, 1, 0, 1), 0, NOW)
+            .unwrap()
+            .duplicate
+    );
     log.close().unwrap();
     let mut log = open(dir.path(), LogConfig::default());
     assert!(!dir.path().join("producer-state.snapshot").exists());
-    assert!(log.append_leader(&idem(7, 1, 0, 1), 0, NOW).unwrap().duplicate);
-    assert_eq!(log.append_leader(&idem(7, 1, 1, 1), 0, NOW).unwrap().base_offset, log.log_end_offset() - 1);
+    assert!(
+        log.append_leader(&idem(7, 1, 0, 1), 0, NOW)
+            .unwrap()
+            .duplicate
+    );
+    assert_eq!(
+        log.append_leader(&idem(7, 1, 1, 1), 0, NOW)
+            .unwrap()
+            .base_offset,
+        log.log_end_offset() - 1
+    );
     assert_eq!(log.max_producer_id(), Some(11));
 }
 
@@ -387,7 +485,8 @@ fn retention_by_time_and_size() {
     let mut config = small_config();
     let mut log = open(dir.path(), config.clone());
     for i in 0..60 {
-        log.append_leader(&batch(2, NOW + i * 1000), 0, NOW).unwrap();
+        log.append_leader(&batch(2, NOW + i * 1000), 0, NOW)
+            .unwrap();
     }
     let segments = log.segment_count();
     assert!(segments > 4);
@@ -400,7 +499,10 @@ fn retention_by_time_and_size() {
     assert_eq!(deleted, segments - 1);
     assert_eq!(log.segment_count(), 1);
     assert_eq!(log.log_start_offset(), log.segment_base_offsets()[0]);
-    assert!(matches!(log.read(0, 100, i64::MAX, true), Err(ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(0, 100, i64::MAX, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
     // Size retention.
     config.retention_ms = -1;
     config.retention_bytes = 8192;
@@ -411,7 +513,11 @@ fn retention_by_time_and_size() {
     let before = log.size_in_bytes();
     assert!(before > 8192);
     assert!(log.enforce_retention(NOW).unwrap() > 0);
-    assert!(log.size_in_bytes() <= 8192 + 4096, "{}", log.size_in_bytes());
+    assert!(
+        log.size_in_bytes() <= 8192 + 4096,
+        "{}",
+        log.size_in_bytes()
+    );
     assert!(log.size_in_bytes() > 8192 - 4096);
     let start = log.log_start_offset();
     assert_eq!(offsets(&log, start).first().unwrap().0, start);
@@ -436,7 +542,10 @@ fn delete_records_before_persists() {
     assert_eq!(log.delete_records_before(100).unwrap(), 100);
     assert!(log.segment_count() < segments);
     assert_eq!(log.delete_records_before(50).unwrap(), 100); // never moves back
-    assert!(matches!(log.read(99, 100, i64::MAX, true), Err(ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(99, 100, i64::MAX, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
     // A fetch at the log start may return the batch that straddles it.
     let r = log.read(100, 1 << 20, i64::MAX, true).unwrap();
     let b = BatchIter::new(&r.records).next().unwrap().unwrap();
@@ -455,7 +564,12 @@ fn delete_records_before_persists() {
     drop(log);
     let mut log = open(dir.path(), small_config());
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (150, 150));
-    assert_eq!(log.append_leader(&batch(1, NOW), 2, NOW).unwrap().base_offset, 150);
+    assert_eq!(
+        log.append_leader(&batch(1, NOW), 2, NOW)
+            .unwrap()
+            .base_offset,
+        150
+    );
 }
 
 #[test]
@@ -468,7 +582,12 @@ fn truncation() {
     log.truncate_to(103).unwrap(); // inside batch 100-104: removed whole
     assert_eq!(log.log_end_offset(), 100);
     assert_eq!(offsets(&log, 0).last().unwrap().1, 99);
-    assert_eq!(log.append_leader(&batch(1, NOW), 1, NOW).unwrap().base_offset, 100);
+    assert_eq!(
+        log.append_leader(&batch(1, NOW), 1, NOW)
+            .unwrap()
+            .base_offset,
+        100
+    );
     log.truncate_to(1000).unwrap(); // beyond the end: no-op
     assert_eq!(log.log_end_offset(), 101);
     log.truncate_fully_and_start_at(500).unwrap();
@@ -487,7 +606,8 @@ fn timestamps() {
     let mut log = open(dir.path(), small_config());
     // Batch i holds records with timestamps 1000*i + 0..4.
     for i in 0..50 {
-        log.append_leader(&batch(5, 1000 * i), i as i32, NOW).unwrap();
+        log.append_leader(&batch(5, 1000 * i), i as i32, NOW)
+            .unwrap();
     }
     let t = log.offset_for_timestamp(7002).unwrap().unwrap();
     assert_eq!((t.offset, t.timestamp, t.leader_epoch), (37, 7002, Some(7)));
@@ -496,10 +616,16 @@ fn timestamps() {
     assert_eq!(log.offset_for_timestamp(0).unwrap().unwrap().offset, 0);
     assert_eq!(log.offset_for_timestamp(49_005).unwrap(), None);
     let m = log.max_timestamp_offset().unwrap().unwrap();
-    assert_eq!((m.offset, m.timestamp, m.leader_epoch), (249, 49_004, Some(49)));
+    assert_eq!(
+        (m.offset, m.timestamp, m.leader_epoch),
+        (249, 49_004, Some(49))
+    );
     log.close().unwrap();
     let log = open(dir.path(), small_config());
-    assert_eq!(log.offset_for_timestamp(30_001).unwrap().unwrap().offset, 151);
+    assert_eq!(
+        log.offset_for_timestamp(30_001).unwrap().unwrap().offset,
+        151
+    );
     assert_eq!(log.max_timestamp_offset().unwrap().unwrap().offset, 249);
     let empty_dir = tempfile::tempdir().unwrap();
     let empty = open(empty_dir.path(), LogConfig::default());
@@ -528,9 +654,8 @@ fn segment_ms_roll_and_flush_policy() {
     log.append_leader(&batch(1, NOW), 0, NOW + 5000).unwrap();
     log.append_leader(&batch(1, NOW), 0, NOW + 6001).unwrap(); // time roll on append
     assert_eq!(log.segment_count(), 3);
-    let rp = || {
-        std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap()
-    };
+    let rp =
+        || std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
     log.append_leader(&batch(3, NOW), 0, NOW + 6002).unwrap(); // flush.messages reached
     assert_eq!(rp(), format!("0\n1\n{}\n", log.log_end_offset()));
     log.maybe_flush(NOW + 7000).unwrap();
@@ -565,8 +690,19 @@ fn check_recovered(dir: &Path, expect: &[(i64, i64)]) {
     assert_eq!(offsets(&log, 0), expect);
     let leo = expect.last().map_or(0, |b| b.1 + 1);
     assert_eq!(log.log_end_offset(), leo);
-    assert_eq!(log.append_leader(&batch(2, NOW), 0, NOW).unwrap().base_offset, leo);
-    assert_eq!(log.read(leo, 1 << 20, i64::MAX, true).unwrap().records.len(), batch(2, NOW).len());
+    assert_eq!(
+        log.append_leader(&batch(2, NOW), 0, NOW)
+            .unwrap()
+            .base_offset,
+        leo
+    );
+    assert_eq!(
+        log.read(leo, 1 << 20, i64::MAX, true)
+            .unwrap()
+            .records
+            .len(),
+        batch(2, NOW).len()
+    );
     drop(log);
     // And once more: recovery is idempotent.
     let log = open(dir, small_config());
@@ -577,7 +713,10 @@ fn check_recovered(dir: &Path, expect: &[(i64, i64)]) {
 fn recovery_garbage_tail() {
     let dir = tempfile::tempdir().unwrap();
     let (expect, _) = fill(dir.path());
-    let mut f = OpenOptions::new().append(true).open(active_segment(dir.path())).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(active_segment(dir.path()))
+        .unwrap();
     f.write_all(&[0xab; 100]).unwrap();
     check_recovered(dir.path(), &expect);
 }
@@ -588,7 +727,12 @@ fn recovery_truncated_mid_batch() {
     let (expect, _) = fill(dir.path());
     let path = active_segment(dir.path());
     let len = std::fs::metadata(&path).unwrap().len();
-    OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 7).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
     check_recovered(dir.path(), &expect[..expect.len() - 1]);
 }
 
@@ -608,7 +752,10 @@ fn recovery_flipped_byte_in_last_batch() {
 fn recovery_partial_header_and_stray_files() {
     let dir = tempfile::tempdir().unwrap();
     let (expect, _) = fill(dir.path());
-    let mut f = OpenOptions::new().append(true).open(active_segment(dir.path())).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(active_segment(dir.path()))
+        .unwrap();
     f.write_all(&batch(1, NOW)[..30]).unwrap();
     std::fs::write(dir.path().join("00000000000000000000.log.deleted"), b"x").unwrap();
     std::fs::write(dir.path().join("leader-epoch-checkpoint.tmp"), b"x").unwrap();
@@ -643,7 +790,14 @@ fn corrupt_or_missing_index_is_rebuilt() {
     assert_eq!(offsets(&log, 0), expect);
     for (base, _) in &expect {
         let r = log.read(*base, 10, i64::MAX, true).unwrap();
-        assert_eq!(BatchIter::new(&r.records).next().unwrap().unwrap().base_offset(), *base);
+        assert_eq!(
+            BatchIter::new(&r.records)
+                .next()
+                .unwrap()
+                .unwrap()
+                .base_offset(),
+            *base
+        );
     }
 }
 
