@@ -838,3 +838,83 @@ fn partition_log_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<PartitionLog>();
 }
+
+#[test]
+fn recovery_without_recovery_point_validates_all_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (expect, _) = fill(dir.path());
+    // Without a recovery point every segment is validated; damage in the first segment
+    // truncates it there and drops every later segment (they follow the damage).
+    std::fs::remove_file(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    let path = dir.path().join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let one = batch(3, NOW).len();
+    bytes[one + 70] ^= 0x01; // second batch of segment 0
+    std::fs::write(&path, bytes).unwrap();
+    let log = open(dir.path(), small_config());
+    assert_eq!(offsets(&log, 0), expect[..1]);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes (and mutations of valid batches) never panic either append path,
+        /// and a failed append changes nothing.
+        #[test]
+        fn appends_never_panic(data in prop::collection::vec(any::<u8>(), 0..300),
+                               edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut log = open(dir.path(), LogConfig::default());
+            log.append_leader(&batch(2, NOW), 0, NOW).unwrap();
+            let mut mutated = [batch(3, NOW), idem(1, 0, 0, 2)].concat();
+            for (i, v) in edits {
+                let at = i.index(mutated.len());
+                mutated[at] = v;
+            }
+            for input in [&data[..], &mutated[..]] {
+                let (leo, size) = (log.log_end_offset(), log.size_in_bytes());
+                if log.append_leader(input, 0, NOW).is_err() {
+                    prop_assert_eq!((log.log_end_offset(), log.size_in_bytes()), (leo, size));
+                }
+                let (leo, size) = (log.log_end_offset(), log.size_in_bytes());
+                if log.append_mirrored(input, NOW).is_err() {
+                    prop_assert_eq!((log.log_end_offset(), log.size_in_bytes()), (leo, size));
+                }
+            }
+            let _ = offsets(&log, 0);
+            drop(log);
+            let log = open(dir.path(), LogConfig::default());
+            prop_assert!(log.log_end_offset() >= 2);
+        }
+
+        /// Truncating the active segment at any byte and reopening keeps exactly the
+        /// complete batches before the cut.
+        #[test]
+        fn recovery_keeps_complete_prefix(cut in any::<prop::sample::Index>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut log = open(dir.path(), LogConfig::default());
+            let mut ends = Vec::new();
+            let mut pos = 0u64;
+            for i in 0..8 {
+                log.append_leader(&batch(1 + i % 3, NOW), 0, NOW).unwrap();
+                pos = log.size_in_bytes();
+                ends.push((pos, log.log_end_offset()));
+            }
+            drop(log);
+            let cut = cut.index(pos as usize + 1) as u64;
+            let path = dir.path().join("00000000000000000000.log");
+            OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
+            let log = open(dir.path(), LogConfig::default());
+            let leo = ends.iter().filter(|(e, _)| *e <= cut).map(|(_, o)| *o).last().unwrap_or(0);
+            prop_assert_eq!(log.log_end_offset(), leo);
+            let n = offsets(&log, 0).len();
+            prop_assert_eq!(n, ends.iter().filter(|(e, _)| *e <= cut).count());
+        }
+    }
+}
