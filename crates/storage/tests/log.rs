@@ -911,7 +911,7 @@ mod props {
             let path = dir.path().join("00000000000000000000.log");
             OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
             let log = open(dir.path(), LogConfig::default());
-            let leo = ends.iter().filter(|(e, _)| *e <= cut).map(|(_, o)| *o).last().unwrap_or(0);
+            let leo = ends.iter().filter(|(e, _)| *e <= cut).map(|(_, o)| *o).next_back().unwrap_or(0);
             prop_assert_eq!(log.log_end_offset(), leo);
             let n = offsets(&log, 0).len();
             prop_assert_eq!(n, ends.iter().filter(|(e, _)| *e <= cut).count());
