@@ -26,7 +26,7 @@ ROUNDS = 2
 
 
 class Stream:
-    def __init__(self, bootstrap: str, topic: str, idempotent: bool):
+    def __init__(self, bootstrap: str, topic: str, idempotent: bool, compression: str = "none"):
         self.topic = topic
         self.acked: dict[int, int] = {}  # seq -> offset
         self.ack_order: list[int] = []
@@ -40,6 +40,7 @@ class Stream:
                 "bootstrap.servers": bootstrap,
                 "acks": "all",
                 "enable.idempotence": idempotent,
+                "compression.type": compression,
                 "linger.ms": 2,
                 "batch.num.messages": 200,
                 "message.timeout.ms": int(scaled(120) * 1000),
@@ -94,10 +95,14 @@ class Stream:
                 self.p.poll(0.01)
 
 
-@pytest.mark.parametrize("idempotent", [False, True], ids=["acks-all", "idempotent"])
-def test_kill9_mid_stream(broker, topic, idempotent):
+@pytest.mark.parametrize(
+    "idempotent,compression",
+    [(False, "none"), (True, "none"), (True, "zstd")],
+    ids=["acks-all", "idempotent", "idempotent-zstd"],
+)
+def test_kill9_mid_stream(broker, topic, idempotent, compression):
     ck.create_topic(broker.bootstrap, topic)
-    s = Stream(broker.bootstrap, topic, idempotent)
+    s = Stream(broker.bootstrap, topic, idempotent, compression)
     boundaries = []  # (acked count at kill, HWM right after restart)
     for rnd in range(ROUNDS):
         target = len(s.acked) + ACKS_PER_ROUND
