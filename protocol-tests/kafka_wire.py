@@ -436,3 +436,121 @@ class Conn:
     def roundtrip(self, request: bytes, corr: int, flexible_header: bool = False) -> bytes:
         self.send(request)
         return self.recv_response(corr, flexible_header)
+
+
+# --------------------------------------------------------------------------
+# Fetch v4 (the KIP-896 floor; pre-flexible) and record batch decoding
+
+API_FETCH = 1
+
+
+def fetch_request_v4(topic: str, partition: int, offset: int, corr: int, *, max_wait_ms: int = 0,
+                     min_bytes: int = 1, max_bytes: int = 50 * 1024 * 1024, partition_max_bytes: int = 1024 * 1024,
+                     isolation_level: int = 0) -> bytes:
+    body = (
+        i32(-1)  # replica_id
+        + i32(max_wait_ms)
+        + i32(min_bytes)
+        + i32(max_bytes)
+        + i8(isolation_level)
+        + array([string(topic) + array([i32(partition) + i64(offset) + i32(partition_max_bytes)])])
+    )
+    return frame(request_header_v1(API_FETCH, 4, corr) + body)
+
+
+@dataclass
+class FetchPartition:
+    error_code: int
+    high_watermark: int
+    last_stable_offset: int
+    aborted: list[tuple[int, int]] | None
+    records: bytes | None
+
+
+def parse_fetch_v4(body: bytes) -> dict[tuple[str, int], FetchPartition]:
+    r = Reader(body)
+    r.i32()  # throttle
+    out = {}
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            p = r.i32()
+            err = r.i16()
+            hwm = r.i64()
+            lso = r.i64()
+            n = r.i32()
+            aborted = None if n < 0 else [(r.i64(), r.i64()) for _ in range(n)]
+            size = r.i32()
+            recs = None if size < 0 else r._take(size)
+            out[(name, p)] = FetchPartition(err, hwm, lso, aborted, recs)
+    return out
+
+
+def read_varint(r: Reader) -> int:
+    v = r.uvarint()
+    return (v >> 1) ^ -(v & 1)
+
+
+@dataclass
+class DecodedRecord:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+@dataclass
+class DecodedBatch:
+    base_offset: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    crc_ok: bool
+    attributes: int
+    raw: bytes  # the whole batch as served
+    records: list[DecodedRecord] | None  # None when compressed
+
+
+def decode_batches(data: bytes) -> tuple[list[DecodedBatch], int]:
+    """Decode magic-2 batches; returns (batches, bytes of trailing partial batch)."""
+    out = []
+    pos = 0
+    while len(data) - pos >= 12:
+        base, blen = struct.unpack(">qi", data[pos : pos + 12])
+        if len(data) - pos - 12 < blen:
+            break
+        raw = data[pos : pos + 12 + blen]
+        r = Reader(raw)
+        r.pos = 12
+        epoch = r.i32()
+        magic = r.i8()
+        crc = struct.unpack(">I", r._take(4))[0]
+        crc_ok = crc32c(raw[21:]) == crc
+        attrs = r.i16()
+        r.i32()  # last offset delta
+        base_ts = r.i64()
+        r.i64()  # max ts
+        r.i64(), r.i16(), r.i32()  # producer id/epoch, base seq
+        count = r.i32()
+        recs = None
+        if attrs & 0x7 == 0:
+            recs = []
+            for _ in range(count):
+                read_varint(r)  # length
+                r.i8()
+                ts_delta = read_varint(r)
+                off_delta = read_varint(r)
+                kl = read_varint(r)
+                key = None if kl < 0 else r._take(kl)
+                vl = read_varint(r)
+                value = None if vl < 0 else r._take(vl)
+                headers = []
+                for _ in range(read_varint(r)):
+                    hk = r._take(read_varint(r)).decode()
+                    hl = read_varint(r)
+                    headers.append((hk, None if hl < 0 else r._take(hl)))
+                recs.append(DecodedRecord(base + off_delta, base_ts + ts_delta, key, value, headers))
+        out.append(DecodedBatch(base, epoch, magic, crc, crc_ok, attrs, raw, recs))
+        pos += 12 + blen
+    return out, len(data) - pos
