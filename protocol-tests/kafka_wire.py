@@ -1,8 +1,8 @@
 """Hand-encoded Kafka wire messages for the bad-input tests.
 
 Only what the tests need: request framing (header v1/v2), ApiVersions v0/v3,
-Metadata v1, Produce v3, ListOffsets v1, and record batch v2 encoding with a
-pure-Python CRC-32C. Written from the Kafka protocol guide; deliberately tiny
+Metadata v1, Produce v3, Fetch v4, ListOffsets v1, and record batch v2
+encoding/decoding with a pure-Python CRC-32C. Written from the Kafka protocol guide; deliberately tiny
 and independent of any client library, so a test can send bytes that no
 well-behaved client would send.
 """

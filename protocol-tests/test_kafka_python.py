@@ -139,6 +139,9 @@ def test_admin_topics_configs_partitions(broker, topic):
 
         with pytest.raises(Errors.TopicAlreadyExistsError):
             a.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}})
+        with pytest.raises(Errors.InvalidConfigurationError):
+            a.create_topics({topic + "-bad": {"num_partitions": 1, "replication_factor": 1,
+                                              "configs": {"retention.ms": "yesterday"}}})
 
         cluster = a.describe_cluster()
         assert [(b["broker_id"], b["host"], b["port"]) for b in cluster["brokers"]] == [(1, broker.host, broker.port)]
