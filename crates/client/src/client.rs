@@ -84,7 +84,11 @@ impl Client {
     }
 
     fn store_metadata(&self, fresh: ClusterMetadata) -> Arc<ClusterMetadata> {
-        let mut guard = self.inner.metadata.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self
+            .inner
+            .metadata
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let mut merged = (**guard).clone();
         merged.merge(fresh);
         let merged = Arc::new(merged);
@@ -94,7 +98,10 @@ impl Client {
 
     /// Refreshes brokers, controller and cluster id, plus the given topics (none when
     /// `topics` is empty). Topics not named keep their cached entries.
-    pub async fn refresh_metadata(&self, topics: &[&str]) -> Result<Arc<ClusterMetadata>, ClientError> {
+    pub async fn refresh_metadata(
+        &self,
+        topics: &[&str],
+    ) -> Result<Arc<ClusterMetadata>, ClientError> {
         let which = if topics.is_empty() {
             MetadataTopics::None
         } else {
@@ -106,9 +113,17 @@ impl Client {
 
     /// Refreshes metadata for every topic in the cluster.
     pub async fn refresh_all_metadata(&self) -> Result<Arc<ClusterMetadata>, ClientError> {
-        let fresh = self.any_broker().await?.metadata(MetadataTopics::All).await?;
+        let fresh = self
+            .any_broker()
+            .await?
+            .metadata(MetadataTopics::All)
+            .await?;
         // A full listing also forgets deleted topics.
-        let mut guard = self.inner.metadata.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self
+            .inner
+            .metadata
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let fresh = Arc::new(fresh);
         *guard = fresh.clone();
         Ok(fresh)
@@ -230,13 +245,21 @@ impl Client {
         let metadata = self.refresh_metadata(&[topic]).await?;
         let context = || format!("leader of {topic}-{partition}");
         let Some(t) = metadata.topic(topic) else {
-            return Err(ClientError::kafka(ErrorCode::UnknownTopicOrPartition, None, context()));
+            return Err(ClientError::kafka(
+                ErrorCode::UnknownTopicOrPartition,
+                None,
+                context(),
+            ));
         };
         if let Some(code) = t.error {
             return Err(ClientError::kafka(code, None, context()));
         }
         let Some(p) = t.partitions.get(&partition) else {
-            return Err(ClientError::kafka(ErrorCode::UnknownTopicOrPartition, None, context()));
+            return Err(ClientError::kafka(
+                ErrorCode::UnknownTopicOrPartition,
+                None,
+                context(),
+            ));
         };
         match p.leader_id {
             Some(id) => Ok((id, p.leader_epoch)),
@@ -254,7 +277,11 @@ impl Client {
     }
 
     /// The pooled connection to a partition's leader.
-    pub async fn leader_connection(&self, topic: &str, partition: i32) -> Result<Connection, ClientError> {
+    pub async fn leader_connection(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Connection, ClientError> {
         let id = self.find_leader(topic, partition).await?;
         self.broker_refreshing(id).await
     }
@@ -275,8 +302,16 @@ impl Client {
     }
 
     /// Sends a pre-encoded request to any broker (Strait's private admin API keys).
-    pub async fn send_raw(&self, api_key: i16, version: i16, body: &[u8]) -> Result<Bytes, ClientError> {
-        self.any_broker().await?.send_raw(api_key, version, body).await
+    pub async fn send_raw(
+        &self,
+        api_key: i16,
+        version: i16,
+        body: &[u8],
+    ) -> Result<Bytes, ClientError> {
+        self.any_broker()
+            .await?
+            .send_raw(api_key, version, body)
+            .await
     }
 
     /// Drops every pooled connection (in-flight requests fail).

@@ -271,8 +271,8 @@ impl ClientConfig {
                 return Err(ConfigError::new(
                     "security.protocol",
                     format!(
-                        "unknown value '{other}'; expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
-                    ),
+                    "unknown value '{other}'; expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+                ),
                 ))
             }
         };
@@ -384,7 +384,11 @@ fn parse_sasl(props: &BTreeMap<String, String>) -> Result<SaslConfig, ConfigErro
         .get("password")
         .cloned()
         .ok_or_else(|| ConfigError::new(key, "has no password option"))?;
-    let token_auth = match entry.options.get("tokenauth").map(|v| v.to_ascii_lowercase()) {
+    let token_auth = match entry
+        .options
+        .get("tokenauth")
+        .map(|v| v.to_ascii_lowercase())
+    {
         None => false,
         Some(v) if v == "true" => true,
         Some(v) if v == "false" => false,
@@ -415,8 +419,14 @@ fn pem_source(
     location_key: &str,
     inline_key: &str,
 ) -> Result<Option<(String, Vec<u8>)>, ConfigError> {
-    let location = props.get(location_key).map(|s| s.trim()).filter(|s| !s.is_empty());
-    let inline = props.get(inline_key).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let location = props
+        .get(location_key)
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty());
+    let inline = props
+        .get(inline_key)
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty());
     match (location, inline) {
         (Some(_), Some(_)) => Err(ConfigError::new(
             inline_key,
@@ -497,7 +507,9 @@ fn parse_tls(props: &BTreeMap<String, String>) -> Result<TlsConfig, ConfigError>
     }
 
     if props.get("ssl.key.password").is_some_and(|p| !p.is_empty())
-        || props.get("ssl.keystore.password").is_some_and(|p| !p.is_empty())
+        || props
+            .get("ssl.keystore.password")
+            .is_some_and(|p| !p.is_empty())
     {
         let key = if props.contains_key("ssl.key.password") {
             "ssl.key.password"
@@ -521,40 +533,44 @@ fn parse_tls(props: &BTreeMap<String, String>) -> Result<TlsConfig, ConfigError>
         .get("ssl.keystore.key")
         .map(|s| s.trim())
         .filter(|s| !s.is_empty());
-    let identity_sources: Option<(String, Vec<u8>, String, Vec<u8>)> = match (location, chain, key_pem) {
-        (None, None, None) => None,
-        (Some(path), None, None) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                ConfigError::new("ssl.keystore.location", format!("cannot read '{path}': {e}"))
-            })?;
-            let k = "ssl.keystore.location".to_string();
-            Some((k.clone(), bytes.clone(), k, bytes))
-        }
-        (None, Some(chain), Some(key)) => Some((
-            "ssl.keystore.certificate.chain".to_string(),
-            chain.as_bytes().to_vec(),
-            "ssl.keystore.key".to_string(),
-            key.as_bytes().to_vec(),
-        )),
-        (Some(_), _, _) => {
-            return Err(ConfigError::new(
-                "ssl.keystore.location",
-                "cannot be combined with ssl.keystore.certificate.chain / ssl.keystore.key",
-            ))
-        }
-        (None, Some(_), None) => {
-            return Err(ConfigError::new(
-                "ssl.keystore.key",
-                "is required with ssl.keystore.certificate.chain",
-            ))
-        }
-        (None, None, Some(_)) => {
-            return Err(ConfigError::new(
-                "ssl.keystore.certificate.chain",
-                "is required with ssl.keystore.key",
-            ))
-        }
-    };
+    let identity_sources: Option<(String, Vec<u8>, String, Vec<u8>)> =
+        match (location, chain, key_pem) {
+            (None, None, None) => None,
+            (Some(path), None, None) => {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    ConfigError::new(
+                        "ssl.keystore.location",
+                        format!("cannot read '{path}': {e}"),
+                    )
+                })?;
+                let k = "ssl.keystore.location".to_string();
+                Some((k.clone(), bytes.clone(), k, bytes))
+            }
+            (None, Some(chain), Some(key)) => Some((
+                "ssl.keystore.certificate.chain".to_string(),
+                chain.as_bytes().to_vec(),
+                "ssl.keystore.key".to_string(),
+                key.as_bytes().to_vec(),
+            )),
+            (Some(_), _, _) => {
+                return Err(ConfigError::new(
+                    "ssl.keystore.location",
+                    "cannot be combined with ssl.keystore.certificate.chain / ssl.keystore.key",
+                ))
+            }
+            (None, Some(_), None) => {
+                return Err(ConfigError::new(
+                    "ssl.keystore.key",
+                    "is required with ssl.keystore.certificate.chain",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "ssl.keystore.certificate.chain",
+                    "is required with ssl.keystore.key",
+                ))
+            }
+        };
     if let Some((chain_key, chain_bytes, key_key, key_bytes)) = identity_sources {
         require_pem_type(props, "ssl.keystore.type", &chain_key, &chain_bytes)?;
         let chain = parse_certs(&chain_key, &chain_bytes)?;
@@ -642,8 +658,14 @@ mod tests {
         let plain_module = "org.apache.kafka.common.security.plain.PlainLoginModule";
         let scram_module = "org.apache.kafka.common.security.scram.ScramLoginModule";
         let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
-            (vec![("security.protocol", "SASL_SSLX".into())], "security.protocol"),
-            (vec![("security.protocol", "SASL_PLAINTEXT".into())], "sasl.mechanism"),
+            (
+                vec![("security.protocol", "SASL_SSLX".into())],
+                "security.protocol",
+            ),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT".into())],
+                "sasl.mechanism",
+            ),
             (
                 vec![
                     ("security.protocol", "SASL_PLAINTEXT".into()),
@@ -728,17 +750,31 @@ mod tests {
                 vec![
                     ("security.protocol", "SSL".into()),
                     ("ssl.keystore.type", "PEM".into()),
-                    ("ssl.keystore.certificate.chain", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into()),
-                    ("ssl.keystore.key", format!("-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----")),
+                    (
+                        "ssl.keystore.certificate.chain",
+                        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into(),
+                    ),
+                    (
+                        "ssl.keystore.key",
+                        format!("-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----"),
+                    ),
                 ],
                 "ssl.keystore.key",
             ),
-            (vec![("request.timeout.ms", "soon".into())], "request.timeout.ms"),
-            (vec![("bootstrap.servers", "nohost".into())], "bootstrap.servers"),
+            (
+                vec![("request.timeout.ms", "soon".into())],
+                "request.timeout.ms",
+            ),
+            (
+                vec![("bootstrap.servers", "nohost".into())],
+                "bootstrap.servers",
+            ),
         ];
         for (pairs, key) in cases {
-            let map: BTreeMap<String, String> =
-                pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            let map: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
             let err = ClientConfig::from_properties(&map).unwrap_err();
             assert_eq!(err.key, key, "{err}");
             let shown = format!("{err} {err:?}");

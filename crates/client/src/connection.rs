@@ -252,26 +252,27 @@ impl Handshake {
     ) -> Result<Bytes, ClientError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1) & i32::MAX;
-        let frame = wire::encode_request(api_key, version, header_version, id, &self.client_id, body)
-            .map_err(|message| ClientError::Encode {
-                api: api_name(api_key),
-                version,
-                message,
-            })?;
+        let frame =
+            wire::encode_request(api_key, version, header_version, id, &self.client_id, body)
+                .map_err(|message| ClientError::Encode {
+                    api: api_name(api_key),
+                    version,
+                    message,
+                })?;
         let response = self.exchange(&frame, &api_name(api_key)).await?;
-        let (got, body) = wire::split_response_header(response, response_header_version)
-            .map_err(|message| ClientError::Decode {
-                broker: self.broker.clone(),
-                api: api_name(api_key),
-                version,
-                message,
+        let (got, body) =
+            wire::split_response_header(response, response_header_version).map_err(|message| {
+                ClientError::Decode {
+                    broker: self.broker.clone(),
+                    api: api_name(api_key),
+                    version,
+                    message,
+                }
             })?;
         if got != id {
             return Err(ClientError::ConnectionClosed {
                 broker: self.broker.clone(),
-                reason: format!(
-                    "protocol violation: response correlation id {got}, expected {id}"
-                ),
+                reason: format!("protocol violation: response correlation id {got}, expected {id}"),
             });
         }
         Ok(body)
@@ -409,7 +410,10 @@ impl State {
     }
 
     fn closed_error(&self) -> Option<ClientError> {
-        self.lock().closed.as_ref().map(|r| r.to_error(&self.broker))
+        self.lock()
+            .closed
+            .as_ref()
+            .map(|r| r.to_error(&self.broker))
     }
 
     /// Marks the connection closed, fails every in-flight request, stops both tasks.
@@ -417,7 +421,11 @@ impl State {
         let (queue, tasks, reason) = {
             let mut p = self.lock();
             let reason = p.closed.get_or_insert(reason).clone();
-            (std::mem::take(&mut p.queue), std::mem::take(&mut p.tasks), reason)
+            (
+                std::mem::take(&mut p.queue),
+                std::mem::take(&mut p.tasks),
+                reason,
+            )
         };
         for in_flight in queue {
             let _ = in_flight.reply.send(Err(reason.to_error(&self.broker)));
@@ -499,7 +507,10 @@ async fn write_loop(
         {
             let mut p = state.lock();
             if let Some(reason) = &p.closed {
-                let _ = out.in_flight.reply.send(Err(reason.to_error(&state.broker)));
+                let _ = out
+                    .in_flight
+                    .reply
+                    .send(Err(reason.to_error(&state.broker)));
                 continue;
             }
             // Queued before the first byte is written, so the reader can never see a
@@ -652,8 +663,7 @@ impl Connection {
         }
         // Re-authentication (KIP-368) is not implemented: retire the connection a little
         // before the broker would close it, and let the pool open a fresh one.
-        let reauth_deadline =
-            session_lifetime.map(|life| Instant::now() + life.mul_f64(0.85));
+        let reauth_deadline = session_lifetime.map(|life| Instant::now() + life.mul_f64(0.85));
         Connection {
             inner: Arc::new(Handle {
                 state,
@@ -784,9 +794,8 @@ impl Connection {
         let rhv = strait_protocol::header::response_header_version(api_key, version)
             .map_err(|e| encode_err(e.to_string()))?;
         let id = self.next_correlation_id();
-        let frame =
-            wire::encode_raw_request(api_key, version, hv, id, &self.inner.client_id, body)
-                .map_err(encode_err)?;
+        let frame = wire::encode_raw_request(api_key, version, hv, id, &self.inner.client_id, body)
+            .map_err(encode_err)?;
         self.round_trip(id, api_key, version, rhv, frame, self.inner.request_timeout)
             .await
     }

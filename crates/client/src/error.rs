@@ -152,7 +152,11 @@ impl ClientError {
         )
     }
 
-    pub(crate) fn kafka(code: ErrorCode, message: Option<String>, context: impl Into<String>) -> Self {
+    pub(crate) fn kafka(
+        code: ErrorCode,
+        message: Option<String>,
+        context: impl Into<String>,
+    ) -> Self {
         ClientError::Kafka {
             code,
             message: message.filter(|m| !m.is_empty()),

@@ -154,8 +154,16 @@ pub(crate) fn fetch_request(params: &FetchParams, version: i16) -> FetchRequest 
             .with_partition(p.partition)
             .with_fetch_offset(p.fetch_offset)
             .with_partition_max_bytes(p.partition_max_bytes)
-            .with_current_leader_epoch(if version >= 9 { p.current_leader_epoch } else { -1 })
-            .with_last_fetched_epoch(if version >= 12 { p.last_fetched_epoch } else { -1 });
+            .with_current_leader_epoch(if version >= 9 {
+                p.current_leader_epoch
+            } else {
+                -1
+            })
+            .with_last_fetched_epoch(if version >= 12 {
+                p.last_fetched_epoch
+            } else {
+                -1
+            });
         match topics.last_mut() {
             Some(t) if t.topic.0.as_str() == p.topic => t.partitions.push(partition),
             _ => topics.push(
@@ -254,7 +262,11 @@ impl Connection {
 
 impl Client {
     /// [`Connection::fetch_raw`] on broker `broker_id` (the caller chose the leader).
-    pub async fn fetch_raw(&self, broker_id: i32, params: &FetchParams) -> Result<FetchResult, ClientError> {
+    pub async fn fetch_raw(
+        &self,
+        broker_id: i32,
+        params: &FetchParams,
+    ) -> Result<FetchResult, ClientError> {
         self.broker(broker_id).await?.fetch_raw(params).await
     }
 }
@@ -276,11 +288,16 @@ mod tests {
         let mut a0 = FetchPartitionSpec::new("a", 0, 42);
         a0.current_leader_epoch = 5;
         a0.last_fetched_epoch = 4;
-        params.partitions = vec![a0, FetchPartitionSpec::new("b", 1, 0), FetchPartitionSpec::new("a", 2, 7)];
+        params.partitions = vec![
+            a0,
+            FetchPartitionSpec::new("b", 1, 0),
+            FetchPartitionSpec::new("a", 2, 7),
+        ];
         for v in 4..=FETCH_MAX_VERSION {
             let req = fetch_request(&params, v);
             let mut buf = bytes::BytesMut::new();
-            req.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            req.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
         let req = fetch_request(&params, 12);
         assert_eq!(req.replica_id, BrokerId(-1));

@@ -85,7 +85,9 @@ impl Lexer<'_> {
                             prev = c;
                         }
                         if !closed {
-                            return Err(format!("unterminated /* comment starting at character {pos}"));
+                            return Err(format!(
+                                "unterminated /* comment starting at character {pos}"
+                            ));
                         }
                         continue;
                     }
@@ -220,9 +222,7 @@ pub fn parse(text: &str) -> Result<JaasEntry, String> {
                 }
             }
             Some((pos, _)) => {
-                return Err(format!(
-                    "expected an option name or ';' at character {pos}"
-                ))
+                return Err(format!("expected an option name or ';' at character {pos}"))
             }
             None => {
                 return Err("is missing the terminating ';'".to_string());
@@ -275,7 +275,7 @@ mod tests {
         let secret = "Hunter2-S3cret";
         let cases = [
             String::new(),
-            format!("{secret}"),
+            secret.to_string(),
             format!("org.apache.kafka.common.security.plain.PlainLoginModule {secret} username=u;"),
             format!("org.apache.kafka.common.security.plain.PlainLoginModule required username=u password=\"{secret};"),
             format!("org.apache.kafka.common.security.plain.PlainLoginModule required username=u password {secret};"),
@@ -284,7 +284,7 @@ mod tests {
             format!("org.apache.kafka.common.security.plain.PlainLoginModule required password=\"{secret}\"; extra"),
             format!("org.apache.kafka.common.security.plain.PlainLoginModule required password=\"{secret}\" password=\"{secret}\";"),
             format!("org.apache.kafka.common.security.plain.PlainLoginModule required password=\"{secret}\" /* {secret}"),
-            format!("org.apache.kafka.common.security.plain.PlainLoginModule required password="),
+            "org.apache.kafka.common.security.plain.PlainLoginModule required password=".to_string(),
         ];
         for case in cases {
             let err = parse(&case).unwrap_err();

@@ -46,6 +46,8 @@ pub mod versions;
 pub mod wire;
 
 #[cfg(test)]
+mod connection_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 
 pub use client::Client;

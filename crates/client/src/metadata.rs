@@ -199,9 +199,14 @@ pub(crate) fn from_response(response: MetadataResponse) -> ClusterMetadata {
 
 impl Connection {
     /// Sends one Metadata request to this broker.
-    pub async fn metadata(&self, topics: MetadataTopics<'_>) -> Result<ClusterMetadata, ClientError> {
+    pub async fn metadata(
+        &self,
+        topics: MetadataTopics<'_>,
+    ) -> Result<ClusterMetadata, ClientError> {
         let version = self.negotiate::<MetadataRequest>(METADATA_MAX_VERSION)?;
-        let response = self.send(&metadata_request(topics, version), version).await?;
+        let response = self
+            .send(&metadata_request(topics, version), version)
+            .await?;
         Ok(from_response(response))
     }
 }
@@ -225,7 +230,8 @@ mod tests {
             ] {
                 let req = metadata_request(topics, v);
                 let mut buf = bytes::BytesMut::new();
-                req.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v} {topics:?}: {e}"));
+                req.encode(&mut buf, v)
+                    .unwrap_or_else(|e| panic!("v{v} {topics:?}: {e}"));
             }
         }
     }

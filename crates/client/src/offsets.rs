@@ -11,7 +11,9 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
-use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, ListOffsetsRequest, OffsetForLeaderEpochRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{code_of, ClientError};
@@ -99,7 +101,10 @@ pub struct EpochEndOffsetResult {
     pub end_offset: i64,
 }
 
-fn group_by_topic<T>(items: impl IntoIterator<Item = T>, topic: impl Fn(&T) -> &str) -> BTreeMap<String, Vec<T>> {
+fn group_by_topic<T>(
+    items: impl IntoIterator<Item = T>,
+    topic: impl Fn(&T) -> &str,
+) -> BTreeMap<String, Vec<T>> {
     let mut out: BTreeMap<String, Vec<T>> = BTreeMap::new();
     for item in items {
         out.entry(topic(&item).to_string()).or_default().push(item);
@@ -155,7 +160,8 @@ impl Connection {
         &self,
         queries: impl IntoIterator<Item = impl Into<OffsetQuery>>,
     ) -> Result<Vec<ListedOffset>, ClientError> {
-        self.list_offsets_with(queries, IsolationLevel::ReadUncommitted).await
+        self.list_offsets_with(queries, IsolationLevel::ReadUncommitted)
+            .await
     }
 
     /// ListOffsets with an explicit isolation level (read_committed gives the LSO).
@@ -190,7 +196,8 @@ impl Connection {
         &self,
         queries: &[EpochQuery],
     ) -> Result<Vec<EpochEndOffsetResult>, ClientError> {
-        let version = self.negotiate::<OffsetForLeaderEpochRequest>(OFFSET_FOR_LEADER_EPOCH_MAX_VERSION)?;
+        let version =
+            self.negotiate::<OffsetForLeaderEpochRequest>(OFFSET_FOR_LEADER_EPOCH_MAX_VERSION)?;
         let topics = group_by_topic(queries.iter(), |q| q.topic.as_str())
             .into_iter()
             .map(|(name, qs)| {
@@ -261,7 +268,10 @@ impl Client {
         broker_id: i32,
         queries: &[EpochQuery],
     ) -> Result<Vec<EpochEndOffsetResult>, ClientError> {
-        self.broker(broker_id).await?.offset_for_leader_epoch(queries).await
+        self.broker(broker_id)
+            .await?
+            .offset_for_leader_epoch(queries)
+            .await
     }
 }
 
@@ -280,7 +290,8 @@ mod tests {
         for v in 1..=LIST_OFFSETS_MAX_VERSION {
             let req = list_offsets_request(&queries, IsolationLevel::ReadUncommitted, v, 1000);
             let mut buf = bytes::BytesMut::new();
-            req.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            req.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
         let req = list_offsets_request(&queries, IsolationLevel::ReadCommitted, 7, 1000);
         assert_eq!(req.topics.len(), 2);

@@ -14,9 +14,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{
-    ApiKey, SaslAuthenticateRequest, SaslHandshakeRequest,
-};
+use kafka_protocol::messages::{ApiKey, SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{SaslConfig, SaslMechanism};
@@ -121,9 +119,8 @@ pub(crate) async fn authenticate(
     match config.mechanism {
         SaslMechanism::Plain => {
             // authzid is empty: Kafka rejects an authzid different from the user anyway.
-            let mut token = Vec::with_capacity(
-                2 + config.username.len() + config.password.expose().len(),
-            );
+            let mut token =
+                Vec::with_capacity(2 + config.username.len() + config.password.expose().len());
             token.push(0);
             token.extend_from_slice(config.username.as_bytes());
             token.push(0);

@@ -199,9 +199,7 @@ impl ScramClient {
                         "server requires a mandatory SCRAM extension we do not support".into(),
                     ))
                 }
-                'e' => {
-                    return Err(ScramError(format!("server rejected the exchange: {value}")))
-                }
+                'e' => return Err(ScramError(format!("server rejected the exchange: {value}"))),
                 'r' => nonce = Some(*value),
                 's' => salt = Some(*value),
                 'i' => iterations = Some(*value),
@@ -233,10 +231,7 @@ impl ScramClient {
         let stored_key = hash.hash(&client_key);
         // "biws" = base64("n,,"): the GS2 header we sent.
         let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!(
-            "{},{server_first},{without_proof}",
-            self.client_first_bare
-        );
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
         let client_signature = hash.hmac(&stored_key, auth_message.as_bytes());
         let proof: Vec<u8> = client_key
             .iter()
@@ -317,7 +312,6 @@ pub(crate) mod server {
     /// Server state between server-first and client-final.
     pub struct ScramServer {
         pub hash: ScramHash,
-        pub user: String,
         pub credential: Credential,
         client_first_bare: String,
         server_first: String,
@@ -355,7 +349,6 @@ pub(crate) mod server {
             Ok((
                 ScramServer {
                     hash,
-                    user,
                     credential,
                     client_first_bare: bare.to_string(),
                     server_first: server_first.clone(),
@@ -434,11 +427,10 @@ mod tests {
         let client = ScramClient::new(ScramHash::Sha512, "we,ird=user", "s3cr=t,pw", false);
         let first = client.client_first();
         assert!(String::from_utf8_lossy(&first).starts_with("n,,n=we=2Cird=3Duser,r="));
-        let (server, server_first) =
-            ScramServer::start(ScramHash::Sha512, &first, "SRV", |u| {
-                (u == "we,ird=user").then(|| cred.clone())
-            })
-            .unwrap();
+        let (server, server_first) = ScramServer::start(ScramHash::Sha512, &first, "SRV", |u| {
+            (u == "we,ird=user").then(|| cred.clone())
+        })
+        .unwrap();
         let (awaiting, client_final) = client.handle_server_first(&server_first).unwrap();
         let server_final = server.finish(&client_final).unwrap();
         awaiting.handle_server_final(&server_final).unwrap();

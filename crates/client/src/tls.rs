@@ -26,7 +26,10 @@ pub fn connector(config: &TlsConfig) -> Result<TlsConnector, ConfigError> {
         TrustRoots::Pem(certs) => {
             for cert in certs {
                 roots.add(cert.clone()).map_err(|e| {
-                    ConfigError::new("ssl.truststore.location", format!("unusable CA certificate: {e}"))
+                    ConfigError::new(
+                        "ssl.truststore.location",
+                        format!("unusable CA certificate: {e}"),
+                    )
                 })?;
             }
         }
@@ -59,7 +62,12 @@ pub fn connector(config: &TlsConfig) -> Result<TlsConnector, ConfigError> {
     let client_config = match &config.identity {
         Some(identity) => builder
             .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
-            .map_err(|e| ConfigError::new("ssl.keystore.location", format!("unusable client certificate or key: {e}")))?,
+            .map_err(|e| {
+                ConfigError::new(
+                    "ssl.keystore.location",
+                    format!("unusable client certificate or key: {e}"),
+                )
+            })?,
         None => builder.with_no_client_auth(),
     };
     Ok(TlsConnector::from(Arc::new(client_config)))
@@ -67,7 +75,8 @@ pub fn connector(config: &TlsConfig) -> Result<TlsConnector, ConfigError> {
 
 /// The server name rustls checks the certificate against (DNS name or IP address).
 pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
-    ServerName::try_from(host.to_string()).map_err(|e| format!("'{host}' is not a valid TLS server name: {e}"))
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("'{host}' is not a valid TLS server name: {e}"))
 }
 
 /// Full WebPKI validation, except that a certificate valid for another name is accepted

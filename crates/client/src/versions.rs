@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(v.version_for(60, 1), None);
         assert_eq!(v.negotiate("b:1", 3, 0, 12).unwrap(), 12);
         let e = v.negotiate("b:1", 23, 0, 2).unwrap_err().to_string();
-        assert!(e.contains("OffsetForLeaderEpoch") && e.contains("3..=4"), "{e}");
+        assert!(
+            e.contains("OffsetForLeaderEpoch") && e.contains("3..=4"),
+            "{e}"
+        );
         let e = v.negotiate("b:1", 60, 0, 1).unwrap_err().to_string();
         assert!(e.contains("DescribeCluster") && e.contains("none"), "{e}");
         // Overlap exists but below our minimum.

@@ -40,7 +40,8 @@ pub fn encode_request<B: Encodable>(
         .compute_size(header_version)
         .map_err(|e| e.to_string())?
         + body.compute_size(version).map_err(|e| e.to_string())?;
-    let size_i32 = i32::try_from(size).map_err(|_| format!("request of {size} bytes is too large"))?;
+    let size_i32 =
+        i32::try_from(size).map_err(|_| format!("request of {size} bytes is too large"))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size_i32);
     header
@@ -64,7 +65,8 @@ pub fn encode_raw_request(
         .compute_size(header_version)
         .map_err(|e| e.to_string())?
         + body.len();
-    let size_i32 = i32::try_from(size).map_err(|_| format!("request of {size} bytes is too large"))?;
+    let size_i32 =
+        i32::try_from(size).map_err(|_| format!("request of {size} bytes is too large"))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size_i32);
     header
@@ -81,7 +83,10 @@ pub fn peek_correlation_id(frame: &[u8]) -> Option<i32> {
 
 /// Removes the response header (v0: correlation id; v1: plus tagged fields) and returns
 /// `(correlation_id, body)`. The body shares the frame's allocation.
-pub fn split_response_header(mut frame: Bytes, header_version: i16) -> Result<(i32, Bytes), String> {
+pub fn split_response_header(
+    mut frame: Bytes,
+    header_version: i16,
+) -> Result<(i32, Bytes), String> {
     let header = ResponseHeader::decode(&mut frame, header_version).map_err(|e| e.to_string())?;
     Ok((header.correlation_id, frame))
 }
