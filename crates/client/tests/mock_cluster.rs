@@ -10,6 +10,9 @@
 //! Without `STRAIT_MOCK_PY` the test looks for `protocol-tests/.venv/bin/python` and, if
 //! that is missing too, prints why it skipped and passes.
 
+// Test harness code: a failed unwrap is a failed test (clippy.toml only covers #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
