@@ -1,49 +1,59 @@
-//! The broker's shared state: configuration, topics, producer ids, and the append signal
-//! long-polling fetches wait on. One `Arc<Broker>` is shared by every connection task.
+//! The broker's shared state: configuration, topics (with producer ids and the append
+//! signal long-polling fetches wait on), fetch sessions and the cluster-link manager. One
+//! `Arc<Broker>` is shared by every connection task.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
+
+use strait_link::LinkManager;
 
 use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, Listener};
 use crate::error::ApiError;
 use crate::fetch_session::FetchSessionCache;
+use crate::link_local::BrokerLocal;
 use crate::topics::{now_ms, StartupError, TopicManager};
-
-/// Producer ids are reserved in blocks so that persisting the reservation is rare.
-const PRODUCER_ID_BLOCK: i64 = 1000;
 
 pub struct Broker {
     pub config: BrokerConfig,
-    pub topics: TopicManager,
+    pub topics: Arc<TopicManager>,
     cluster_id: String,
     advertised: RwLock<Vec<Listener>>,
-    producer_ids: Mutex<(i64, i64)>,
-    appended: watch::Sender<u64>,
     fetch_sessions: FetchSessionCache,
+    links: OnceLock<Arc<LinkManager>>,
 }
 
 impl Broker {
     /// Opens the log directory (recovering every partition) and builds the shared state.
     pub fn open(config: BrokerConfig) -> Result<Self, StartupError> {
-        let topics = TopicManager::open(
+        let topics = Arc::new(TopicManager::open(
             &config.log_dir,
             config.node_id,
             config.topic_defaults.clone(),
-        )?;
+        )?);
         let cluster_id = topics.cluster_id();
-        let (appended, _) = watch::channel(0);
         Ok(Broker {
             advertised: RwLock::new(config.advertised_listeners.clone().unwrap_or_default()),
             config,
             topics,
             cluster_id,
-            producer_ids: Mutex::new((0, 0)),
-            appended,
             fetch_sessions: FetchSessionCache::default(),
+            links: OnceLock::new(),
         })
+    }
+
+    /// Starts the cluster links persisted in the log directory. Needs a tokio runtime.
+    pub fn start_links(&self) -> Arc<LinkManager> {
+        self.links
+            .get_or_init(|| LinkManager::start(Arc::new(BrokerLocal::new(self.topics.clone()))))
+            .clone()
+    }
+
+    /// The link manager, once [`Broker::start_links`] has run.
+    pub fn links(&self) -> Option<&Arc<LinkManager>> {
+        self.links.get()
     }
 
     pub fn node_id(&self) -> i32 {
@@ -88,11 +98,11 @@ impl Broker {
 
     /// Wakes long-polling fetches after an append.
     pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        self.topics.notify_appended();
     }
 
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
+        self.topics.subscribe_appends()
     }
 
     pub fn fetch_sessions(&self) -> &FetchSessionCache {
@@ -101,13 +111,7 @@ impl Broker {
 
     /// Allocates a fresh producer id.
     pub fn next_producer_id(&self) -> Result<i64, ApiError> {
-        let mut range = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
-        if range.0 >= range.1 {
-            *range = self.topics.reserve_producer_ids(PRODUCER_ID_BLOCK, 0)?;
-        }
-        let id = range.0;
-        range.0 += 1;
-        Ok(id)
+        self.topics.next_producer_id()
     }
 
     /// Background upkeep: segment.ms rolls and the flush policy every

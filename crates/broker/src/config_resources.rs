@@ -293,6 +293,33 @@ pub fn current_overrides(broker: &Broker, resource: &Resource) -> BTreeMap<Strin
     }
 }
 
+/// A mirror's synced configs belong to its source: refuse local changes to them.
+fn check_mirror_configs(
+    broker: &Broker,
+    name: &str,
+    configs: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let Some(topic) = broker.topics.get(name) else {
+        return Ok(());
+    };
+    let Some(mirror) = topic.mirror().filter(|m| m.state != "STOPPED") else {
+        return Ok(());
+    };
+    let current = topic.configs();
+    for key in strait_link::sync::ALWAYS_SYNCED_TOPIC_CONFIGS {
+        if configs.get(*key) != current.get(*key) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!(
+                    "config {key} of mirror topic '{name}' is synced from source topic '{}' by cluster link '{}' and cannot be changed here",
+                    mirror.source_topic, mirror.link_name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Validates and stores a complete new set of overrides for the resource.
 pub fn replace_overrides(
     broker: &Broker,
@@ -301,9 +328,12 @@ pub fn replace_overrides(
     validate_only: bool,
 ) -> Result<(), ApiError> {
     match resource {
-        Resource::Topic(name) => broker
-            .topics
-            .set_topic_configs(name, configs, validate_only),
+        Resource::Topic(name) => {
+            check_mirror_configs(broker, name, &configs)?;
+            broker
+                .topics
+                .set_topic_configs(name, configs, validate_only)
+        }
         Resource::Broker { cluster_default } => {
             let mut not_dynamic = Vec::new();
             for (k, v) in &configs {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use strait_protocol::header::{decode_request_header, peek_key_version};
 use strait_protocol::response::{api_versions_fallback, encode_response};
-use strait_protocol::versions::check_version;
+use strait_protocol::versions::{check_version, is_private_api_key};
 use strait_protocol::ProtocolError;
 
 use crate::broker::Broker;
@@ -40,6 +40,11 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, 
         return api_versions_fallback(ctx.correlation_id).map(Some);
     }
     check_version(api_key, api_version)?;
+    if is_private_api_key(api_key) {
+        return handlers::private::handle(broker, &ctx, frame)
+            .await
+            .map(Some);
+    }
     let key = ApiKey::try_from(api_key).map_err(|_| ProtocolError::UnknownApiKey(api_key))?;
     let b = broker;
     let c = &ctx;

@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
 pub mod handlers;
+pub mod link_local;
 pub mod metadata;
 pub mod server;
 pub mod topic_config;
@@ -49,6 +50,7 @@ impl RunningBroker {
             tasks.push(tokio::spawn(server::serve(broker.clone(), socket)));
         }
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
+        broker.start_links();
         Ok(RunningBroker {
             broker,
             listeners,
@@ -60,6 +62,9 @@ impl RunningBroker {
     pub fn shutdown(self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(links) = self.broker.links() {
+            links.shutdown();
         }
         self.broker.topics.close_all();
     }

@@ -23,6 +23,22 @@ pub struct PartitionRecord {
     pub leader_epoch: i32,
 }
 
+/// What makes a topic a mirror of a source topic over a cluster link.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MirrorRecord {
+    pub link_name: String,
+    pub source_topic: String,
+    #[serde(default)]
+    pub source_topic_id: Option<String>,
+    /// ACTIVE, PAUSED, PENDING_STOPPED, STOPPED, FAILED.
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub reason_message: Option<String>,
+    pub state_time_ms: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TopicRecord {
     pub name: String,
@@ -30,6 +46,20 @@ pub struct TopicRecord {
     pub partitions: Vec<PartitionRecord>,
     #[serde(default)]
     pub configs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub mirror: Option<MirrorRecord>,
+}
+
+/// A cluster link. Its configs include the source credentials, so the metadata file is
+/// created readable by its owner only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LinkRecord {
+    pub name: String,
+    pub link_id: String,
+    pub configs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub source_cluster_id: Option<String>,
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -47,6 +77,8 @@ pub struct MetadataImage {
     /// Producer ids below this may have been handed out; allocation resumes here.
     #[serde(default)]
     pub producer_id_block_end: i64,
+    #[serde(default)]
+    pub links: Vec<LinkRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +159,7 @@ impl MetadataStore {
                     dynamic_broker_configs: BTreeMap::new(),
                     dynamic_default_broker_configs: BTreeMap::new(),
                     producer_id_block_end: 0,
+                    links: Vec::new(),
                 };
                 self.save(&image)?;
                 Ok(image)
@@ -144,12 +177,11 @@ impl MetadataStore {
             message: e.to_string(),
         })?;
         {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&tmp)
-                .map_err(io_err(&tmp))?;
+            let mut options = OpenOptions::new();
+            options.create(true).write(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp).map_err(io_err(&tmp))?;
             f.write_all(&bytes).map_err(io_err(&tmp))?;
             f.sync_all().map_err(io_err(&tmp))?;
         }
@@ -197,6 +229,7 @@ mod tests {
             topic_id: uuid::Uuid::new_v4().to_string(),
             partitions: vec![PartitionRecord { leader_epoch: 0 }; 3],
             configs: BTreeMap::new(),
+            mirror: None,
         });
         store.save(&image).unwrap();
         assert_eq!(store.load_or_init(1).unwrap(), image);

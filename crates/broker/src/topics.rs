@@ -20,7 +20,10 @@ use strait_storage::PartitionLog;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::metadata::{MetadataError, MetadataImage, MetadataStore, PartitionRecord, TopicRecord};
+use crate::metadata::{
+    LinkRecord, MetadataError, MetadataImage, MetadataStore, MirrorRecord, PartitionRecord,
+    TopicRecord,
+};
 use crate::topic_config::{topic_config_def, validate, TopicDefaults};
 
 /// Longest legal topic name (Kafka's limit, leaving room for `-<partition>` directories).
@@ -101,6 +104,7 @@ pub struct Topic {
     pub topic_id: Uuid,
     partitions: RwLock<Vec<Arc<Partition>>>,
     configs: RwLock<BTreeMap<String, String>>,
+    mirror: RwLock<Option<MirrorRecord>>,
 }
 
 impl Topic {
@@ -118,6 +122,20 @@ impl Topic {
     /// The topic's config overrides.
     pub fn configs(&self) -> BTreeMap<String, String> {
         read(&self.configs).clone()
+    }
+    /// Its cluster-link mirror record, if it is (or was) a mirror topic.
+    pub fn mirror(&self) -> Option<MirrorRecord> {
+        read(&self.mirror).clone()
+    }
+    /// Why clients may not change this topic's data: a mirror that has not been promoted
+    /// or failed over. The message names the link, as users need to know where to act.
+    pub fn read_only_reason(&self) -> Option<String> {
+        read(&self.mirror).as_ref().filter(|m| m.state != "STOPPED").map(|m| {
+            format!(
+                "topic '{}' is a read-only mirror of '{}' over cluster link '{}' (state {}); promote or fail it over to write to it",
+                self.name, m.source_topic, m.link_name, m.state
+            )
+        })
     }
 }
 
@@ -167,7 +185,14 @@ pub struct TopicManager {
     image: Mutex<MetadataImage>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     defaults: RwLock<TopicDefaults>,
+    /// Bumped after every append; long-polling fetches wait on it.
+    appended: tokio::sync::watch::Sender<u64>,
+    /// The producer-id block being handed out, `[next, end)`.
+    producer_ids: Mutex<(i64, i64)>,
 }
+
+/// Producer ids are reserved in blocks so that persisting the reservation is rare.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -239,16 +264,20 @@ impl TopicManager {
                     topic_id,
                     partitions: RwLock::new(partitions),
                     configs: RwLock::new(record.configs.clone()),
+                    mirror: RwLock::new(record.mirror.clone()),
                 }),
             );
         }
         remove_stray_partition_dirs(log_dir, &topics)?;
+        let (appended, _) = tokio::sync::watch::channel(0);
         Ok(TopicManager {
             log_dir: log_dir.to_path_buf(),
             store,
             image: Mutex::new(image),
             topics: RwLock::new(topics),
             defaults: RwLock::new(defaults),
+            appended,
+            producer_ids: Mutex::new((0, 0)),
         })
     }
 
@@ -287,6 +316,28 @@ impl TopicManager {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<Arc<Topic>, ApiError> {
+        self.create_topic_with(name, num_partitions, configs, validate_only, None)
+    }
+
+    /// Creates a read-only mirror topic.
+    pub fn create_mirror_topic(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        configs: BTreeMap<String, String>,
+        mirror: MirrorRecord,
+    ) -> Result<Arc<Topic>, ApiError> {
+        self.create_topic_with(name, num_partitions, configs, false, Some(mirror))
+    }
+
+    fn create_topic_with(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+        mirror: Option<MirrorRecord>,
+    ) -> Result<Arc<Topic>, ApiError> {
         validate_topic_name(name)?;
         if num_partitions <= 0 {
             return Err(ApiError::new(
@@ -309,6 +360,7 @@ impl TopicManager {
                 topic_id,
                 partitions: RwLock::new(Vec::new()),
                 configs: RwLock::new(configs),
+                mirror: RwLock::new(mirror),
             }));
         }
         let mut next = image.clone();
@@ -317,6 +369,7 @@ impl TopicManager {
             topic_id: topic_id.to_string(),
             partitions: vec![PartitionRecord { leader_epoch: 0 }; num_partitions as usize],
             configs: configs.clone(),
+            mirror: mirror.clone(),
         });
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
@@ -329,6 +382,7 @@ impl TopicManager {
             topic_id,
             partitions: RwLock::new(partitions),
             configs: RwLock::new(configs),
+            mirror: RwLock::new(mirror),
         });
         write(&self.topics).insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions = num_partitions, "created topic");
@@ -487,14 +541,176 @@ impl TopicManager {
 
     /// Reserves a block of producer ids; returns `[start, end)`. Persisted before use, so
     /// ids are never reused across restarts.
-    pub fn reserve_producer_ids(&self, block: i64, at_least: i64) -> Result<(i64, i64), ApiError> {
-        let mut image = lock(&self.image);
+    fn reserve_producer_ids(
+        &self,
+        image: &mut MetadataImage,
+        at_least: i64,
+    ) -> Result<(i64, i64), ApiError> {
         let start = image.producer_id_block_end.max(at_least);
         let mut next = image.clone();
-        next.producer_id_block_end = start + block;
+        next.producer_id_block_end = start + PRODUCER_ID_BLOCK;
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
-        Ok((start, start + block))
+        Ok((start, start + PRODUCER_ID_BLOCK))
+    }
+
+    /// Allocates a fresh producer id.
+    pub fn next_producer_id(&self) -> Result<i64, ApiError> {
+        let mut range = lock(&self.producer_ids);
+        if range.0 >= range.1 {
+            let mut image = lock(&self.image);
+            *range = self.reserve_producer_ids(&mut image, 0)?;
+        }
+        let id = range.0;
+        range.0 += 1;
+        Ok(id)
+    }
+
+    /// Wakes long-polling fetches after an append.
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Updates a mirror record (persisted first).
+    pub fn update_mirror(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut MirrorRecord),
+    ) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let topic = self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
+        let mut record = topic.mirror().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("topic '{name}' is not a mirror topic"),
+            )
+        })?;
+        f(&mut record);
+        let mut next = image.clone();
+        if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
+            t.mirror = Some(record.clone());
+        }
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        *write(&topic.mirror) = Some(record);
+        Ok(())
+    }
+
+    /// Raises a partition's leader epoch (as reported to clients) to at least `at_least`.
+    pub fn raise_leader_epoch(
+        &self,
+        name: &str,
+        index: i32,
+        at_least: i32,
+    ) -> Result<(), ApiError> {
+        let partition = self
+            .get(name)
+            .and_then(|t| t.partition(index))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("{name}-{index} does not exist"),
+                )
+            })?;
+        if partition.leader_epoch() >= at_least {
+            return Ok(());
+        }
+        self.persist_epochs(name, &[(index, at_least)])?;
+        partition.leader_epoch.fetch_max(at_least, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn persist_epochs(&self, name: &str, epochs: &[(i32, i32)]) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let mut next = image.clone();
+        if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
+            for &(i, e) in epochs {
+                if let Some(p) = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| t.partitions.get_mut(i))
+                {
+                    p.leader_epoch = p.leader_epoch.max(e);
+                }
+            }
+        }
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        Ok(())
+    }
+
+    /// Turns a mirror into a normal writable topic: every partition's leader epoch moves
+    /// above every epoch in its log (and is recorded in the epoch cache, so new appends are
+    /// distinguishable from mirrored ones), producer ids are allocated above every producer
+    /// id in the mirrored data, and the state becomes STOPPED.
+    pub fn promote(&self, name: &str) -> Result<(), ApiError> {
+        let topic = self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
+        let mut epochs = Vec::new();
+        let mut max_producer_id = -1i64;
+        for p in topic.partitions() {
+            let epoch = p.with_log_mut(|log| {
+                let epoch = p.leader_epoch().max(log.latest_epoch().unwrap_or(-1)) + 1;
+                max_producer_id = max_producer_id.max(log.max_producer_id().unwrap_or(-1));
+                log.assign_epoch_start(epoch).map(|()| epoch)
+            })?;
+            let epoch = epoch.map_err(storage_error)?;
+            epochs.push((p.index, epoch));
+        }
+        self.persist_epochs(name, &epochs)?;
+        for (i, e) in &epochs {
+            if let Some(p) = topic.partition(*i) {
+                p.leader_epoch.fetch_max(*e, Ordering::AcqRel);
+            }
+        }
+        {
+            let mut range = lock(&self.producer_ids);
+            if range.0 <= max_producer_id {
+                let mut image = lock(&self.image);
+                *range = self.reserve_producer_ids(&mut image, max_producer_id + 1)?;
+            }
+        }
+        self.update_mirror(name, |m| {
+            m.state = "STOPPED".into();
+            m.reason = None;
+            m.reason_message = None;
+            m.state_time_ms = now_ms();
+        })
+    }
+
+    pub fn links(&self) -> Vec<LinkRecord> {
+        lock(&self.image).links.clone()
+    }
+
+    pub fn put_link(&self, link: LinkRecord) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let mut next = image.clone();
+        next.links.retain(|l| l.name != link.name);
+        next.links.push(link);
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        Ok(())
+    }
+
+    pub fn remove_link(&self, name: &str) -> Result<(), ApiError> {
+        let mut image = lock(&self.image);
+        let mut next = image.clone();
+        next.links.retain(|l| l.name != name);
+        self.store.save(&next).map_err(metadata_error)?;
+        *image = next;
+        Ok(())
     }
 
     /// Flushes and closes every log (clean shutdown).

@@ -1,19 +1,35 @@
 //! Cluster links: the link manager embedded in the destination broker.
 //!
 //! A link is a named connection to a source cluster plus the rules for what it carries.
-//! This crate owns:
 //!
+//! # Layout
 //! * [`config`]: link configuration from Java-properties text exactly like Confluent's
-//!   `source.config` (source connection keys plus link options), validated key by key;
-//!   secrets are never printed back.
-//! * [`filters`]: the three filter documents (`topicFilters`, `groupFilters`,
-//!   `aclFilters`) in Confluent's JSON, verbatim; exclude wins, unmatched is excluded,
-//!   unknown fields are errors that name the field.
+//!   `source.config`, validated key by key; secrets never printed back.
+//! * [`filters`]: `topicFilters`, `groupFilters`, `aclFilters` in Confluent's JSON.
+//! * [`local`]: [`local::LocalCluster`], the narrow view of the destination broker the link
+//!   uses (implemented by the broker, fakeable in tests).
+//! * [`manager`]: admin operations (create/list/delete links, create/describe/alter
+//!   mirrors) and the registry of running links.
+//! * [`runtime`]: one task per link: source metadata, discovery, partition growth, failure
+//!   detection, promotion; [`fetcher`]: one task per source broker.
+//! * [`state`]: mirror and link states.
 //!
-//! Invariants the link maintains (DESIGN.md): mirrored batches are appended byte-for-byte
-//! through the broker's mirror append path; mirror topics are read-only until promoted or
-//! failed over; the destination leader epoch stays >= every source epoch copied; the link
-//! fetches as a consumer of the source (replica id -1, read_uncommitted).
+//! # Invariants (DESIGN.md)
+//! * Mirrored batches are appended byte-for-byte through the broker's mirror path; the local
+//!   log end offset is the only record of progress, so restarts resume with no gap and no
+//!   duplicate.
+//! * Mirror topics are read-only until promoted (after lag 0) or failed over.
+//! * The destination leader epoch stays >= every source epoch copied.
+//! * The link fetches as a consumer of the source (replica id -1, read_uncommitted), so it
+//!   never copies data the source could still truncate.
 
 pub mod config;
+pub mod fetcher;
 pub mod filters;
+pub mod local;
+pub mod manager;
+pub mod runtime;
+pub mod state;
+pub mod sync;
+
+pub use manager::LinkManager;

@@ -48,6 +48,18 @@ fn encode_with_header_version<R: Encodable>(
     Ok(buf.freeze())
 }
 
+/// Encodes a response frame whose body is already encoded (Strait's private API, whose
+/// messages encode themselves): size prefix, response header v1, body.
+pub fn encode_private_response(correlation_id: i32, body: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(4 + 5 + body.len());
+    buf.put_i32((4 + 1 + body.len()) as i32);
+    buf.put_i32(correlation_id);
+    // Empty tagged-field section of response header v1.
+    buf.put_u8(0);
+    buf.put_slice(body);
+    buf.freeze()
+}
+
 /// The reply to an ApiVersions request whose version is newer than Strait's: a v0 body
 /// with UNSUPPORTED_VERSION and the full table, behind a v0 header with no tagged fields.
 /// Clients (kafka-python 3.x, KafkaJS, sarama) decode it and retry with a version we list.

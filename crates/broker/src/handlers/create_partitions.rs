@@ -24,7 +24,16 @@ pub fn handle(
                     t.assignments.iter().flatten().any(|a| {
                         a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| b.0 != node)
                     });
-                let outcome = if bad_assignment {
+                let mirror = broker
+                    .topics
+                    .get(&t.name.0)
+                    .and_then(|topic| topic.read_only_reason());
+                let outcome = if let Some(reason) = mirror {
+                    Err(ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("{reason}; its partition count follows the source topic"),
+                    ))
+                } else if bad_assignment {
                     Err(ApiError::new(
                         ErrorCode::InvalidReplicaAssignment,
                         format!(

@@ -33,6 +33,13 @@ pub fn handle(
                         .and_then(|t| t.partition(p.partition_index))
                         .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicOrPartition))
                         .and_then(|partition| {
+                            if let Some(reason) = topic.as_ref().and_then(|t| t.read_only_reason())
+                            {
+                                return Err(ApiError::new(
+                                    ErrorCode::InvalidRequest,
+                                    format!("{reason}; its log start follows the source"),
+                                ));
+                            }
                             partition.with_log_mut(|log| {
                                 let hw = log.high_watermark();
                                 let target = if p.offset == -1 { hw } else { p.offset };

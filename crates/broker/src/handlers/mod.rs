@@ -2,20 +2,27 @@
 //! response; errors are Kafka error codes inside the response, never panics.
 
 pub mod alter_configs;
+pub mod alter_mirrors;
 pub mod api_versions;
+pub mod create_cluster_links;
+pub mod create_mirror_topics;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_cluster_links;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
+pub mod describe_mirrors;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod list_cluster_links;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
+pub mod private;
 pub mod produce;
 
 use kafka_protocol::protocol::StrBytes;

@@ -111,6 +111,10 @@ fn append(topic: &crate::topics::Topic, index: i32, records: Option<&[u8]>) -> A
             None,
         )
     })?;
+    if let Some(reason) = topic.read_only_reason() {
+        // Non-retriable, so producers fail fast instead of retrying into a mirror.
+        return Err((ApiError::new(ErrorCode::InvalidRequest, reason), None));
+    }
     let records = records.unwrap_or_default();
     if records.is_empty() {
         return Err((

@@ -1,0 +1,53 @@
+//! CreateClusterLinks (private key 20000): validate each link's config and filters, reach
+//! the source unless told not to, persist, start mirroring.
+
+use std::time::Duration;
+
+use strait_protocol::admin::{CreateClusterLinksRequest, CreateClusterLinksResponse};
+
+use super::private::{api, item, links};
+use crate::broker::Broker;
+
+pub async fn handle(broker: &Broker, req: CreateClusterLinksRequest) -> CreateClusterLinksResponse {
+    let timeout = Duration::from_millis(if req.timeout_ms > 0 {
+        req.timeout_ms as u64
+    } else {
+        30_000
+    });
+    let mut results = Vec::with_capacity(req.links.len());
+    for link in req.links {
+        let outcome = match links(broker) {
+            Err(e) => Err(e),
+            Ok(manager) => {
+                let mut configs = std::collections::BTreeMap::new();
+                let mut null = None;
+                for c in link.configs {
+                    match c.value {
+                        Some(v) => {
+                            configs.insert(c.name, v);
+                        }
+                        None => null = Some(c.name),
+                    }
+                }
+                match null {
+                    Some(key) => Err(crate::error::ApiError::new(
+                        strait_protocol::ErrorCode::InvalidConfig,
+                        format!("link config '{key}' has no value"),
+                    )),
+                    None => manager
+                        .create_link(
+                            &link.name,
+                            configs,
+                            req.validate_only,
+                            req.validate_link,
+                            timeout,
+                        )
+                        .await
+                        .map_err(api),
+                }
+            }
+        };
+        results.push(item(&link.name, outcome));
+    }
+    CreateClusterLinksResponse { results }
+}

@@ -1,0 +1,267 @@
+//! The broker as the cluster link sees it: [`strait_link::local::LocalCluster`] over the
+//! topic registry. Mirror appends go through `PartitionLog::append_mirrored` (bytes,
+//! offsets and epochs kept) and only while the topic is a mirror that is still mirroring,
+//! checked under the partition's log lock so a promotion cannot interleave with an append.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use strait_link::local::{
+    LocalCluster, LocalError, MirrorAppend, MirrorInfo, MirrorTopic, PartitionPosition, StoredLink,
+};
+use strait_link::state::MirrorState;
+use strait_protocol::ErrorCode;
+
+use crate::error::ApiError;
+use crate::metadata::{LinkRecord, MirrorRecord};
+use crate::topic_config::topic_config_def;
+use crate::topics::{now_ms, Partition, TopicManager};
+
+pub struct BrokerLocal {
+    topics: Arc<TopicManager>,
+}
+
+impl BrokerLocal {
+    pub fn new(topics: Arc<TopicManager>) -> Self {
+        BrokerLocal { topics }
+    }
+
+    fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, LocalError> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partition(index))
+            .ok_or_else(|| {
+                LocalError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("{topic}-{index} does not exist"),
+                )
+            })
+    }
+}
+
+fn local(e: ApiError) -> LocalError {
+    LocalError::new(e.code, e.message.unwrap_or_else(|| e.code.to_string()))
+}
+
+fn storage(e: impl std::fmt::Display) -> LocalError {
+    LocalError::new(ErrorCode::KafkaStorageError, e.to_string())
+}
+
+fn to_info(m: &MirrorRecord) -> MirrorInfo {
+    MirrorInfo {
+        link_name: m.link_name.clone(),
+        source_topic: m.source_topic.clone(),
+        source_topic_id: m.source_topic_id.clone(),
+        state: MirrorState::parse(&m.state).unwrap_or(MirrorState::Failed),
+        reason: m.reason.clone(),
+        reason_message: m.reason_message.clone(),
+        state_time_ms: m.state_time_ms,
+    }
+}
+
+impl LocalCluster for BrokerLocal {
+    fn load_links(&self) -> Vec<StoredLink> {
+        self.topics
+            .links()
+            .into_iter()
+            .map(|l| StoredLink {
+                name: l.name,
+                link_id: l.link_id,
+                configs: l.configs,
+                source_cluster_id: l.source_cluster_id,
+                created_ms: l.created_ms,
+            })
+            .collect()
+    }
+
+    fn store_link(&self, link: &StoredLink) -> Result<(), LocalError> {
+        self.topics
+            .put_link(LinkRecord {
+                name: link.name.clone(),
+                link_id: link.link_id.clone(),
+                configs: link.configs.clone(),
+                source_cluster_id: link.source_cluster_id.clone(),
+                created_ms: link.created_ms,
+            })
+            .map_err(local)
+    }
+
+    fn remove_link(&self, name: &str) -> Result<(), LocalError> {
+        self.topics.remove_link(name).map_err(local)
+    }
+
+    fn topic_exists(&self, topic: &str) -> bool {
+        self.topics.get(topic).is_some()
+    }
+
+    fn mirror_topics(&self) -> Vec<MirrorTopic> {
+        self.topics
+            .list()
+            .into_iter()
+            .filter_map(|t| {
+                t.mirror().map(|m| MirrorTopic {
+                    topic: t.name.clone(),
+                    partitions: t.partition_count(),
+                    mirror: to_info(&m),
+                })
+            })
+            .collect()
+    }
+
+    fn create_mirror_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        mirror: MirrorInfo,
+    ) -> Result<(), LocalError> {
+        // Keep the source's configs that this broker knows and accepts; a source running a
+        // newer Kafka may have more.
+        let configs = configs
+            .into_iter()
+            .filter(|(k, v)| {
+                topic_config_def(k).is_some_and(|d| crate::topic_config::validate(d, v).is_ok())
+            })
+            .collect();
+        let record = MirrorRecord {
+            link_name: mirror.link_name,
+            source_topic: mirror.source_topic,
+            source_topic_id: mirror.source_topic_id,
+            state: mirror.state.name().to_string(),
+            reason: mirror.reason,
+            reason_message: mirror.reason_message,
+            state_time_ms: mirror.state_time_ms,
+        };
+        self.topics
+            .create_mirror_topic(topic, partitions, configs, record)
+            .map(|_| ())
+            .map_err(local)
+    }
+
+    fn add_mirror_partitions(&self, topic: &str, total: i32) -> Result<(), LocalError> {
+        self.topics
+            .create_partitions(topic, total, false)
+            .map_err(local)
+    }
+
+    fn set_mirror_state(
+        &self,
+        topic: &str,
+        state: MirrorState,
+        reason: Option<(String, String)>,
+    ) -> Result<(), LocalError> {
+        self.topics
+            .update_mirror(topic, |m| {
+                m.state = state.name().to_string();
+                m.reason = reason.as_ref().map(|r| r.0.clone());
+                m.reason_message = reason.map(|r| r.1);
+                m.state_time_ms = now_ms();
+            })
+            .map_err(local)
+    }
+
+    fn partition_position(&self, topic: &str, index: i32) -> Result<PartitionPosition, LocalError> {
+        self.partition(topic, index)?
+            .with_log(|log| PartitionPosition {
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: log.log_end_offset(),
+                latest_epoch: log.latest_epoch(),
+            })
+            .map_err(local)
+    }
+
+    fn append_mirrored(
+        &self,
+        topic: &str,
+        index: i32,
+        records: &[u8],
+    ) -> Result<MirrorAppend, LocalError> {
+        let t = self.topics.get(topic).ok_or_else(|| {
+            LocalError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic '{topic}' does not exist"),
+            )
+        })?;
+        let partition = t.partition(index).ok_or_else(|| {
+            LocalError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("{topic}-{index} does not exist"),
+            )
+        })?;
+        let info = partition
+            .with_log_mut(|log| {
+                let mirroring = t
+                    .mirror()
+                    .and_then(|m| MirrorState::parse(&m.state))
+                    .is_some_and(MirrorState::is_mirroring);
+                if !mirroring {
+                    return Err(LocalError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("topic '{topic}' is no longer mirroring"),
+                    ));
+                }
+                log.append_mirrored(records, now_ms()).map_err(|e| {
+                    let code = match e {
+                        strait_storage::AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
+                        strait_storage::AppendError::Io(_) => ErrorCode::KafkaStorageError,
+                        _ => ErrorCode::InvalidRecord,
+                    };
+                    LocalError::new(code, format!("mirror append to {topic}-{index}: {e}"))
+                })
+            })
+            .map_err(local)??;
+        self.topics.notify_appended();
+        Ok(MirrorAppend {
+            last_offset: info.last_offset,
+            batches: info.batches,
+            bytes: info.bytes,
+        })
+    }
+
+    fn truncate_to(&self, topic: &str, index: i32, offset: i64) -> Result<(), LocalError> {
+        self.partition(topic, index)?
+            .with_log_mut(|log| log.truncate_to(offset))
+            .map_err(local)?
+            .map_err(storage)
+    }
+
+    fn advance_log_start_offset(
+        &self,
+        topic: &str,
+        index: i32,
+        offset: i64,
+    ) -> Result<(), LocalError> {
+        self.partition(topic, index)?
+            .with_log_mut(|log| {
+                if offset > log.log_start_offset() && offset <= log.high_watermark() {
+                    log.delete_records_before(offset).map(|_| ())
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(local)?
+            .map_err(storage)
+    }
+
+    fn truncate_fully_and_start_at(
+        &self,
+        topic: &str,
+        index: i32,
+        offset: i64,
+    ) -> Result<(), LocalError> {
+        self.partition(topic, index)?
+            .with_log_mut(|log| log.truncate_fully_and_start_at(offset))
+            .map_err(local)?
+            .map_err(storage)
+    }
+
+    fn raise_leader_epoch(&self, topic: &str, index: i32, at_least: i32) -> Result<(), LocalError> {
+        self.topics
+            .raise_leader_epoch(topic, index, at_least)
+            .map_err(local)
+    }
+
+    fn promote(&self, topic: &str) -> Result<(), LocalError> {
+        self.topics.promote(topic).map_err(local)
+    }
+}

@@ -1,0 +1,309 @@
+//! A fetcher: one task per source broker, fetching the partitions that broker leads.
+//!
+//! Each round it asks for every assigned partition from the local log end offset (so
+//! progress lives in the local log alone), as a consumer of the source (replica id -1,
+//! read_uncommitted, long polling), rotating the partition order so no partition starves
+//! behind a busy one (KIP-74 fills partitions in request order). A response is applied per
+//! partition: complete batches only (a partial trailing batch is dropped and fetched again),
+//! batches wholly below the fetch offset skipped, the destination leader epoch raised to the
+//! highest source epoch in the data, then the bytes appended unchanged through the
+//! broker's mirror path. Source errors follow Kafka's follower rules (protocol-notes
+//! §5.4-5.5): leadership errors ask the link loop for fresh metadata; OFFSET_OUT_OF_RANGE
+//! truncates to the source's end or restarts at its log start, recording what was lost.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strait_client::fetch::{FetchParams, FetchPartitionSpec, FetchedPartition, IsolationLevel};
+use strait_client::offsets::OffsetSpec;
+use strait_client::Client;
+use strait_protocol::ErrorCode;
+use strait_records::BatchIter;
+use tokio::sync::watch;
+
+use crate::runtime::{now_ms, LinkShared};
+
+/// One partition a fetcher is responsible for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub mirror_topic: String,
+    pub source_topic: String,
+    pub partition: i32,
+    /// The source leader epoch from source metadata (-1 if unknown), sent as
+    /// `current_leader_epoch` so a stale view is fenced rather than served.
+    pub leader_epoch: i32,
+}
+
+pub async fn run_fetcher(
+    shared: Arc<LinkShared>,
+    client: Client,
+    broker: i32,
+    mut assignments: watch::Receiver<Vec<Assignment>>,
+) {
+    let backoff = Duration::from_millis(shared.config.fetch_backoff_ms.max(10));
+    let mut rotation = 0usize;
+    loop {
+        if shared.deleted.load(Ordering::Acquire) {
+            return;
+        }
+        let mut parts = assignments.borrow_and_update().clone();
+        if parts.is_empty() {
+            if assignments.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        rotation = rotation.wrapping_add(1);
+        let len = parts.len();
+        parts.rotate_left(rotation % len);
+
+        let mut specs = Vec::with_capacity(parts.len());
+        let mut positions = Vec::with_capacity(parts.len());
+        for a in &parts {
+            match shared
+                .local
+                .partition_position(&a.mirror_topic, a.partition)
+            {
+                Ok(pos) => {
+                    let mut spec = FetchPartitionSpec::new(
+                        a.source_topic.clone(),
+                        a.partition,
+                        pos.log_end_offset,
+                    );
+                    spec.current_leader_epoch = a.leader_epoch;
+                    spec.last_fetched_epoch = pos.latest_epoch.unwrap_or(-1);
+                    spec.partition_max_bytes = shared.config.fetch_max_bytes;
+                    specs.push(spec);
+                    positions.push((a, pos));
+                }
+                // The mirror was deleted or promoted under us; the link loop will reassign.
+                Err(_) => continue,
+            }
+        }
+        if specs.is_empty() {
+            if assignments.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let params = FetchParams {
+            max_wait_ms: shared.config.fetch_wait_max_ms,
+            min_bytes: shared.config.fetch_min_bytes,
+            max_bytes: shared.config.fetch_response_max_bytes,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            session_id: 0,
+            session_epoch: -1,
+            partitions: specs,
+            forgotten: Vec::new(),
+            rack_id: String::new(),
+        };
+        let result = tokio::select! {
+            r = client.fetch_raw(broker, &params) => r,
+            // A new assignment (new mirror, promotion) should not wait out a long poll.
+            changed = assignments.changed() => {
+                if changed.is_err() { return; }
+                continue;
+            }
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(link = %shared.name(), broker, error = %e, "fetch failed");
+                for (a, _) in &positions {
+                    shared.update_stats(&a.mirror_topic, a.partition, |s| {
+                        s.error = Some(format!("fetch from source broker {broker} failed: {e}"))
+                    });
+                }
+                shared.refresh.notify_one();
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let mut need_backoff = false;
+        for fp in &response.partitions {
+            let Some((a, pos)) = positions
+                .iter()
+                .find(|(a, _)| a.source_topic == fp.topic && a.partition == fp.partition)
+            else {
+                continue;
+            };
+            if let Err(e) = apply(
+                &shared,
+                &client,
+                broker,
+                a,
+                pos.log_end_offset,
+                pos.log_start_offset,
+                fp,
+            )
+            .await
+            {
+                need_backoff = true;
+                tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e, "mirror partition error");
+                shared.update_stats(&a.mirror_topic, a.partition, |s| s.error = Some(e));
+            }
+        }
+        if need_backoff {
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+/// Applies one partition's fetch result. `Err` carries a description for DescribeMirrors.
+async fn apply(
+    shared: &LinkShared,
+    client: &Client,
+    broker: i32,
+    a: &Assignment,
+    fetch_offset: i64,
+    log_start_offset: i64,
+    fp: &FetchedPartition,
+) -> Result<(), String> {
+    let local = &shared.local;
+    match fp.error {
+        None => {}
+        Some(ErrorCode::OffsetOutOfRange) => {
+            return handle_out_of_range(shared, client, broker, a, fetch_offset).await
+        }
+        Some(
+            code @ (ErrorCode::NotLeaderOrFollower
+            | ErrorCode::FencedLeaderEpoch
+            | ErrorCode::LeaderNotAvailable
+            | ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::UnknownTopicId
+            | ErrorCode::ReplicaNotAvailable
+            | ErrorCode::KafkaStorageError),
+        ) => {
+            shared.refresh.notify_one();
+            return Err(format!(
+                "source answered {code}; refreshing source metadata"
+            ));
+        }
+        Some(code) => return Err(format!("source answered {code}")),
+    }
+    if let Some(div) = &fp.diverging_epoch {
+        // The source truncated (unclean election): drop what it no longer has.
+        local
+            .truncate_to(&a.mirror_topic, a.partition, div.end_offset)
+            .map_err(|e| e.to_string())?;
+        tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, epoch = div.epoch, end_offset = div.end_offset, "source log diverged; truncated the mirror");
+        return Ok(());
+    }
+    let now = now_ms();
+    shared.update_stats(&a.mirror_topic, a.partition, |s| {
+        s.source_high_watermark = fp.high_watermark;
+        s.source_log_start_offset = fp.log_start_offset;
+        s.last_fetch_ms = Some(now);
+        s.error = None;
+    });
+    if fp.records.is_empty() {
+        return follow_log_start(shared, a, fp.log_start_offset);
+    }
+    // Complete batches only; skip those wholly before the fetch offset.
+    let mut start = None;
+    let mut end = 0usize;
+    let mut first_base = 0i64;
+    let mut max_epoch = -1i32;
+    let mut iter = BatchIter::new(&fp.records);
+    for batch in iter.by_ref() {
+        let batch = batch.map_err(|e| format!("source sent a malformed batch: {e}"))?;
+        let batch_start = end;
+        end += batch.size_in_bytes();
+        if batch.last_offset() < fetch_offset {
+            continue;
+        }
+        if start.is_none() {
+            start = Some(batch_start);
+            first_base = batch.base_offset();
+        }
+        max_epoch = max_epoch.max(batch.partition_leader_epoch());
+    }
+    let Some(start) = start else {
+        return Ok(());
+    };
+    if first_base < fetch_offset {
+        if fetch_offset == log_start_offset {
+            // An empty mirror whose source log start lies inside a batch (DeleteRecords on
+            // the source): restart the local log at the batch's base, as Kafka's follower does.
+            local
+                .truncate_fully_and_start_at(&a.mirror_topic, a.partition, first_base)
+                .map_err(|e| e.to_string())?;
+        } else {
+            return Err(format!("source batch at offset {first_base} straddles the mirror's log end offset {fetch_offset}; the logs have diverged"));
+        }
+    }
+    if max_epoch >= 0 {
+        local
+            .raise_leader_epoch(&a.mirror_topic, a.partition, max_epoch)
+            .map_err(|e| e.to_string())?;
+    }
+    let appended = local
+        .append_mirrored(&a.mirror_topic, a.partition, &fp.records[start..end])
+        .map_err(|e| e.to_string())?;
+    shared.update_stats(&a.mirror_topic, a.partition, |s| {
+        s.bytes_mirrored += appended.bytes as u64;
+        s.batches_mirrored += appended.batches as u64;
+    });
+    follow_log_start(shared, a, fp.log_start_offset)
+}
+
+fn follow_log_start(
+    shared: &LinkShared,
+    a: &Assignment,
+    source_log_start: i64,
+) -> Result<(), String> {
+    let pos = shared
+        .local
+        .partition_position(&a.mirror_topic, a.partition)
+        .map_err(|e| e.to_string())?;
+    if source_log_start > pos.log_start_offset && source_log_start <= pos.log_end_offset {
+        shared
+            .local
+            .advance_log_start_offset(&a.mirror_topic, a.partition, source_log_start)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Kafka's `AbstractFetcherThread.fetchOffsetAndTruncate` for a consumer-style fetcher.
+async fn handle_out_of_range(
+    shared: &LinkShared,
+    client: &Client,
+    broker: i32,
+    a: &Assignment,
+    local_leo: i64,
+) -> Result<(), String> {
+    let lookup = |spec| async move {
+        client
+            .list_offsets(broker, vec![(a.source_topic.clone(), a.partition, spec)])
+            .await
+            .map_err(|e| format!("ListOffsets on the source failed: {e}"))?
+            .into_iter()
+            .next()
+            .map(|l| l.offset)
+            .ok_or_else(|| "ListOffsets on the source returned nothing".to_string())
+    };
+    let latest = lookup(OffsetSpec::Latest).await?;
+    if latest < local_leo {
+        shared
+            .local
+            .truncate_to(&a.mirror_topic, a.partition, latest)
+            .map_err(|e| e.to_string())?;
+        tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, from = local_leo, to = latest, "source log end is behind the mirror; truncated");
+        return Ok(());
+    }
+    let earliest = lookup(OffsetSpec::Earliest).await?;
+    if earliest > local_leo {
+        shared
+            .local
+            .truncate_fully_and_start_at(&a.mirror_topic, a.partition, earliest)
+            .map_err(|e| e.to_string())?;
+        let lost = earliest - local_leo;
+        shared.update_stats(&a.mirror_topic, a.partition, |s| s.offsets_lost += lost);
+        if local_leo > 0 {
+            tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, lost, restart_at = earliest, "source deleted data before it was mirrored");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The narrow view of the destination broker the link needs ([`LocalCluster`]).
+//!
+//! The link never touches storage or broker internals directly: the broker implements this
+//! trait, and tests can implement it with fakes. Every method is synchronous and quick (a
+//! log append, a metadata update); none may block on the network.
+
+use std::collections::BTreeMap;
+
+use strait_protocol::ErrorCode;
+
+use crate::state::MirrorState;
+
+/// A failure reported by the local broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl LocalError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        LocalError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for LocalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for LocalError {}
+
+/// A link as persisted by the broker (configs include secrets: never display them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLink {
+    pub name: String,
+    pub link_id: String,
+    pub configs: BTreeMap<String, String>,
+    pub source_cluster_id: Option<String>,
+    pub created_ms: i64,
+}
+
+/// What makes a topic a mirror, persisted with the topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorInfo {
+    pub link_name: String,
+    pub source_topic: String,
+    /// The source topic's id when the mirror was created (Metadata v10+), to detect a
+    /// deleted-and-recreated source topic.
+    pub source_topic_id: Option<String>,
+    pub state: MirrorState,
+    /// Machine-readable reason for FAILED (SOURCE_TOPIC_MAY_BE_DELETED ...).
+    pub reason: Option<String>,
+    pub reason_message: Option<String>,
+    pub state_time_ms: i64,
+}
+
+/// A mirror topic as the broker knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorTopic {
+    pub topic: String,
+    pub partitions: i32,
+    pub mirror: MirrorInfo,
+}
+
+/// Where a mirror partition's local log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionPosition {
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    /// Epoch of the last batch in the log (for the fetch's `last_fetched_epoch`).
+    pub latest_epoch: Option<i32>,
+}
+
+/// What one mirrored append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorAppend {
+    pub last_offset: i64,
+    pub batches: usize,
+    pub bytes: usize,
+}
+
+/// The destination broker, as the link sees it.
+pub trait LocalCluster: Send + Sync + 'static {
+    fn load_links(&self) -> Vec<StoredLink>;
+    fn store_link(&self, link: &StoredLink) -> Result<(), LocalError>;
+    fn remove_link(&self, name: &str) -> Result<(), LocalError>;
+
+    /// Does a topic (mirror or not) of this name exist?
+    fn topic_exists(&self, topic: &str) -> bool;
+    /// Every mirror topic, of every link, including stopped ones.
+    fn mirror_topics(&self) -> Vec<MirrorTopic>;
+    /// Creates a read-only mirror topic. Configs the broker does not know are dropped.
+    fn create_mirror_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        mirror: MirrorInfo,
+    ) -> Result<(), LocalError>;
+    /// Grows a mirror topic to follow its source.
+    fn add_mirror_partitions(&self, topic: &str, total: i32) -> Result<(), LocalError>;
+    /// Persists a mirror's new state (and reason).
+    fn set_mirror_state(
+        &self,
+        topic: &str,
+        state: MirrorState,
+        reason: Option<(String, String)>,
+    ) -> Result<(), LocalError>;
+
+    fn partition_position(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<PartitionPosition, LocalError>;
+    /// Appends whole source batches byte-for-byte (the broker's mirror append path). Refused
+    /// unless the topic is a mirror that is still mirroring.
+    fn append_mirrored(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[u8],
+    ) -> Result<MirrorAppend, LocalError>;
+    fn truncate_to(&self, topic: &str, partition: i32, offset: i64) -> Result<(), LocalError>;
+    /// Follows the source's log start offset forward (DeleteRecords or retention on the
+    /// source), as a Kafka follower follows its leader's. Never moves it backwards.
+    fn advance_log_start_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), LocalError>;
+    fn truncate_fully_and_start_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), LocalError>;
+    /// Keeps the partition's leader epoch (as reported to clients) >= `at_least`. Does not
+    /// touch the log's epoch cache, which follows the mirrored batches.
+    fn raise_leader_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+        at_least: i32,
+    ) -> Result<(), LocalError>;
+    /// Makes a mirror writable: leader epoch above every mirrored epoch, producer ids above
+    /// every mirrored producer id, state STOPPED.
+    fn promote(&self, topic: &str) -> Result<(), LocalError>;
+}

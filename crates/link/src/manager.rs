@@ -1,0 +1,541 @@
+//! The link manager: the admin operations on links and mirrors, and the registry of running
+//! links. Called by the broker's private-API handlers.
+//!
+//! Invariants: a link is persisted (through [`LocalCluster::store_link`]) before its task
+//! starts and before the create is acknowledged; validation (config keys, filter JSON, and
+//! unless told otherwise reaching and authenticating to the source) happens before anything
+//! is persisted, so a refused create leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strait_client::{Client, ClientConfig};
+use strait_protocol::admin::{
+    ClusterLinkListing, ConfigEntry, DescribeMirrorsRequest, ItemResult, MirrorDescription,
+    MirrorOp, MirrorPartition,
+};
+use strait_protocol::ErrorCode;
+
+use crate::config::LinkConfig;
+use crate::local::{LocalCluster, LocalError, StoredLink};
+use crate::runtime::{classify, create_mirror, now_ms, run_link, LinkShared};
+use crate::state::{LinkState, MirrorState};
+
+/// An admin operation's failure: a Kafka error code and a one-line message.
+pub type LinkError = LocalError;
+
+fn err(code: ErrorCode, message: impl Into<String>) -> LinkError {
+    LocalError::new(code, message)
+}
+
+struct Running {
+    shared: Arc<LinkShared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub struct LinkManager {
+    local: Arc<dyn LocalCluster>,
+    links: Mutex<BTreeMap<String, Running>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Builds the source client config from a link config; errors name the key.
+fn client_config(config: &LinkConfig) -> Result<ClientConfig, LinkError> {
+    let (mut cc, _ignored) =
+        ClientConfig::from_properties(&config.client_properties()).map_err(|e| {
+            err(
+                ErrorCode::InvalidConfig,
+                format!("invalid source connection config: {e}"),
+            )
+        })?;
+    if !config.client_properties().contains_key("client.id") {
+        cc.client_id = "strait-cluster-link".into();
+    }
+    Ok(cc)
+}
+
+fn validate_link_name(name: &str) -> Result<(), LinkError> {
+    if name.is_empty()
+        || name.len() > 249
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return Err(err(ErrorCode::InvalidRequest, format!("invalid cluster link name '{name}': use 1-249 ASCII alphanumerics, '.', '_' or '-'")));
+    }
+    Ok(())
+}
+
+impl LinkManager {
+    /// Starts every persisted link (after a restart, mirroring resumes from the local logs).
+    pub fn start(local: Arc<dyn LocalCluster>) -> Arc<Self> {
+        let manager = Arc::new(LinkManager {
+            local: local.clone(),
+            links: Mutex::new(BTreeMap::new()),
+        });
+        for stored in local.load_links() {
+            let name = stored.name.clone();
+            match LinkConfig::from_map(stored.configs.clone()).and_then(|c| {
+                Ok((
+                    client_config(&c)
+                        .map_err(|e| crate::config::LinkConfigError::Conflict(e.message))?,
+                    c,
+                ))
+            }) {
+                Ok((cc, config)) => manager.spawn(stored, config, cc),
+                Err(e) => {
+                    tracing::error!(link = %name, error = %e, "persisted link config no longer valid; link not started")
+                }
+            }
+        }
+        manager
+    }
+
+    fn spawn(&self, stored: StoredLink, config: LinkConfig, cc: ClientConfig) {
+        let name = stored.name.clone();
+        let shared = Arc::new(LinkShared::new(stored, config, cc, self.local.clone()));
+        let task = tokio::spawn(run_link(shared.clone()));
+        lock(&self.links).insert(name, Running { shared, task });
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<LinkShared>> {
+        lock(&self.links).get(name).map(|r| r.shared.clone())
+    }
+
+    /// CreateClusterLinks for one link.
+    pub async fn create_link(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+        validate_link: bool,
+        timeout: Duration,
+    ) -> Result<(), LinkError> {
+        validate_link_name(name)?;
+        if self.get(name).is_some() {
+            return Err(err(
+                ErrorCode::InvalidRequest,
+                format!("cluster link '{name}' already exists"),
+            ));
+        }
+        let config = LinkConfig::from_map(configs.clone())
+            .map_err(|e| err(ErrorCode::InvalidConfig, e.to_string()))?;
+        let cc = client_config(&config)?;
+        let mut source_cluster_id = None;
+        if validate_link {
+            let probe = async {
+                let client = Client::connect(&cc).await?;
+                let described = client.describe_cluster().await;
+                let id = match described {
+                    Ok(d) => d.cluster_id,
+                    // Sources without DescribeCluster (older brokers, the librdkafka mock)
+                    // still told us their cluster id in Metadata.
+                    Err(_) => client.metadata().cluster_id.clone(),
+                };
+                client.close().await;
+                Ok::<_, strait_client::ClientError>(id)
+            };
+            match tokio::time::timeout(timeout, probe).await {
+                Err(_) => {
+                    return Err(err(ErrorCode::RequestTimedOut, format!("cannot validate cluster link '{name}': no answer from the source cluster at {} within {} ms", config.bootstrap_servers.join(","), timeout.as_millis())))
+                }
+                Ok(Err(e)) => {
+                    let (_, reason) = classify(&e);
+                    let code = e.kafka_code().unwrap_or(ErrorCode::NetworkException);
+                    return Err(err(code, format!("cannot validate cluster link '{name}' ({reason}): {e}")));
+                }
+                Ok(Ok(id)) => source_cluster_id = id,
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let stored = StoredLink {
+            name: name.to_string(),
+            link_id: uuid::Uuid::new_v4().to_string(),
+            configs,
+            source_cluster_id,
+            created_ms: now_ms(),
+        };
+        self.local.store_link(&stored)?;
+        self.spawn(stored, config, cc);
+        tracing::info!(link = name, "cluster link created");
+        Ok(())
+    }
+
+    /// ListClusterLinks.
+    pub fn list_links(
+        &self,
+        names: Option<&[String]>,
+        include_topics: bool,
+        include_configs: bool,
+    ) -> Result<Vec<ClusterLinkListing>, LinkError> {
+        let links = lock(&self.links);
+        if let Some(names) = names {
+            if let Some(missing) = names.iter().find(|n| !links.contains_key(*n)) {
+                return Err(err(
+                    ErrorCode::ResourceNotFound,
+                    format!("cluster link '{missing}' does not exist"),
+                ));
+            }
+        }
+        Ok(links
+            .values()
+            .filter(|r| names.is_none_or(|n| n.iter().any(|x| *x == r.shared.stored.name)))
+            .map(|r| {
+                let s = &r.shared;
+                let status = s.status();
+                ClusterLinkListing {
+                    name: s.stored.name.clone(),
+                    link_id: s.stored.link_id.clone(),
+                    source_cluster_id: status.source_cluster_id.clone(),
+                    state: status.state.name().to_string(),
+                    error: status.error.clone(),
+                    error_message: status.error_message.clone(),
+                    topics: if include_topics {
+                        s.mirrors().into_iter().map(|m| m.topic).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    configs: if include_configs {
+                        s.config
+                            .describe()
+                            .into_iter()
+                            .map(|(name, value, sensitive)| ConfigEntry {
+                                name,
+                                value,
+                                sensitive,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect())
+    }
+
+    /// DeleteClusterLinks for one link.
+    pub async fn delete_link(
+        &self,
+        name: &str,
+        force: bool,
+        validate_only: bool,
+    ) -> Result<(), LinkError> {
+        let shared = self.get(name).ok_or_else(|| {
+            err(
+                ErrorCode::ResourceNotFound,
+                format!("cluster link '{name}' does not exist"),
+            )
+        })?;
+        let active: Vec<String> = shared
+            .mirrors()
+            .into_iter()
+            .filter(|m| {
+                m.mirror.state != MirrorState::Stopped && m.mirror.state != MirrorState::Failed
+            })
+            .map(|m| m.topic)
+            .collect();
+        if !active.is_empty() && !force {
+            return Err(err(
+                ErrorCode::InvalidRequest,
+                format!("cluster link '{name}' still has {} active mirror topic(s) ({}); promote or fail them over first, or delete with --force", active.len(), active.join(", ")),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        for topic in &active {
+            self.local
+                .set_mirror_state(
+                    topic,
+                    MirrorState::Failed,
+                    Some((
+                        "LINK_DELETED".into(),
+                        format!("cluster link '{name}' was deleted"),
+                    )),
+                )
+                .ok();
+        }
+        self.local.remove_link(name)?;
+        if let Some(r) = lock(&self.links).remove(name) {
+            r.shared.deleted.store(true, Ordering::Release);
+            r.shared.wake.notify_one();
+            r.task.abort();
+        }
+        tracing::info!(link = name, "cluster link deleted");
+        Ok(())
+    }
+
+    /// CreateMirrorTopics for one mirror.
+    pub async fn create_mirror_topic(
+        &self,
+        mirror_topic: &str,
+        link_name: &str,
+        source_topic: Option<&str>,
+        validate_only: bool,
+    ) -> Result<(), LinkError> {
+        let shared = self.get(link_name).ok_or_else(|| {
+            err(
+                ErrorCode::ResourceNotFound,
+                format!("cluster link '{link_name}' does not exist"),
+            )
+        })?;
+        if self.local.topic_exists(mirror_topic) {
+            let what = if self
+                .local
+                .mirror_topics()
+                .iter()
+                .any(|m| m.topic == mirror_topic)
+            {
+                "a mirror topic"
+            } else {
+                "a normal topic"
+            };
+            return Err(err(ErrorCode::TopicAlreadyExists, format!("topic '{mirror_topic}' already exists as {what}; a mirror needs a topic name that is not in use")));
+        }
+        let source_topic = match source_topic {
+            Some(s) => s.to_string(),
+            None => match &shared.config.cluster_link_prefix {
+                Some(p) => mirror_topic.strip_prefix(p.as_str()).map(str::to_string).ok_or_else(|| {
+                    err(ErrorCode::InvalidRequest, format!("mirror topic '{mirror_topic}' must start with the link prefix '{p}' (or name --source-topic)"))
+                })?,
+                None => mirror_topic.to_string(),
+            },
+        };
+        let client = Client::connect(&shared.client_config).await.map_err(|e| {
+            err(
+                e.kafka_code().unwrap_or(ErrorCode::NetworkException),
+                format!("cannot reach the source cluster of link '{link_name}': {e}"),
+            )
+        })?;
+        let result = async {
+            let md = client.refresh_metadata(&[source_topic.as_str()]).await.map_err(|e| err(e.kafka_code().unwrap_or(ErrorCode::NetworkException), e.to_string()))?;
+            match md.topic(&source_topic) {
+                Some(t) if t.error.is_none() => {}
+                _ => return Err(err(ErrorCode::UnknownTopicOrPartition, format!("source topic '{source_topic}' does not exist on the source cluster of link '{link_name}'"))),
+            }
+            if validate_only {
+                return Ok(());
+            }
+            create_mirror(&shared, &client, mirror_topic, &source_topic, &md).await
+        }
+        .await;
+        client.close().await;
+        result?;
+        shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// DescribeMirrors.
+    pub fn describe_mirrors(
+        &self,
+        req: &DescribeMirrorsRequest,
+    ) -> Result<Vec<MirrorDescription>, LinkError> {
+        if let Some(link) = &req.link_name {
+            if self.get(link).is_none() {
+                return Err(err(
+                    ErrorCode::ResourceNotFound,
+                    format!("cluster link '{link}' does not exist"),
+                ));
+            }
+        }
+        let mirrors = self.local.mirror_topics();
+        if let Some(topics) = &req.topics {
+            for t in topics {
+                if !mirrors.iter().any(|m| m.topic == *t) {
+                    let code = if self.local.topic_exists(t) {
+                        ErrorCode::InvalidRequest
+                    } else {
+                        ErrorCode::UnknownTopicOrPartition
+                    };
+                    return Err(err(code, format!("topic '{t}' is not a mirror topic")));
+                }
+            }
+        }
+        let now = now_ms();
+        let mut out = Vec::new();
+        for m in mirrors {
+            if req
+                .link_name
+                .as_ref()
+                .is_some_and(|l| *l != m.mirror.link_name)
+                || req.topics.as_ref().is_some_and(|ts| !ts.contains(&m.topic))
+            {
+                continue;
+            }
+            let link = self.get(&m.mirror.link_name);
+            let state = display_state(m.mirror.state, link.as_ref().map(|l| l.status().state));
+            if !req.states.is_empty() && !req.states.iter().any(|s| s.eq_ignore_ascii_case(state)) {
+                continue;
+            }
+            let partitions = if req.include_partitions {
+                (0..m.partitions)
+                    .map(|p| {
+                        let stats = link
+                            .as_ref()
+                            .map(|l| l.stats(&m.topic, p))
+                            .unwrap_or_default();
+                        let leo = self
+                            .local
+                            .partition_position(&m.topic, p)
+                            .map(|pos| pos.log_end_offset)
+                            .unwrap_or(-1);
+                        let hw = if stats.last_fetch_ms.is_some() {
+                            stats.source_high_watermark
+                        } else {
+                            -1
+                        };
+                        MirrorPartition {
+                            partition: p,
+                            state: state.to_string(),
+                            log_end_offset: leo,
+                            source_high_watermark: hw,
+                            lag: if hw >= 0 { (hw - leo).max(0) } else { -1 },
+                            lag_ms: -1,
+                            time_since_last_fetch_ms: stats
+                                .last_fetch_ms
+                                .map_or(-1, |t| (now - t).max(0)),
+                            error: stats.error,
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            out.push(MirrorDescription {
+                mirror_topic: m.topic.clone(),
+                link_name: m.mirror.link_name.clone(),
+                source_topic: m.mirror.source_topic.clone(),
+                state: state.to_string(),
+                reason: m.mirror.reason.clone(),
+                reason_message: m.mirror.reason_message.clone(),
+                state_time_ms: m.mirror.state_time_ms,
+                num_partitions: m.partitions,
+                partitions,
+            });
+        }
+        Ok(out)
+    }
+
+    /// AlterMirrors: promote / failover / pause / resume, per topic.
+    pub fn alter_mirrors(
+        &self,
+        op: MirrorOp,
+        topics: Option<&[String]>,
+        link_name: Option<&str>,
+        validate_only: bool,
+    ) -> Result<Vec<ItemResult>, LinkError> {
+        let mirrors = self.local.mirror_topics();
+        let selected: Vec<String> = match (topics, link_name) {
+            (Some(t), _) => t.to_vec(),
+            (None, Some(l)) => {
+                if self.get(l).is_none() {
+                    return Err(err(
+                        ErrorCode::ResourceNotFound,
+                        format!("cluster link '{l}' does not exist"),
+                    ));
+                }
+                mirrors
+                    .iter()
+                    .filter(|m| m.mirror.link_name == l)
+                    .map(|m| m.topic.clone())
+                    .collect()
+            }
+            (None, None) => {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "name the mirror topics (--topics) or a link (--link)",
+                ))
+            }
+        };
+        let results = selected
+            .into_iter()
+            .map(|topic| {
+                let outcome = self.alter_one(op, &topic, &mirrors, validate_only);
+                ItemResult {
+                    name: topic,
+                    error_code: outcome.as_ref().err().map_or(0, |e| e.code.code()),
+                    error_message: outcome.err().map(|e| e.message),
+                }
+            })
+            .collect();
+        Ok(results)
+    }
+
+    fn alter_one(
+        &self,
+        op: MirrorOp,
+        topic: &str,
+        mirrors: &[crate::local::MirrorTopic],
+        validate_only: bool,
+    ) -> Result<(), LinkError> {
+        let Some(m) = mirrors.iter().find(|m| m.topic == topic) else {
+            return Err(if self.local.topic_exists(topic) {
+                err(
+                    ErrorCode::InvalidRequest,
+                    format!("topic '{topic}' is not a mirror topic"),
+                )
+            } else {
+                err(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic '{topic}' does not exist"),
+                )
+            });
+        };
+        let link = &m.mirror.link_name;
+        let state = m.mirror.state;
+        let next = match (op, state) {
+            (_, MirrorState::Stopped) => return Err(err(ErrorCode::InvalidRequest, format!("topic '{topic}' has already stopped its mirror from '{link}'"))),
+            (MirrorOp::Promote, MirrorState::Active | MirrorState::Paused) => MirrorState::PendingStopped,
+            (MirrorOp::Promote, MirrorState::PendingStopped) => return Ok(()),
+            (MirrorOp::Promote, MirrorState::Failed) => {
+                return Err(err(ErrorCode::InvalidRequest, format!("mirror topic '{topic}' has failed ({}); promote needs a healthy mirror, use failover", m.mirror.reason.as_deref().unwrap_or("unknown reason"))))
+            }
+            (MirrorOp::Failover, _) => MirrorState::Stopped,
+            (MirrorOp::Pause, MirrorState::Active) => MirrorState::Paused,
+            (MirrorOp::Pause, MirrorState::Paused) => return Ok(()),
+            (MirrorOp::Resume, MirrorState::Paused) => MirrorState::Active,
+            (MirrorOp::Resume, MirrorState::Active) => return Ok(()),
+            (op, state) => return Err(err(ErrorCode::InvalidRequest, format!("cannot {op:?} mirror topic '{topic}' in state {}", state.name()))),
+        };
+        if validate_only {
+            return Ok(());
+        }
+        if next == MirrorState::Stopped {
+            self.local.promote(topic)?;
+            tracing::info!(mirror = topic, link = %link, "mirror failed over: now a writable topic");
+        } else {
+            self.local.set_mirror_state(topic, next, None)?;
+        }
+        if let Some(l) = self.get(link) {
+            l.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Stops every link task (broker shutdown).
+    pub fn shutdown(&self) {
+        for (_, r) in std::mem::take(&mut *lock(&self.links)) {
+            r.shared.deleted.store(true, Ordering::Release);
+            r.task.abort();
+        }
+    }
+}
+
+/// The state shown to operators: link trouble overrides a mirror's own ACTIVE.
+fn display_state(state: MirrorState, link: Option<LinkState>) -> &'static str {
+    match (state, link) {
+        (MirrorState::Stopped | MirrorState::Failed, _) => state.name(),
+        (_, None) => "LINK_FAILED",
+        (_, Some(LinkState::Paused)) => "LINK_PAUSED",
+        (_, Some(LinkState::Failed)) => "LINK_FAILED",
+        (MirrorState::Active, Some(LinkState::Unavailable)) => "SOURCE_UNAVAILABLE",
+        _ => state.name(),
+    }
+}

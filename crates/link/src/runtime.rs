@@ -1,0 +1,561 @@
+//! One link's background task: connect to the source, keep source metadata fresh, create
+//! mirrors for newly matching source topics, follow partition growth, detect deleted or
+//! recreated source topics, hand partitions to one fetcher per source leader, and finish
+//! promotions once a mirror has caught up.
+//!
+//! State shared with the admin API and the fetchers lives in [`LinkShared`]. The local log
+//! is the only record of mirroring progress: a fetch always starts at the local log end
+//! offset, so a restart (or a `kill -9`) resumes with no gap and no duplicate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use strait_client::metadata::ClusterMetadata;
+use strait_client::offsets::OffsetSpec;
+use strait_client::{Client, ClientConfig, ClientError};
+use strait_protocol::ErrorCode;
+use tokio::sync::{watch, Notify};
+
+use crate::config::{LinkConfig, StartOffsetSpec};
+use crate::fetcher::{run_fetcher, Assignment};
+use crate::local::{LocalCluster, MirrorInfo, StoredLink};
+use crate::state::{LinkState, MirrorState};
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the link last learned about one mirror partition.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionStats {
+    pub source_high_watermark: i64,
+    pub source_log_start_offset: i64,
+    /// Wall-clock ms of the last successful fetch response for this partition.
+    pub last_fetch_ms: Option<i64>,
+    pub error: Option<String>,
+    pub bytes_mirrored: u64,
+    pub batches_mirrored: u64,
+    /// Offsets the source deleted before we could copy them (retention, DeleteRecords).
+    pub offsets_lost: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkStatus {
+    pub state: LinkState,
+    pub error: Option<String>,
+    pub error_message: Option<String>,
+    pub source_cluster_id: Option<String>,
+}
+
+/// Everything about a running link that the admin API, the link loop and the fetchers share.
+pub struct LinkShared {
+    pub stored: StoredLink,
+    pub config: LinkConfig,
+    pub client_config: ClientConfig,
+    pub local: Arc<dyn LocalCluster>,
+    status: Mutex<LinkStatus>,
+    stats: Mutex<HashMap<(String, i32), PartitionStats>>,
+    /// Wakes the link loop (new mirror, promote, pause, resume, delete).
+    pub wake: Notify,
+    /// Asks the link loop for a metadata refresh (leader moved, topic gone).
+    pub refresh: Notify,
+    pub(crate) deleted: AtomicBool,
+}
+
+impl LinkShared {
+    pub fn new(
+        stored: StoredLink,
+        config: LinkConfig,
+        client_config: ClientConfig,
+        local: Arc<dyn LocalCluster>,
+    ) -> Self {
+        let paused = config.paused;
+        LinkShared {
+            status: Mutex::new(LinkStatus {
+                state: if paused {
+                    LinkState::Paused
+                } else {
+                    LinkState::Unavailable
+                },
+                error: None,
+                error_message: None,
+                source_cluster_id: stored.source_cluster_id.clone(),
+            }),
+            stored,
+            config,
+            client_config,
+            local,
+            stats: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            refresh: Notify::new(),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.stored.name
+    }
+
+    pub fn status(&self) -> LinkStatus {
+        lock(&self.status).clone()
+    }
+
+    fn set_status(&self, state: LinkState, error: Option<(&str, String)>) {
+        let mut s = lock(&self.status);
+        if s.state != state {
+            tracing::info!(link = %self.stored.name, state = state.name(), error = ?error, "link state");
+        }
+        s.state = state;
+        s.error = error.as_ref().map(|(e, _)| e.to_string());
+        s.error_message = error.map(|(_, m)| m);
+    }
+
+    pub fn stats(&self, topic: &str, partition: i32) -> PartitionStats {
+        lock(&self.stats)
+            .get(&(topic.to_string(), partition))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn update_stats(
+        &self,
+        topic: &str,
+        partition: i32,
+        f: impl FnOnce(&mut PartitionStats),
+    ) {
+        f(lock(&self.stats)
+            .entry((topic.to_string(), partition))
+            .or_default());
+    }
+
+    /// This link's mirror topics.
+    pub fn mirrors(&self) -> Vec<crate::local::MirrorTopic> {
+        self.local
+            .mirror_topics()
+            .into_iter()
+            .filter(|m| m.mirror.link_name == self.stored.name)
+            .collect()
+    }
+}
+
+/// Runs a link until it is deleted.
+pub async fn run_link(shared: Arc<LinkShared>) {
+    let mut backoff = Duration::from_millis(200);
+    while !shared.deleted.load(Ordering::Acquire) {
+        if shared.config.paused {
+            shared.set_status(LinkState::Paused, None);
+            shared.wake.notified().await;
+            continue;
+        }
+        match Client::connect(&shared.client_config).await {
+            Err(e) => {
+                let (state, reason) = classify(&e);
+                shared.set_status(
+                    state,
+                    Some((reason, format!("cannot connect to the source cluster: {e}"))),
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shared.wake.notified() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Ok(client) => {
+                backoff = Duration::from_millis(200);
+                let result = drive(&shared, &client).await;
+                client.close().await;
+                if let Err(e) = result {
+                    let (state, reason) = classify(&e);
+                    shared.set_status(
+                        state,
+                        Some((reason, format!("lost the source cluster: {e}"))),
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shared.wake.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Link-level error reason for a client failure, in Confluent's vocabulary.
+pub fn classify(e: &ClientError) -> (LinkState, &'static str) {
+    match e {
+        ClientError::Kafka {
+            code:
+                ErrorCode::SaslAuthenticationFailed
+                | ErrorCode::IllegalSaslState
+                | ErrorCode::UnsupportedSaslMechanism,
+            ..
+        } => (LinkState::Failed, "AUTHENTICATION_ERROR"),
+        ClientError::Kafka {
+            code: ErrorCode::ClusterAuthorizationFailed | ErrorCode::TopicAuthorizationFailed,
+            ..
+        } => (LinkState::Failed, "AUTHORIZATION_ERROR"),
+        other => {
+            let text = other.to_string().to_ascii_lowercase();
+            if text.contains("authenticat") || text.contains("sasl") {
+                (LinkState::Failed, "AUTHENTICATION_ERROR")
+            } else if text.contains("timed out") || text.contains("timeout") {
+                (LinkState::Unavailable, "TIMEOUT_ERROR")
+            } else {
+                (
+                    LinkState::Unavailable,
+                    "BOOTSTRAP_TCP_CONNECTION_FAILED_ERROR",
+                )
+            }
+        }
+    }
+}
+
+/// Internal topics are never mirrored.
+pub fn is_internal(topic: &str) -> bool {
+    topic.starts_with("__")
+}
+
+struct Fetcher {
+    assignments: watch::Sender<Vec<Assignment>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Mirrors with one connected client until the source fails or the link is deleted/paused.
+async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientError> {
+    let mut fetchers: HashMap<i32, Fetcher> = HashMap::new();
+    let refresh_every = Duration::from_millis(shared.config.metadata_max_age_ms);
+    let mut last_refresh: Option<Instant> = None;
+    let mut metadata = Arc::new(ClusterMetadata::default());
+    loop {
+        if shared.deleted.load(Ordering::Acquire) || shared.config.paused {
+            return Ok(());
+        }
+        let due = last_refresh.is_none_or(|t| t.elapsed() >= refresh_every);
+        if due {
+            metadata = client.refresh_all_metadata().await?;
+            last_refresh = Some(Instant::now());
+            {
+                let mut s = lock(&shared.status);
+                s.source_cluster_id = metadata.cluster_id.clone().or(s.source_cluster_id.take());
+            }
+            shared.set_status(LinkState::Active, None);
+            discover(shared, client, &metadata).await;
+        }
+        let assignments = reconcile(shared, client, &metadata).await;
+        // One fetcher per source leader; dropping a fetcher stops it.
+        fetchers.retain(|broker, _| assignments.contains_key(broker));
+        for (broker, parts) in assignments {
+            match fetchers.get(&broker) {
+                Some(f) if !f.task.is_finished() => {
+                    f.assignments.send_if_modified(|cur| {
+                        if *cur != parts {
+                            *cur = parts.clone();
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+                _ => {
+                    let (tx, rx) = watch::channel(parts);
+                    let task =
+                        tokio::spawn(run_fetcher(shared.clone(), client.clone(), broker, rx));
+                    fetchers.insert(
+                        broker,
+                        Fetcher {
+                            assignments: tx,
+                            task,
+                        },
+                    );
+                }
+            }
+        }
+        finish_promotions(shared);
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = shared.refresh.notified() => { last_refresh = None; }
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+/// Creates mirrors for source topics that match the link's topic filters.
+async fn discover(shared: &Arc<LinkShared>, client: &Client, metadata: &ClusterMetadata) {
+    if !shared.config.auto_create_mirror_topics {
+        return;
+    }
+    for (name, topic) in &metadata.topics {
+        if is_internal(name)
+            || topic.is_internal
+            || topic.error.is_some()
+            || !shared.config.topic_filters.selects(name)
+        {
+            continue;
+        }
+        let mirror_name = shared.config.mirror_name(name);
+        if shared.local.topic_exists(&mirror_name) {
+            continue;
+        }
+        if let Err(e) = create_mirror(shared, client, &mirror_name, name, metadata).await {
+            tracing::warn!(link = %shared.name(), topic = %name, error = %e, "could not create mirror topic");
+        }
+    }
+}
+
+/// Creates one mirror topic from the source's metadata and configs.
+pub async fn create_mirror(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    mirror_topic: &str,
+    source_topic: &str,
+    metadata: &ClusterMetadata,
+) -> Result<(), crate::local::LocalError> {
+    let topic = metadata.topic(source_topic).ok_or_else(|| {
+        crate::local::LocalError::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("source topic '{source_topic}' does not exist on the source cluster"),
+        )
+    })?;
+    let partitions = topic.partitions.len() as i32;
+    let configs = source_topic_configs(client, source_topic).await;
+    let mirror = MirrorInfo {
+        link_name: shared.name().to_string(),
+        source_topic: source_topic.to_string(),
+        source_topic_id: topic.topic_id.map(|id| id.to_string()),
+        state: MirrorState::Active,
+        reason: None,
+        reason_message: None,
+        state_time_ms: now_ms(),
+    };
+    shared
+        .local
+        .create_mirror_topic(mirror_topic, partitions, configs, mirror)?;
+    tracing::info!(link = %shared.name(), mirror = mirror_topic, source = source_topic, partitions, "created mirror topic");
+    Ok(())
+}
+
+/// The source topic's explicitly set configs (copied to the mirror at creation).
+async fn source_topic_configs(client: &Client, topic: &str) -> BTreeMap<String, String> {
+    match client
+        .describe_configs(
+            &[strait_client::admin::ConfigResource::topic(topic)],
+            None,
+            false,
+        )
+        .await
+    {
+        Ok(results) => results
+            .into_iter()
+            .filter_map(|(_, r)| r.ok())
+            .flatten()
+            .filter(|e| {
+                e.source == strait_client::admin::ConfigSource::DynamicTopic && !e.is_sensitive
+            })
+            .filter_map(|e| e.value.map(|v| (e.name, v)))
+            .collect(),
+        Err(e) => {
+            // Sources that lack DescribeConfigs (librdkafka's mock) still get mirrored.
+            tracing::debug!(topic, error = %e, "source DescribeConfigs failed; mirror starts with default configs");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Checks every mirror of this link against source metadata; returns partitions to fetch,
+/// grouped by source leader.
+async fn reconcile(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    metadata: &ClusterMetadata,
+) -> HashMap<i32, Vec<Assignment>> {
+    let mut by_leader: HashMap<i32, Vec<Assignment>> = HashMap::new();
+    for m in shared.mirrors() {
+        if !m.mirror.state.is_mirroring() {
+            continue;
+        }
+        let fail = |reason: &str, message: String| {
+            tracing::warn!(link = %shared.name(), mirror = %m.topic, reason, %message, "mirror failed");
+            let _ = shared.local.set_mirror_state(
+                &m.topic,
+                MirrorState::Failed,
+                Some((reason.to_string(), message)),
+            );
+        };
+        let Some(source) = metadata.topic(&m.mirror.source_topic) else {
+            // Metadata may not have been refreshed since the mirror was created by hand.
+            if metadata.topics.is_empty() {
+                continue;
+            }
+            fail(
+                "SOURCE_TOPIC_MAY_BE_DELETED",
+                format!(
+                    "source topic '{}' no longer exists on the source cluster",
+                    m.mirror.source_topic
+                ),
+            );
+            continue;
+        };
+        if source.error == Some(ErrorCode::UnknownTopicOrPartition) {
+            fail(
+                "SOURCE_TOPIC_MAY_BE_DELETED",
+                format!(
+                    "source topic '{}' no longer exists on the source cluster",
+                    m.mirror.source_topic
+                ),
+            );
+            continue;
+        }
+        if let (Some(stored), Some(now)) = (&m.mirror.source_topic_id, source.topic_id) {
+            if *stored != now.to_string() {
+                fail("SOURCE_TOPIC_ID_CHANGED", format!("source topic '{}' was deleted and recreated (topic id {stored} is now {now})", m.mirror.source_topic));
+                continue;
+            }
+        }
+        let source_partitions = source.partitions.len() as i32;
+        if source_partitions < m.partitions {
+            fail(
+                "SOURCE_PARTITIONS_DECREASED",
+                format!(
+                    "source topic '{}' has {source_partitions} partitions, the mirror {}",
+                    m.mirror.source_topic, m.partitions
+                ),
+            );
+            continue;
+        }
+        if source_partitions > m.partitions {
+            match shared
+                .local
+                .add_mirror_partitions(&m.topic, source_partitions)
+            {
+                Ok(()) => {
+                    tracing::info!(mirror = %m.topic, from = m.partitions, to = source_partitions, "mirror follows source partition growth")
+                }
+                Err(e) => tracing::warn!(mirror = %m.topic, error = %e, "could not add partitions"),
+            }
+        }
+        for (partition, pm) in &source.partitions {
+            let Some(leader) = pm.leader_id.filter(|l| *l >= 0) else {
+                continue;
+            };
+            if let Err(e) = position_new_partition(
+                shared,
+                client,
+                leader,
+                &m.topic,
+                &m.mirror.source_topic,
+                *partition,
+            )
+            .await
+            {
+                shared.update_stats(&m.topic, *partition, |s| s.error = Some(e.to_string()));
+                continue;
+            }
+            by_leader.entry(leader).or_default().push(Assignment {
+                mirror_topic: m.topic.clone(),
+                source_topic: m.mirror.source_topic.clone(),
+                partition: *partition,
+                leader_epoch: pm.leader_epoch,
+            });
+        }
+    }
+    by_leader
+}
+
+/// A partition with no local data starts where `mirror.start.offset.spec` says; with
+/// `earliest` the first fetch's OFFSET_OUT_OF_RANGE handling finds the source's log start.
+async fn position_new_partition(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    leader: i32,
+    mirror_topic: &str,
+    source_topic: &str,
+    partition: i32,
+) -> Result<(), ClientError> {
+    let spec = match shared.config.start_offset {
+        StartOffsetSpec::Earliest => return Ok(()),
+        StartOffsetSpec::Latest => OffsetSpec::Latest,
+        StartOffsetSpec::Timestamp(t) => OffsetSpec::Timestamp(t),
+    };
+    let Ok(pos) = shared.local.partition_position(mirror_topic, partition) else {
+        return Ok(());
+    };
+    if pos.log_end_offset != 0
+        || pos.log_start_offset != 0
+        || shared
+            .stats(mirror_topic, partition)
+            .last_fetch_ms
+            .is_some()
+    {
+        return Ok(());
+    }
+    let listed = client
+        .list_offsets(leader, vec![(source_topic.to_string(), partition, spec)])
+        .await?;
+    let mut offset = listed.first().map_or(-1, |l| l.offset);
+    if offset < 0 {
+        // No record at or after the timestamp: start at the end.
+        let latest = client
+            .list_offsets(
+                leader,
+                vec![(source_topic.to_string(), partition, OffsetSpec::Latest)],
+            )
+            .await?;
+        offset = latest.first().map_or(0, |l| l.offset.max(0));
+    }
+    if offset > 0 {
+        shared
+            .local
+            .truncate_fully_and_start_at(mirror_topic, partition, offset)
+            .map_err(|e| ClientError::Kafka {
+                code: e.code,
+                message: Some(e.message),
+                context: "positioning mirror partition".into(),
+            })?;
+    }
+    Ok(())
+}
+
+/// Promotes PENDING_STOPPED mirrors whose every partition has caught up with a source high
+/// watermark seen after the promote request.
+fn finish_promotions(shared: &Arc<LinkShared>) {
+    for m in shared.mirrors() {
+        if m.mirror.state != MirrorState::PendingStopped {
+            continue;
+        }
+        let caught_up = (0..m.partitions).all(|p| {
+            let stats = shared.stats(&m.topic, p);
+            let fresh = stats
+                .last_fetch_ms
+                .is_some_and(|t| t >= m.mirror.state_time_ms);
+            let leo = shared
+                .local
+                .partition_position(&m.topic, p)
+                .map(|pos| pos.log_end_offset)
+                .unwrap_or(-1);
+            fresh && leo >= stats.source_high_watermark
+        });
+        if caught_up {
+            match shared.local.promote(&m.topic) {
+                Ok(()) => {
+                    tracing::info!(link = %shared.name(), mirror = %m.topic, "mirror promoted: now a writable topic")
+                }
+                Err(e) => tracing::warn!(mirror = %m.topic, error = %e, "promotion failed"),
+            }
+        }
+    }
+}
