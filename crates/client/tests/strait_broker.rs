@@ -123,7 +123,10 @@ async fn strait_broker_admin_produce_fetch_offsets_configs() {
         .unwrap();
     let offsets: Vec<i64> = listed.iter().map(|l| l.offset).collect();
     assert!(listed.iter().all(|l| l.error.is_none()), "{listed:?}");
-    assert!(offsets.contains(&0) && offsets.contains(&3) && offsets.contains(&2), "{listed:?}");
+    assert!(
+        offsets.contains(&0) && offsets.contains(&3) && offsets.contains(&2),
+        "{listed:?}"
+    );
 
     // DescribeConfigs: the override is reported as a dynamic topic config.
     let described = client
