@@ -104,7 +104,26 @@ pub fn normalize(
             let w = out.remove(wi);
             out.insert(1, w);
         }
-        (None, None) => {}
+        (None, None) => {
+            // Without an operation clap would blame the first flag ("unexpected argument
+            // '--bootstrap-server'"); say what is actually missing. Bare help/version
+            // requests still reach clap.
+            let asks_help = out.iter().skip(1).any(|a| {
+                matches!(
+                    a.to_str(),
+                    Some("-h" | "--help" | "-V" | "--version" | "help")
+                )
+            });
+            if out.len() > 1 && !asks_help {
+                let flags: Vec<&str> = ops.iter().map(|(f, _)| *f).collect();
+                let words: Vec<&str> = command.get_subcommands().map(|s| s.get_name()).collect();
+                return Err(ToolError::usage(format!(
+                    "no operation given: use one of {} (or a subcommand: {})",
+                    flags.join(", "),
+                    words.join(", ")
+                )));
+            }
+        }
     }
     Ok(out)
 }
