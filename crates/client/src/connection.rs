@@ -663,7 +663,9 @@ impl Connection {
         }
         // Re-authentication (KIP-368) is not implemented: retire the connection a little
         // before the broker would close it, and let the pool open a fresh one.
-        let reauth_deadline = session_lifetime.map(|life| Instant::now() + life.mul_f64(0.85));
+        // `checked_add`: the lifetime comes from the broker and may be absurdly large.
+        let reauth_deadline =
+            session_lifetime.and_then(|life| Instant::now().checked_add(life / 20 * 17));
         Connection {
             inner: Arc::new(Handle {
                 state,

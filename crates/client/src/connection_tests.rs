@@ -421,11 +421,8 @@ fn sasl_broker_handler(
                         }
                         SaslAuthenticateResponse::default()
                             .with_auth_bytes(Bytes::from(token))
-                            .with_session_lifetime_ms(if req.version() >= 1 {
-                                3_600_000
-                            } else {
-                                0
-                            })
+                            // KIP-368 lifetime; absurdly large to prove it cannot overflow.
+                            .with_session_lifetime_ms(if req.version() >= 1 { i64::MAX } else { 0 })
                     }
                     Err(message) => SaslAuthenticateResponse::default()
                         .with_error_code(58)
