@@ -124,17 +124,19 @@ def test_acks(broker, topic, acks):
 def test_long_poll_fetch_wakes_on_produce(broker, topic):
     """A consumer parked at the log end (Fetch long poll) sees a new record promptly."""
     ck.create_topic(broker.bootstrap, topic)
+    ck.produce(broker.bootstrap, topic, [{"value": b"first"}])
     c = ck.consumer(broker.bootstrap, **{"fetch.wait.max.ms": 5000})
     try:
         c.assign([TopicPartition(topic, 0, 0)])
-        # Reach EOF first so the consumer is sitting in a long poll.
-        wait_until(lambda: (m := c.poll(0.2)) is not None and m.error() and m.error().code() == KafkaError._PARTITION_EOF,
-                   15, what="partition EOF")
+        # Read the first record; librdkafka immediately sends the next fetch,
+        # which then sits in the broker's long poll (fetch.wait.max.ms 5 s).
+        first = wait_until(lambda: (x := c.poll(0.1)) is not None and not x.error() and x, 15, what="first record")
+        assert first.value() == b"first"
         t_send = time.monotonic()
         ck.produce(broker.bootstrap, topic, [{"value": b"wake"}])
         m = wait_until(lambda: (x := c.poll(0.1)) is not None and not x.error() and x, 15, what="record after long poll")
         latency = time.monotonic() - t_send
-        assert m.value() == b"wake" and m.offset() == 0
+        assert m.value() == b"wake" and m.offset() == 1
         # fetch.wait.max.ms is 5 s: a broker that ignores new data until the
         # wait expires would take ~5 s here.
         assert latency < scaled(3.0), f"long poll returned after {latency:.2f}s, not when data arrived"
@@ -415,3 +417,33 @@ def test_time_retention_deletes_old_segments(broker_factory, topic):
                what="log start offset to move past the expired segment")
     msgs = ck.consume(b.bootstrap, topic, 0, 5, count=1)
     assert msgs[0].value() == b"new"
+
+
+def test_multi_partition_assign(broker, topic):
+    """One librdkafka consumer assigned to 4 partitions at different start offsets."""
+    ck.create_topic(broker.bootstrap, topic, partitions=4)
+    msgs = [{"value": f"p{i % 4}-{i // 4}".encode(), "partition": i % 4} for i in range(200)]
+    ck.produce(broker.bootstrap, topic, msgs)
+    starts = {0: 0, 1: 10, 2: 49, 3: 50}
+    c = ck.consumer(broker.bootstrap)
+    got = {i: [] for i in range(4)}
+    eof = set()
+    try:
+        c.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
+
+        def done():
+            for m in c.consume(num_messages=500, timeout=0.2):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                    else:
+                        raise KafkaException(m.error())
+                else:
+                    got[m.partition()].append((m.offset(), m.value()))
+            return len(eof) == 4
+
+        wait_until(done, 30, what="EOF on all 4 partitions")
+    finally:
+        c.close()
+    for p, start in starts.items():
+        assert got[p] == [(o, f"p{p}-{o}".encode()) for o in range(start, 50)], f"partition {p}"

@@ -214,3 +214,39 @@ def test_clean_restart_keeps_log_start_offset(broker, topic):
     broker.restart()
     assert ck.watermarks(broker.bootstrap, topic) == (6, 10)
     assert ck.produce(broker.bootstrap, topic, [{"value": b"next"}])[0].offset == 10
+
+
+def test_consumer_survives_kill9(broker, topic):
+    """A librdkafka consumer keeps its position across a broker kill -9 and
+    restart: it reconnects, re-validates its position (OffsetForLeaderEpoch if
+    the leader epoch moved) and continues with the next offset, no reset
+    (auto.offset.reset=error) and no gap or repeat."""
+    from confluent_kafka import TopicPartition
+
+    ck.create_topic(broker.bootstrap, topic)
+    ck.produce(broker.bootstrap, topic, [{"value": f"a{i}".encode()} for i in range(100)])
+    c = ck.consumer(broker.bootstrap, **{"enable.partition.eof": False, "reconnect.backoff.max.ms": 500})
+    seen = []
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+
+        def read_until(n):
+            def step():
+                for m in c.consume(num_messages=500, timeout=0.1):
+                    if m.error():
+                        raise AssertionError(f"consumer error: {m.error()}")
+                    seen.append((m.offset(), m.value()))
+                return len(seen) >= n
+            return step
+
+        from conftest import wait_until
+
+        wait_until(read_until(100), 30, what="first 100 records")
+        broker.kill9()
+        broker.restart()
+        ck.produce(broker.bootstrap, topic, [{"value": f"b{i}".encode()} for i in range(100)])
+        wait_until(read_until(200), 60, what="records after the restart")
+    finally:
+        c.close()
+    assert [o for o, _ in seen] == list(range(200))
+    assert [v for _, v in seen] == [f"a{i}".encode() for i in range(100)] + [f"b{i}".encode() for i in range(100)]
