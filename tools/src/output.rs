@@ -122,11 +122,15 @@ pub fn item_error(what: &str, name: &str, code: i16, message: Option<&str>) -> O
 }
 
 /// An error for a whole response (`error_code` at the top level), or `None` when 0.
+///
+/// A message that quotes a name ("cluster link 'x' does not exist") already says what
+/// failed and is used as is; otherwise it is prefixed with `what`.
 pub fn response_error(what: &str, code: i16, message: Option<&str>) -> Option<String> {
     let err = ErrorCode::try_from_code(code)?;
     let message = message.map(one_line).filter(|m| !m.is_empty());
     Some(match message {
-        Some(m) => format!("{what}: {m} ({err})"),
+        Some(m) if m.contains('\'') => m,
+        Some(m) => format!("{what}: {m}"),
         None => format!("{what}: {err} (error code {code})"),
     })
 }
@@ -189,5 +193,18 @@ mod tests {
             item_error("mirror topic", "t", 91, None).as_deref(),
             Some("mirror topic 't': ResourceNotFound (error code 91)")
         );
+        assert_eq!(
+            response_error("list", 91, Some("cluster link 'x' does not exist")).as_deref(),
+            Some("cluster link 'x' does not exist")
+        );
+        assert_eq!(
+            response_error("list", 7, Some("took too long")).as_deref(),
+            Some("list: took too long")
+        );
+        assert_eq!(
+            response_error("list", 7, None).as_deref(),
+            Some("list: RequestTimedOut (error code 7)")
+        );
+        assert_eq!(response_error("list", 0, Some("x")), None);
     }
 }
