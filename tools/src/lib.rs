@@ -19,6 +19,8 @@
 //! * [`cluster_links`], [`mirrors`]: the two commands: clap definitions, request
 //!   building, response rendering (pure, unit-tested) and the `main` of each binary.
 //!
+//! Usage and flag reference: `tools/README.md`.
+//!
 //! # Exit codes
 //! `0` success; `1` the broker refused something (any item) or could not be reached;
 //! `2` a usage error: bad flags, an unreadable or invalid config or filter file.
