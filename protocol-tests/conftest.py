@@ -38,6 +38,15 @@ def strait_bin() -> Path:
     return Path(os.environ.get("STRAIT_BIN", REPO / "target" / "debug" / "strait"))
 
 
+def client_missing(reason: str):
+    """Marker for a test module whose client is not installed: skip when run
+    by hand, but fail collection under run-all.sh (STRAIT_REQUIRE_ALL_CLIENTS=1),
+    where a missing client means the install step is broken."""
+    if os.environ.get("STRAIT_REQUIRE_ALL_CLIENTS"):
+        pytest.fail(f"{reason} (STRAIT_REQUIRE_ALL_CLIENTS is set)", pytrace=False)
+    return pytest.mark.skip(reason=reason)
+
+
 # --------------------------------------------------------------------------
 # Waiting helpers (deadlines, never fixed sleeps)
 

@@ -103,6 +103,8 @@ run "cargo build --bin strait" cargo build --bin strait
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export STRAIT_BIN="${STRAIT_BIN:-$TARGET_DIR/debug/strait}"
+# Under run-all a missing client is an install failure, never a skip.
+export STRAIT_REQUIRE_ALL_CLIENTS=1
 header "versions"
 echo "strait:  $STRAIT_BIN"
 echo "kcat:    $(kcat -V 2>&1 | grep -m1 -o 'librdkafka [^ ]*' || true) (Debian build)"

@@ -17,16 +17,15 @@ import subprocess
 import pytest
 
 import ck
-from conftest import HERE, scaled
+from conftest import HERE, client_missing, scaled
 
 NODE_DIR = HERE / "node"
 NODE = shutil.which("node")
 
-pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not installed"),
-    pytest.mark.skipif(not (NODE_DIR / "node_modules" / "kafkajs").exists(),
-                       reason="node modules missing: run `npm ci` in protocol-tests/node (run-all.sh does)"),
-]
+if NODE is None:
+    pytestmark = [client_missing("node is not installed")]
+elif not (NODE_DIR / "node_modules" / "kafkajs").exists():
+    pytestmark = [client_missing("node modules missing: run `npm ci` in protocol-tests/node (run-all.sh does)")]
 
 
 def driver(*args: str, timeout: float = 120.0) -> dict:

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 import ck
-from conftest import scaled
+from conftest import client_missing, scaled
 
 KCAT = shutil.which("kcat")
-pytestmark = pytest.mark.skipif(KCAT is None, reason="kcat not installed (run-all.sh installs it)")
+pytestmark = [client_missing("kcat not installed (run-all.sh installs it)")] if KCAT is None else []
 
 
 @pytest.fixture(scope="session")
