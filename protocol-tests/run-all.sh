@@ -6,7 +6,7 @@
 # 1. installs what is missing, idempotently: kcat (apt), a venv at
 #    protocol-tests/.venv from requirements.txt, protocol-tests/node/node_modules
 #    via `npm ci` (re-installed only when the pins change);
-# 2. cargo fmt --check, clippy -D warnings, cargo test, cargo build --bin strait;
+# 2. cargo fmt --check, clippy -D warnings, cargo test, cargo build --bins;
 # 3. pytest over protocol-tests against target/debug/strait (last output line is
 #    pytest's summary).
 # Stops at the first failing step with that step's exit status.
@@ -99,7 +99,7 @@ run "install test clients (kcat, python venv, npm)" install_all
 run "cargo fmt --check" cargo fmt --all -- --check
 run "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run "cargo test" cargo test --workspace
-run "cargo build --bin strait" cargo build --bin strait
+run "cargo build --bins (strait, cluster-links, mirrors)" cargo build --bins
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export STRAIT_BIN="${STRAIT_BIN:-$TARGET_DIR/debug/strait}"
