@@ -196,6 +196,15 @@ def encode_record(offset_delta: int, r: Record) -> bytes:
     return varint(len(body)) + bytes(body)
 
 
+def raw_record_batch(record_bytes: bytes, count: int, base_timestamp: int, attributes: int = 0) -> bytes:
+    """A batch around already-encoded (possibly hostile) record bytes, with a valid CRC."""
+    after_crc = (
+        i16(attributes) + i32(count - 1) + i64(base_timestamp) + i64(base_timestamp)
+        + i64(-1) + i16(-1) + i32(-1) + i32(count) + record_bytes
+    )
+    return i64(0) + i32(4 + 1 + 4 + len(after_crc)) + i32(-1) + i8(2) + u32(crc32c(after_crc)) + after_crc
+
+
 def record_batch(
     records: list[Record],
     base_timestamp: int | None = None,

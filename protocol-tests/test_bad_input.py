@@ -91,6 +91,37 @@ def test_truncated_body_closes(broker, health_topic):
     assert_healthy(broker, health_topic)
 
 
+def _lying_lengths():
+    md = kw.request_header_v1(kw.API_METADATA, 1, 5)
+    flex = kw.request_header_v2(kw.API_METADATA, 9, 6)
+    return [
+        pytest.param(md + kw.i32(0x7FFFFFFF), id="array-count-int-max"),
+        pytest.param(md + kw.i32(1) + kw.i16(30000) + b"abc", id="string-longer-than-frame"),
+        pytest.param(md + kw.i32(1) + kw.i16(-7), id="string-negative-length"),
+        pytest.param(kw.i16(kw.API_METADATA) + kw.i16(1) + kw.i32(5) + kw.i16(32000) + b"cid", id="client-id-longer-than-frame"),
+        pytest.param(flex + kw.uvarint(2**31) + kw.EMPTY_TAGS, id="compact-array-huge"),
+        pytest.param(flex + b"\xff\xff\xff\xff\xff\xff", id="varint-overflow"),
+        pytest.param(kw.request_header_v2(kw.API_API_VERSIONS, 3, 7) + kw.uvarint(5000) + b"x", id="apiversions-v3-body-lie"),
+        # The same count lie inside other requests' bodies.
+        pytest.param(kw.request_header_v1(kw.API_PRODUCE, 3, 8) + kw.string(None) + kw.i16(-1) + kw.i32(1000)
+                     + kw.i32(0x7FFFFFFF), id="produce-v3-topics-int-max"),
+        pytest.param(kw.request_header_v1(kw.API_FETCH, 4, 9) + kw.i32(-1) + kw.i32(0) + kw.i32(1) + kw.i32(1000)
+                     + kw.i8(0) + kw.i32(0x7FFFFFFF), id="fetch-v4-topics-int-max"),
+        pytest.param(kw.request_header_v1(kw.API_LIST_OFFSETS, 1, 10) + kw.i32(-1) + kw.i32(1) + kw.string("t")
+                     + kw.i32(0x7FFFFFFF), id="list-offsets-v1-partitions-int-max"),
+    ]
+
+
+@pytest.mark.parametrize("payload", _lying_lengths())
+def test_lying_lengths_close(broker, health_topic, payload):
+    """Lengths and counts that exceed the frame must be rejected, not trusted
+    (no huge pre-allocation, no hang waiting for bytes that never come)."""
+    with kw.Conn(broker.host, broker.port) as c:
+        c.send(kw.frame(payload))
+        _closed(c)
+    assert_healthy(broker, health_topic)
+
+
 def test_garbage_after_valid_request(broker, health_topic):
     """A good request followed by a bad frame in the same write: the connection
     closes (Kafka may or may not answer the first request before closing)."""
@@ -205,7 +236,32 @@ def _bad_batches():
                      id="batch-length-too-short"),
         pytest.param(good[:12], {CORRUPT_MESSAGE, INVALID_RECORD}, id="header-only"),
         pytest.param(_count_lie(four), {CORRUPT_MESSAGE, INVALID_RECORD}, id="record-count-lie"),
+        pytest.param(_hostile_record(key_len=2**30), {CORRUPT_MESSAGE, INVALID_RECORD}, id="record-key-length-lie"),
+        pytest.param(_hostile_record(headers=2**30), {CORRUPT_MESSAGE, INVALID_RECORD}, id="record-header-count-lie"),
+        pytest.param(_hostile_record(record_len=2**30), {CORRUPT_MESSAGE, INVALID_RECORD}, id="record-length-lie"),
+        pytest.param(_hostile_record(key_len=2**30, codec="gzip"), {CORRUPT_MESSAGE, INVALID_RECORD},
+                     id="gzip-record-key-length-lie"),
+        pytest.param(_gzip_garbage(), {CORRUPT_MESSAGE, INVALID_RECORD}, id="gzip-not-gzip"),
     ]
+
+
+def _hostile_record(key_len=None, headers=None, record_len=None, codec="none") -> bytes:
+    """One record whose inner lengths lie (valid batch CRC), optionally gzip-compressed."""
+    import gzip as _gzip
+
+    body = kw.i8(0) + kw.varint(0) + kw.varint(0)
+    body += kw.varint(key_len if key_len is not None else 1) + b"k"
+    body += kw.varint(1) + b"v"
+    body += kw.varint(headers if headers is not None else 0)
+    rec = kw.varint(record_len if record_len is not None else len(body)) + body
+    attrs = 0
+    if codec == "gzip":
+        rec, attrs = _gzip.compress(rec), 1
+    return kw.raw_record_batch(rec, 1, 1_600_000_000_000, attrs)
+
+
+def _gzip_garbage() -> bytes:
+    return kw.raw_record_batch(b"this is not gzip data at all" * 4, 3, 1_600_000_000_000, attributes=1)
 
 
 def _count_lie(records) -> bytes:
