@@ -13,12 +13,15 @@ use tokio::sync::watch;
 use crate::config::{BrokerConfig, Listener};
 use crate::error::ApiError;
 use crate::fetch_session::FetchSessionCache;
+use crate::groups::GroupCoordinator;
 use crate::link_local::BrokerLocal;
 use crate::topics::{now_ms, StartupError, TopicManager};
 
 pub struct Broker {
     pub config: BrokerConfig,
     pub topics: Arc<TopicManager>,
+    /// The consumer-group coordinator (this broker coordinates every group).
+    pub groups: Arc<GroupCoordinator>,
     cluster_id: String,
     advertised: RwLock<Vec<Listener>>,
     fetch_sessions: FetchSessionCache,
@@ -34,10 +37,12 @@ impl Broker {
             config.topic_defaults.clone(),
         )?);
         let cluster_id = topics.cluster_id();
+        let groups = Arc::new(GroupCoordinator::open(&config, topics.clone())?);
         Ok(Broker {
             advertised: RwLock::new(config.advertised_listeners.clone().unwrap_or_default()),
             config,
             topics,
+            groups,
             cluster_id,
             fetch_sessions: FetchSessionCache::default(),
             links: OnceLock::new(),

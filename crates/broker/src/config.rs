@@ -67,6 +67,20 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub log_retention_check_interval_ms: u64,
     pub log_flush_scheduler_interval_ms: u64,
+    /// Group coordinator: `group.initial.rebalance.delay.ms` (default 3000).
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms` (default 6000).
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms` (default 1800000).
+    pub group_max_session_timeout_ms: i32,
+    /// `group.max.size` (default unlimited).
+    pub group_max_size: i32,
+    /// `offset.metadata.max.bytes` (default 4096).
+    pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.minutes` (default 10080, 7 days).
+    pub offsets_retention_minutes: i64,
+    /// `offsets.retention.check.interval.ms` (default 600000).
+    pub offsets_retention_check_interval_ms: u64,
     /// Topic defaults from `log.*` keys (static part; dynamic part is persisted metadata).
     pub topic_defaults: TopicDefaults,
     /// Everything supplied, for DescribeConfigs on the broker resource.
@@ -92,7 +106,6 @@ const ACCEPTED_IGNORED: &[&str] = &[
     "share.coordinator.state.topic.min.isr",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
     "broker.rack",
     "zookeeper.connect",
 ];
@@ -111,6 +124,13 @@ const KNOWN: &[&str] = &[
     "socket.request.max.bytes",
     "log.retention.check.interval.ms",
     "log.flush.scheduler.interval.ms",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.max.size",
+    "offset.metadata.max.bytes",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
 ];
 
 impl BrokerConfig {
@@ -215,6 +235,50 @@ impl BrokerConfig {
             Some(v) => parse_num::<i64>("log.flush.scheduler.interval.ms", &v, 1, i64::MAX)? as u64,
             None => 1000,
         };
+        let group_initial_rebalance_delay_ms = match get("group.initial.rebalance.delay.ms") {
+            Some(v) => {
+                parse_num::<i32>("group.initial.rebalance.delay.ms", &v, 0, i32::MAX)? as u64
+            }
+            None => 3000,
+        };
+        let group_min_session_timeout_ms = match get("group.min.session.timeout.ms") {
+            Some(v) => parse_num::<i32>("group.min.session.timeout.ms", &v, 0, i32::MAX)?,
+            None => 6000,
+        };
+        let group_max_session_timeout_ms = match get("group.max.session.timeout.ms") {
+            Some(v) => parse_num::<i32>("group.max.session.timeout.ms", &v, 0, i32::MAX)?,
+            None => 1_800_000,
+        };
+        if group_max_session_timeout_ms < group_min_session_timeout_ms {
+            return Err(invalid(
+                "group.max.session.timeout.ms",
+                &group_max_session_timeout_ms.to_string(),
+                format!("must not be below group.min.session.timeout.ms ({group_min_session_timeout_ms})"),
+            ));
+        }
+        let group_max_size = match get("group.max.size") {
+            Some(v) => parse_num::<i32>("group.max.size", &v, 1, i32::MAX)?,
+            None => i32::MAX,
+        };
+        let offset_metadata_max_bytes = match get("offset.metadata.max.bytes") {
+            Some(v) => parse_num::<i32>("offset.metadata.max.bytes", &v, 0, i32::MAX)? as usize,
+            None => 4096,
+        };
+        let offsets_retention_minutes = match get("offsets.retention.minutes") {
+            Some(v) => i64::from(parse_num::<i32>(
+                "offsets.retention.minutes",
+                &v,
+                1,
+                i32::MAX,
+            )?),
+            None => 10_080,
+        };
+        let offsets_retention_check_interval_ms = match get("offsets.retention.check.interval.ms") {
+            Some(v) => {
+                parse_num::<i64>("offsets.retention.check.interval.ms", &v, 1, i64::MAX)? as u64
+            }
+            None => 600_000,
+        };
 
         let mut topic_defaults = TopicDefaults::default();
         for (k, v) in &props {
@@ -239,6 +303,13 @@ impl BrokerConfig {
             socket_request_max_bytes,
             log_retention_check_interval_ms,
             log_flush_scheduler_interval_ms,
+            group_initial_rebalance_delay_ms,
+            group_min_session_timeout_ms,
+            group_max_session_timeout_ms,
+            group_max_size,
+            offset_metadata_max_bytes,
+            offsets_retention_minutes,
+            offsets_retention_check_interval_ms,
             topic_defaults,
             supplied: props,
         })

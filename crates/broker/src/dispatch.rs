@@ -140,6 +140,72 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, 
             })
             .await
         }
+        ApiKey::OffsetCommit => {
+            call(c, frame, |r| async {
+                Some(handlers::offset_commit::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::OffsetFetch => {
+            call(c, frame, |r| async {
+                Some(handlers::offset_fetch::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::FindCoordinator => {
+            call(c, frame, |r| async {
+                Some(handlers::find_coordinator::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::JoinGroup => {
+            call(c, frame, |r| async {
+                Some(handlers::join_group::handle(b, c, r).await)
+            })
+            .await
+        }
+        ApiKey::Heartbeat => {
+            call(c, frame, |r| async {
+                Some(handlers::heartbeat::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::LeaveGroup => {
+            call(c, frame, |r| async {
+                Some(handlers::leave_group::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::SyncGroup => {
+            call(c, frame, |r| async {
+                Some(handlers::sync_group::handle(b, c, r).await)
+            })
+            .await
+        }
+        ApiKey::DescribeGroups => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_groups::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::ListGroups => {
+            call(c, frame, |r| async {
+                Some(handlers::list_groups::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DeleteGroups => {
+            call(c, frame, |r| async {
+                Some(handlers::delete_groups::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::OffsetDelete => {
+            call(c, frame, |r| async {
+                Some(handlers::offset_delete::handle(b, c, r))
+            })
+            .await
+        }
         _ => Err(ProtocolError::UnknownApiKey(api_key)),
     }
 }

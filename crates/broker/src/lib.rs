@@ -19,6 +19,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
+pub mod groups;
 pub mod handlers;
 pub mod link_local;
 pub mod metadata;
@@ -50,6 +51,7 @@ impl RunningBroker {
             tasks.push(tokio::spawn(server::serve(broker.clone(), socket)));
         }
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
+        broker.groups.start_timer();
         broker.start_links();
         Ok(RunningBroker {
             broker,

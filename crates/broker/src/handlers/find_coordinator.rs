@@ -1,0 +1,83 @@
+//! FindCoordinator (key 10): this broker coordinates every group and every transactional
+//! id, so the answer is always this broker. v4+ batches keys in `coordinator_keys`.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use strait_protocol::ErrorCode;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+
+/// `key_type` values: consumer groups and transactional ids.
+const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
+
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let v = ctx.api_version;
+    let key_type = if v >= 1 { req.key_type } else { GROUP };
+    let listener = broker.advertised_listener();
+    let node = BrokerId(broker.node_id());
+    let answer = |key: &StrBytes| -> Option<(ErrorCode, String)> {
+        match key_type {
+            GROUP => None,
+            TRANSACTION if key.is_empty() => Some((
+                ErrorCode::InvalidRequest,
+                "transactional id must not be empty".to_string(),
+            )),
+            TRANSACTION => None,
+            other => Some((
+                ErrorCode::InvalidRequest,
+                format!("unsupported coordinator key type {other}"),
+            )),
+        }
+    };
+    let mut resp = FindCoordinatorResponse::default();
+    if v >= 4 {
+        resp.coordinators = req
+            .coordinator_keys
+            .iter()
+            .map(|key| {
+                let c = Coordinator::default().with_key(key.clone());
+                match answer(key) {
+                    None => c
+                        .with_error_message(None)
+                        .with_node_id(node)
+                        .with_host(str_bytes(listener.host.clone()))
+                        .with_port(i32::from(listener.port)),
+                    Some((error, message)) => c
+                        .with_error_code(error.code())
+                        .with_error_message(Some(str_bytes(message)))
+                        .with_node_id(BrokerId(-1))
+                        .with_host(str_bytes(""))
+                        .with_port(-1),
+                }
+            })
+            .collect();
+        return resp;
+    }
+    match answer(&req.key) {
+        None => {
+            if v >= 1 {
+                resp.error_message = None;
+            }
+            resp.node_id = node;
+            resp.host = str_bytes(listener.host);
+            resp.port = i32::from(listener.port);
+        }
+        Some((error, message)) => {
+            resp.error_code = error.code();
+            if v >= 1 {
+                resp.error_message = Some(str_bytes(message));
+            }
+            resp.node_id = BrokerId(-1);
+            resp.port = -1;
+        }
+    }
+    resp
+}
