@@ -10,7 +10,14 @@
 //! broker's mirror path. Source errors follow Kafka's follower rules (protocol-notes
 //! §5.4-5.5): leadership errors ask the link loop for fresh metadata; OFFSET_OUT_OF_RANGE
 //! truncates to the source's end or restarts at its log start, recording what was lost.
+//!
+//! Where the source supports them, fetches use an incremental fetch session (KIP-227): the
+//! first request creates the session, later ones list only partitions whose request data
+//! changed and the source answers only partitions with news, so idle partitions cost
+//! nothing. A partition absent from an incremental response was fetched and had nothing
+//! new. Any session error falls back to a full fetch that starts a new session.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +42,31 @@ pub struct Assignment {
     pub leader_epoch: i32,
 }
 
+/// The fetcher's side of an incremental fetch session.
+struct Session {
+    id: i32,
+    /// Epoch of the next request.
+    epoch: i32,
+    /// What the session holds for each partition: the last request data sent.
+    sent: HashMap<(String, i32), FetchPartitionSpec>,
+}
+
+enum SessionMode {
+    /// Try to create a session with the next full fetch.
+    Create,
+    Open(Session),
+    /// The source does not keep sessions (it answered session id 0): fetch in full.
+    Unsupported,
+}
+
+fn next_epoch(epoch: i32) -> i32 {
+    if epoch == i32::MAX {
+        1
+    } else {
+        epoch + 1
+    }
+}
+
 pub async fn run_fetcher(
     shared: Arc<LinkShared>,
     client: Client,
@@ -43,6 +75,7 @@ pub async fn run_fetcher(
 ) {
     let backoff = Duration::from_millis(shared.config.fetch_backoff_ms.max(10));
     let mut rotation = 0usize;
+    let mut session = SessionMode::Create;
     loop {
         if shared.deleted.load(Ordering::Acquire) {
             return;
@@ -87,15 +120,34 @@ pub async fn run_fetcher(
             }
             continue;
         }
+        // Full or incremental request, depending on the session.
+        let (session_id, session_epoch, request_parts, forgotten) = match &session {
+            SessionMode::Unsupported => (0, -1, specs.clone(), Vec::new()),
+            SessionMode::Create => (0, 0, specs.clone(), Vec::new()),
+            SessionMode::Open(s) => {
+                let changed: Vec<FetchPartitionSpec> = specs
+                    .iter()
+                    .filter(|sp| s.sent.get(&(sp.topic.clone(), sp.partition)) != Some(*sp))
+                    .cloned()
+                    .collect();
+                let mut forgotten: HashMap<String, Vec<i32>> = HashMap::new();
+                for (t, p) in s.sent.keys() {
+                    if !specs.iter().any(|sp| sp.topic == *t && sp.partition == *p) {
+                        forgotten.entry(t.clone()).or_default().push(*p);
+                    }
+                }
+                (s.id, s.epoch, changed, forgotten.into_iter().collect())
+            }
+        };
         let params = FetchParams {
             max_wait_ms: shared.config.fetch_wait_max_ms,
             min_bytes: shared.config.fetch_min_bytes,
             max_bytes: shared.config.fetch_response_max_bytes,
             isolation_level: IsolationLevel::ReadUncommitted,
-            session_id: 0,
-            session_epoch: -1,
-            partitions: specs,
-            forgotten: Vec::new(),
+            session_id,
+            session_epoch,
+            partitions: request_parts,
+            forgotten,
             rack_id: String::new(),
         };
         let result = tokio::select! {
@@ -108,7 +160,26 @@ pub async fn run_fetcher(
         };
         let response = match result {
             Ok(r) => r,
+            Err(e)
+                if matches!(session, SessionMode::Open(_))
+                    && matches!(
+                        e.kafka_code(),
+                        Some(
+                            ErrorCode::FetchSessionIdNotFound
+                                | ErrorCode::InvalidFetchSessionEpoch
+                                | ErrorCode::FetchSessionTopicIdError
+                        )
+                    ) =>
+            {
+                // The source dropped our session: start over with a full fetch.
+                tracing::debug!(link = %shared.name(), broker, error = %e, "fetch session reset");
+                session = SessionMode::Create;
+                continue;
+            }
             Err(e) => {
+                if !matches!(session, SessionMode::Unsupported) {
+                    session = SessionMode::Create;
+                }
                 tracing::debug!(link = %shared.name(), broker, error = %e, "fetch failed");
                 for (a, _) in &positions {
                     shared.update_stats(&a.mirror_topic, a.partition, |s| {
@@ -120,6 +191,51 @@ pub async fn run_fetcher(
                 continue;
             }
         };
+        let incremental = matches!(session, SessionMode::Open(_));
+        let sent = || {
+            specs
+                .iter()
+                .map(|sp| ((sp.topic.clone(), sp.partition), sp.clone()))
+                .collect()
+        };
+        session = match session {
+            SessionMode::Create if response.session_id > 0 => {
+                tracing::debug!(link = %shared.name(), broker, session = response.session_id, "fetch session established");
+                SessionMode::Open(Session {
+                    id: response.session_id,
+                    epoch: 1,
+                    sent: sent(),
+                })
+            }
+            SessionMode::Create => {
+                tracing::debug!(link = %shared.name(), broker, "source keeps no fetch sessions; fetching in full");
+                SessionMode::Unsupported
+            }
+            SessionMode::Open(mut s) => {
+                s.epoch = next_epoch(s.epoch);
+                s.sent = sent();
+                SessionMode::Open(s)
+            }
+            SessionMode::Unsupported => SessionMode::Unsupported,
+        };
+        if incremental {
+            // Silence in an incremental response means "nothing new": the partition was
+            // fetched, and its last-seen high watermark still holds.
+            let now = now_ms();
+            for (a, _) in &positions {
+                let answered = response
+                    .partitions
+                    .iter()
+                    .any(|fp| fp.topic == a.source_topic && fp.partition == a.partition);
+                if !answered {
+                    shared.update_stats(&a.mirror_topic, a.partition, |s| {
+                        if s.last_fetch_ms.is_some() {
+                            s.last_fetch_ms = Some(now);
+                        }
+                    });
+                }
+            }
+        }
         let mut need_backoff = false;
         for fp in &response.partitions {
             let Some((a, pos)) = positions
