@@ -230,3 +230,82 @@ def test_mirror_from_librdkafka_mock_cluster(mock_cluster, broker_factory, tmp_p
         assert a and [x[2] for x in a] == [x[2] for x in b], f"partition {p} differs"
         n = ck.watermarks(bootstrap, "test-topic", p)[1]
         assert records(dest.bootstrap, "test-topic", p, n) == records(bootstrap, "test-topic", p, n)
+
+    # The rest of seed 004's flow against this source: promote, write, delete the link.
+    out = cli("mirrors", "--promote", "--topics", "test-topic", "--bootstrap-server", dest.bootstrap, "--wait", "--timeout-ms", "60000")
+    assert "successfully scheduled" in out.stdout
+    assert describe(dest.bootstrap, "test-topic")["state"] == "STOPPED"
+    end = ck.watermarks(dest.bootstrap, "test-topic", 0)[1]
+    assert ck.produce(dest.bootstrap, "test-topic", [{"value": b"after", "partition": 0}])[0].offset == end
+    out = cli("cluster-links", "--delete", "--link", "mock", "--bootstrap-server", dest.bootstrap)
+    assert "Cluster link 'mock' deletion successfully completed." in out.stdout
+
+
+def test_manual_mirror_pause_resume_failover_and_delete_guard(broker_factory):
+    source = broker_factory("source")
+    dest = broker_factory("dest")
+    ck.create_topic(source.bootstrap, "orders", 2)
+    ck.create_topic(dest.bootstrap, "taken", 1)
+    ck.produce(source.bootstrap, "orders", [{"value": f"o{i}".encode(), "partition": i % 2} for i in range(40)])
+    cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
+        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=500")
+    # A mirror name that exists as a normal topic is refused, with a reason.
+    bad = cli("mirrors", "--create", "--mirror-topic", "taken", "--source-topic", "orders", "--link", "l1",
+              "--bootstrap-server", dest.bootstrap, check=False)
+    assert bad.returncode != 0 and "taken" in (bad.stdout + bad.stderr)
+    cli("mirrors", "--create", "--mirror-topic", "orders", "--link", "l1", "--bootstrap-server", dest.bootstrap)
+    wait_until(lambda: caught_up(dest.bootstrap, "orders", source.bootstrap, 2), timeout=scaled(30), what="manual mirror caught up")
+    assert_identical(source.bootstrap, dest.bootstrap, "orders", 2)
+
+    cli("mirrors", "--pause", "--topics", "orders", "--bootstrap-server", dest.bootstrap)
+    assert describe(dest.bootstrap, "orders")["state"] == "PAUSED"
+    ck.produce(source.bootstrap, "orders", [{"value": f"p{i}".encode(), "partition": i % 2} for i in range(10)])
+    cli("mirrors", "--resume", "--topics", "orders", "--bootstrap-server", dest.bootstrap)
+    wait_until(lambda: caught_up(dest.bootstrap, "orders", source.bootstrap, 2), timeout=scaled(30), what="caught up after resume")
+
+    # The link cannot be deleted while it has an active mirror, unless forced.
+    refused = cli("cluster-links", "--delete", "--link", "l1", "--bootstrap-server", dest.bootstrap, check=False)
+    assert refused.returncode != 0 and "orders" in (refused.stdout + refused.stderr)
+
+    # Failover stops at once; the topic becomes writable and continues the offsets.
+    cli("mirrors", "--failover", "--topics", "orders", "--bootstrap-server", dest.bootstrap)
+    assert describe(dest.bootstrap, "orders")["state"] == "STOPPED"
+    end = ck.watermarks(dest.bootstrap, "orders", 1)[1]
+    assert ck.produce(dest.bootstrap, "orders", [{"value": b"mine", "partition": 1}])[0].offset == end
+    again = cli("mirrors", "--promote", "--topics", "orders", "--bootstrap-server", dest.bootstrap, check=False)
+    assert again.returncode != 0 and "already stopped" in (again.stdout + again.stderr)
+    cli("cluster-links", "--delete", "--link", "l1", "--bootstrap-server", dest.bootstrap)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("STRAIT_TANSU"), reason="opt-in: set STRAIT_TANSU=1 (and TANSU_BIN) — Tansu takes ~10 minutes to build")
+def test_mirror_from_tansu(broker_factory, tmp_path):
+    import os
+    import shutil
+    import socket
+    tansu = os.environ.get("TANSU_BIN") or shutil.which("tansu") or "/tmp/tansu/root/bin/tansu"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen([tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                             "--storage-engine", f"sqlite://{tmp_path / 'tansu.db'}"],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "tansu.log", "wb"))
+    try:
+        src = f"127.0.0.1:{port}"
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, timeout=scaled(30), what="tansu up")
+        ck.create_topic(src, "test-topic", 2)
+        for codec in ["none", "gzip", "lz4", "zstd"]:
+            ck.produce(src, "test-topic", [{"value": f"{codec}-{i}".encode(), "partition": i % 2} for i in range(20)],
+                       **{"compression.type": codec, "enable.idempotence": True})
+        dest = broker_factory("dest")
+        cli("cluster-links", "create", "--link", "tansu", "--bootstrap-server", dest.bootstrap,
+            "--config", f"bootstrap.servers={src},metadata.max.age.ms=500",
+            "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", TOPIC_FILTER)
+        wait_until(lambda: caught_up(dest.bootstrap, "test-topic", src, 2), timeout=scaled(60), what="mirror of tansu caught up")
+        assert_identical(src, dest.bootstrap, "test-topic", 2)
+        for p in range(2):
+            n = ck.watermarks(src, "test-topic", p)[1]
+            assert records(dest.bootstrap, "test-topic", p, n) == records(src, "test-topic", p, n)
+    finally:
+        proc.terminate()
+        proc.wait(10)
