@@ -270,7 +270,34 @@ async fn mirror_is_byte_identical_read_only_and_promotable() {
         async move { describe(dst).await.mirrors[0].state == "STOPPED" }
     })
     .await;
-    dst.refresh_metadata(&["orders"]).await.unwrap();
+    // The promoted partitions' leader epochs are above every mirrored epoch, and producer
+    // ids are allocated above every producer id in the mirrored data (1000..=1002).
+    let md = dst.refresh_metadata(&["orders"]).await.unwrap();
+    let src_md = src.refresh_metadata(&["orders"]).await.unwrap();
+    for p in 0..3 {
+        let dest_epoch = md.topic("orders").unwrap().partitions[&p].leader_epoch;
+        let source_epoch = src_md.topic("orders").unwrap().partitions[&p].leader_epoch;
+        assert!(
+            dest_epoch > source_epoch,
+            "partition {p}: destination epoch {dest_epoch} must exceed the mirrored epoch {source_epoch}"
+        );
+    }
+    let init = kafka_protocol::messages::InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+        .with_producer_epoch(-1);
+    let pid = dst
+        .any_broker()
+        .await
+        .unwrap()
+        .send(&init, 4)
+        .await
+        .unwrap();
+    assert!(
+        pid.producer_id.0 > 1002,
+        "producer id {} collides with mirrored producer ids",
+        pid.producer_id.0
+    );
     let produced = dst.produce_raw("orders", 0, batch, -1).await.unwrap();
     assert_eq!(
         produced.base_offset, 50,
