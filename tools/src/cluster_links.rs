@@ -389,6 +389,21 @@ pub struct LinkJson {
     pub error_message: Option<String>,
     pub topics: Vec<String>,
     pub configs: Vec<ConfigJson>,
+    pub sync_status: String,
+    pub max_lag: i64,
+    pub max_lag_ms: i64,
+    pub tasks: Vec<TaskJson>,
+}
+
+/// A periodic link task (config / offset / ACL sync) as shown to operators.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TaskJson {
+    pub name: String,
+    pub state: String,
+    pub error: Option<String>,
+    pub runs: i64,
+    pub errors: i64,
+    pub changed_total: i64,
 }
 
 impl LinkJson {
@@ -401,6 +416,21 @@ impl LinkJson {
             error: l.error.clone(),
             error_message: l.error_message.clone(),
             topics: l.topics.clone(),
+            sync_status: l.sync_status.clone(),
+            max_lag: l.max_lag,
+            max_lag_ms: l.max_lag_ms,
+            tasks: l
+                .tasks
+                .iter()
+                .map(|t| TaskJson {
+                    name: t.name.clone(),
+                    state: t.state.clone(),
+                    error: t.error.clone(),
+                    runs: t.runs,
+                    errors: t.errors,
+                    changed_total: t.changed_total,
+                })
+                .collect(),
             configs: l
                 .configs
                 .iter()
@@ -437,7 +467,15 @@ pub fn render_list(
     if links.is_empty() {
         return "No cluster links found.\n".to_string();
     }
-    let mut headers = vec!["LinkName", "LinkId", "SourceClusterId", "State", "Error"];
+    let mut headers = vec![
+        "LinkName",
+        "LinkId",
+        "SourceClusterId",
+        "State",
+        "SyncStatus",
+        "MaxLag",
+        "Error",
+    ];
     if include_topics {
         headers.push("Topics");
     }
@@ -449,6 +487,8 @@ pub fn render_list(
                 or_dash(Some(&l.link_id)),
                 or_dash(l.source_cluster_id.as_deref()),
                 l.state.clone(),
+                or_dash(Some(l.sync_status.as_str()).filter(|s| !s.is_empty())),
+                l.max_lag.to_string(),
                 or_dash(l.error.as_deref()),
             ];
             if include_topics {
@@ -477,6 +517,15 @@ pub fn render_describe(link: &ClusterLinkListing, format: OutputFormat) -> Strin
             or_dash(j.source_cluster_id.as_deref()),
         ],
         vec!["State:".to_string(), j.state.clone()],
+        vec![
+            "SyncStatus:".to_string(),
+            format!(
+                "{} (max lag {} offsets, {} ms)",
+                or_dash(Some(j.sync_status.as_str()).filter(|s| !s.is_empty())),
+                j.max_lag,
+                j.max_lag_ms
+            ),
+        ],
     ];
     if j.error.is_some() || j.error_message.is_some() {
         let mut e = or_dash(j.error.as_deref());
@@ -499,6 +548,28 @@ pub fn render_describe(link: &ClusterLinkListing, format: OutputFormat) -> Strin
         .split_once('\n')
         .map(|x| x.1.to_string())
         .unwrap_or_default();
+    if !j.tasks.is_empty() {
+        out.push_str("Tasks:\n");
+        let rows: Vec<Vec<String>> = j
+            .tasks
+            .iter()
+            .map(|t| {
+                vec![
+                    t.name.clone(),
+                    t.state.clone(),
+                    t.runs.to_string(),
+                    t.errors.to_string(),
+                    or_dash(t.error.as_deref().map(crate::error::one_line).as_deref()),
+                ]
+            })
+            .collect();
+        for line in output::table(&["Task", "State", "Runs", "Errors", "LastError"], &rows).lines()
+        {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
     out.push_str("Configs:\n");
     let rows: Vec<Vec<String>> = j
         .configs

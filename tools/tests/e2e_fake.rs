@@ -222,6 +222,7 @@ fn listing(name: &str) -> ClusterLinkListing {
                 sensitive: false,
             },
         ],
+        ..Default::default()
     }
 }
 
@@ -262,9 +263,9 @@ fn list_describe_and_delete() {
     assert_eq!(list.code, 0, "{list:?}");
     assert_eq!(
         list.stdout,
-        "LinkName           LinkId                SourceClusterId  State   Error\n\
-         test-cluster-link  test-cluster-link-id  src-cluster      ACTIVE  -\n\
-         other              other-id              src-cluster      ACTIVE  -\n"
+        "LinkName           LinkId                SourceClusterId  State   SyncStatus  MaxLag  Error\n\
+         test-cluster-link  test-cluster-link-id  src-cluster      ACTIVE  -           0       -\n\
+         other              other-id              src-cluster      ACTIVE  -           0       -\n"
     );
     let list = cluster_links(&[
         "list",

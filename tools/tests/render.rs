@@ -31,6 +31,7 @@ fn link() -> ClusterLinkListing {
                 sensitive: true,
             },
         ],
+        ..Default::default()
     }
 }
 
@@ -42,6 +43,7 @@ fn cluster_link_describe_table() {
          LinkId:           5f0c\n\
          SourceClusterId:  -\n\
          State:            UNAVAILABLE\n\
+         SyncStatus:       - (max lag 0 offsets, 0 ms)\n\
          Error:            AUTHENTICATION_ERROR: SASL authentication failed for user u\n\
          MirrorTopics:     -\n\
          Configs:\n\
@@ -61,9 +63,9 @@ fn cluster_link_list_and_json() {
     other.topics = vec!["a".into(), "b".into()];
     assert_eq!(
         cluster_links::render_list(&[link(), other.clone()], true, OutputFormat::Table),
-        "LinkName  LinkId  SourceClusterId  State        Error                 Topics\n\
-         l         5f0c    -                UNAVAILABLE  AUTHENTICATION_ERROR  -\n\
-         m         5f0c    -                ACTIVE       -                     a,b\n"
+        "LinkName  LinkId  SourceClusterId  State        SyncStatus  MaxLag  Error                 Topics\n\
+         l         5f0c    -                UNAVAILABLE  -           0       AUTHENTICATION_ERROR  -\n\
+         m         5f0c    -                ACTIVE       -           0       -                     a,b\n"
     );
     assert_eq!(
         cluster_links::render_list(&[], false, OutputFormat::Table),
@@ -84,7 +86,8 @@ fn cluster_link_list_and_json() {
         serde_json::json!([{
             "link_name": "m", "link_id": "5f0c", "source_cluster_id": null, "state": "ACTIVE",
             "error": null, "error_message": "SASL authentication failed\nfor user u",
-            "topics": ["a", "b"], "configs": []
+            "topics": ["a", "b"], "configs": [], "sync_status": "", "max_lag": 0,
+            "max_lag_ms": 0, "tasks": []
         }])
     );
     let v: serde_json::Value =

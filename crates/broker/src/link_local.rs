@@ -138,6 +138,31 @@ impl LocalCluster for BrokerLocal {
             .map_err(local)
     }
 
+    fn mirror_configs(&self, topic: &str) -> Result<BTreeMap<String, String>, LocalError> {
+        self.topics.get(topic).map(|t| t.configs()).ok_or_else(|| {
+            LocalError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic '{topic}' does not exist"),
+            )
+        })
+    }
+
+    fn set_mirror_configs(
+        &self,
+        topic: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), LocalError> {
+        let configs = configs
+            .into_iter()
+            .filter(|(k, v)| {
+                topic_config_def(k).is_some_and(|d| crate::topic_config::validate(d, v).is_ok())
+            })
+            .collect();
+        self.topics
+            .set_topic_configs(topic, configs, false)
+            .map_err(local)
+    }
+
     fn add_mirror_partitions(&self, topic: &str, total: i32) -> Result<(), LocalError> {
         self.topics
             .create_partitions(topic, total, false)

@@ -100,6 +100,9 @@ pub struct LinkConfig {
     pub acl_sync_ms: u64,
     pub topic_config_sync_ms: u64,
     pub topic_config_sync_include: Vec<String>,
+    /// `link.target.latency.ms`: the replication latency the link's sync status is judged
+    /// against (IN_SYNC / STALE / OUT_OF_SYNC).
+    pub target_latency_ms: i64,
     pub cluster_link_prefix: Option<String>,
     pub start_offset: StartOffsetSpec,
     pub paused: bool,
@@ -319,7 +322,7 @@ impl LinkConfig {
                 StartOffsetSpec::Timestamp((ts.unix_timestamp_nanos() / 1_000_000) as i64)
             }
         };
-        let topic_config_sync_include = p
+        let topic_config_sync_include: Vec<String> = p
             .get("topic.config.sync.include")
             .map(|v| {
                 v.split(',')
@@ -328,6 +331,23 @@ impl LinkConfig {
                     .collect()
             })
             .unwrap_or_default();
+        for key in &topic_config_sync_include {
+            if !crate::sync::OPTIONALLY_SYNCED_TOPIC_CONFIGS.contains(&key.as_str()) {
+                let why = if crate::sync::ALWAYS_SYNCED_TOPIC_CONFIGS.contains(&key.as_str()) {
+                    "it is always synced".to_string()
+                } else if crate::sync::NEVER_SYNCED_TOPIC_CONFIGS.contains(&key.as_str()) {
+                    "it is never synced (it describes the destination cluster, not the data)"
+                        .to_string()
+                } else {
+                    format!(
+                        "optionally synced configs are {}",
+                        crate::sync::OPTIONALLY_SYNCED_TOPIC_CONFIGS.join(", ")
+                    )
+                };
+                return Err(Parser::invalid("topic.config.sync.include", key, why));
+            }
+        }
+        let target_latency_ms = p.num("link.target.latency.ms", 60_000, 1, i64::from(i32::MAX))?;
         let consumer_offset_sync = p.bool("consumer.offset.sync.enable", false)?;
         Ok(LinkConfig {
             bootstrap_servers,
@@ -348,6 +368,7 @@ impl LinkConfig {
             topic_config_sync_ms: p.num("topic.config.sync.ms", 5000, 100, i64::from(i32::MAX))?
                 as u64,
             topic_config_sync_include,
+            target_latency_ms,
             cluster_link_prefix,
             start_offset,
             paused: p.bool("cluster.link.paused", false)?,
@@ -436,6 +457,7 @@ const OPTION_KEYS: &[&str] = &[
     "acl.sync.ms",
     "topic.config.sync.ms",
     "topic.config.sync.include",
+    "link.target.latency.ms",
     "cluster.link.prefix",
     "mirror.start.offset.spec",
     "cluster.link.paused",

@@ -183,7 +183,8 @@ pub async fn run_fetcher(
                 tracing::debug!(link = %shared.name(), broker, error = %e, "fetch failed");
                 for (a, _) in &positions {
                     shared.update_stats(&a.mirror_topic, a.partition, |s| {
-                        s.error = Some(format!("fetch from source broker {broker} failed: {e}"))
+                        s.error = Some(format!("fetch from source broker {broker} failed: {e}"));
+                        s.fetch_errors += 1;
                     });
                 }
                 shared.refresh.notify_one();
@@ -257,7 +258,10 @@ pub async fn run_fetcher(
             {
                 need_backoff = true;
                 tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e, "mirror partition error");
-                shared.update_stats(&a.mirror_topic, a.partition, |s| s.error = Some(e));
+                shared.update_stats(&a.mirror_topic, a.partition, |s| {
+                    s.error = Some(e);
+                    s.fetch_errors += 1;
+                });
             }
         }
         if need_backoff {
@@ -312,6 +316,10 @@ async fn apply(
         s.source_log_start_offset = fp.log_start_offset;
         s.last_fetch_ms = Some(now);
         s.error = None;
+        s.bytes_fetched += fp.records.len() as u64;
+        if fp.high_watermark <= fetch_offset {
+            s.lag_ms = 0;
+        }
     });
     if fp.records.is_empty() {
         return follow_log_start(shared, a, fp.log_start_offset);
@@ -320,7 +328,9 @@ async fn apply(
     let mut start = None;
     let mut end = 0usize;
     let mut first_base = 0i64;
+    let mut first_timestamp = -1i64;
     let mut max_epoch = -1i32;
+    let mut records = 0u64;
     let mut iter = BatchIter::new(&fp.records);
     for batch in iter.by_ref() {
         let batch = batch.map_err(|e| format!("source sent a malformed batch: {e}"))?;
@@ -332,8 +342,13 @@ async fn apply(
         if start.is_none() {
             start = Some(batch_start);
             first_base = batch.base_offset();
+            first_timestamp = match batch.timestamp_type() {
+                strait_records::TimestampType::LogAppendTime => batch.max_timestamp(),
+                strait_records::TimestampType::CreateTime => batch.base_timestamp(),
+            };
         }
         max_epoch = max_epoch.max(batch.partition_leader_epoch());
+        records += u64::try_from(batch.records_count()).unwrap_or(0);
     }
     let Some(start) = start else {
         return Ok(());
@@ -360,6 +375,12 @@ async fn apply(
     shared.update_stats(&a.mirror_topic, a.partition, |s| {
         s.bytes_mirrored += appended.bytes as u64;
         s.batches_mirrored += appended.batches as u64;
+        s.records_mirrored += records;
+        s.lag_ms = if appended.last_offset + 1 >= fp.high_watermark || first_timestamp < 0 {
+            0
+        } else {
+            (now - first_timestamp).max(0)
+        };
     });
     follow_log_start(shared, a, fp.log_start_offset)
 }

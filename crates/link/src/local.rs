@@ -102,6 +102,15 @@ pub trait LocalCluster: Send + Sync + 'static {
         configs: BTreeMap<String, String>,
         mirror: MirrorInfo,
     ) -> Result<(), LocalError>;
+    /// A mirror's current topic config overrides.
+    fn mirror_configs(&self, topic: &str) -> Result<BTreeMap<String, String>, LocalError>;
+    /// Replaces a mirror's topic config overrides (the link's config sync; bypasses the
+    /// read-only check that refuses clients). Configs the broker does not know are dropped.
+    fn set_mirror_configs(
+        &self,
+        topic: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), LocalError>;
     /// Grows a mirror topic to follow its source.
     fn add_mirror_partitions(&self, topic: &str, total: i32) -> Result<(), LocalError>;
     /// Persists a mirror's new state (and reason).

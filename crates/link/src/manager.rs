@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use strait_client::{Client, ClientConfig};
 use strait_protocol::admin::{
-    ClusterLinkListing, ConfigEntry, DescribeMirrorsRequest, ItemResult, MirrorDescription,
-    MirrorOp, MirrorPartition,
+    ClusterLinkListing, ConfigEntry, DescribeMirrorsRequest, ItemResult, LinkTask,
+    MirrorDescription, MirrorOp, MirrorPartition,
 };
 use strait_protocol::ErrorCode;
 
@@ -190,6 +190,36 @@ impl LinkManager {
             .map(|r| {
                 let s = &r.shared;
                 let status = s.status();
+                let (sync_status, max_lag, max_lag_ms) = s.sync_status();
+                let mut tasks: Vec<LinkTask> = s
+                    .tasks()
+                    .into_iter()
+                    .map(|(name, t)| LinkTask {
+                        name: name.to_string(),
+                        state: if t.error.is_some() {
+                            "IN_ERROR"
+                        } else {
+                            "ACTIVE"
+                        }
+                        .to_string(),
+                        error: t.error,
+                        runs: t.runs as i64,
+                        errors: t.errors as i64,
+                        changed_total: t.changed_total as i64,
+                    })
+                    .collect();
+                for (name, enabled) in [
+                    ("consumer_offset_sync", s.config.consumer_offset_sync),
+                    ("acl_sync", s.config.acl_sync),
+                ] {
+                    if !tasks.iter().any(|t| t.name == name) {
+                        tasks.push(LinkTask {
+                            name: name.to_string(),
+                            state: if enabled { "PENDING" } else { "NOT_CONFIGURED" }.to_string(),
+                            ..Default::default()
+                        });
+                    }
+                }
                 ClusterLinkListing {
                     name: s.stored.name.clone(),
                     link_id: s.stored.link_id.clone(),
@@ -215,6 +245,10 @@ impl LinkManager {
                     } else {
                         Vec::new()
                     },
+                    sync_status: sync_status.to_string(),
+                    max_lag,
+                    max_lag_ms,
+                    tasks,
                 }
             })
             .collect())
@@ -397,7 +431,7 @@ impl LinkManager {
                             log_end_offset: leo,
                             source_high_watermark: hw,
                             lag: if hw >= 0 { (hw - leo).max(0) } else { -1 },
-                            lag_ms: -1,
+                            lag_ms: if hw >= 0 { stats.lag_ms } else { -1 },
                             time_since_last_fetch_ms: stats
                                 .last_fetch_ms
                                 .map_or(-1, |t| (now - t).max(0)),

@@ -44,8 +44,28 @@ pub struct PartitionStats {
     pub error: Option<String>,
     pub bytes_mirrored: u64,
     pub batches_mirrored: u64,
+    /// Records mirrored (from batch headers; nothing is decompressed).
+    pub records_mirrored: u64,
+    /// Bytes received from the source for this partition (including batches already held).
+    pub bytes_fetched: u64,
+    pub fetch_errors: u64,
     /// Offsets the source deleted before we could copy them (retention, DeleteRecords).
     pub offsets_lost: i64,
+    /// Age in ms of the oldest source record not yet mirrored, measured from the source
+    /// timestamp of the first batch of the last fetch that found new data; 0 once caught up.
+    pub lag_ms: i64,
+}
+
+/// One periodic link task (config sync, offset sync, ACL sync): when it last ran and
+/// whether that worked. A failing task never stops mirroring.
+#[derive(Debug, Clone, Default)]
+pub struct TaskStatus {
+    pub runs: u64,
+    pub errors: u64,
+    pub last_run_ms: Option<i64>,
+    pub error: Option<String>,
+    /// Items the last successful run changed (configs updated, offsets committed ...).
+    pub changed_total: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +84,7 @@ pub struct LinkShared {
     pub local: Arc<dyn LocalCluster>,
     status: Mutex<LinkStatus>,
     stats: Mutex<HashMap<(String, i32), PartitionStats>>,
+    tasks: Mutex<BTreeMap<&'static str, TaskStatus>>,
     /// Wakes the link loop (new mirror, promote, pause, resume, delete).
     pub wake: Notify,
     /// Asks the link loop for a metadata refresh (leader moved, topic gone).
@@ -95,6 +116,7 @@ impl LinkShared {
             client_config,
             local,
             stats: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             refresh: Notify::new(),
             deleted: AtomicBool::new(false),
@@ -135,6 +157,78 @@ impl LinkShared {
         f(lock(&self.stats)
             .entry((topic.to_string(), partition))
             .or_default());
+    }
+
+    pub fn tasks(&self) -> BTreeMap<&'static str, TaskStatus> {
+        lock(&self.tasks).clone()
+    }
+
+    pub(crate) fn record_task(&self, name: &'static str, outcome: Result<u64, String>) {
+        let mut tasks = lock(&self.tasks);
+        let t = tasks.entry(name).or_default();
+        t.runs += 1;
+        t.last_run_ms = Some(now_ms());
+        match outcome {
+            Ok(changed) => {
+                t.error = None;
+                t.changed_total += changed;
+            }
+            Err(e) => {
+                if t.error.as_ref() != Some(&e) {
+                    tracing::warn!(link = %self.stored.name, task = name, error = %e, "link task failed; mirroring continues");
+                }
+                t.errors += 1;
+                t.error = Some(e);
+            }
+        }
+    }
+
+    /// The link's health against `link.target.latency.ms` (seed 002's vocabulary):
+    /// OUT_OF_SYNC when the link is down or a mirroring partition is further behind than the
+    /// target; STALE when a mirror failed or a partition has not been fetched within the
+    /// target (so its lag is unknown); IN_SYNC otherwise. Returns (status, max lag in
+    /// offsets, max lag in ms).
+    pub fn sync_status(&self) -> (&'static str, i64, i64) {
+        let now = now_ms();
+        let target = self.config.target_latency_ms;
+        let (mut max_lag, mut max_lag_ms, mut stale, mut behind) = (0i64, 0i64, false, false);
+        for m in self.mirrors() {
+            match m.mirror.state {
+                MirrorState::Failed => stale = true,
+                s if s.is_mirroring() => {
+                    for p in 0..m.partitions {
+                        let st = self.stats(&m.topic, p);
+                        let leo = self
+                            .local
+                            .partition_position(&m.topic, p)
+                            .map(|pos| pos.log_end_offset)
+                            .unwrap_or(0);
+                        let lag = (st.source_high_watermark - leo).max(0);
+                        max_lag = max_lag.max(lag);
+                        max_lag_ms = max_lag_ms.max(st.lag_ms);
+                        match st.last_fetch_ms {
+                            None => stale = true,
+                            Some(t) if now - t > target => stale = true,
+                            _ => {}
+                        }
+                        if lag > 0 && st.lag_ms > target {
+                            behind = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let link_down =
+            self.status().state != LinkState::Active && self.status().state != LinkState::Paused;
+        let status = if link_down || behind {
+            "OUT_OF_SYNC"
+        } else if stale {
+            "STALE"
+        } else {
+            "IN_SYNC"
+        };
+        (status, max_lag, max_lag_ms)
     }
 
     /// This link's mirror topics.
@@ -240,6 +334,8 @@ async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientEr
     let mut fetchers: HashMap<i32, Fetcher> = HashMap::new();
     let refresh_every = Duration::from_millis(shared.config.metadata_max_age_ms);
     let mut last_refresh: Option<Instant> = None;
+    let mut last_config_sync: Option<Instant> = None;
+    let config_sync_every = Duration::from_millis(shared.config.topic_config_sync_ms);
     let mut metadata = Arc::new(ClusterMetadata::default());
     loop {
         if shared.deleted.load(Ordering::Acquire) || shared.config.paused {
@@ -284,6 +380,11 @@ async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientEr
                     );
                 }
             }
+        }
+        if last_config_sync.is_none_or(|t| t.elapsed() >= config_sync_every) {
+            last_config_sync = Some(Instant::now());
+            let outcome = sync_topic_configs(shared, client).await;
+            shared.record_task("topic_config_sync", outcome);
         }
         finish_promotions(shared);
         tokio::select! {
@@ -528,6 +629,69 @@ async fn position_new_partition(
             })?;
     }
     Ok(())
+}
+
+/// Copies the synced topic configs of every mirroring topic from its source topic.
+async fn sync_topic_configs(shared: &Arc<LinkShared>, client: &Client) -> Result<u64, String> {
+    let mirrors: Vec<_> = shared
+        .mirrors()
+        .into_iter()
+        .filter(|m| m.mirror.state.is_mirroring() || m.mirror.state == MirrorState::Paused)
+        .collect();
+    if mirrors.is_empty() {
+        return Ok(0);
+    }
+    let resources: Vec<_> = mirrors
+        .iter()
+        .map(|m| strait_client::admin::ConfigResource::topic(m.mirror.source_topic.clone()))
+        .collect();
+    let described = client
+        .describe_configs(&resources, None, false)
+        .await
+        .map_err(|e| format!("DescribeConfigs on the source failed: {e}"))?;
+    let mut changed = 0u64;
+    let mut errors = Vec::new();
+    for m in &mirrors {
+        let Some((_, result)) = described
+            .iter()
+            .find(|(r, _)| r.name == m.mirror.source_topic)
+        else {
+            continue;
+        };
+        let entries = match result {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(format!("{}: {e}", m.mirror.source_topic));
+                continue;
+            }
+        };
+        let source: BTreeMap<String, String> = entries
+            .iter()
+            .filter(|e| {
+                e.source == strait_client::admin::ConfigSource::DynamicTopic && !e.is_sensitive
+            })
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+            .collect();
+        let Ok(local) = shared.local.mirror_configs(&m.topic) else {
+            continue;
+        };
+        let desired =
+            crate::sync::synced_configs(&local, &source, &shared.config.topic_config_sync_include);
+        if desired != local {
+            match shared.local.set_mirror_configs(&m.topic, desired) {
+                Ok(()) => {
+                    changed += 1;
+                    tracing::info!(link = %shared.name(), mirror = %m.topic, "synced topic configs from the source");
+                }
+                Err(e) => errors.push(format!("{}: {e}", m.topic)),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(changed)
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// Promotes PENDING_STOPPED mirrors whose every partition has caught up with a source high

@@ -377,6 +377,26 @@ pub struct ClusterLinkListing {
     pub error_message: Option<String>,
     pub topics: Vec<String>,
     pub configs: Vec<ConfigEntry>,
+    /// IN_SYNC, STALE or OUT_OF_SYNC against the link's target latency.
+    pub sync_status: String,
+    /// Largest partition lag over the link's mirroring partitions, in offsets and in ms.
+    pub max_lag: i64,
+    pub max_lag_ms: i64,
+    /// Periodic link tasks (topic config sync, consumer offset sync, ACL sync).
+    pub tasks: Vec<LinkTask>,
+}
+
+/// One periodic link task and its last outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkTask {
+    pub name: String,
+    /// ACTIVE, IN_ERROR or NOT_CONFIGURED.
+    pub state: String,
+    pub error: Option<String>,
+    pub runs: i64,
+    pub errors: i64,
+    /// Items changed by successful runs (configs updated, offsets committed, ACLs created).
+    pub changed_total: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -400,6 +420,18 @@ impl AdminMessage for ListClusterLinksResponse {
             w.nullable_string(l.error_message.as_deref());
             w.array(&l.topics, |w, t| w.string(t));
             w.array(&l.configs, write_config);
+            w.string(&l.sync_status);
+            w.i64(l.max_lag);
+            w.i64(l.max_lag_ms);
+            w.array(&l.tasks, |w, t| {
+                w.string(&t.name);
+                w.string(&t.state);
+                w.nullable_string(t.error.as_deref());
+                w.i64(t.runs);
+                w.i64(t.errors);
+                w.i64(t.changed_total);
+                w.tags();
+            });
             w.tags();
         });
         w.tags();
@@ -417,6 +449,21 @@ impl AdminMessage for ListClusterLinksResponse {
                 error_message: r.nullable_string()?,
                 topics: r.array(|r| r.string())?,
                 configs: r.array(read_config)?,
+                sync_status: r.string()?,
+                max_lag: r.i64()?,
+                max_lag_ms: r.i64()?,
+                tasks: r.array(|r| {
+                    let t = LinkTask {
+                        name: r.string()?,
+                        state: r.string()?,
+                        error: r.nullable_string()?,
+                        runs: r.i64()?,
+                        errors: r.i64()?,
+                        changed_total: r.i64()?,
+                    };
+                    r.tags()?;
+                    Ok(t)
+                })?,
             };
             r.tags()?;
             Ok(l)
@@ -761,6 +808,17 @@ mod tests {
                     name: "sasl.jaas.config".into(),
                     value: None,
                     sensitive: true,
+                }],
+                sync_status: "IN_SYNC".into(),
+                max_lag: 3,
+                max_lag_ms: 40,
+                tasks: vec![LinkTask {
+                    name: "topic_config_sync".into(),
+                    state: "IN_ERROR".into(),
+                    error: Some("denied".into()),
+                    runs: 2,
+                    errors: 1,
+                    changed_total: 5,
                 }],
             }],
         });
