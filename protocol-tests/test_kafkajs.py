@@ -1,8 +1,9 @@
 """kafkajs 2.2.4 (pure JS, pre-flexible protocol versions only) against strait.
 
 The JS side is node/driver.js, which prints one JSON document; the assertions
-live here. kafkajs can only consume through a consumer group, which is a later
-milestone, so its produced data is read back with confluent-kafka (assign).
+live here. kafkajs can only consume through a consumer group (covered in
+test_groups_kafkajs.py), so here its produced data is read back with
+confluent-kafka (assign), which keeps data-plane checks independent of groups.
 Codecs: gzip is built in; snappy (kafkajs-snappy), lz4 (lz4js) and zstd
 (@bokuweb/zstd-wasm) are registered by node/codecs.js, all pinned in
 node/package.json and installed by `npm ci`.

@@ -6,10 +6,10 @@
 //   node driver.js produce <bootstrap> <topic> <codec> <idempotent:0|1> <count>
 //   node driver.js admin   <bootstrap> <topicPrefix>
 //
-// kafkajs consumers need consumer groups (JoinGroup/SyncGroup), which strait
-// does not implement in this milestone, so what kafkajs produces is read back
-// by pytest with confluent-kafka (assign, no group). kafkajs consume belongs to
-// the groups milestone.
+// kafkajs consumers need consumer groups (JoinGroup/SyncGroup); those are
+// exercised by groups.js / test_groups_kafkajs.py. Here what kafkajs produces
+// is read back by pytest with confluent-kafka (assign, no group), so the
+// data-plane checks do not depend on the group coordinator.
 const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs')
 const codecs = require('./codecs')
 
