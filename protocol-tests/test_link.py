@@ -70,6 +70,36 @@ def records(bootstrap: str, topic: str, partition: int, count: int) -> list[tupl
     return [(m.offset(), m.key(), m.value(), m.headers(), m.timestamp()) for m in ck.consume(bootstrap, topic, partition, 0, count)]
 
 
+def group_consume(bootstrap: str, group: str, topic: str, count: int) -> list[bytes]:
+    """Subscribe in `group`, read `count` records, commit synchronously, close."""
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "session.timeout.ms": 6000})
+    try:
+        c.subscribe([topic])
+        got = []
+        deadline = __import__("time").monotonic() + scaled(30)
+        while len(got) < count and __import__("time").monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                got.append(m.value())
+        c.commit(asynchronous=False)
+        return got
+    finally:
+        c.close()
+
+
+def group_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        f = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, partition)])])
+        res = ck.result(f[group])
+        return res.topic_partitions[0].offset
+    except KafkaException:
+        return -1
+
+
 def write(tmp: Path, name: str, text: str) -> Path:
     p = tmp / name
     p.write_text(text)
@@ -86,10 +116,12 @@ def test_seed_004_flow_against_a_strait_source(broker_factory, tmp_path):
     dest = broker_factory("dest")
     ck.create_topic(source.bootstrap, "test-topic", 1)
     ck.produce(source.bootstrap, "test-topic", [{"value": str(i).encode()} for i in range(1, 6)])
+    # Consume them in test-group, committing, as the seed's console consumer does.
+    assert group_consume(source.bootstrap, "test-group", "test-topic", 5) == [b"1", b"2", b"3", b"4", b"5"]
 
     # The seed's files, with our PLAINTEXT source (SASL arrives with issue 3).
     config = write(tmp_path, "source.config", f"bootstrap.servers={source.bootstrap}\nauto.create.mirror.topics.enable=true\n"
-                   "consumer.offset.sync.enable=true\nacl.sync.enable=true\nmetadata.max.age.ms=500\n")
+                   "consumer.offset.sync.enable=true\nacl.sync.enable=true\nmetadata.max.age.ms=500\nconsumer.offset.sync.ms=1000\n")
     topics = write(tmp_path, "topic_filter.json", TOPIC_FILTER)
     groups = write(tmp_path, "group.json", GROUP_FILTER)
     acls = write(tmp_path, "acl.json", ACL_FILTER)
@@ -101,6 +133,8 @@ def test_seed_004_flow_against_a_strait_source(broker_factory, tmp_path):
     wait_until(lambda: caught_up(dest.bootstrap, "test-topic", source.bootstrap, 1), timeout=scaled(30), what="mirror caught up")
     assert_identical(source.bootstrap, dest.bootstrap, "test-topic", 1)
     assert [r[2] for r in records(dest.bootstrap, "test-topic", 0, 5)] == [b"1", b"2", b"3", b"4", b"5"]
+    # The group and its committed offset came across, unchanged.
+    wait_until(lambda: group_offset(dest.bootstrap, "test-group", "test-topic") == 5, timeout=scaled(30), what="offsets synced")
     assert records(dest.bootstrap, "test-topic", 0, 5) == records(source.bootstrap, "test-topic", 0, 5)
 
     # Read-only: the producer fails fast with a non-retriable error (librdkafka shows the
@@ -119,6 +153,8 @@ def test_seed_004_flow_against_a_strait_source(broker_factory, tmp_path):
 
     delivered = ck.produce(dest.bootstrap, "test-topic", [{"value": b"6"}])
     assert delivered[0].offset == 5, "new offsets continue right after the mirrored ones"
+    # A consumer of test-group that moves to the destination resumes at exactly the next record.
+    assert group_consume(dest.bootstrap, "test-group", "test-topic", 1) == [b"6"]
     assert [r[2] for r in records(dest.bootstrap, "test-topic", 0, 6)] == [b"1", b"2", b"3", b"4", b"5", b"6"]
 
     out = cli("cluster-links", "--delete", "--link", "test-cluster-link", "--bootstrap-server", dest.bootstrap)

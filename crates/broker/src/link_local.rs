@@ -7,23 +7,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strait_link::local::{
-    LocalCluster, LocalError, MirrorAppend, MirrorInfo, MirrorTopic, PartitionPosition, StoredLink,
+    GroupOffset, LocalCluster, LocalError, MirrorAppend, MirrorInfo, MirrorTopic, PartitionPosition,
+    StoredLink,
 };
 use strait_link::state::MirrorState;
 use strait_protocol::ErrorCode;
 
 use crate::error::ApiError;
+use crate::groups::{CommitPartition, CommitRequest, GroupCoordinator};
 use crate::metadata::{LinkRecord, MirrorRecord};
 use crate::topic_config::topic_config_def;
 use crate::topics::{now_ms, Partition, TopicManager};
 
 pub struct BrokerLocal {
     topics: Arc<TopicManager>,
+    groups: Arc<GroupCoordinator>,
 }
 
 impl BrokerLocal {
-    pub fn new(topics: Arc<TopicManager>) -> Self {
-        BrokerLocal { topics }
+    pub fn new(topics: Arc<TopicManager>, groups: Arc<GroupCoordinator>) -> Self {
+        BrokerLocal { topics, groups }
     }
 
     fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, LocalError> {
@@ -284,6 +287,61 @@ impl LocalCluster for BrokerLocal {
         self.topics
             .raise_leader_epoch(topic, index, at_least)
             .map_err(local)
+    }
+
+    fn group_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Vec<((String, i32), Option<i64>)> {
+        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (t, p) in partitions {
+            by_topic.entry(t.clone()).or_default().push(*p);
+        }
+        self.groups
+            .fetch_offsets(group, Some(by_topic.into_iter().collect()))
+            .into_iter()
+            .flat_map(|(topic, parts)| {
+                parts
+                    .into_iter()
+                    .map(move |(p, o)| ((topic.clone(), p), o.map(|o| o.offset)))
+            })
+            .collect()
+    }
+
+    fn group_is_active(&self, group: &str) -> bool {
+        !self.groups.describe_group(group).members.is_empty()
+    }
+
+    fn commit_group_offsets(&self, group: &str, offsets: &[GroupOffset]) -> Result<usize, LocalError> {
+        let mut topics: BTreeMap<String, Vec<CommitPartition>> = BTreeMap::new();
+        for o in offsets {
+            topics.entry(o.topic.clone()).or_default().push(CommitPartition {
+                partition: o.partition,
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata: o.metadata.clone(),
+            });
+        }
+        let result = self.groups.commit_offsets(CommitRequest {
+            group_id: group.to_string(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            topics: topics.into_iter().collect(),
+        });
+        let mut committed = 0;
+        let mut failed = Vec::new();
+        for (topic, parts) in result {
+            for (p, code) in parts {
+                if code.is_none() {
+                    committed += 1;
+                } else {
+                    failed.push(format!("{topic}-{p}: {}", ErrorCode::try_from_code(code.code()).map_or_else(|| "error".to_string(), |c| c.to_string())));
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(committed)
+        } else {
+            Err(LocalError::new(ErrorCode::UnknownServerError, format!("offset commit for group '{group}' refused: {}", failed.join(", "))))
+        }
     }
 
     fn promote(&self, topic: &str) -> Result<(), LocalError> {

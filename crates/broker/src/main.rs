@@ -10,6 +10,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use strait_broker::{BrokerConfig, RunningBroker};
 
+/// kafka-protocol sizes a decoded array from the count on the wire before reading its
+/// elements, so a tiny request claiming 2^31 elements asks for a huge allocation. mimalloc
+/// reserves large blocks lazily (MAP_NORESERVE where the OS overcommits), so that request
+/// costs address space only, the decode then fails on the missing bytes, and the connection
+/// closes, instead of the whole broker aborting on an allocation failure.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "strait",

@@ -84,6 +84,18 @@ pub struct MirrorAppend {
     pub bytes: usize,
 }
 
+/// One consumer-group offset to commit on the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The committed leader epoch, copied as is: the data is identical, so it is meaningful
+    /// on the mirror too.
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
 /// The destination broker, as the link sees it.
 pub trait LocalCluster: Send + Sync + 'static {
     fn load_links(&self) -> Vec<StoredLink>;
@@ -157,6 +169,13 @@ pub trait LocalCluster: Send + Sync + 'static {
         partition: i32,
         at_least: i32,
     ) -> Result<(), LocalError>;
+    /// The local group's committed offsets for these partitions (`None`: no commit).
+    fn group_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Vec<((String, i32), Option<i64>)>;
+    /// Does the local group have members? Their offsets are never overwritten.
+    fn group_is_active(&self, group: &str) -> bool;
+    /// A standalone commit (generation -1) of `offsets` for `group`; refused for a group
+    /// with active members. Returns how many partitions were committed.
+    fn commit_group_offsets(&self, group: &str, offsets: &[GroupOffset]) -> Result<usize, LocalError>;
     /// Makes a mirror writable: leader epoch above every mirrored epoch, producer ids above
     /// every mirrored producer id, state STOPPED.
     fn promote(&self, topic: &str) -> Result<(), LocalError>;

@@ -335,6 +335,8 @@ async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientEr
     let refresh_every = Duration::from_millis(shared.config.metadata_max_age_ms);
     let mut last_refresh: Option<Instant> = None;
     let mut last_config_sync: Option<Instant> = None;
+    let mut last_offset_sync: Option<Instant> = None;
+    let offset_sync_every = Duration::from_millis(shared.config.consumer_offset_sync_ms);
     let config_sync_every = Duration::from_millis(shared.config.topic_config_sync_ms);
     let mut metadata = Arc::new(ClusterMetadata::default());
     loop {
@@ -386,7 +388,14 @@ async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientEr
             let outcome = sync_topic_configs(shared, client).await;
             shared.record_task("topic_config_sync", outcome);
         }
-        finish_promotions(shared);
+        if shared.config.consumer_offset_sync
+            && last_offset_sync.is_none_or(|t| t.elapsed() >= offset_sync_every)
+        {
+            last_offset_sync = Some(Instant::now());
+            let outcome = sync_consumer_offsets(shared, client, None).await;
+            shared.record_task("consumer_offset_sync", outcome);
+        }
+        finish_promotions(shared, client).await;
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = shared.refresh.notified() => { last_refresh = None; }
@@ -694,9 +703,87 @@ async fn sync_topic_configs(shared: &Arc<LinkShared>, client: &Client) -> Result
     }
 }
 
+/// Copies committed offsets of the source groups the groupFilters select, for partitions
+/// of this link's mirrors (only `only_source_topics` when given). Offsets are identical on
+/// both sides, so nothing is translated: each offset is committed with its leader epoch and
+/// metadata, clamped at the mirror's log end offset. A group with members on the
+/// destination is never overwritten (its consumers own it). Returns partitions committed.
+pub async fn sync_consumer_offsets(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    only_source_topics: Option<&[String]>,
+) -> Result<u64, String> {
+    if !shared.config.consumer_offset_sync || shared.config.group_filters.is_empty() {
+        return Ok(0);
+    }
+    // Source topic -> mirror topic, for mirrors that still follow their source.
+    let mirrors: HashMap<String, String> = shared
+        .mirrors()
+        .into_iter()
+        .filter(|m| m.mirror.state != MirrorState::Stopped && m.mirror.state != MirrorState::Failed)
+        .filter(|m| only_source_topics.is_none_or(|only| only.contains(&m.mirror.source_topic)))
+        .map(|m| (m.mirror.source_topic, m.topic))
+        .collect();
+    if mirrors.is_empty() {
+        return Ok(0);
+    }
+    let groups = client.list_groups().await.map_err(|e| format!("ListGroups on the source failed: {e}"))?;
+    let mut committed = 0u64;
+    let mut errors = Vec::new();
+    for g in groups.iter().filter(|g| shared.config.group_filters.selects(&g.group_id)) {
+        let local_group = match (&shared.config.cluster_link_prefix, shared.config.consumer_group_prefix) {
+            (Some(p), true) => format!("{p}{}", g.group_id),
+            _ => g.group_id.clone(),
+        };
+        let source_offsets = match client.offset_fetch(&g.group_id, None).await {
+            Ok(o) => o,
+            Err(e) => {
+                errors.push(format!("OffsetFetch of group '{}' failed: {e}", g.group_id));
+                continue;
+            }
+        };
+        let mut wanted = Vec::new();
+        for o in source_offsets.into_iter().filter(|o| o.offset >= 0 && o.error.is_none()) {
+            let Some(mirror) = mirrors.get(&o.topic) else {
+                continue;
+            };
+            let Ok(pos) = shared.local.partition_position(mirror, o.partition) else {
+                continue;
+            };
+            wanted.push(crate::local::GroupOffset {
+                topic: mirror.clone(),
+                partition: o.partition,
+                offset: o.offset.min(pos.log_end_offset),
+                leader_epoch: o.leader_epoch.unwrap_or(-1),
+                metadata: o.metadata,
+            });
+        }
+        let keys: Vec<(String, i32)> = wanted.iter().map(|o| (o.topic.clone(), o.partition)).collect();
+        let current: HashMap<(String, i32), Option<i64>> = shared.local.group_offsets(&local_group, &keys).into_iter().collect();
+        wanted.retain(|o| current.get(&(o.topic.clone(), o.partition)).copied().flatten() != Some(o.offset));
+        if wanted.is_empty() {
+            continue;
+        }
+        if shared.local.group_is_active(&local_group) {
+            tracing::debug!(link = %shared.name(), group = %local_group, "group is active on the destination; offsets left alone");
+            continue;
+        }
+        match shared.local.commit_group_offsets(&local_group, &wanted) {
+            Ok(n) => committed += n as u64,
+            Err(e) => errors.push(format!("commit for group '{local_group}' failed: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(committed)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// Promotes PENDING_STOPPED mirrors whose every partition has caught up with a source high
-/// watermark seen after the promote request.
-fn finish_promotions(shared: &Arc<LinkShared>) {
+/// watermark seen after the promote request, after a final consumer-offset sync of the
+/// topic so that consumers moving over resume at exactly the next record.
+async fn finish_promotions(shared: &Arc<LinkShared>, client: &Client) {
     for m in shared.mirrors() {
         if m.mirror.state != MirrorState::PendingStopped {
             continue;
@@ -714,6 +801,10 @@ fn finish_promotions(shared: &Arc<LinkShared>) {
             fresh && leo >= stats.source_high_watermark
         });
         if caught_up {
+            if shared.config.consumer_offset_sync {
+                let outcome = sync_consumer_offsets(shared, client, Some(std::slice::from_ref(&m.mirror.source_topic))).await;
+                shared.record_task("consumer_offset_sync", outcome);
+            }
             match shared.local.promote(&m.topic) {
                 Ok(()) => {
                     tracing::info!(link = %shared.name(), mirror = %m.topic, "mirror promoted: now a writable topic")
