@@ -392,3 +392,40 @@ def test_topic_config_sync_and_link_health(broker_factory):
     listing = json.loads(cli("cluster-links", "--describe", "--link", "l1", "--bootstrap-server", dest.bootstrap, "--output", "json").stdout)
     text = json.dumps(listing)
     assert "IN_SYNC" in text and "topic_config_sync" in text, text
+
+
+def test_prometheus_metrics(broker_factory):
+    import urllib.error
+    import urllib.request
+    source = broker_factory("source")
+    dest = broker_factory("dest", overrides={"metrics.http.listener": "127.0.0.1:0"})
+    line = next(l for l in dest.stdout_lines if l.startswith("strait: metrics on "))
+    url = line.split("strait: metrics on ", 1)[1]
+    ck.create_topic(source.bootstrap, "test-topic", 2)
+    ck.produce(source.bootstrap, "test-topic", [{"value": b"m" * 100, "partition": i % 2} for i in range(50)])
+    cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
+        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=500",
+        "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", TOPIC_FILTER)
+    wait_until(lambda: caught_up(dest.bootstrap, "test-topic", source.bootstrap, 2), timeout=scaled(30), what="caught up")
+
+    def scrape() -> dict[str, float]:
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        out = {}
+        for l in text.splitlines():
+            if l and not l.startswith("#"):
+                k, v = l.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    m = scrape()
+    assert m['strait_cluster_links{state="ACTIVE"}'] == 1
+    assert m['strait_mirror_partitions{link="l1",state="ACTIVE"}'] == 2
+    assert m['strait_mirror_records_written_total{link="l1",topic="test-topic",partition="0"}'] == 25
+    assert m['strait_mirror_partition_lag_offsets{link="l1",topic="test-topic",partition="1"}'] == 0
+    written = sum(v for k, v in m.items() if k.startswith("strait_mirror_bytes_written_total"))
+    log_bytes = sum(len(b[2]) for p in range(2) for b in link_wire.read_log(dest.bootstrap, "test-topic", p))
+    assert written == log_bytes, "bytes written must equal the mirrored log's batch bytes"
+    assert any(k.startswith("strait_link_task_runs_total{link=\"l1\",task=\"topic_config_sync\"}") for k in m)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url.replace("/metrics", "/nope"), timeout=10)
+    assert e.value.code == 404

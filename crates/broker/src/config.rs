@@ -124,6 +124,7 @@ const KNOWN: &[&str] = &[
     "socket.request.max.bytes",
     "log.retention.check.interval.ms",
     "log.flush.scheduler.interval.ms",
+    crate::metrics_http::METRICS_LISTENER_KEY,
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",

@@ -23,6 +23,7 @@ pub mod groups;
 pub mod handlers;
 pub mod link_local;
 pub mod metadata;
+pub mod metrics_http;
 pub mod server;
 pub mod topic_config;
 pub mod topics;
@@ -36,6 +37,8 @@ pub use config::BrokerConfig;
 pub struct RunningBroker {
     pub broker: Arc<Broker>,
     pub listeners: Vec<config::Listener>,
+    /// Where `GET /metrics` is served, when `metrics.http.listener` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -53,9 +56,18 @@ impl RunningBroker {
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
         broker.groups.start_timer();
         broker.start_links();
+        let metrics_addr = match metrics_http::bind(&broker).await.map_err(StartError::Bind)? {
+            Some(listener) => {
+                let addr = listener.local_addr().ok();
+                tasks.push(tokio::spawn(metrics_http::serve(broker.clone(), listener)));
+                addr
+            }
+            None => None,
+        };
         Ok(RunningBroker {
             broker,
             listeners,
+            metrics_addr,
             tasks,
         })
     }

@@ -70,6 +70,9 @@ fn main() -> ExitCode {
         for l in &running.listeners {
             println!("strait: listening on {l}");
         }
+        if let Some(addr) = running.metrics_addr {
+            println!("strait: metrics on {}", strait_broker::metrics_http::url(addr));
+        }
         wait_for_shutdown().await;
         tracing::info!("shutting down");
         running.shutdown();

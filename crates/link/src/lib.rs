@@ -28,6 +28,7 @@ pub mod fetcher;
 pub mod filters;
 pub mod local;
 pub mod manager;
+pub mod metrics;
 pub mod runtime;
 pub mod state;
 pub mod sync;

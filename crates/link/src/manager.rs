@@ -103,6 +103,18 @@ impl LinkManager {
         lock(&self.links).insert(name, Running { shared, task });
     }
 
+    /// Every running link.
+    pub(crate) fn running(&self) -> Vec<Arc<LinkShared>> {
+        lock(&self.links)
+            .values()
+            .map(|r| r.shared.clone())
+            .collect()
+    }
+
+    pub(crate) fn local(&self) -> &Arc<dyn LocalCluster> {
+        &self.local
+    }
+
     fn get(&self, name: &str) -> Option<Arc<LinkShared>> {
         lock(&self.links).get(name).map(|r| r.shared.clone())
     }

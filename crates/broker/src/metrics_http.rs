@@ -1,0 +1,107 @@
+//! The Prometheus endpoint: `GET /metrics` over plain HTTP/1.1 on `metrics.http.listener`
+//! (`host:port`; off when unset). Exposes broker totals and every cluster link's health
+//! and progress (see `strait_link::metrics`). Deliberately tiny: one request per
+//! connection, no keep-alive, bounded request size, nothing but GET.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::broker::Broker;
+
+/// The config key naming the metrics listener.
+pub const METRICS_LISTENER_KEY: &str = "metrics.http.listener";
+
+/// Binds the listener named by `metrics.http.listener`, if set.
+pub async fn bind(broker: &Broker) -> std::io::Result<Option<TcpListener>> {
+    match broker.config.supplied.get(METRICS_LISTENER_KEY) {
+        None => Ok(None),
+        Some(addr) => {
+            let addr = addr.trim().trim_start_matches("http://");
+            TcpListener::bind(addr).await.map(Some).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("{METRICS_LISTENER_KEY}={addr}: {e}"))
+            })
+        }
+    }
+}
+
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let broker = broker.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), answer(&broker, stream))
+                        .await;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(broker: &Broker, mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || buf.len() + n > 16 * 1024 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let request_line = buf.split(|b| *b == b'\r').next().unwrap_or_default();
+    let mut parts = request_line.split(|b| *b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let (status, body) = if method != b"GET" {
+        ("405 Method Not Allowed", "only GET\n".to_string())
+    } else if path == b"/metrics" || path.starts_with(b"/metrics?") {
+        ("200 OK", render(broker))
+    } else {
+        ("404 Not Found", "see /metrics\n".to_string())
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// The whole exposition.
+pub fn render(broker: &Broker) -> String {
+    let mut out = String::new();
+    let topics = broker.topics.list();
+    let _ = writeln!(
+        out,
+        "# HELP strait_topics Topics on this broker.\n# TYPE strait_topics gauge\nstrait_topics {}",
+        topics.len()
+    );
+    let partitions: i64 = topics.iter().map(|t| i64::from(t.partition_count())).sum();
+    let _ = writeln!(out, "# HELP strait_partitions Partitions on this broker.\n# TYPE strait_partitions gauge\nstrait_partitions {partitions}");
+    let mirrors = topics
+        .iter()
+        .filter(|t| t.read_only_reason().is_some())
+        .count();
+    let _ = writeln!(out, "# HELP strait_mirror_topics Read-only mirror topics.\n# TYPE strait_mirror_topics gauge\nstrait_mirror_topics {mirrors}");
+    if let Some(links) = broker.links() {
+        links.render_metrics(&mut out);
+    }
+    out
+}
+
+/// `http://host:port/metrics` for the bound listener, for the start-up line.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/metrics")
+}
