@@ -52,7 +52,12 @@ impl Broker {
     /// Starts the cluster links persisted in the log directory. Needs a tokio runtime.
     pub fn start_links(&self) -> Arc<LinkManager> {
         self.links
-            .get_or_init(|| LinkManager::start(Arc::new(BrokerLocal::new(self.topics.clone(), self.groups.clone()))))
+            .get_or_init(|| {
+                LinkManager::start(Arc::new(BrokerLocal::new(
+                    self.topics.clone(),
+                    self.groups.clone(),
+                )))
+            })
             .clone()
     }
 

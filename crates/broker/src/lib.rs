@@ -56,7 +56,10 @@ impl RunningBroker {
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
         broker.groups.start_timer();
         broker.start_links();
-        let metrics_addr = match metrics_http::bind(&broker).await.map_err(StartError::Bind)? {
+        let metrics_addr = match metrics_http::bind(&broker)
+            .await
+            .map_err(StartError::Bind)?
+        {
             Some(listener) => {
                 let addr = listener.local_addr().ok();
                 tasks.push(tokio::spawn(metrics_http::serve(broker.clone(), listener)));

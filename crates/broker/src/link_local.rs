@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strait_link::local::{
-    GroupOffset, LocalCluster, LocalError, MirrorAppend, MirrorInfo, MirrorTopic, PartitionPosition,
-    StoredLink,
+    GroupOffset, LocalCluster, LocalError, MirrorAppend, MirrorInfo, MirrorTopic,
+    PartitionPosition, StoredLink,
 };
 use strait_link::state::MirrorState;
 use strait_protocol::ErrorCode;
@@ -289,7 +289,11 @@ impl LocalCluster for BrokerLocal {
             .map_err(local)
     }
 
-    fn group_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Vec<((String, i32), Option<i64>)> {
+    fn group_offsets(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Vec<((String, i32), Option<i64>)> {
         let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for (t, p) in partitions {
             by_topic.entry(t.clone()).or_default().push(*p);
@@ -309,15 +313,22 @@ impl LocalCluster for BrokerLocal {
         !self.groups.describe_group(group).members.is_empty()
     }
 
-    fn commit_group_offsets(&self, group: &str, offsets: &[GroupOffset]) -> Result<usize, LocalError> {
+    fn commit_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[GroupOffset],
+    ) -> Result<usize, LocalError> {
         let mut topics: BTreeMap<String, Vec<CommitPartition>> = BTreeMap::new();
         for o in offsets {
-            topics.entry(o.topic.clone()).or_default().push(CommitPartition {
-                partition: o.partition,
-                offset: o.offset,
-                leader_epoch: o.leader_epoch,
-                metadata: o.metadata.clone(),
-            });
+            topics
+                .entry(o.topic.clone())
+                .or_default()
+                .push(CommitPartition {
+                    partition: o.partition,
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata.clone(),
+                });
         }
         let result = self.groups.commit_offsets(CommitRequest {
             group_id: group.to_string(),
@@ -333,14 +344,24 @@ impl LocalCluster for BrokerLocal {
                 if code.is_none() {
                     committed += 1;
                 } else {
-                    failed.push(format!("{topic}-{p}: {}", ErrorCode::try_from_code(code.code()).map_or_else(|| "error".to_string(), |c| c.to_string())));
+                    failed.push(format!(
+                        "{topic}-{p}: {}",
+                        ErrorCode::try_from_code(code.code())
+                            .map_or_else(|| "error".to_string(), |c| c.to_string())
+                    ));
                 }
             }
         }
         if failed.is_empty() {
             Ok(committed)
         } else {
-            Err(LocalError::new(ErrorCode::UnknownServerError, format!("offset commit for group '{group}' refused: {}", failed.join(", "))))
+            Err(LocalError::new(
+                ErrorCode::UnknownServerError,
+                format!(
+                    "offset commit for group '{group}' refused: {}",
+                    failed.join(", ")
+                ),
+            ))
         }
     }
 

@@ -170,12 +170,20 @@ pub trait LocalCluster: Send + Sync + 'static {
         at_least: i32,
     ) -> Result<(), LocalError>;
     /// The local group's committed offsets for these partitions (`None`: no commit).
-    fn group_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Vec<((String, i32), Option<i64>)>;
+    fn group_offsets(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Vec<((String, i32), Option<i64>)>;
     /// Does the local group have members? Their offsets are never overwritten.
     fn group_is_active(&self, group: &str) -> bool;
     /// A standalone commit (generation -1) of `offsets` for `group`; refused for a group
     /// with active members. Returns how many partitions were committed.
-    fn commit_group_offsets(&self, group: &str, offsets: &[GroupOffset]) -> Result<usize, LocalError>;
+    fn commit_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[GroupOffset],
+    ) -> Result<usize, LocalError>;
     /// Makes a mirror writable: leader epoch above every mirrored epoch, producer ids above
     /// every mirrored producer id, state STOPPED.
     fn promote(&self, topic: &str) -> Result<(), LocalError>;

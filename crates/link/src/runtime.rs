@@ -727,11 +727,20 @@ pub async fn sync_consumer_offsets(
     if mirrors.is_empty() {
         return Ok(0);
     }
-    let groups = client.list_groups().await.map_err(|e| format!("ListGroups on the source failed: {e}"))?;
+    let groups = client
+        .list_groups()
+        .await
+        .map_err(|e| format!("ListGroups on the source failed: {e}"))?;
     let mut committed = 0u64;
     let mut errors = Vec::new();
-    for g in groups.iter().filter(|g| shared.config.group_filters.selects(&g.group_id)) {
-        let local_group = match (&shared.config.cluster_link_prefix, shared.config.consumer_group_prefix) {
+    for g in groups
+        .iter()
+        .filter(|g| shared.config.group_filters.selects(&g.group_id))
+    {
+        let local_group = match (
+            &shared.config.cluster_link_prefix,
+            shared.config.consumer_group_prefix,
+        ) {
             (Some(p), true) => format!("{p}{}", g.group_id),
             _ => g.group_id.clone(),
         };
@@ -743,7 +752,10 @@ pub async fn sync_consumer_offsets(
             }
         };
         let mut wanted = Vec::new();
-        for o in source_offsets.into_iter().filter(|o| o.offset >= 0 && o.error.is_none()) {
+        for o in source_offsets
+            .into_iter()
+            .filter(|o| o.offset >= 0 && o.error.is_none())
+        {
             let Some(mirror) = mirrors.get(&o.topic) else {
                 continue;
             };
@@ -758,9 +770,22 @@ pub async fn sync_consumer_offsets(
                 metadata: o.metadata,
             });
         }
-        let keys: Vec<(String, i32)> = wanted.iter().map(|o| (o.topic.clone(), o.partition)).collect();
-        let current: HashMap<(String, i32), Option<i64>> = shared.local.group_offsets(&local_group, &keys).into_iter().collect();
-        wanted.retain(|o| current.get(&(o.topic.clone(), o.partition)).copied().flatten() != Some(o.offset));
+        let keys: Vec<(String, i32)> = wanted
+            .iter()
+            .map(|o| (o.topic.clone(), o.partition))
+            .collect();
+        let current: HashMap<(String, i32), Option<i64>> = shared
+            .local
+            .group_offsets(&local_group, &keys)
+            .into_iter()
+            .collect();
+        wanted.retain(|o| {
+            current
+                .get(&(o.topic.clone(), o.partition))
+                .copied()
+                .flatten()
+                != Some(o.offset)
+        });
         if wanted.is_empty() {
             continue;
         }
@@ -802,7 +827,12 @@ async fn finish_promotions(shared: &Arc<LinkShared>, client: &Client) {
         });
         if caught_up {
             if shared.config.consumer_offset_sync {
-                let outcome = sync_consumer_offsets(shared, client, Some(std::slice::from_ref(&m.mirror.source_topic))).await;
+                let outcome = sync_consumer_offsets(
+                    shared,
+                    client,
+                    Some(std::slice::from_ref(&m.mirror.source_topic)),
+                )
+                .await;
                 shared.record_task("consumer_offset_sync", outcome);
             }
             match shared.local.promote(&m.topic) {
