@@ -267,6 +267,13 @@ def test_mirror_from_librdkafka_mock_cluster(mock_cluster, broker_factory, tmp_p
         n = ck.watermarks(bootstrap, "test-topic", p)[1]
         assert records(dest.bootstrap, "test-topic", p, n) == records(bootstrap, "test-topic", p, n)
 
+    # The mock has no DescribeConfigs: the config-sync task reports its error while the
+    # data keeps flowing.
+    desc = json.loads(cli("cluster-links", "--describe", "--link", "mock", "--bootstrap-server", dest.bootstrap, "--output", "json").stdout)
+    task = [t for t in desc["tasks"] if t["name"] == "topic_config_sync"]
+    assert task and task[0]["state"] == "IN_ERROR" and task[0]["error"], desc["tasks"]
+    assert desc["state"] == "ACTIVE"
+
     # The rest of seed 004's flow against this source: promote, write, delete the link.
     out = cli("mirrors", "--promote", "--topics", "test-topic", "--bootstrap-server", dest.bootstrap, "--wait", "--timeout-ms", "60000")
     assert "successfully scheduled" in out.stdout
@@ -429,3 +436,43 @@ def test_prometheus_metrics(broker_factory):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url.replace("/metrics", "/nope"), timeout=10)
     assert e.value.code == 404
+
+
+def test_source_failures_are_reported_and_recovered(broker_factory):
+    source = broker_factory("source")
+    dest = broker_factory("dest")
+    for t in ["gone", "again", "steady"]:
+        ck.create_topic(source.bootstrap, t, 1)
+        ck.produce(source.bootstrap, t, [{"value": f"{t}{i}".encode()} for i in range(5)])
+    filters = '{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}'
+    cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
+        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=300,replica.fetch.backoff.ms=100",
+        "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", filters)
+    for t in ["gone", "again", "steady"]:
+        wait_until(lambda t=t: caught_up(dest.bootstrap, t, source.bootstrap, 1), timeout=scaled(30), what=f"{t} caught up")
+
+    a = AdminClient({"bootstrap.servers": source.bootstrap})
+    ck.result(a.delete_topics(["gone"])["gone"])
+    wait_until(lambda: describe(dest.bootstrap, "gone")["state"] == "FAILED", timeout=scaled(30), what="gone -> FAILED")
+    assert describe(dest.bootstrap, "gone")["reason"] == "SOURCE_TOPIC_MAY_BE_DELETED"
+    # The failed mirror keeps its data and stays read-only until failed over.
+    assert [r[2] for r in records(dest.bootstrap, "gone", 0, 5)] == [f"gone{i}".encode() for i in range(5)]
+
+    # Deleted and recreated under the same name: a different topic, not the same stream.
+    ck.result(a.delete_topics(["again"])["again"])
+    wait_until(lambda: "again" not in a.list_topics(timeout=10).topics, timeout=scaled(30), what="again deleted")
+    ck.create_topic(source.bootstrap, "again", 1)
+    wait_until(lambda: describe(dest.bootstrap, "again")["state"] == "FAILED", timeout=scaled(30), what="again -> FAILED")
+    assert describe(dest.bootstrap, "again")["reason"] in ("SOURCE_TOPIC_ID_CHANGED", "SOURCE_TOPIC_MAY_BE_DELETED")
+
+    # The source goes away: mirrors show SOURCE_UNAVAILABLE, then resume with no gap.
+    source.stop()
+    wait_until(lambda: describe(dest.bootstrap, "steady")["state"] == "SOURCE_UNAVAILABLE", timeout=scaled(30), what="SOURCE_UNAVAILABLE")
+    listing = json.loads(cli("cluster-links", "--describe", "--link", "l1", "--bootstrap-server", dest.bootstrap, "--output", "json").stdout)
+    assert listing["state"] == "UNAVAILABLE" and listing["error"], listing
+    assert listing["sync_status"] == "OUT_OF_SYNC"
+    source.restart()
+    ck.produce(source.bootstrap, "steady", [{"value": f"late{i}".encode()} for i in range(5)])
+    wait_until(lambda: caught_up(dest.bootstrap, "steady", source.bootstrap, 1), timeout=scaled(60), what="resumed")
+    assert describe(dest.bootstrap, "steady")["state"] == "ACTIVE"
+    assert_identical(source.bootstrap, dest.bootstrap, "steady", 1)
