@@ -198,7 +198,7 @@ impl Default for ClientConfig {
 }
 
 /// Properties this module understands. Anything else is returned as ignored.
-const KNOWN_KEYS: &[&str] = &[
+pub const KNOWN_KEYS: &[&str] = &[
     "bootstrap.servers",
     "client.id",
     "security.protocol",

@@ -19,31 +19,18 @@ use crate::filters::{
     NameFilters,
 };
 
-/// Client keys accepted for reaching the source (Kafka's names).
-const CLIENT_KEYS: &[&str] = &[
-    "bootstrap.servers",
-    "security.protocol",
-    "sasl.mechanism",
-    "sasl.jaas.config",
-    "ssl.truststore.type",
-    "ssl.truststore.location",
-    "ssl.truststore.certificates",
-    "ssl.truststore.password",
-    "ssl.keystore.type",
-    "ssl.keystore.location",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
-    "ssl.keystore.password",
-    "ssl.key.password",
-    "ssl.endpoint.identification.algorithm",
-    "client.id",
+/// Standard Kafka client keys a source config may carry that the link accepts and has no
+/// use for (its client keeps its own connection and retry policy).
+const ACCEPTED_CLIENT_KEYS: &[&str] = &[
     "client.dns.lookup",
-    "request.timeout.ms",
-    "socket.connection.setup.timeout.ms",
     "connections.max.idle.ms",
-    "metadata.max.age.ms",
     "retry.backoff.ms",
 ];
+
+/// Is `key` a source-connection key (handed to the client) rather than a link option?
+fn is_client_key(key: &str) -> bool {
+    strait_client::config::KNOWN_KEYS.contains(&key) || ACCEPTED_CLIENT_KEYS.contains(&key)
+}
 
 /// Is this key's value a secret?
 pub fn is_sensitive(key: &str) -> bool {
@@ -187,7 +174,7 @@ impl LinkConfig {
     /// Validates a key/value map.
     pub fn from_map(map: BTreeMap<String, String>) -> Result<Self, LinkConfigError> {
         for k in map.keys() {
-            if !CLIENT_KEYS.contains(&k.as_str()) && !OPTION_KEYS.contains(&k.as_str()) {
+            if !is_client_key(k) && !OPTION_KEYS.contains(&k.as_str()) {
                 return Err(LinkConfigError::UnknownKey(k.clone()));
             }
         }
@@ -414,7 +401,7 @@ impl LinkConfig {
     pub fn client_properties(&self) -> BTreeMap<String, String> {
         self.raw
             .iter()
-            .filter(|(k, _)| CLIENT_KEYS.contains(&k.as_str()))
+            .filter(|(k, _)| is_client_key(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -445,6 +432,7 @@ impl LinkConfig {
 /// Link option keys (everything that is not a source-connection key).
 const OPTION_KEYS: &[&str] = &[
     "link.mode",
+    "metadata.max.age.ms",
     "connection.mode",
     "auto.create.mirror.topics.enable",
     "auto.create.mirror.topics.filters",
