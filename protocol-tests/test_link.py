@@ -476,3 +476,44 @@ def test_source_failures_are_reported_and_recovered(broker_factory):
     wait_until(lambda: caught_up(dest.bootstrap, "steady", source.bootstrap, 1), timeout=scaled(60), what="resumed")
     assert describe(dest.bootstrap, "steady")["state"] == "ACTIVE"
     assert_identical(source.bootstrap, dest.bootstrap, "steady", 1)
+
+
+def test_offset_sync_never_overwrites_a_group_active_on_the_destination(broker_factory):
+    import threading
+    from confluent_kafka import Consumer
+    source = broker_factory("source")
+    dest = broker_factory("dest", group_initial_rebalance_delay_ms=0)
+    ck.create_topic(source.bootstrap, "test-topic", 1)
+    ck.produce(source.bootstrap, "test-topic", [{"value": str(i).encode()} for i in range(10)])
+    cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
+        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=500,consumer.offset.sync.enable=true,consumer.offset.sync.ms=1000",
+        "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", TOPIC_FILTER,
+        "--consumer-group-filters-json", GROUP_FILTER)
+    wait_until(lambda: caught_up(dest.bootstrap, "test-topic", source.bootstrap, 1), timeout=scaled(30), what="caught up")
+
+    # A consumer of test-group is live on the destination and has committed offset 2.
+    c = Consumer({"bootstrap.servers": dest.bootstrap, "group.id": "test-group", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    c.subscribe(["test-topic"])
+    wait_until(lambda: c.poll(0.2) is not None and bool(c.assignment()), timeout=scaled(30), what="dest member joined")
+    c.commit(offsets=[TopicPartition("test-topic", 0, 2)], asynchronous=False)
+    stop = threading.Event()
+    t = threading.Thread(target=lambda: [c.poll(0.1) for _ in iter(stop.is_set, True)], daemon=True)
+    t.start()
+
+    def runs() -> int:
+        d = json.loads(cli("cluster-links", "--describe", "--link", "l1", "--bootstrap-server", dest.bootstrap, "--output", "json").stdout)
+        return next((x["runs"] for x in d["tasks"] if x["name"] == "consumer_offset_sync"), 0)
+
+    try:
+        # The source group is at 7; several sync rounds pass; the live group keeps its 2.
+        assert group_consume(source.bootstrap, "test-group", "test-topic", 7) == [str(i).encode() for i in range(7)]
+        start = runs()
+        wait_until(lambda: runs() >= start + 2, timeout=scaled(30), what="two offset-sync rounds")
+        assert group_offset(dest.bootstrap, "test-group", "test-topic") == 2
+    finally:
+        stop.set()
+        t.join(10)
+        c.close()
+    # Once the group is empty on the destination, the source's offset is copied.
+    wait_until(lambda: group_offset(dest.bootstrap, "test-group", "test-topic") == 7, timeout=scaled(30), what="offset synced after the group emptied")
