@@ -22,6 +22,8 @@ pub struct Broker {
     pub topics: Arc<TopicManager>,
     /// The consumer-group coordinator (this broker coordinates every group).
     pub groups: Arc<GroupCoordinator>,
+    /// ACLs, the authorizer and SCRAM credentials.
+    pub security: Arc<crate::auth::Security>,
     cluster_id: String,
     advertised: RwLock<Vec<Listener>>,
     fetch_sessions: FetchSessionCache,
@@ -38,7 +40,12 @@ impl Broker {
         )?);
         let cluster_id = topics.cluster_id();
         let groups = Arc::new(GroupCoordinator::open(&config, topics.clone())?);
+        let security = Arc::new(
+            crate::auth::Security::open(&config.security, &topics)
+                .map_err(StartupError::Security)?,
+        );
         Ok(Broker {
+            security,
             advertised: RwLock::new(config.advertised_listeners.clone().unwrap_or_default()),
             config,
             topics,
@@ -88,22 +95,36 @@ impl Broker {
         })
     }
 
-    /// Records the actually bound listeners when `advertised.listeners` was not given (so
-    /// port 0 advertises the real port, and 0.0.0.0 advertises loopback).
-    pub fn set_bound_listeners(&self, bound: Vec<Listener>) {
-        if self.config.advertised_listeners.is_some() {
-            return;
+    /// The endpoint advertised to clients connected to listener `name`: its entry in
+    /// `advertised.listeners`, else the bound listener of that name, else the first.
+    pub fn advertised_listener_for(&self, name: &str) -> Listener {
+        let adv = self.advertised.read().unwrap_or_else(|e| e.into_inner());
+        match adv.iter().find(|l| l.name == name) {
+            Some(l) => l.clone(),
+            None => {
+                drop(adv);
+                self.advertised_listener()
+            }
         }
+    }
+
+    /// Records the actually bound listeners for those `advertised.listeners` does not name
+    /// (so port 0 advertises the real port, and 0.0.0.0 advertises loopback).
+    pub fn set_bound_listeners(&self, bound: Vec<Listener>) {
         let mut adv = self.advertised.write().unwrap_or_else(|e| e.into_inner());
-        *adv = bound
+        // Listeners missing from `advertised.listeners` advertise themselves (as in Kafka).
+        let configured = self.config.advertised_listeners.clone().unwrap_or_default();
+        let missing: Vec<Listener> = bound
             .into_iter()
-            .map(|mut l| {
-                if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
-                    l.host = "127.0.0.1".into();
-                }
-                l
-            })
+            .filter(|b| !configured.iter().any(|c| c.name == b.name))
             .collect();
+        *adv = configured;
+        adv.extend(missing.into_iter().map(|mut l| {
+            if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
+                l.host = "127.0.0.1".into();
+            }
+            l
+        }));
     }
 
     /// Wakes long-polling fetches after an append.

@@ -83,6 +83,8 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: u64,
     /// Topic defaults from `log.*` keys (static part; dynamic part is persisted metadata).
     pub topic_defaults: TopicDefaults,
+    /// Listener security (TLS, SASL), the authorizer and bootstrap SCRAM credentials.
+    pub security: crate::auth::config::SecurityConfig,
     /// Everything supplied, for DescribeConfigs on the broker resource.
     pub supplied: BTreeMap<String, String>,
 }
@@ -174,6 +176,9 @@ impl BrokerConfig {
                 port: 9092,
             }],
         };
+        let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
+        let security = crate::auth::config::parse(&props, &listener_names)
+            .map_err(|(key, value, reason)| invalid(&key, &value, reason))?;
         let advertised_listeners = get("advertised.listeners")
             .map(|v| parse_listeners("advertised.listeners", &v))
             .transpose()?;
@@ -288,7 +293,10 @@ impl BrokerConfig {
                 topic_defaults
                     .static_broker
                     .insert(k.clone(), v.trim().to_string());
-            } else if !KNOWN.contains(&k.as_str()) && !ACCEPTED_IGNORED.contains(&k.as_str()) {
+            } else if !KNOWN.contains(&k.as_str())
+                && !ACCEPTED_IGNORED.contains(&k.as_str())
+                && !crate::auth::config::is_security_key(k)
+            {
                 tracing::warn!(key = %k, "The configuration '{k}' was supplied but isn't a known config.");
             }
         }
@@ -312,6 +320,7 @@ impl BrokerConfig {
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
             topic_defaults,
+            security,
             supplied: props,
         })
     }
@@ -352,11 +361,17 @@ pub fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError>
             .parse()
             .map_err(|_| invalid(key, item, "port is not a number in 0..=65535"))?;
         let name = name.to_ascii_uppercase();
-        if name != "PLAINTEXT" {
+        // The name's security protocol comes from listener.security.protocol.map
+        // (crate::auth::config), which checks that every listener has one.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(invalid(
                 key,
                 item,
-                format!("listener security protocol {name} is not supported yet (only PLAINTEXT)"),
+                "listener names are letters, digits, '_' and '-'",
             ));
         }
         if out.iter().any(|l| l.name == name) {

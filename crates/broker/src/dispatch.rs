@@ -22,11 +22,23 @@ pub struct RequestContext {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<String>,
+    /// Who sent it: principal, client address, listener.
+    pub session: std::sync::Arc<crate::auth::Session>,
 }
 
 /// Handles one frame. `Ok(None)` means no response is due (Produce with acks=0); `Err`
 /// means the connection must close.
-pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, ProtocolError> {
+pub async fn handle(broker: &Broker, frame: Bytes) -> Result<Option<Bytes>, ProtocolError> {
+    let session = std::sync::Arc::new(crate::auth::Session::default());
+    handle_with_session(broker, &session, frame).await
+}
+
+/// [`handle`] for a connection's authenticated `session`.
+pub async fn handle_with_session(
+    broker: &Broker,
+    session: &std::sync::Arc<crate::auth::Session>,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, ProtocolError> {
     let (api_key, api_version) = peek_key_version(&frame)?;
     let header = decode_request_header(&mut frame)?;
     let ctx = RequestContext {
@@ -34,6 +46,7 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, 
         api_version,
         correlation_id: header.correlation_id,
         client_id: header.client_id.as_ref().map(|c| c.to_string()),
+        session: session.clone(),
     };
     if api_key == ApiKey::ApiVersions as i16 && check_version(api_key, api_version).is_err() {
         // KIP-511: answer a too-new ApiVersions in v0 so the client can retry lower.
@@ -142,13 +155,13 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, 
         }
         ApiKey::OffsetCommit => {
             call(c, frame, |r| async {
-                Some(handlers::offset_commit::handle(b, c, r))
+                Some(crate::auth::hooks::offset_commit(b, c, r))
             })
             .await
         }
         ApiKey::OffsetFetch => {
             call(c, frame, |r| async {
-                Some(handlers::offset_fetch::handle(b, c, r))
+                Some(crate::auth::hooks::offset_fetch(b, c, r))
             })
             .await
         }
@@ -203,6 +216,48 @@ pub async fn handle(broker: &Broker, mut frame: Bytes) -> Result<Option<Bytes>, 
         ApiKey::OffsetDelete => {
             call(c, frame, |r| async {
                 Some(handlers::offset_delete::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::SaslHandshake => {
+            call(c, frame, |r| async {
+                Some(handlers::sasl_handshake::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::SaslAuthenticate => {
+            call(c, frame, |r| async {
+                Some(handlers::sasl_authenticate::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::CreateAcls => {
+            call(c, frame, |r| async {
+                Some(handlers::create_acls::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeAcls => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_acls::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DeleteAcls => {
+            call(c, frame, |r| async {
+                Some(handlers::delete_acls::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_user_scram_credentials::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::AlterUserScramCredentials => {
+            call(c, frame, |r| async {
+                Some(handlers::alter_user_scram_credentials::handle(b, c, r))
             })
             .await
         }

@@ -9,9 +9,11 @@
 //!   [`metadata`]: crash-safe persistence of that registry.
 //! * [`topic_config`] / [`config_resources`]: topic and broker configs with Kafka's names.
 //! * [`fetch_session`]: incremental fetch sessions.
+//! * [`auth`]: sessions, ACLs and the authorizer, SASL (PLAIN, SCRAM), TLS listeners.
 //!
 //! Storage is `strait-storage`; the wire is `strait-protocol`.
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod config_resources;
@@ -48,10 +50,12 @@ impl RunningBroker {
         let broker = Arc::new(Broker::open(config)?);
         let bound = server::bind(&broker).await.map_err(StartError::Bind)?;
         broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
-        let listeners = bound.iter().map(|(l, _)| l.clone()).collect();
+        let mut listeners: Vec<config::Listener> = bound.iter().map(|(l, _)| l.clone()).collect();
+        // Tests and scripts read the first "listening on" line: PLAINTEXT first if present.
+        listeners.sort_by_key(|l| l.name != "PLAINTEXT");
         let mut tasks = Vec::new();
-        for (_, socket) in bound {
-            tasks.push(tokio::spawn(server::serve(broker.clone(), socket)));
+        for (l, socket) in bound {
+            tasks.push(tokio::spawn(server::serve(broker.clone(), socket, l.name)));
         }
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
         broker.groups.start_timer();

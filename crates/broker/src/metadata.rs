@@ -79,6 +79,12 @@ pub struct MetadataImage {
     pub producer_id_block_end: i64,
     #[serde(default)]
     pub links: Vec<LinkRecord>,
+    /// ACL bindings (CreateAcls / DeleteAcls).
+    #[serde(default)]
+    pub acls: Vec<crate::auth::acl::AclRecord>,
+    /// Salted SCRAM credentials (AlterUserScramCredentials), never passwords.
+    #[serde(default)]
+    pub scram_credentials: Vec<crate::auth::scram::ScramCredentialRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +166,8 @@ impl MetadataStore {
                     dynamic_default_broker_configs: BTreeMap::new(),
                     producer_id_block_end: 0,
                     links: Vec::new(),
+                    acls: Vec::new(),
+                    scram_credentials: Vec::new(),
                 };
                 self.save(&image)?;
                 Ok(image)

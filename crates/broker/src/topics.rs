@@ -210,6 +210,8 @@ pub enum StartupError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot store security metadata: {0}")]
+    Security(ApiError),
 }
 
 fn storage_error(e: strait_storage::StorageError) -> ApiError {
@@ -711,6 +713,44 @@ impl TopicManager {
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
         Ok(())
+    }
+
+    /// The persisted ACL bindings and SCRAM credentials.
+    pub fn security_records(
+        &self,
+    ) -> (
+        Vec<crate::auth::acl::AclRecord>,
+        Vec<crate::auth::scram::ScramCredentialRecord>,
+    ) {
+        let image = lock(&self.image);
+        (image.acls.clone(), image.scram_credentials.clone())
+    }
+
+    /// Changes ACLs and/or SCRAM credentials and persists the image before returning the
+    /// new lists (nothing is changed if `change` fails or the image cannot be saved).
+    #[allow(clippy::type_complexity)]
+    pub fn update_security<R>(
+        &self,
+        change: impl FnOnce(
+            &mut Vec<crate::auth::acl::AclRecord>,
+            &mut Vec<crate::auth::scram::ScramCredentialRecord>,
+        ) -> Result<R, ApiError>,
+    ) -> Result<
+        (
+            R,
+            Vec<crate::auth::acl::AclRecord>,
+            Vec<crate::auth::scram::ScramCredentialRecord>,
+        ),
+        ApiError,
+    > {
+        let mut image = lock(&self.image);
+        let mut next = image.clone();
+        let result = change(&mut next.acls, &mut next.scram_credentials)?;
+        if next.acls != image.acls || next.scram_credentials != image.scram_credentials {
+            self.store.save(&next).map_err(metadata_error)?;
+            *image = next;
+        }
+        Ok((result, image.acls.clone(), image.scram_credentials.clone()))
     }
 
     /// Flushes and closes every log (clean shutdown).

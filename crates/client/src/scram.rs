@@ -31,14 +31,14 @@ pub enum ScramHash {
 }
 
 impl ScramHash {
-    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => hmac_of::<Hmac<Sha256>>(key, data),
             ScramHash::Sha512 => hmac_of::<Hmac<Sha512>>(key, data),
         }
     }
 
-    pub(crate) fn hash(self, data: &[u8]) -> Vec<u8> {
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => Sha256::digest(data).to_vec(),
             ScramHash::Sha512 => Sha512::digest(data).to_vec(),
@@ -46,7 +46,7 @@ impl ScramHash {
     }
 
     /// `Hi(password, salt, i)` = PBKDF2 with HMAC of this hash.
-    pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => {
                 let mut out = [0u8; 32];

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let responses = req
@@ -23,7 +23,15 @@ pub fn handle(
         .into_iter()
         .map(|res| {
             let name = res.resource_name.to_string();
-            let outcome = resolve_resource(broker, res.resource_type, &name).and_then(|resource| {
+            let outcome = crate::auth::check_config_resource(
+                broker,
+                ctx,
+                crate::auth::acl::AclOperation::AlterConfigs,
+                res.resource_type,
+                &name,
+            )
+            .and_then(|()| resolve_resource(broker, res.resource_type, &name))
+            .and_then(|resource| {
                 let mut configs = BTreeMap::new();
                 for c in &res.configs {
                     let value = c.value.as_ref().ok_or_else(|| {

@@ -6,13 +6,14 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use strait_protocol::ErrorCode;
 
 use super::str_bytes;
+use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let node = broker.node_id();
@@ -28,7 +29,11 @@ pub fn handle(
                     .topics
                     .get(&t.name.0)
                     .and_then(|topic| topic.read_only_reason());
-                let outcome = if let Some(reason) = mirror {
+                let outcome = if let Err(e) =
+                    crate::auth::check_topic(broker, ctx, AclOperation::Alter, &t.name.0)
+                {
+                    Err(e)
+                } else if let Some(reason) = mirror {
                     Err(ApiError::new(
                         ErrorCode::InvalidRequest,
                         format!("{reason}; its partition count follows the source topic"),

@@ -33,6 +33,8 @@ pub fn handle(
                     ErrorCode::InvalidRequest,
                     format!("Topic {name} appears more than once in the request"),
                 ))
+            } else if !crate::auth::allow_create_topic(broker, ctx, &name) {
+                Err(crate::auth::topic_denied(&name))
             } else {
                 create(broker, &t, req.validate_only)
             };

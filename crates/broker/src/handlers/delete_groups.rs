@@ -9,11 +9,28 @@ use crate::dispatch::RequestContext;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
-    let errors = broker.groups.delete_groups(&ids);
+    let allowed: Vec<bool> = ids
+        .iter()
+        .map(|g| crate::auth::allow_group(broker, ctx, crate::auth::acl::AclOperation::Delete, g))
+        .collect();
+    let permitted: Vec<String> = ids
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, ok)| **ok)
+        .map(|(g, _)| g.clone())
+        .collect();
+    let mut deleted = broker.groups.delete_groups(&permitted).into_iter();
+    let errors: Vec<i16> = allowed
+        .iter()
+        .map(|ok| match ok {
+            true => deleted.next().map_or(-1, |e| e.code()),
+            false => strait_protocol::ErrorCode::GroupAuthorizationFailed.code(),
+        })
+        .collect();
     DeleteGroupsResponse::default().with_results(
         req.groups_names
             .into_iter()
@@ -21,7 +38,7 @@ pub fn handle(
             .map(|(g, e)| {
                 DeletableGroupResult::default()
                     .with_group_id(g)
-                    .with_error_code(e.code())
+                    .with_error_code(e)
             })
             .collect(),
     )

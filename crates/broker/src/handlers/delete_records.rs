@@ -7,13 +7,14 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use strait_protocol::ErrorCode;
 
+use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let topics = req
@@ -21,6 +22,7 @@ pub fn handle(
         .into_iter()
         .map(|t| {
             let topic = broker.topics.get(&t.name.0);
+            let auth = crate::auth::check_topic(broker, ctx, AclOperation::Delete, &t.name.0);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -28,6 +30,10 @@ pub fn handle(
                     let mut r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if let Err(e) = &auth {
+                        r.error_code = e.error_code();
+                        return r;
+                    }
                     let outcome = topic
                         .as_ref()
                         .and_then(|t| t.partition(p.partition_index))

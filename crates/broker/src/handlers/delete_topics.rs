@@ -6,6 +6,7 @@ use strait_protocol::ErrorCode;
 use uuid::Uuid;
 
 use super::str_bytes;
+use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
@@ -39,6 +40,7 @@ pub fn handle(
                     .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicId)),
             };
             let outcome = resolved.and_then(|n| {
+                crate::auth::check_topic(broker, ctx, AclOperation::Delete, &n)?;
                 if !broker.config.delete_topic_enable {
                     return Err(ApiError::new(
                         ErrorCode::TopicDeletionDisabled,

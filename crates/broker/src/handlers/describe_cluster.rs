@@ -22,7 +22,7 @@ pub fn handle(
             .with_error_code(ErrorCode::UnsupportedEndpointType.code())
             .with_error_message(Some(str_bytes("Strait only answers for broker endpoints")));
     }
-    let l = broker.advertised_listener();
+    let l = broker.advertised_listener_for(&ctx.session.listener);
     let mut resp =
         resp.with_controller_id(node)
             .with_brokers(vec![DescribeClusterBroker::default()

@@ -25,7 +25,15 @@ pub fn handle(
             let mut r = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            match resolve_resource(broker, res.resource_type, &name) {
+            match crate::auth::check_config_resource(
+                broker,
+                ctx,
+                crate::auth::acl::AclOperation::DescribeConfigs,
+                res.resource_type,
+                &name,
+            )
+            .and_then(|()| resolve_resource(broker, res.resource_type, &name))
+            {
                 Ok(resource) => {
                     let keys: Option<Vec<String>> = res
                         .configuration_keys

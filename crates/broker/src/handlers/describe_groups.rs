@@ -23,6 +23,16 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|id| {
+            if let Err(e) = crate::auth::check_group(
+                broker,
+                ctx,
+                crate::auth::acl::AclOperation::Describe,
+                &id.0,
+            ) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(e.error_code());
+            }
             let d = broker.groups.describe_group(id.0.as_str());
             let mut g = DescribedGroup::default()
                 .with_group_id(id)
@@ -47,7 +57,13 @@ pub fn handle(
                         .collect(),
                 );
             if v >= 3 && req.include_authorized_operations {
-                g.authorized_operations = GROUP_OPERATIONS;
+                g.authorized_operations = GROUP_OPERATIONS
+                    & crate::auth::authorized_operations(
+                        broker,
+                        ctx,
+                        crate::auth::acl::ResourceType::Group,
+                        &g.group_id.0,
+                    );
             }
             g
         })

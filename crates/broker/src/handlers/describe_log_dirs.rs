@@ -11,9 +11,17 @@ use crate::dispatch::RequestContext;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !crate::auth::allow_cluster(broker, ctx, crate::auth::acl::AclOperation::Describe) {
+        let resp = DescribeLogDirsResponse::default();
+        return if ctx.api_version >= 3 {
+            resp.with_error_code(strait_protocol::ErrorCode::ClusterAuthorizationFailed.code())
+        } else {
+            resp
+        };
+    }
     let wanted: Option<Vec<(String, Vec<i32>)>> = req.topics.map(|ts| {
         ts.into_iter()
             .map(|t| (t.topic.0.to_string(), t.partitions))

@@ -16,6 +16,7 @@ use strait_protocol::ErrorCode;
 use strait_storage::ReadError;
 
 use super::str_bytes;
+use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
@@ -72,10 +73,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut appends = broker.subscribe_appends();
+    let denied: std::collections::HashSet<String> = view
+        .partitions
+        .iter()
+        .filter(|sp| !crate::auth::allow_topic(broker, ctx, AclOperation::Read, &sp.topic))
+        .map(|sp| sp.topic.clone())
+        .collect();
 
     let results = loop {
         appends.borrow_and_update();
-        let results = read_all(broker, &view.partitions, max_bytes, read_committed);
+        let results = read_all(broker, &view.partitions, max_bytes, read_committed, &denied);
         let bytes: usize = results.iter().map(|r| r.records_len()).sum();
         let any_error = results.iter().any(|r| r.error.is_some());
         let now = Instant::now();
@@ -87,7 +94,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
             .await
             .is_err()
         {
-            break read_all(broker, &view.partitions, max_bytes, read_committed);
+            break read_all(broker, &view.partitions, max_bytes, read_committed, &denied);
         }
     };
 
@@ -177,13 +184,18 @@ fn read_all(
     partitions: &[SessionPartition],
     max_bytes: usize,
     read_committed: bool,
+    denied: &std::collections::HashSet<String>,
 ) -> Vec<PartitionRead> {
     let mut remaining = max_bytes;
     let mut min_one = true;
     partitions
         .iter()
         .map(|sp| {
-            let r = read_one(broker, sp, remaining, min_one, read_committed);
+            let r = if denied.contains(&sp.topic) {
+                PartitionRead::error(crate::auth::topic_denied(&sp.topic))
+            } else {
+                read_one(broker, sp, remaining, min_one, read_committed)
+            };
             if !r.records.is_empty() {
                 min_one = false;
                 remaining = remaining.saturating_sub(r.records.len());

@@ -21,16 +21,31 @@ pub fn handle(
 ) -> FindCoordinatorResponse {
     let v = ctx.api_version;
     let key_type = if v >= 1 { req.key_type } else { GROUP };
-    let listener = broker.advertised_listener();
+    let listener = broker.advertised_listener_for(&ctx.session.listener);
     let node = BrokerId(broker.node_id());
     let answer = |key: &StrBytes| -> Option<(ErrorCode, String)> {
         match key_type {
-            GROUP => None,
+            GROUP => {
+                crate::auth::check_group(broker, ctx, crate::auth::acl::AclOperation::Describe, key)
+                    .err()
+                    .map(|e| (e.code, e.to_string()))
+            }
             TRANSACTION if key.is_empty() => Some((
                 ErrorCode::InvalidRequest,
                 "transactional id must not be empty".to_string(),
             )),
-            TRANSACTION => None,
+            TRANSACTION => (!crate::auth::allow_transactional_id(
+                broker,
+                ctx,
+                crate::auth::acl::AclOperation::Describe,
+                key,
+            ))
+            .then(|| {
+                (
+                    ErrorCode::TransactionalIdAuthorizationFailed,
+                    format!("Not authorized to use transactional id {key}"),
+                )
+            }),
             other => Some((
                 ErrorCode::InvalidRequest,
                 format!("unsupported coordinator key type {other}"),

@@ -7,6 +7,14 @@ use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err(e) = crate::auth::check_group(
+        broker,
+        ctx,
+        crate::auth::acl::AclOperation::Read,
+        &req.group_id.0,
+    ) {
+        return HeartbeatResponse::default().with_error_code(e.error_code());
+    }
     let instance = if ctx.api_version >= 3 {
         req.group_instance_id.as_ref().map(|s| s.as_str())
     } else {

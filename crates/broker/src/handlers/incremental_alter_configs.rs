@@ -14,7 +14,7 @@ use crate::topic_config::ConfigType;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let responses = req
@@ -22,7 +22,15 @@ pub fn handle(
         .into_iter()
         .map(|res| {
             let name = res.resource_name.to_string();
-            let outcome = resolve_resource(broker, res.resource_type, &name).and_then(|resource| {
+            let outcome = crate::auth::check_config_resource(
+                broker,
+                ctx,
+                crate::auth::acl::AclOperation::AlterConfigs,
+                res.resource_type,
+                &name,
+            )
+            .and_then(|()| resolve_resource(broker, res.resource_type, &name))
+            .and_then(|resource| {
                 let mut configs = current_overrides(broker, &resource);
                 for c in &res.configs {
                     let key = c.name.to_string();

@@ -11,12 +11,22 @@ use crate::dispatch::RequestContext;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    if let Some(e) = crate::auth::check_init_producer_id(
+        broker,
+        ctx,
+        req.transactional_id
+            .as_ref()
+            .map(|t| t.to_string())
+            .as_deref(),
+    ) {
+        return resp.with_error_code(e.code());
+    }
     if req.transactional_id.is_some() {
         tracing::info!(
             "refusing InitProducerId with a transactional.id: transactions are not supported yet"

@@ -17,6 +17,17 @@ pub async fn handle(
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let v = ctx.api_version;
+    if let Err(e) = crate::auth::check_group(
+        broker,
+        ctx,
+        crate::auth::acl::AclOperation::Read,
+        &req.group_id.0,
+    ) {
+        return JoinGroupResponse::default()
+            .with_error_code(e.error_code())
+            .with_generation_id(-1)
+            .with_protocol_name((v < 7).then(|| str_bytes("")));
+    }
     let join = JoinRequest {
         group_id: req.group_id.0.to_string(),
         member_id: req.member_id.to_string(),

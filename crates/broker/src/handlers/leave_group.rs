@@ -11,6 +11,14 @@ use crate::groups::Code;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let v = ctx.api_version;
+    if let Err(e) = crate::auth::check_group(
+        broker,
+        ctx,
+        crate::auth::acl::AclOperation::Read,
+        &req.group_id.0,
+    ) {
+        return LeaveGroupResponse::default().with_error_code(e.error_code());
+    }
     let members: Vec<(String, Option<String>)> = if v >= 3 {
         req.members
             .iter()

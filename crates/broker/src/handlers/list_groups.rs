@@ -28,6 +28,15 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListGroupsRequest) -> 
             .groups
             .list_groups(&states)
             .into_iter()
+            .filter(|g| {
+                crate::auth::allow_cluster(broker, ctx, crate::auth::acl::AclOperation::Describe)
+                    || crate::auth::allow_group(
+                        broker,
+                        ctx,
+                        crate::auth::acl::AclOperation::Describe,
+                        &g.group_id,
+                    )
+            })
             .map(|g| {
                 let mut out = ListedGroup::default()
                     .with_group_id(GroupId(str_bytes(g.group_id)))

@@ -7,6 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use strait_protocol::ErrorCode;
 
+use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
@@ -27,6 +28,8 @@ pub fn handle(
         .into_iter()
         .map(|t| {
             let topic = broker.topics.get(t.name.0.as_str());
+            let auth =
+                crate::auth::check_topic(broker, ctx, AclOperation::Describe, t.name.0.as_str());
             let partitions = t
                 .partitions
                 .into_iter()
@@ -35,6 +38,10 @@ pub fn handle(
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
+                    if let Err(e) = &auth {
+                        r.error_code = e.error_code();
+                        return r;
+                    }
                     let current_epoch = if v >= 4 { p.current_leader_epoch } else { -1 };
                     match lookup(
                         topic.as_deref(),

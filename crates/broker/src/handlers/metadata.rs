@@ -10,13 +10,14 @@ use strait_protocol::ErrorCode;
 use uuid::Uuid;
 
 use super::str_bytes;
+use crate::auth::acl::{AclOperation, ResourceType};
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::topics::Topic;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let v = ctx.api_version;
-    let listener = broker.advertised_listener();
+    let listener = broker.advertised_listener_for(&ctx.session.listener);
     let node = BrokerId(broker.node_id());
     let brokers = vec![MetadataResponseBroker::default()
         .with_node_id(node)
@@ -40,13 +41,25 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
             .topics
             .list()
             .iter()
+            .filter(|t| crate::auth::allow_topic(broker, ctx, AclOperation::Describe, &t.name))
             .map(|t| topic_entry(broker, v, t))
             .collect(),
         Some(list) => list
             .into_iter()
             .map(|(name, id)| match name {
+                Some(name)
+                    if !crate::auth::allow_topic(broker, ctx, AclOperation::Describe, &name) =>
+                {
+                    error_entry(v, Some(name), ErrorCode::TopicAuthorizationFailed)
+                }
                 Some(name) => match broker.topics.get(&name) {
                     Some(t) => topic_entry(broker, v, &t),
+                    None if allow_auto_create
+                        && broker.config.auto_create_topics_enable
+                        && !crate::auth::allow_create_topic(broker, ctx, &name) =>
+                    {
+                        error_entry(v, Some(name), ErrorCode::TopicAuthorizationFailed)
+                    }
                     None if allow_auto_create && broker.config.auto_create_topics_enable => {
                         match broker.topics.create_topic(
                             &name,
@@ -61,6 +74,18 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
                     None => error_entry(v, Some(name), ErrorCode::UnknownTopicOrPartition),
                 },
                 None => match broker.topics.get_by_id(id) {
+                    Some(t)
+                        if !crate::auth::allow_topic(
+                            broker,
+                            ctx,
+                            AclOperation::Describe,
+                            &t.name,
+                        ) =>
+                    {
+                        let mut e = error_entry(v, None, ErrorCode::TopicAuthorizationFailed);
+                        e.topic_id = id;
+                        e
+                    }
                     Some(t) => topic_entry(broker, v, &t),
                     None => {
                         let mut e = error_entry(v, None, ErrorCode::UnknownTopicId);
@@ -72,6 +97,15 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
             .collect(),
     };
 
+    let mut topics: Vec<MetadataResponseTopic> = topics;
+    if v >= 8 && req.include_topic_authorized_operations {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(n) = &t.name {
+                t.topic_authorized_operations =
+                    crate::auth::authorized_operations(broker, ctx, ResourceType::Topic, &n.0);
+            }
+        }
+    }
     let mut resp = MetadataResponse::default()
         .with_brokers(brokers)
         .with_topics(topics);
@@ -80,6 +114,14 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
     }
     if v >= 2 {
         resp.cluster_id = Some(str_bytes(broker.cluster_id()));
+    }
+    if (8..=10).contains(&v) && req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = crate::auth::authorized_operations(
+            broker,
+            ctx,
+            ResourceType::Cluster,
+            crate::auth::acl::CLUSTER_NAME,
+        );
     }
     resp
 }

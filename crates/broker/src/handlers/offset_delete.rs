@@ -12,9 +12,17 @@ use crate::dispatch::RequestContext;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    if let Err(e) = crate::auth::check_group(
+        broker,
+        ctx,
+        crate::auth::acl::AclOperation::Delete,
+        &req.group_id.0,
+    ) {
+        return OffsetDeleteResponse::default().with_error_code(e.error_code());
+    }
     let topics: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()
@@ -25,6 +33,9 @@ pub fn handle(
             )
         })
         .collect();
+    let (topics, denied): (Vec<_>, Vec<_>) = topics.into_iter().partition(|(t, _)| {
+        crate::auth::allow_topic(broker, ctx, crate::auth::acl::AclOperation::Read, t)
+    });
     match broker
         .groups
         .delete_offsets(req.group_id.0.as_str(), &topics)
@@ -33,6 +44,11 @@ pub fn handle(
         Ok(results) => OffsetDeleteResponse::default().with_topics(
             results
                 .into_iter()
+                .map(|(t, parts)| (t, parts.into_iter().map(|(p, e)| (p, e.code())).collect()))
+                .chain(denied.into_iter().map(|(t, parts)| {
+                    let e = strait_protocol::ErrorCode::TopicAuthorizationFailed.code();
+                    (t, parts.into_iter().map(|p| (p, e)).collect::<Vec<_>>())
+                }))
                 .map(|(topic, parts)| {
                     OffsetDeleteResponseTopic::default()
                         .with_name(TopicName(str_bytes(topic)))
@@ -42,7 +58,7 @@ pub fn handle(
                                 .map(|(p, e)| {
                                     OffsetDeleteResponsePartition::default()
                                         .with_partition_index(p)
-                                        .with_error_code(e.code())
+                                        .with_error_code(e)
                                 })
                                 .collect(),
                         )

@@ -8,13 +8,14 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use strait_protocol::ErrorCode;
 
+use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let topics = req
@@ -22,6 +23,7 @@ pub fn handle(
         .into_iter()
         .map(|t| {
             let topic = broker.topics.get(&t.topic.0);
+            let auth = crate::auth::check_topic(broker, ctx, AclOperation::Describe, &t.topic.0);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -30,6 +32,10 @@ pub fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if let Err(e) = &auth {
+                        r.error_code = e.error_code();
+                        return r;
+                    }
                     let outcome = topic
                         .as_ref()
                         .and_then(|t| t.partition(p.partition))

@@ -20,6 +20,9 @@ pub async fn handle(
     ctx: &RequestContext,
     body: Bytes,
 ) -> Result<Bytes, ProtocolError> {
+    if let Some(denied) = crate::auth::hooks::private_denied(broker, ctx, &body)? {
+        return Ok(encode_private_response(ctx.correlation_id, &denied));
+    }
     let response = match ctx.api_key {
         admin::CREATE_CLUSTER_LINKS => {
             create_cluster_links::handle(broker, AdminMessage::decode(body)?)

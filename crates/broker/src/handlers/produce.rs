@@ -34,9 +34,13 @@ pub async fn handle(
     for topic_data in req.topic_data {
         let name = topic_data.name.0.to_string();
         let topic = broker.topics.get(&name);
+        let denied = acks_error.clone().or_else(|| {
+            let txn = req.transactional_id.as_ref().map(|t| t.to_string());
+            crate::auth::check_produce(broker, ctx, txn.as_deref(), &name).err()
+        });
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in topic_data.partition_data {
-            let result = match (&acks_error, &topic) {
+            let result = match (&denied, &topic) {
                 (Some(e), _) => Err((e.clone(), None)),
                 (None, None) => Err((
                     ApiError::new(

@@ -14,6 +14,14 @@ pub async fn handle(
     req: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let v = ctx.api_version;
+    if let Err(e) = crate::auth::check_group(
+        broker,
+        ctx,
+        crate::auth::acl::AclOperation::Read,
+        &req.group_id.0,
+    ) {
+        return SyncGroupResponse::default().with_error_code(e.error_code());
+    }
     let sync = SyncRequest {
         group_id: req.group_id.0.to_string(),
         generation_id: req.generation_id,
