@@ -136,6 +136,7 @@ pub struct ScramServer {
     client_first_bare: String,
     server_first: String,
     nonce: String,
+    client_nonce_len: usize,
 }
 
 impl std::fmt::Debug for ScramServer {
@@ -250,9 +251,16 @@ impl ScramServer {
         } else if !authzid.is_empty() {
             return Err(ScramFailure("Invalid SCRAM gs2 header".into()));
         }
-        let mut raw = [0u8; 24];
+        // Alphanumeric, like Kafka's ScramFormatter (librdkafka 2.0.x mangles '+' and '/'
+        // in the server nonce and then fails the exchange).
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut raw = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut raw);
-        let nonce = format!("{client_nonce}{}", BASE64.encode(raw));
+        let suffix: String = raw
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect();
+        let nonce = format!("{client_nonce}{suffix}");
         let stored = lookup(&user).filter(|c| c.mechanism == mechanism);
         let (salt, iterations, credential) = match stored {
             Some(c) => {
@@ -278,6 +286,7 @@ impl ScramServer {
                 gs2_header,
                 client_first_bare: bare.to_string(),
                 server_first: server_first.clone(),
+                client_nonce_len: client_nonce.len(),
                 nonce,
             },
             server_first.into_bytes(),
@@ -310,8 +319,19 @@ impl ScramServer {
         if channel != self.gs2_header.as_bytes() {
             return Err(ScramFailure("Invalid SCRAM channel binding".into()));
         }
-        let nonce = attributes.iter().find(|(k, _)| *k == "r").map(|(_, v)| *v);
-        if nonce != Some(self.nonce.as_str()) {
+        let nonce = attributes
+            .iter()
+            .find(|(k, _)| *k == "r")
+            .map_or("", |(_, v)| *v);
+        // librdkafka before 2.6.1 (librdkafka#4895; Debian's kcat) sends its client nonce
+        // once more in front of the full nonce. Kafka 3.8.1-3.9 accepted that with
+        // `endsWith`; so do we, but only in exactly that form, so the server nonce is
+        // still required (no replay).
+        let legacy = nonce.len() == self.client_nonce_len + self.nonce.len()
+            && nonce.ends_with(self.nonce.as_str())
+            && nonce.as_bytes().get(..self.client_nonce_len)
+                == self.nonce.as_bytes().get(..self.client_nonce_len);
+        if nonce != self.nonce && !legacy {
             return Err(ScramFailure("Invalid SCRAM nonce in client-final".into()));
         }
         let proof = BASE64.decode(proof).map_err(|_| fail())?;
@@ -341,7 +361,7 @@ impl ScramServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strait_client::scram::ScramClient;
+    use strait_client::scram::{ScramClient, ScramHash};
 
     fn exchange(
         mech: ScramMechanism,
@@ -380,6 +400,41 @@ mod tests {
         // A SHA-256 credential does not authenticate SCRAM-SHA-512.
         let c = ScramCredentialRecord::from_password("u", ScramMechanism::Sha256, "pw", 4096);
         assert!(!exchange(ScramMechanism::Sha512, &c, "u", "pw"));
+    }
+
+    #[test]
+    fn nonce_checks_in_client_final() {
+        let c = ScramCredentialRecord::from_password("u", ScramMechanism::Sha256, "pw", 4096);
+        let client = ScramClient::with_nonce(ScramHash::Sha256, "u", "pw", "cnonce", false);
+        let (server, first) =
+            ScramServer::start(ScramMechanism::Sha256, &client.client_first(), |_| {
+                Some(c.clone())
+            })
+            .unwrap();
+        let (_, client_final) = client.handle_server_first(&first).unwrap();
+        let text = String::from_utf8(client_final).unwrap();
+        let full = server.nonce.clone();
+        // librdkafka < 2.6.1 repeats its client nonce: accepted (proof still checked).
+        let legacy = text.replace(&format!("r={full}"), &format!("r=cnonce{full}"));
+        assert_eq!(
+            server.finish(legacy.as_bytes()).unwrap_err().0,
+            invalid_credentials(ScramMechanism::Sha256)
+        );
+        assert!(server.finish(text.as_bytes()).is_ok());
+        // Anything else is refused before the proof: only the client nonce, or a stranger's.
+        for bad in [
+            text.replace(&format!("r={full}"), "r=cnonce"),
+            text.replace(&format!("r={full}"), &format!("r=x{full}")),
+        ] {
+            assert!(
+                server
+                    .finish(bad.as_bytes())
+                    .unwrap_err()
+                    .0
+                    .contains("nonce"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
