@@ -20,35 +20,20 @@ Tansu is found at $TANSU_BIN or /tmp/tansu/root/bin/tansu (peers.md says how to 
 import argparse
 import json
 import os
-import re
-import shutil
-import socket
-import subprocess
+import resource
 import sys
-import tempfile
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cpu_seconds, free_port, loadavg, spawn, stop, strait_bin, temp_dir, wait_port  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, deadline_s: float) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port} after {deadline_s}s")
+def self_cpu() -> float:
+    """CPU seconds of this process, librdkafka's threads included."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 class Target:
@@ -57,17 +42,12 @@ class Target:
         self.proc = None
 
     def start(self) -> None:
-        log = open(os.path.join(self.workdir, f"{self.name}.log"), "wb")
-        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT)
-        wait_port(self.port, 30)
+        self.proc = spawn(self.cmd, os.path.join(self.workdir, f"{self.name}.log"))
+        wait_port(self.port, 30, self.proc)
 
     def stop(self) -> None:
         if self.proc:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop(self.proc)
 
     @property
     def bootstrap(self) -> str:
@@ -77,12 +57,13 @@ class Target:
 def make_target(name: str, workdir: str) -> Target:
     port = free_port()
     if name == "strait":
-        binary = os.environ.get("STRAIT_BIN", os.path.join(ROOT, "target/release/strait"))
+        binary = strait_bin()
         data = os.path.join(workdir, "strait-data")
         return Target(name, [binary, "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
                              "--override", f"log.dirs={data}"], port, workdir)
     if name == "tansu":
         binary = os.environ.get("TANSU_BIN", "/tmp/tansu/root/bin/tansu")
+        # A fresh sqlite file per run (peers.md: never share one; DeleteTopics wipes it).
         db = os.path.join(workdir, "tansu.db")
         url = f"tcp://127.0.0.1:{port}"
         return Target(name, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
@@ -105,6 +86,7 @@ def run_workload(t: Target, n: int, size: int) -> dict:
         if err is not None:
             failures.append(err)
 
+    b0, c0 = cpu_seconds(t.proc.pid), self_cpu()
     start = time.monotonic()
     for i in range(n):
         while True:
@@ -117,6 +99,7 @@ def run_workload(t: Target, n: int, size: int) -> dict:
             producer.poll(0)
     remaining = producer.flush(120)
     produce_s = time.monotonic() - start
+    b1, c1 = cpu_seconds(t.proc.pid), self_cpu()
     if remaining or failures:
         raise RuntimeError(f"{t.name}: {remaining} undelivered, {len(failures)} failed: {failures[:3]}")
 
@@ -125,6 +108,7 @@ def run_workload(t: Target, n: int, size: int) -> dict:
                          "isolation.level": "read_uncommitted"})
     consumer.assign([TopicPartition(topic, 0, 0)])
     got = 0
+    b2, c2 = cpu_seconds(t.proc.pid), self_cpu()
     start = time.monotonic()
     deadline = start + 300
     while got < n and time.monotonic() < deadline:
@@ -132,13 +116,16 @@ def run_workload(t: Target, n: int, size: int) -> dict:
             if m.error() is None:
                 got += 1
     consume_s = time.monotonic() - start
+    b3, c3 = cpu_seconds(t.proc.pid), self_cpu()
     consumer.close()
     if got < n:
         raise RuntimeError(f"{t.name}: consumed only {got} of {n}")
     mb = n * size / 1e6
     return {"target": t.name, "records": n, "record_bytes": size,
             "produce_s": round(produce_s, 3), "produce_MBps": round(mb / produce_s, 1),
-            "consume_s": round(consume_s, 3), "consume_MBps": round(mb / consume_s, 1)}
+            "consume_s": round(consume_s, 3), "consume_MBps": round(mb / consume_s, 1),
+            "produce_broker_cpu_s": round(b1 - b0, 2), "consume_broker_cpu_s": round(b3 - b2, 2),
+            "produce_client_cpu_s": round(c1 - c0, 2), "consume_client_cpu_s": round(c3 - c2, 2)}
 
 
 def main() -> int:
@@ -149,17 +136,22 @@ def main() -> int:
     args = ap.parse_args()
     results = []
     for name in args.targets.split(","):
-        workdir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        workdir = temp_dir(f"bench-{name}-")
         t = make_target(name, workdir)
+        load = loadavg()
         try:
             t.start()
-            results.append(run_workload(t, args.records, args.size))
+            r = run_workload(t, args.records, args.size)
         finally:
             t.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{'target':8} {'records':>9} {'produce MB/s':>13} {'consume MB/s':>13}")
+        r["load_before"], r["load_after"] = load, loadavg()
+        results.append(r)
+    print(f"{'target':8} {'records':>9} {'produce MB/s':>13} {'consume MB/s':>13} {'broker CPU s p/c':>17} "
+          f"{'client CPU s p/c':>17}  load before/after")
     for r in results:
-        print(f"{r['target']:8} {r['records']:>9} {r['produce_MBps']:>13} {r['consume_MBps']:>13}")
+        print(f"{r['target']:8} {r['records']:>9} {r['produce_MBps']:>13} {r['consume_MBps']:>13} "
+              f"{r['produce_broker_cpu_s']:>8}/{r['consume_broker_cpu_s']:<8} "
+              f"{r['produce_client_cpu_s']:>8}/{r['consume_client_cpu_s']:<8}  {r['load_before']} / {r['load_after']}")
     by = {r["target"]: r for r in results}
     if "strait" in by and "tansu" in by:
         print(f"ratio strait/tansu: produce {by['strait']['produce_MBps'] / by['tansu']['produce_MBps']:.2f}x, "
