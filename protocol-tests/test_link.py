@@ -100,6 +100,19 @@ def group_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> 
         return -1
 
 
+def read_acl(user: str, topic: str):
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    return AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{user}", "*",
+                      AclOperation.READ, AclPermissionType.ALLOW)
+
+
+def acl_keys(bootstrap: str) -> set[tuple]:
+    from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    f = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY)
+    return {(b.name, b.principal, b.operation.name, b.permission_type.name) for b in ck.result(a.describe_acls(f))}
+
+
 def write(tmp: Path, name: str, text: str) -> Path:
     p = tmp / name
     p.write_text(text)
@@ -118,10 +131,13 @@ def test_seed_004_flow_against_a_strait_source(broker_factory, tmp_path):
     ck.produce(source.bootstrap, "test-topic", [{"value": str(i).encode()} for i in range(1, 6)])
     # Consume them in test-group, committing, as the seed's console consumer does.
     assert group_consume(source.bootstrap, "test-group", "test-topic", 5) == [b"1", b"2", b"3", b"4", b"5"]
+    # kafka-acls --add --allow-principal User:test-user --operation READ --topic test-topic
+    src_admin = AdminClient({"bootstrap.servers": source.bootstrap})
+    ck.result(src_admin.create_acls([read_acl("test-user", "test-topic")])[read_acl("test-user", "test-topic")])
 
     # The seed's files, with our PLAINTEXT source (SASL arrives with issue 3).
     config = write(tmp_path, "source.config", f"bootstrap.servers={source.bootstrap}\nauto.create.mirror.topics.enable=true\n"
-                   "consumer.offset.sync.enable=true\nacl.sync.enable=true\nmetadata.max.age.ms=500\nconsumer.offset.sync.ms=1000\n")
+                   "consumer.offset.sync.enable=true\nacl.sync.enable=true\nmetadata.max.age.ms=500\nconsumer.offset.sync.ms=1000\nacl.sync.ms=500\n")
     topics = write(tmp_path, "topic_filter.json", TOPIC_FILTER)
     groups = write(tmp_path, "group.json", GROUP_FILTER)
     acls = write(tmp_path, "acl.json", ACL_FILTER)
@@ -135,6 +151,8 @@ def test_seed_004_flow_against_a_strait_source(broker_factory, tmp_path):
     assert [r[2] for r in records(dest.bootstrap, "test-topic", 0, 5)] == [b"1", b"2", b"3", b"4", b"5"]
     # The group and its committed offset came across, unchanged.
     wait_until(lambda: group_offset(dest.bootstrap, "test-group", "test-topic") == 5, timeout=scaled(30), what="offsets synced")
+    # ... and the ACL (kafka-acls --list on the destination).
+    wait_until(lambda: acl_keys(dest.bootstrap) == {("test-topic", "User:test-user", "READ", "ALLOW")}, timeout=scaled(30), what="ACL synced")
     assert records(dest.bootstrap, "test-topic", 0, 5) == records(source.bootstrap, "test-topic", 0, 5)
 
     # Read-only: the producer fails fast with a non-retriable error (librdkafka shows the
@@ -517,3 +535,33 @@ def test_offset_sync_never_overwrites_a_group_active_on_the_destination(broker_f
         c.close()
     # Once the group is empty on the destination, the source's offset is copied.
     wait_until(lambda: group_offset(dest.bootstrap, "test-group", "test-topic") == 7, timeout=scaled(30), what="offset synced after the group emptied")
+
+
+def test_acl_sync_creates_deletes_and_leaves_unselected_acls_alone(broker_factory):
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    source = broker_factory("source")
+    dest = broker_factory("dest")
+    src = AdminClient({"bootstrap.servers": source.bootstrap})
+    dst = AdminClient({"bootstrap.servers": dest.bootstrap})
+    for user, topic in [("alice", "orders"), ("bob", "payments")]:
+        ck.result(src.create_acls([read_acl(user, topic)])[read_acl(user, topic)])
+    # A destination-only ACL on a group: the topic-only filter never selects it.
+    local_group = AclBinding(ResourceType.GROUP, "ops", ResourcePatternType.LITERAL, "User:ops", "*",
+                             AclOperation.READ, AclPermissionType.ALLOW)
+    ck.result(dst.create_acls([local_group])[local_group])
+    topic_acls = '{"aclFilters":[{"resourceFilter":{"resourceType":"topic","patternType":"any"},"accessFilter":{"operation":"any","permissionType":"any"}}]}'
+    cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
+        "--config", f"bootstrap.servers={source.bootstrap},acl.sync.enable=true,acl.sync.ms=300",
+        "--acl-filters-json", topic_acls)
+    want = {("orders", "User:alice", "READ", "ALLOW"), ("payments", "User:bob", "READ", "ALLOW"), ("ops", "User:ops", "READ", "ALLOW")}
+    wait_until(lambda: acl_keys(dest.bootstrap) == want, timeout=scaled(30), what="ACLs created")
+    # Deleted at the source -> deleted here; the unselected group ACL stays.
+    from confluent_kafka.admin import AclBindingFilter
+    f = AclBindingFilter(ResourceType.TOPIC, "payments", ResourcePatternType.LITERAL, "User:bob", "*", AclOperation.READ, AclPermissionType.ALLOW)
+    ck.result(src.delete_acls([f])[f])
+    want.discard(("payments", "User:bob", "READ", "ALLOW"))
+    wait_until(lambda: acl_keys(dest.bootstrap) == want, timeout=scaled(30), what="ACL deletion synced")
+    # acl.sync.enable=true without filters is refused with a clear message.
+    bad = cli("cluster-links", "create", "--link", "l2", "--bootstrap-server", dest.bootstrap,
+              "--config", f"bootstrap.servers={source.bootstrap},acl.sync.enable=true", check=False)
+    assert bad.returncode != 0 and "acl.filters" in (bad.stdout + bad.stderr)

@@ -63,6 +63,7 @@ impl Broker {
                 LinkManager::start(Arc::new(BrokerLocal::new(
                     self.topics.clone(),
                     self.groups.clone(),
+                    self.security.clone(),
                 )))
             })
             .clone()

@@ -13,6 +13,7 @@ use strait_link::local::{
 use strait_link::state::MirrorState;
 use strait_protocol::ErrorCode;
 
+use crate::auth::acl::AclRecord;
 use crate::error::ApiError;
 use crate::groups::{CommitPartition, CommitRequest, GroupCoordinator};
 use crate::metadata::{LinkRecord, MirrorRecord};
@@ -22,11 +23,20 @@ use crate::topics::{now_ms, Partition, TopicManager};
 pub struct BrokerLocal {
     topics: Arc<TopicManager>,
     groups: Arc<GroupCoordinator>,
+    security: Arc<crate::auth::Security>,
 }
 
 impl BrokerLocal {
-    pub fn new(topics: Arc<TopicManager>, groups: Arc<GroupCoordinator>) -> Self {
-        BrokerLocal { topics, groups }
+    pub fn new(
+        topics: Arc<TopicManager>,
+        groups: Arc<GroupCoordinator>,
+        security: Arc<crate::auth::Security>,
+    ) -> Self {
+        BrokerLocal {
+            topics,
+            groups,
+            security,
+        }
     }
 
     fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, LocalError> {
@@ -363,6 +373,65 @@ impl LocalCluster for BrokerLocal {
                 ),
             ))
         }
+    }
+
+    fn acls(&self) -> Vec<strait_link::filters::AclBinding> {
+        self.security
+            .acls()
+            .iter()
+            .map(|a| strait_link::filters::AclBinding {
+                resource_type: a.resource_type.code(),
+                resource_name: a.resource_name.clone(),
+                pattern_type: a.pattern_type.code(),
+                principal: a.principal.clone(),
+                host: a.host.clone(),
+                operation: a.operation.code(),
+                permission_type: a.permission_type.code(),
+            })
+            .collect()
+    }
+
+    fn apply_acls(
+        &self,
+        create: &[strait_link::filters::AclBinding],
+        delete: &[strait_link::filters::AclBinding],
+    ) -> Result<(usize, usize, Vec<String>), LocalError> {
+        let to_record = |b: &strait_link::filters::AclBinding| {
+            AclRecord::from_wire(
+                b.resource_type,
+                &b.resource_name,
+                b.pattern_type,
+                &b.principal,
+                &b.host,
+                b.operation,
+                b.permission_type,
+            )
+        };
+        let mut errors = Vec::new();
+        let mut creates = Vec::new();
+        for b in create {
+            match to_record(b) {
+                Ok(r) => creates.push(r),
+                Err(e) => errors.push(format!("{} on {}: {e}", b.principal, b.resource_name)),
+            }
+        }
+        let deletes: Vec<AclRecord> = delete.iter().filter_map(|b| to_record(b).ok()).collect();
+        self.security
+            .update(&self.topics, |acls, _| {
+                let before = acls.len();
+                acls.retain(|a| !deletes.contains(a));
+                let deleted = before - acls.len();
+                let mut created = 0;
+                for r in creates {
+                    if !acls.contains(&r) {
+                        acls.push(r);
+                        created += 1;
+                    }
+                }
+                Ok((created, deleted))
+            })
+            .map(|(c, d)| (c, d, errors))
+            .map_err(local)
     }
 
     fn promote(&self, topic: &str) -> Result<(), LocalError> {

@@ -184,6 +184,16 @@ pub trait LocalCluster: Send + Sync + 'static {
         group: &str,
         offsets: &[GroupOffset],
     ) -> Result<usize, LocalError>;
+    /// Every ACL on the destination.
+    fn acls(&self) -> Vec<crate::filters::AclBinding>;
+    /// Creates and deletes ACLs in one persisted change. Bindings the destination cannot
+    /// represent are skipped and described in the returned errors; the rest still apply.
+    /// Returns (created, deleted, errors).
+    fn apply_acls(
+        &self,
+        create: &[crate::filters::AclBinding],
+        delete: &[crate::filters::AclBinding],
+    ) -> Result<(usize, usize, Vec<String>), LocalError>;
     /// Makes a mirror writable: leader epoch above every mirrored epoch, producer ids above
     /// every mirrored producer id, state STOPPED.
     fn promote(&self, topic: &str) -> Result<(), LocalError>;

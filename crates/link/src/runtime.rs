@@ -336,6 +336,8 @@ async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientEr
     let mut last_refresh: Option<Instant> = None;
     let mut last_config_sync: Option<Instant> = None;
     let mut last_offset_sync: Option<Instant> = None;
+    let mut last_acl_sync: Option<Instant> = None;
+    let acl_sync_every = Duration::from_millis(shared.config.acl_sync_ms);
     let offset_sync_every = Duration::from_millis(shared.config.consumer_offset_sync_ms);
     let config_sync_every = Duration::from_millis(shared.config.topic_config_sync_ms);
     let mut metadata = Arc::new(ClusterMetadata::default());
@@ -394,6 +396,11 @@ async fn drive(shared: &Arc<LinkShared>, client: &Client) -> Result<(), ClientEr
             last_offset_sync = Some(Instant::now());
             let outcome = sync_consumer_offsets(shared, client, None).await;
             shared.record_task("consumer_offset_sync", outcome);
+        }
+        if shared.config.acl_sync && last_acl_sync.is_none_or(|t| t.elapsed() >= acl_sync_every) {
+            last_acl_sync = Some(Instant::now());
+            let outcome = sync_acls(shared, client).await;
+            shared.record_task("acl_sync", outcome);
         }
         finish_promotions(shared, client).await;
         tokio::select! {
@@ -700,6 +707,61 @@ async fn sync_topic_configs(shared: &Arc<LinkShared>, client: &Client) -> Result
         Ok(changed)
     } else {
         Err(errors.join("; "))
+    }
+}
+
+/// Makes the destination's ACLs that the aclFilters select equal the source's selected
+/// ACLs: creates what is missing, deletes what the source no longer has. ACLs the filters
+/// do not select are never touched. Nothing changes when the source cannot be read.
+pub async fn sync_acls(shared: &Arc<LinkShared>, client: &Client) -> Result<u64, String> {
+    use std::collections::HashSet;
+    let filters = &shared.config.acl_filters;
+    let source = client
+        .describe_acls(&strait_client::acls::AclBindingFilter::any())
+        .await
+        .map_err(|e| format!("DescribeAcls on the source failed: {e}"))?;
+    let desired: HashSet<crate::filters::AclBinding> = source
+        .into_iter()
+        .map(|b| crate::filters::AclBinding {
+            resource_type: b.resource_type.code(),
+            resource_name: b.resource_name,
+            pattern_type: b.pattern_type.code(),
+            principal: b.principal,
+            host: b.host,
+            operation: b.operation.code(),
+            permission_type: b.permission_type.code(),
+        })
+        .filter(|b| filters.selects(b))
+        .collect();
+    let local: HashSet<crate::filters::AclBinding> = shared
+        .local
+        .acls()
+        .into_iter()
+        .filter(|b| filters.selects(b))
+        .collect();
+    let mut create: Vec<_> = desired.difference(&local).cloned().collect();
+    let mut delete: Vec<_> = local.difference(&desired).cloned().collect();
+    if create.is_empty() && delete.is_empty() {
+        return Ok(0);
+    }
+    // A stable order keeps logs and persisted state deterministic.
+    create.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    delete.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let (created, deleted, errors) = shared
+        .local
+        .apply_acls(&create, &delete)
+        .map_err(|e| e.to_string())?;
+    if created + deleted > 0 {
+        tracing::info!(link = %shared.name(), created, deleted, "synced ACLs from the source");
+    }
+    if errors.is_empty() {
+        Ok((created + deleted) as u64)
+    } else {
+        Err(format!(
+            "{} ACL(s) could not be represented here: {}",
+            errors.len(),
+            errors.join("; ")
+        ))
     }
 }
 
