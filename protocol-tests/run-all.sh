@@ -49,13 +49,18 @@ as_root() {
 }
 
 install_kcat() {
-    if command -v kcat >/dev/null; then
-        echo "kcat present: $(command -v kcat)"
+    # kcat, and Go with Debian's sarama sources for the sarama smoke test (builds offline).
+    local want=()
+    command -v kcat >/dev/null || want+=(kcat)
+    command -v go >/dev/null || want+=(golang-go)
+    [ -d /usr/share/gocode/src/github.com/Shopify/sarama ] || want+=(golang-github-shopify-sarama-dev)
+    if [ ${#want[@]} -eq 0 ]; then
+        echo "kcat, go and sarama present"
         return 0
     fi
     as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends kcat
-    command -v kcat
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${want[@]}"
+    command -v kcat && command -v go
 }
 
 install_venv() {
@@ -95,7 +100,7 @@ install_all() {
     t=$SECONDS; install_node; echo "   npm: $((SECONDS - t))s"
 }
 
-run "install test clients (kcat, python venv, npm)" install_all
+run "install test clients (kcat, go+sarama, python venv, npm)" install_all
 run "cargo fmt --check" cargo fmt --all -- --check
 run "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run "cargo test" cargo test --workspace
