@@ -542,6 +542,10 @@ struct Handle {
     next_id: AtomicI32,
     /// When the SASL session (KIP-368 `session_lifetime_ms`) is about to expire.
     reauth_deadline: Option<Instant>,
+    /// Highest Fetch version to use with this broker; lowered to 11 (the last pre-flexible
+    /// version) if its flexible Fetch responses cannot be decoded (Tansu 0.6 writes a v16
+    /// tagged field into v12 responses).
+    fetch_max_version: std::sync::atomic::AtomicI16,
 }
 
 impl Drop for Handle {
@@ -674,6 +678,9 @@ impl Connection {
                 client_id: options.client_id.clone(),
                 request_timeout: options.request_timeout,
                 next_id: AtomicI32::new(next_id),
+                fetch_max_version: std::sync::atomic::AtomicI16::new(
+                    crate::fetch::FETCH_MAX_VERSION,
+                ),
                 reauth_deadline,
             }),
         }
@@ -682,6 +689,19 @@ impl Connection {
     /// The `host:port` this connection was opened to.
     pub fn broker(&self) -> &str {
         &self.inner.state.broker
+    }
+
+    /// Highest Fetch version this connection will use (see `Handle::fetch_max_version`).
+    pub(crate) fn fetch_max_version(&self) -> i16 {
+        self.inner
+            .fetch_max_version
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn lower_fetch_max_version(&self, version: i16) {
+        self.inner
+            .fetch_max_version
+            .fetch_min(version, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The broker's advertised API versions.

@@ -206,12 +206,22 @@ impl Connection {
     /// Sends one FetchRequest to this broker. Per-partition errors are in the results; a
     /// top-level error (fetch session errors 70/71/106, ...) is `Err(Kafka)`.
     pub async fn fetch_raw(&self, params: &FetchParams) -> Result<FetchResult, ClientError> {
-        let version = self.negotiate::<FetchRequest>(FETCH_MAX_VERSION)?;
-        let req = fetch_request(params, version);
         // The broker may legitimately hold a long poll for max_wait_ms.
         let timeout = self.request_timeout()
             + Duration::from_millis(u64::try_from(params.max_wait_ms.max(0)).unwrap_or(0));
-        let response = self.send_with_timeout(&req, version, timeout).await?;
+        let (version, response) = loop {
+            let version = self.negotiate::<FetchRequest>(self.fetch_max_version())?;
+            let req = fetch_request(params, version);
+            match self.send_with_timeout(&req, version, timeout).await {
+                Err(ClientError::Decode { message, .. }) if version >= 12 => {
+                    // A broker whose flexible Fetch encoding is broken still answers the
+                    // pre-flexible v11 correctly; use that from now on.
+                    tracing::warn!(broker = %self.broker(), version, error = %message, "undecodable Fetch response; falling back to Fetch v11 for this broker");
+                    self.lower_fetch_max_version(11);
+                }
+                other => break (version, other?),
+            }
+        };
         let broker = self.broker().to_string();
         check_code(response.error_code, None, || {
             format!(
