@@ -358,10 +358,17 @@ def test_mirror_from_tansu(broker_factory, tmp_path):
         for codec in ["none", "gzip", "lz4", "zstd"]:
             ck.produce(src, "test-topic", [{"value": f"{codec}-{i}".encode(), "partition": i % 2} for i in range(20)],
                        **{"compression.type": codec, "enable.idempotence": True})
+        # Seed 004 against Tansu: a group consumes and commits on the source. (No ACL step:
+        # Tansu's CreateAcls replies cannot be decoded by any client, peers.md.)
+        n0 = ck.watermarks(src, "test-topic", 0)[1]
+        assert len(group_consume(src, "test-group", "test-topic", 2 * n0)) > 0
+        committed = group_offset(src, "test-group", "test-topic")
+        assert committed > 0
         dest = broker_factory("dest")
         cli("cluster-links", "create", "--link", "tansu", "--bootstrap-server", dest.bootstrap,
-            "--config", f"bootstrap.servers={src},metadata.max.age.ms=500",
-            "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", TOPIC_FILTER)
+            "--config", f"bootstrap.servers={src},metadata.max.age.ms=500,consumer.offset.sync.enable=true,consumer.offset.sync.ms=1000",
+            "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", TOPIC_FILTER,
+            "--consumer-group-filters-json", GROUP_FILTER)
         wait_until(lambda: caught_up(dest.bootstrap, "test-topic", src, 2), timeout=scaled(60), what="mirror of tansu caught up")
         # Tansu stores records, not batches, and rebuilds each batch per fetch with a new
         # maxTimestamp every time (so a new CRC): it never serves the same bytes twice. The
@@ -383,6 +390,13 @@ def test_mirror_from_tansu(broker_factory, tmp_path):
         for p in range(2):
             n = ck.watermarks(src, "test-topic", p)[1]
             assert records(dest.bootstrap, "test-topic", p, n) == records(src, "test-topic", p, n)
+        wait_until(lambda: group_offset(dest.bootstrap, "test-group", "test-topic") == committed,
+                   timeout=scaled(30), what="group offsets synced from tansu")
+        cli("mirrors", "--promote", "--topics", "test-topic", "--bootstrap-server", dest.bootstrap, "--wait", "--timeout-ms", "60000")
+        end = ck.watermarks(dest.bootstrap, "test-topic", 0)[1]
+        assert ck.produce(dest.bootstrap, "test-topic", [{"value": b"after", "partition": 0}])[0].offset == end
+        out = cli("cluster-links", "--delete", "--link", "tansu", "--bootstrap-server", dest.bootstrap)
+        assert "deletion successfully completed" in out.stdout
     finally:
         proc.terminate()
         proc.wait(10)
