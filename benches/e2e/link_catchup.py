@@ -44,8 +44,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import ROOT, Strait, cpu_seconds, loadavg, spawn, stop, temp_dir, wait_until  # noqa: E402
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
 
 TOPIC = "bench"
 REPLICATOR = os.path.join(ROOT, "benches/replicator/target/release/strait-bench-replicator")
@@ -71,9 +71,21 @@ def word_corpus(size: int, seed: int = 7) -> bytes:
     return "".join(out).encode()[:size]
 
 
-def preload(bootstrap: str, partitions: int, records: int, size: int, batch_bytes: int) -> dict:
+def topic_names(k: int) -> list:
+    return [TOPIC] if k == 1 else [f"{TOPIC}-{i}" for i in range(k)]
+
+
+def create_topics(bootstrap: str, tps: list) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(TOPIC, partitions, 1)])[TOPIC].result(30)
+    counts = {}
+    for t, _ in tps:
+        counts[t] = counts.get(t, 0) + 1
+    for t, f in admin.create_topics([NewTopic(t, n, 1) for t, n in counts.items()]).items():
+        f.result(30)
+
+
+def preload(bootstrap: str, tps: list, records: int, size: int, batch_bytes: int) -> dict:
+    create_topics(bootstrap, tps)
     corpus = word_corpus(64 << 20)
     span = len(corpus) - size
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "lz4",
@@ -97,7 +109,8 @@ def preload(bootstrap: str, partitions: int, records: int, size: int, batch_byte
         value = corpus[off:off + size]
         while True:
             try:
-                producer.produce(TOPIC, value, key=key, partition=i % partitions, headers=header,
+                topic, partition = tps[i % len(tps)]
+                producer.produce(topic, value, key=key, partition=partition, headers=header,
                                  on_delivery=on_delivery)
                 break
             except BufferError:
@@ -114,29 +127,53 @@ def preload(bootstrap: str, partitions: int, records: int, size: int, batch_byte
             "preload_s": round(elapsed, 1)}
 
 
-def watermarks(consumer: Consumer, partitions: int):
-    """High watermark per partition (None if the topic or partition is not there yet)."""
-    out = []
-    for p in range(partitions):
-        try:
-            out.append(consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=2, cached=False)[1])
-        except KafkaException:
-            out.append(None)
-    return out
+class Watcher:
+    """High watermarks of a broker's partitions through ListOffsets (librdkafka admin client).
+
+    librdkafka caches "unknown topic/partition" for a topic that did not exist when it first
+    looked (a consumer's get_watermark_offsets kept failing for ~3 s after the mirror appeared,
+    and an admin client once kept failing for minutes), which would time the client's cache
+    instead of the broker: a client that could not answer for every partition is replaced
+    (at most every 0.5 s) by a fresh one."""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.created = time.monotonic()
+
+    def __call__(self, tps: list) -> list:
+        """High watermark per partition (None if the topic or partition is not there yet)."""
+        futs = self.admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in tps},
+                                       request_timeout=5)
+        out = []
+        for t, p in tps:
+            try:
+                out.append(futs[TopicPartition(t, p)].result(10).offset)
+            except Exception as e:  # KafkaException, or a future that did not complete
+                if os.environ.get("BENCH_DEBUG"):
+                    log(f"watermark {t}-{p}: {e!r}")
+                out.append(None)
+        if None in out and time.monotonic() - self.created > 0.5:
+            self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
+            self.created = time.monotonic()
+        return out
 
 
-def watcher(bootstrap: str) -> Consumer:
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watch", "enable.auto.commit": False,
-                     "topic.metadata.refresh.interval.ms": 1000})
+def watermarks(w: Watcher, tps: list) -> list:
+    return w(tps)
 
 
-def log_bytes(broker: Strait, partitions: int) -> int:
-    return sum(os.path.getsize(f) for p in range(partitions) for f in broker.partition_files(TOPIC, p))
+def watcher(bootstrap: str) -> Watcher:
+    return Watcher(bootstrap)
 
 
-def partition_digest(broker: Strait, partition: int) -> str:
+def log_bytes(broker: Strait, tps: list) -> int:
+    return sum(os.path.getsize(f) for t, p in tps for f in broker.partition_files(t, p))
+
+
+def partition_digest(broker: Strait, topic: str, partition: int) -> str:
     h = hashlib.sha1()
-    for f in broker.partition_files(TOPIC, partition):
+    for f in broker.partition_files(topic, partition):
         with open(f, "rb") as fh:
             while True:
                 b = fh.read(4 << 20)
@@ -233,92 +270,116 @@ def physical_limits(files: list, workdir: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 # the two copiers
 
-def run_link(src: Strait, workdir: str, data: dict, parts: int, hwm: list, link_configs: list,
+def run_link(src: Strait, workdir: str, tps: list, hwm: list, link_configs: list, link_per_topic: bool,
              perf: bool, deadline_s: float) -> dict:
     dst = Strait("link-dest", workdir).start()
     w = watcher(dst.bootstrap)
     configs = [f"bootstrap.servers={src.bootstrap},metadata.max.age.ms=1000", "auto.create.mirror.topics.enable=true"]
     configs += link_configs
-    cmd = [common.strait_bin("cluster-links"), "create", "--link", "bench", "--bootstrap-server", dst.bootstrap]
-    for c in configs:
-        cmd += ["--config", c]
-    cmd += ["--topic-filters-json",
-            json.dumps({"topicFilters": [{"name": TOPIC, "patternType": "LITERAL", "filterType": "INCLUDE"}]})]
-    perf_proc = None
+    topics = sorted({t for t, _ in tps})
+    groups = [[t] for t in topics] if link_per_topic else [topics]
+    cmds = []
+    for i, group in enumerate(groups):
+        cmd = [common.strait_bin("cluster-links"), "create", "--link", "bench" if len(groups) == 1 else f"bench-{i}",
+               "--bootstrap-server", dst.bootstrap]
+        for c in configs:
+            cmd += ["--config", c]
+        filters = [{"name": t, "patternType": "LITERAL", "filterType": "INCLUDE"} for t in group]
+        cmds.append(cmd + ["--topic-filters-json", json.dumps({"topicFilters": filters})])
+    perf_procs = []
     if perf:
-        perf_data = os.path.join(workdir, "link.perf.data")
-        perf_proc = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(dst.pid), "-o", perf_data],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for who, pid in (("dest", dst.pid), ("source", src.pid)):
+            data_path = os.path.join(workdir, f"link.{who}.perf.data")
+            perf_procs.append((who, data_path, subprocess.Popen(
+                ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", data_path],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
         time.sleep(1)
-    log(f"link: {' '.join(cmd)}")
+    for cmd in cmds:
+        log(f"link: {' '.join(cmd)}")
     dst_cpu0, src_cpu0 = cpu_seconds(dst.pid), cpu_seconds(src.pid)
     t0 = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    for cmd in cmds:
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     first = [None]
+    timeline = []   # (seconds since create, mirror log end offsets) at every change
 
     def caught_up():
-        wm = watermarks(w, parts)
+        wm = watermarks(w, tps)
         if first[0] is None and any(x for x in wm):
             first[0] = time.monotonic()
+        if not timeline or timeline[-1][1] != wm:
+            timeline.append((round(time.monotonic() - t0, 3), wm))
+            if os.environ.get("BENCH_DEBUG"):
+                log(f"mirror log end offsets {wm}, source {hwm}")
         return wm == hwm
 
     wait_until(caught_up, deadline_s, "the mirror to reach the source high watermarks", interval=0.02)
     t1 = time.monotonic()
     dst_cpu1, src_cpu1 = cpu_seconds(dst.pid), cpu_seconds(src.pid)
-    w.close()
+    del w
     res = {"wall_s": round(t1 - t0, 3), "from_first_data_s": round(t1 - first[0], 3),
            "dest_cpu_s": round(dst_cpu1 - dst_cpu0, 2), "source_cpu_s": round(src_cpu1 - src_cpu0, 2),
-           "dest_log_bytes": log_bytes(dst, parts)}
-    if perf_proc:
-        perf_proc.send_signal(2)
-        perf_proc.wait(60)
-        report = subprocess.run(["perf", "report", "-i", perf_data, "--no-children", "--sort", "dso,symbol",
+           "dest_log_bytes": log_bytes(dst, tps), "links": len(cmds),
+           "timeline": timeline}
+    for who, data_path, proc in perf_procs:
+        proc.send_signal(2)
+        proc.wait(60)
+        report = subprocess.run(["perf", "report", "-i", data_path, "--no-children", "--sort", "dso,symbol",
                                  "--stdio", "--percent-limit", "1", "-g", "none"],
                                 capture_output=True, text=True)
-        res["perf_report"] = os.path.join(workdir, "link.perf.txt")
-        with open(res["perf_report"], "w") as f:
+        res[f"perf_{who}"] = os.path.join(workdir, f"link.{who}.perf.txt")
+        with open(res[f"perf_{who}"], "w") as f:
             f.write(report.stdout)
-    res["identical"] = all(partition_digest(src, p) == partition_digest(dst, p) for p in range(parts))
+    res["identical"] = all(partition_digest(src, t, p) == partition_digest(dst, t, p) for t, p in tps)
     dst.stop()
     shutil.rmtree(dst.data, ignore_errors=True)
     return res
 
 
-def run_replicator(src: Strait, workdir: str, parts: int, total: int, deadline_s: float) -> dict:
+def run_replicator(src: Strait, workdir: str, tps: list, total: int, deadline_s: float) -> dict:
+    """One replicator process per source topic (one in the default layout)."""
     if not os.path.exists(REPLICATOR):
         raise SystemExit(f"{REPLICATOR} missing: (cd benches/replicator && cargo build --release)")
     dst = Strait("repl-dest", workdir).start()
-    admin = AdminClient({"bootstrap.servers": dst.bootstrap})    # kept alive until the result is in
-    admin.create_topics([NewTopic(TOPIC, parts, 1)])[TOPIC].result(30)
-    del admin
+    create_topics(dst.bootstrap, tps)
     w = watcher(dst.bootstrap)
-    wait_until(lambda: all(x is not None for x in watermarks(w, parts)), 30, "the destination topic")
+    wait_until(lambda: all(x is not None for x in watermarks(w, tps)), 30, "the destination topics")
     dst_cpu0, src_cpu0 = cpu_seconds(dst.pid), cpu_seconds(src.pid)
-    cmd = [REPLICATOR, "--source", src.bootstrap, "--dest", dst.bootstrap, "--topic", TOPIC,
-           "--timeout-s", str(int(deadline_s))]
-    log(f"replicator: {' '.join(cmd)}")
-    out_path = os.path.join(workdir, "replicator.out")
+    procs = []
     t0 = time.monotonic()
-    rp = spawn(cmd, out_path)
-    wait_until(lambda: sum(x or 0 for x in watermarks(w, parts)) >= total or rp.poll() is not None,
-               deadline_s, "the replicated topic to hold every record", interval=0.02)
+    for t in sorted({t for t, _ in tps}):
+        cmd = [REPLICATOR, "--source", src.bootstrap, "--dest", dst.bootstrap, "--topic", t,
+               "--timeout-s", str(int(deadline_s))]
+        log(f"replicator: {' '.join(cmd)}")
+        out_path = os.path.join(workdir, f"replicator-{t}.out")
+        procs.append((spawn(cmd, out_path), out_path))
+    def exited(p) -> bool:
+        # Without reaping it (Popen.poll would), so wait4 below still gets its rusage.
+        return os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+    wait_until(lambda: sum(x or 0 for x in watermarks(w, tps)) >= total or any(exited(p) for p, _ in procs),
+               deadline_s, "the replicated topics to hold every record", interval=0.02)
     t1 = time.monotonic()
     dst_cpu1, src_cpu1 = cpu_seconds(dst.pid), cpu_seconds(src.pid)
-    w.close()
-    # rusage of the exited child: exact CPU, including librdkafka's threads.
-    _, status, ru = os.wait4(rp.pid, 0)
-    rp.returncode = os.waitstatus_to_exitcode(status)
-    common._procs.remove(rp)
-    with open(out_path) as f:
-        text = f.read()
-    if rp.returncode != 0:
-        raise RuntimeError(f"replicator failed ({rp.returncode}): {text[-2000:]}")
-    stats = json.loads(text.strip().splitlines()[-1])
-    if stats["records"] != total:
-        raise RuntimeError(f"replicator copied {stats['records']} of {total}")
-    res = {"wall_s": round(t1 - t0, 3), "replicator_cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+    del w
+    cpu, stats = 0.0, []
+    for rp, out_path in procs:
+        # rusage of the exited child: exact CPU, including librdkafka's threads.
+        _, status, ru = os.wait4(rp.pid, 0)
+        rp.returncode = os.waitstatus_to_exitcode(status)
+        common._procs.remove(rp)
+        cpu += ru.ru_utime + ru.ru_stime
+        with open(out_path) as f:
+            text = f.read()
+        if rp.returncode != 0:
+            raise RuntimeError(f"replicator failed ({rp.returncode}): {text[-2000:]}")
+        stats.append(json.loads(text.strip().splitlines()[-1]))
+    copied = sum(s["records"] for s in stats)
+    if copied != total:
+        raise RuntimeError(f"replicators copied {copied} of {total}")
+    res = {"wall_s": round(t1 - t0, 3), "replicator_cpu_s": round(cpu, 2),
            "dest_cpu_s": round(dst_cpu1 - dst_cpu0, 2), "source_cpu_s": round(src_cpu1 - src_cpu0, 2),
-           "dest_log_bytes": log_bytes(dst, parts), "replicator": stats}
+           "dest_log_bytes": log_bytes(dst, tps), "replicator": stats}
     dst.stop()
     shutil.rmtree(dst.data, ignore_errors=True)
     return res
@@ -330,11 +391,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gigabytes", type=float, default=2.0, help="uncompressed value bytes to preload")
     ap.add_argument("--record-size", type=int, default=1000)
-    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--partitions", type=int, default=4, help="partitions in all (split evenly over --topics)")
+    ap.add_argument("--topics", type=int, default=1, help="source topics (bench, or bench-0..K-1)")
+    ap.add_argument("--link-per-topic", action="store_true",
+                    help="one link per topic (so one fetcher each) instead of one link for all")
     ap.add_argument("--batch-bytes", type=int, default=1000000, help="producer batch.size for the preload")
     ap.add_argument("--skip", default="", help="comma list of: limits,link,replicator")
     ap.add_argument("--link-config", action="append", default=[], help="extra link config k=v (repeatable)")
-    ap.add_argument("--perf", action="store_true", help="perf record the destination during the link run")
+    ap.add_argument("--perf", action="store_true", help="perf record the destination and the source during the first link run (needs --keep to read)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="trials of each measurement (interleaved limits, link, replicator); the median is reported")
     ap.add_argument("--deadline-s", type=float, default=1800)
@@ -351,18 +415,20 @@ def main() -> int:
 
     workdir = temp_dir("bench-link-", args.workdir)
     log(f"workdir {workdir}")
-    parts = args.partitions
+    if args.partitions % args.topics:
+        raise SystemExit("--partitions must be a multiple of --topics")
+    tps = [(t, p) for t in topic_names(args.topics) for p in range(args.partitions // args.topics)]
     records = int(args.gigabytes * 1e9 / args.record_size)
     result = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "argv": sys.argv[1:], "load_start": loadavg()}
 
     src = Strait("source", workdir).start()
-    log(f"preloading {records} x {args.record_size} B into {parts} partitions (lz4)")
-    data = preload(src.bootstrap, parts, records, args.record_size, args.batch_bytes)
+    log(f"preloading {records} x {args.record_size} B into {len(tps)} partitions (lz4)")
+    data = preload(src.bootstrap, tps, records, args.record_size, args.batch_bytes)
     w = watcher(src.bootstrap)
-    hwm = wait_until(lambda: (lambda wm: wm if sum(x or 0 for x in wm) == records else None)(watermarks(w, parts)),
+    hwm = wait_until(lambda: (lambda wm: wm if sum(x or 0 for x in wm) == records else None)(watermarks(w, tps)),
                      60, "source high watermarks")
-    w.close()
-    files = [f for p in range(parts) for f in src.partition_files(TOPIC, p)]
+    del w
+    files = [f for t, p in tps for f in src.partition_files(t, p)]
     data["source_log_bytes"] = sum(os.path.getsize(f) for f in files)
     data["hwm"] = hwm
     result["data"] = data
@@ -375,13 +441,14 @@ def main() -> int:
         if "link" not in skip:
             load = loadavg()
             result.setdefault("link_trials", []).append(dict(
-                run_link(src, workdir, data, parts, hwm, args.link_config, args.perf and trial == 0, args.deadline_s),
+                run_link(src, workdir, tps, hwm, args.link_config, args.link_per_topic, args.perf and trial == 0,
+                         args.deadline_s),
                 load=load))
             log(f"link #{trial}: {json.dumps(result['link_trials'][-1])}")
         if "replicator" not in skip:
             load = loadavg()
             result.setdefault("replicator_trials", []).append(dict(
-                run_replicator(src, workdir, parts, records, args.deadline_s), load=load))
+                run_replicator(src, workdir, tps, records, args.deadline_s), load=load))
             log(f"replicator #{trial}: {json.dumps(result['replicator_trials'][-1])}")
     # The trial with the median wall time stands for each measurement (all trials are in the JSON).
     for k, key in (("limits", "loopback_recv_s"), ("link", "wall_s"), ("replicator", "wall_s")):

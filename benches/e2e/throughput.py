@@ -42,7 +42,7 @@ class Target:
         self.proc = None
 
     def start(self) -> None:
-        self.proc = spawn(self.cmd, os.path.join(self.workdir, f"{self.name}.log"))
+        self.proc = spawn(self.cmd, os.path.join(self.workdir, f"{self.name}.log"), cwd=self.workdir)
         wait_port(self.port, 30, self.proc)
 
     def stop(self) -> None:
@@ -63,11 +63,12 @@ def make_target(name: str, workdir: str) -> Target:
                              "--override", f"log.dirs={data}"], port, workdir)
     if name == "tansu":
         binary = os.environ.get("TANSU_BIN", "/tmp/tansu/root/bin/tansu")
-        # A fresh sqlite file per run (peers.md: never share one; DeleteTopics wipes it).
-        db = os.path.join(workdir, "tansu.db")
+        # A fresh sqlite file per run (peers.md: never share one; DeleteTopics wipes it). Tansu
+        # 0.6.0 joins even an absolute sqlite path onto its working directory
+        # (sqlite:///tmp/x.db opens ./tmp/x.db), so run it in the temp dir with a relative path.
         url = f"tcp://127.0.0.1:{port}"
         return Target(name, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                             "--storage-engine", f"sqlite://{db}"], port, workdir)
+                             "--storage-engine", "sqlite://tansu.db"], port, workdir)
     raise SystemExit(f"unknown target {name}")
 
 
