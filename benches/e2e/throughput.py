@@ -10,11 +10,17 @@ side-by-side ratio on the same machine, not absolutes to compare across runs:
      and time until every delivery report is in;
   4. consume all N from the beginning with assign() and time until the last one arrives.
 
+The broker's CPU seconds (/proc/PID/stat) and this client's (getrusage, librdkafka threads
+included) are recorded for each phase, so a client-bound result shows as such, and the
+machine load is printed next to each target.
+
 Usage (from the repository root; see benches/README.md):
   cargo build --release --bin strait
   protocol-tests/.venv/bin/python benches/e2e/throughput.py --targets strait,tansu
 
-Tansu is found at $TANSU_BIN or /tmp/tansu/root/bin/tansu (peers.md says how to build it).
+Strait binaries are taken from $STRAIT_BIN_DIR (default target/release); Tansu from
+$TANSU_BIN or /tmp/tansu/root/bin/tansu (peers.md says how to build it), run on a fresh
+sqlite file in its temp dir. Smoke: --records 20000.
 """
 
 import argparse
