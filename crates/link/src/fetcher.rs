@@ -29,6 +29,7 @@ use strait_protocol::ErrorCode;
 use strait_records::BatchIter;
 use tokio::sync::watch;
 
+use crate::local::PartitionPosition;
 use crate::runtime::{now_ms, LinkShared};
 
 /// One partition a fetcher is responsible for.
@@ -76,6 +77,10 @@ pub async fn run_fetcher(
     let backoff = Duration::from_millis(shared.config.fetch_backoff_ms.max(10));
     let mut rotation = 0usize;
     let mut session = SessionMode::Create;
+    // A response received but not yet appended. Appending it overlaps with the next fetch
+    // (sent at the offsets the append will leave), so the source and the destination work
+    // at the same time instead of taking turns.
+    let mut pending: Option<Pending> = None;
     loop {
         if shared.deleted.load(Ordering::Acquire) {
             return;
@@ -91,13 +96,37 @@ pub async fn run_fetcher(
         let len = parts.len();
         parts.rotate_left(rotation % len);
 
+        // Pipeline only when every partition of the pending response will land cleanly, so
+        // that its end offsets can be predicted; otherwise apply it first.
+        let predicted: HashMap<(String, i32), PartitionPosition> = match &pending {
+            Some(p) => match p.predict() {
+                Some(pred) => pred,
+                None => {
+                    let p = pending.take();
+                    if let Some(p) = p {
+                        if apply_pending(&shared, &client, broker, p).await {
+                            tokio::time::sleep(backoff).await;
+                        }
+                    }
+                    HashMap::new()
+                }
+            },
+            None => HashMap::new(),
+        };
         let mut specs = Vec::with_capacity(parts.len());
         let mut positions = Vec::with_capacity(parts.len());
         for a in &parts {
-            match shared
+            let actual = shared
                 .local
-                .partition_position(&a.mirror_topic, a.partition)
-            {
+                .partition_position(&a.mirror_topic, a.partition);
+            let position = match (
+                predicted.get(&(a.mirror_topic.clone(), a.partition)),
+                actual,
+            ) {
+                (Some(pred), Ok(_)) => Ok(*pred),
+                (_, actual) => actual,
+            };
+            match position {
                 Ok(pos) => {
                     let mut spec = FetchPartitionSpec::new(
                         a.source_topic.clone(),
@@ -150,14 +179,40 @@ pub async fn run_fetcher(
             forgotten,
             rack_id: String::new(),
         };
-        let result = tokio::select! {
-            r = client.fetch_raw(broker, &params) => r,
+        let to_apply = pending.take();
+        // The fetch is polled first, so its request is on the wire before the append runs.
+        let work = async {
+            tokio::join!(client.fetch_raw(broker, &params), async {
+                match to_apply {
+                    Some(p) => apply_pending(&shared, &client, broker, p).await,
+                    None => false,
+                }
+            })
+        };
+        let (result, applied_with_errors) = tokio::select! {
+            r = work => r,
             // A new assignment (new mirror, promotion) should not wait out a long poll.
             changed = assignments.changed() => {
                 if changed.is_err() { return; }
                 continue;
             }
         };
+        if applied_with_errors {
+            tokio::time::sleep(backoff).await;
+        }
+        // A prediction the append did not meet (it failed, or another writer moved the
+        // log) makes that partition's part of the new response unusable: drop it, and the
+        // next round fetches again from where the log really ends.
+        let mut stale: Vec<(String, i32)> = Vec::new();
+        for ((topic, partition), pred) in &predicted {
+            let actual = shared
+                .local
+                .partition_position(topic, *partition)
+                .map(|p| p.log_end_offset);
+            if actual.ok() != Some(pred.log_end_offset) {
+                stale.push((topic.clone(), *partition));
+            }
+        }
         let response = match result {
             Ok(r) => r,
             Err(e)
@@ -237,37 +292,99 @@ pub async fn run_fetcher(
                 }
             }
         }
-        let mut need_backoff = false;
-        for fp in &response.partitions {
-            let Some((a, pos)) = positions
+        let mut response = response;
+        response.partitions.retain(|fp| {
+            !positions.iter().any(|(a, _)| {
+                a.source_topic == fp.topic
+                    && a.partition == fp.partition
+                    && stale.contains(&(a.mirror_topic.clone(), a.partition))
+            })
+        });
+        pending = Some(Pending {
+            response,
+            positions: positions
+                .into_iter()
+                .map(|(a, pos)| (a.clone(), pos))
+                .collect(),
+        });
+    }
+}
+
+/// A fetch response waiting to be appended, with the local positions it was fetched at.
+struct Pending {
+    response: strait_client::fetch::FetchResult,
+    positions: Vec<(Assignment, PartitionPosition)>,
+}
+
+impl Pending {
+    /// The local positions after this response is appended, if every partition in it is
+    /// clean (no error, no divergence, batches continuing the log), else `None`.
+    fn predict(&self) -> Option<HashMap<(String, i32), PartitionPosition>> {
+        let mut out = HashMap::new();
+        for fp in &self.response.partitions {
+            let (a, pos) = self
+                .positions
                 .iter()
-                .find(|(a, _)| a.source_topic == fp.topic && a.partition == fp.partition)
-            else {
-                continue;
-            };
-            if let Err(e) = apply(
-                &shared,
-                &client,
-                broker,
-                a,
-                pos.log_end_offset,
-                pos.log_start_offset,
-                fp,
-            )
-            .await
-            {
-                need_backoff = true;
-                tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e, "mirror partition error");
-                shared.update_stats(&a.mirror_topic, a.partition, |s| {
-                    s.error = Some(e);
-                    s.fetch_errors += 1;
-                });
+                .find(|(a, _)| a.source_topic == fp.topic && a.partition == fp.partition)?;
+            if fp.error.is_some() || fp.diverging_epoch.is_some() {
+                return None;
             }
+            let mut next = *pos;
+            for batch in BatchIter::new(&fp.records) {
+                let batch = batch.ok()?;
+                if batch.last_offset() < next.log_end_offset {
+                    continue;
+                }
+                if batch.base_offset() < next.log_end_offset {
+                    // Straddles the log end: needs the careful path.
+                    return None;
+                }
+                next.log_end_offset = batch.next_offset();
+                next.latest_epoch = Some(batch.partition_leader_epoch());
+            }
+            if fp.log_start_offset > next.log_start_offset
+                && fp.log_start_offset <= next.log_end_offset
+            {
+                next.log_start_offset = fp.log_start_offset;
+            }
+            out.insert((a.mirror_topic.clone(), a.partition), next);
         }
-        if need_backoff {
-            tokio::time::sleep(backoff).await;
+        Some(out)
+    }
+}
+
+/// Appends every partition of a pending response. Returns true if any partition failed (the
+/// caller backs off).
+async fn apply_pending(shared: &LinkShared, client: &Client, broker: i32, p: Pending) -> bool {
+    let mut failed = false;
+    for fp in &p.response.partitions {
+        let Some((a, pos)) = p
+            .positions
+            .iter()
+            .find(|(a, _)| a.source_topic == fp.topic && a.partition == fp.partition)
+        else {
+            continue;
+        };
+        if let Err(e) = apply(
+            shared,
+            client,
+            broker,
+            a,
+            pos.log_end_offset,
+            pos.log_start_offset,
+            fp,
+        )
+        .await
+        {
+            failed = true;
+            tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e, "mirror partition error");
+            shared.update_stats(&a.mirror_topic, a.partition, |s| {
+                s.error = Some(e);
+                s.fetch_errors += 1;
+            });
         }
     }
+    failed
 }
 
 /// Applies one partition's fetch result. `Err` carries a description for DescribeMirrors.
