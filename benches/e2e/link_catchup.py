@@ -23,7 +23,7 @@ Usage (from the repository root; see benches/README.md):
   cargo build --release --bins
   (cd benches/replicator && cargo build --release)
   protocol-tests/.venv/bin/python benches/e2e/link_catchup.py --gigabytes 2
-  protocol-tests/.venv/bin/python benches/e2e/link_catchup.py --gigabytes 0.1   # smoke, ~1 min
+  protocol-tests/.venv/bin/python benches/e2e/link_catchup.py --gigabytes 0.1   # smoke, ~15 s
 """
 
 import argparse
