@@ -595,3 +595,25 @@ def test_acl_sync_creates_deletes_and_leaves_unselected_acls_alone(broker_factor
     bad = cli("cluster-links", "create", "--link", "l2", "--bootstrap-server", dest.bootstrap,
               "--config", f"bootstrap.servers={source.bootstrap},acl.sync.enable=true", check=False)
     assert bad.returncode != 0 and "acl.filters" in (bad.stdout + bad.stderr)
+
+
+def test_filters_that_select_nothing_leave_a_healthy_empty_link(broker_factory):
+    source = broker_factory("source")
+    dest = broker_factory("dest")
+    ck.create_topic(source.bootstrap, "orders", 1)
+    ck.produce(source.bootstrap, "orders", [{"value": b"x"}])
+    cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
+        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=300,topic.config.sync.ms=200",
+        "--config", "auto.create.mirror.topics.enable=true",
+        "--topic-filters-json", '{"topicFilters":[{"name":"nothing-","patternType":"PREFIXED","filterType":"INCLUDE"}]}')
+
+    def described() -> dict:
+        return json.loads(cli("cluster-links", "--describe", "--link", "l1", "--bootstrap-server", dest.bootstrap, "--output", "json").stdout)
+
+    # Several config-sync rounds pass (so discovery ran against fresh metadata) ...
+    wait_until(lambda: any(t["name"] == "topic_config_sync" and t["runs"] >= 3 for t in described()["tasks"]),
+               timeout=scaled(30), what="link rounds")
+    d = described()
+    # ... and the link is healthy, with nothing mirrored and no topic created here.
+    assert d["state"] == "ACTIVE" and d["topics"] == [] and d["sync_status"] == "IN_SYNC", d
+    assert "orders" not in AdminClient({"bootstrap.servers": dest.bootstrap}).list_topics(timeout=10).topics
