@@ -20,7 +20,7 @@ use strait_protocol::ErrorCode;
 
 use crate::config::LinkConfig;
 use crate::local::{LocalCluster, LocalError, StoredLink};
-use crate::runtime::{classify, create_mirror, now_ms, run_link, LinkShared};
+use crate::runtime::{classify, create_mirror, lock, now_ms, run_link, LinkShared};
 use crate::state::{LinkState, MirrorState};
 
 /// An admin operation's failure: a Kafka error code and a one-line message.
@@ -38,10 +38,6 @@ struct Running {
 pub struct LinkManager {
     local: Arc<dyn LocalCluster>,
     links: Mutex<BTreeMap<String, Running>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Builds the source client config from a link config; errors name the key.

@@ -302,34 +302,9 @@ fn decode_all(mut bytes: &[u8]) -> (Vec<Record>, usize) {
     (records, consumed)
 }
 
-/// CRC-32C (Castagnoli), bitwise-table form. The store is small and written rarely
-/// compared with the data path, so a 256-entry table is plenty.
+/// CRC-32C (Castagnoli), the checksum Kafka's record batches use too.
 fn crc32c(data: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0x82F6_3B78 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    }
-    const TABLE: [u32; 256] = table();
-    let mut crc = !0u32;
-    for &b in data {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32c::crc32c(data)
 }
 
 #[cfg(test)]
