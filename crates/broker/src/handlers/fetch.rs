@@ -115,7 +115,13 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
         if view.incremental && !has_news {
             continue;
         }
-        served.push((sp.topic.clone(), sp.partition, r.next_fetch_offset, seen));
+        // Only a session remembers where the client will fetch next.
+        let next_fetch_offset = if view.session_id != 0 {
+            last_offset_of(&r.records).map(|o| o + 1)
+        } else {
+            None
+        };
+        served.push((sp.topic.clone(), sp.partition, next_fetch_offset, seen));
         let mut pd = PartitionData::default()
             .with_partition_index(sp.partition)
             .with_error_code(r.error.as_ref().map_or(0, |e| e.error_code()))
@@ -158,8 +164,6 @@ struct PartitionRead {
     log_start_offset: i64,
     records: bytes::Bytes,
     diverging: Option<(i32, i64)>,
-    /// Where the client will fetch next if it consumes everything returned.
-    next_fetch_offset: Option<i64>,
 }
 
 impl PartitionRead {
@@ -174,7 +178,6 @@ impl PartitionRead {
             log_start_offset: -1,
             records: bytes::Bytes::new(),
             diverging: None,
-            next_fetch_offset: None,
         }
     }
 }
@@ -235,7 +238,6 @@ fn read_one(
             log_start_offset,
             records: bytes::Bytes::new(),
             diverging: None,
-            next_fetch_offset: None,
         };
         // KIP-320: a fetcher whose last fetched epoch ended earlier than its position has
         // diverged; tell it where, and send nothing.
@@ -254,14 +256,10 @@ fn read_one(
             high_watermark
         };
         match log.read(req.fetch_offset, limit, max_offset, min_one) {
-            Ok(info) => {
-                let next = last_offset_of(&info.records).map(|o| o + 1);
-                PartitionRead {
-                    records: info.records,
-                    next_fetch_offset: next,
-                    ..base
-                }
-            }
+            Ok(info) => PartitionRead {
+                records: info.records,
+                ..base
+            },
             Err(ReadError::OffsetOutOfRange { .. }) => PartitionRead {
                 error: Some(ApiError::code(ErrorCode::OffsetOutOfRange)),
                 ..base
