@@ -81,6 +81,8 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     /// `offsets.retention.check.interval.ms` (default 600000).
     pub offsets_retention_check_interval_ms: u64,
+    /// The log cleaner (`log.cleaner.*` keys).
+    pub log_cleaner: strait_storage::CleanerConfig,
     /// Topic defaults from `log.*` keys (static part; dynamic part is persisted metadata).
     pub topic_defaults: TopicDefaults,
     /// Listener security (TLS, SASL), the authorizer and bootstrap SCRAM credentials.
@@ -319,6 +321,7 @@ impl BrokerConfig {
             offset_metadata_max_bytes,
             offsets_retention_minutes,
             offsets_retention_check_interval_ms,
+            log_cleaner: strait_storage::CleanerConfig::default(),
             topic_defaults,
             security,
             supplied: props,

@@ -420,6 +420,17 @@ impl TopicDefaults {
             } else {
                 TimestampType::CreateTime
             },
+            cleanup_policy: strait_storage::CleanupPolicy::parse(&get("cleanup.policy"))
+                .unwrap_or(defaults.cleanup_policy),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .parse::<f64>()
+                .unwrap_or(defaults.min_cleanable_dirty_ratio),
+            min_compaction_lag_ms: long("min.compaction.lag.ms", defaults.min_compaction_lag_ms),
+            max_compaction_lag_ms: long("max.compaction.lag.ms", defaults.max_compaction_lag_ms),
+            delete_retention_ms: long("delete.retention.ms", defaults.delete_retention_ms),
+            segment_jitter_ms: long("segment.jitter.ms", defaults.segment_jitter_ms),
+            file_delete_delay_ms: long("file.delete.delay.ms", defaults.file_delete_delay_ms),
+            preallocate: get("preallocate").eq_ignore_ascii_case("true"),
         }
     }
 }

@@ -46,7 +46,7 @@ pub use log::PartitionLog;
 pub use strait_records::TimestampType;
 
 /// Per-topic log settings (Kafka topic config names in the field docs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll once the active segment would exceed this (capped at i32::MAX).
     pub segment_bytes: u64,
@@ -68,6 +68,90 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `cleanup.policy`: which of time/size deletion and compaction apply.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: dirty bytes / (clean + dirty) at which cleaning starts.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long after append.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record becomes eligible at the latest after this.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: tombstones survive at least this long after the first clean
+    /// of the segment holding them (Kafka's delete horizon, KIP-534).
+    pub delete_retention_ms: i64,
+    /// `segment.jitter.ms`: a random amount in `[0, jitter)` is subtracted from `segment.ms`
+    /// per segment, so partitions created together do not all roll at once.
+    pub segment_jitter_ms: i64,
+    /// `file.delete.delay.ms`: deleted segments are renamed `.deleted` and removed this much later.
+    pub file_delete_delay_ms: i64,
+    /// `preallocate`: reserve `segment.bytes` of disk for a new segment up front.
+    pub preallocate: bool,
+}
+
+/// `cleanup.policy` (Kafka: a list of `delete` and/or `compact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// `delete`: segments are removed by `retention.ms` / `retention.bytes`.
+    pub delete: bool,
+    /// `compact`: the log cleaner keeps the latest record of each key.
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    /// Parses Kafka's list syntax (`delete`, `compact`, `compact,delete`); `None` on an
+    /// unknown item. An empty list means neither (Kafka allows it: keep everything).
+    pub fn parse(value: &str) -> Option<CleanupPolicy> {
+        let mut p = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "delete" => p.delete = true,
+                "compact" => p.compact = true,
+                _ => return None,
+            }
+        }
+        Some(p)
+    }
+}
+
+/// Broker-wide log cleaner settings (Kafka's `log.cleaner.*` keys and defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable` (true).
+    pub enable: bool,
+    /// `log.cleaner.threads` (1).
+    pub threads: usize,
+    /// `log.cleaner.backoff.ms` (15000): sleep when no log needs cleaning.
+    pub backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size` (134217728): bytes for the key → offset maps of all
+    /// cleaner threads together; each thread gets an equal share.
+    pub dedupe_buffer_size: u64,
+    /// `log.cleaner.io.buffer.load.factor` (0.9): how full a thread's map may get.
+    pub io_buffer_load_factor: f64,
+    /// `log.cleaner.io.buffer.size` (524288): read/write buffer bytes of all threads together.
+    pub io_buffer_size: u64,
+    /// `log.cleaner.io.max.bytes.per.second` (unlimited): read + write throttle of all threads.
+    pub io_max_bytes_per_second: f64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig {
+            enable: true,
+            threads: 1,
+            backoff_ms: 15_000,
+            dedupe_buffer_size: 128 * 1024 * 1024,
+            io_buffer_load_factor: 0.9,
+            io_buffer_size: 512 * 1024,
+            io_max_bytes_per_second: f64::MAX,
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -83,6 +167,14 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             message_timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::DELETE,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            segment_jitter_ms: 0,
+            file_delete_delay_ms: 60_000,
+            preallocate: false,
         }
     }
 }
