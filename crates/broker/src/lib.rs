@@ -24,6 +24,7 @@ pub mod fetch_session;
 pub mod groups;
 pub mod handlers;
 pub mod link_local;
+pub mod log_dir;
 pub mod metadata;
 pub mod metrics_http;
 pub mod server;

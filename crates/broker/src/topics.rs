@@ -212,6 +212,8 @@ pub enum StartupError {
     },
     #[error("cannot store security metadata: {0}")]
     Security(ApiError),
+    #[error(transparent)]
+    LogDir(#[from] crate::log_dir::LogDirError),
 }
 
 fn storage_error(e: strait_storage::StorageError) -> ApiError {
@@ -228,8 +230,28 @@ impl TopicManager {
         node_id: i32,
         static_defaults: TopicDefaults,
     ) -> Result<Self, StartupError> {
+        // Decide before anything writes to the directory: a missing image must not be
+        // replaced by a fresh one (that would orphan, then remove, every partition).
+        let state = crate::log_dir::check(log_dir, node_id)?;
         let store = MetadataStore::new(log_dir);
         let image = store.load_or_init(node_id)?;
+        crate::log_dir::check_cluster_id(log_dir, &state, &image.cluster_id)?;
+        if state
+            != (crate::log_dir::LogDirState::Formatted {
+                cluster_id: image.cluster_id.clone(),
+                node_id,
+            })
+        {
+            // Fresh, or written before meta.properties existed (migration).
+            crate::log_dir::write_meta(
+                log_dir,
+                &crate::log_dir::MetaProperties {
+                    cluster_id: image.cluster_id.clone(),
+                    node_id,
+                    directory_id: crate::log_dir::new_directory_id(),
+                },
+            )?;
+        }
         let defaults = TopicDefaults {
             static_broker: static_defaults.static_broker,
             dynamic_default: image.dynamic_default_broker_configs.clone(),
@@ -424,9 +446,20 @@ impl TopicManager {
         write(&self.topics).remove(name);
         for p in topic.partitions() {
             if let Some(log) = p.take_log() {
-                if let Err(e) = log.delete() {
-                    // The image no longer names it, so start-up will finish the job.
-                    tracing::warn!(topic = name, partition = p.index, error = %e, "could not delete partition directory");
+                let dir = log.dir().to_path_buf();
+                drop(log);
+                // Renamed first (and the rename fsynced), so that start-up only ever removes
+                // directories a persisted deletion marked, never ones it merely does not know.
+                match crate::log_dir::rename_away(&dir, crate::log_dir::DELETE_SUFFIX) {
+                    Ok(doomed) => {
+                        if let Err(e) = std::fs::remove_dir_all(&doomed) {
+                            // Marked for deletion: start-up finishes the job.
+                            tracing::warn!(topic = name, partition = p.index, dir = %doomed.display(), error = %e, "could not delete partition directory");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = name, partition = p.index, dir = %dir.display(), error = %e, "could not mark partition directory for deletion; start-up will keep it as stray")
+                    }
                 }
             }
         }
@@ -771,8 +804,10 @@ pub fn partition_dir(log_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     log_dir.join(format!("{topic}-{partition}"))
 }
 
-/// Removes `<topic>-<n>` directories the image does not name (a crash between persisting a
-/// delete and removing the files).
+/// Finishes deletions marked `-delete`, and renames `<topic>-<n>` directories the image does
+/// not name to `-stray` (kept, never deleted: a missing or stale image must not cost data).
+/// Such a directory is left by a crash between persisting a topic deletion and marking its
+/// directories, or by an operator's restore; it is reported so the operator can decide.
 fn remove_stray_partition_dirs(
     log_dir: &Path,
     topics: &HashMap<String, Arc<Topic>>,
@@ -788,6 +823,13 @@ fn remove_stray_partition_dirs(
         if !entry.path().is_dir() {
             continue;
         }
+        if name.ends_with(crate::log_dir::DELETE_SUFFIX) {
+            tracing::info!(dir = %entry.path().display(), "finishing deletion of a deleted topic's partition");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove deleted partition directory");
+            }
+            continue;
+        }
         let Some((topic, part)) = name.rsplit_once('-') else {
             continue;
         };
@@ -798,9 +840,13 @@ fn remove_stray_partition_dirs(
             .get(topic)
             .is_some_and(|t| part >= 0 && part < t.partition_count());
         if !known {
-            tracing::warn!(dir = %entry.path().display(), "removing partition directory not in metadata");
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove stray directory");
+            match crate::log_dir::rename_away(&entry.path(), crate::log_dir::STRAY_SUFFIX) {
+                Ok(to) => {
+                    tracing::warn!(dir = %entry.path().display(), kept_as = %to.display(), "partition directory not in metadata: kept as stray (remove it by hand if it is not needed)")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %entry.path().display(), error = %e, "partition directory not in metadata, and it could not be renamed; left in place")
+                }
             }
         }
     }

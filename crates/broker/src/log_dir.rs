@@ -1,0 +1,347 @@
+//! The log directory's identity and start-up safety.
+//!
+//! # What this module owns
+//! * `meta.properties` in the log directory, in Kafka's KRaft format (`version=1`,
+//!   `cluster.id`, `node.id`, `directory.id`): the record of which cluster and node a
+//!   directory belongs to, written once when the directory is formatted.
+//! * The decision, before anything else touches the directory, whether it may be used:
+//!   a fresh (empty) directory is formatted; a directory with `meta.properties` and the
+//!   metadata image is opened after their identities are compared; anything else is refused
+//!   with a message that names the file and says what to do.
+//! * Directory names for partitions on their way out: a deleted topic's partition
+//!   directories are renamed `<topic>-<p>.<uuid>-delete` before removal, and directories the
+//!   image does not name are renamed `<name>.<uuid>-stray` and kept (Kafka's suffixes).
+//!
+//! # Invariants
+//! * Nothing is ever deleted because metadata is missing or does not name it. The only
+//!   directories removed at start-up carry the `-delete` suffix, which only a persisted
+//!   topic deletion writes.
+//! * A directory written by a Strait from before `meta.properties` existed (metadata image
+//!   present, no `meta.properties`) is migrated by writing `meta.properties` from the image.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::metadata::METADATA_FILE;
+
+pub const META_PROPERTIES: &str = "meta.properties";
+/// Kafka's suffix for a partition directory scheduled for deletion.
+pub const DELETE_SUFFIX: &str = "-delete";
+/// Kafka's suffix for a partition directory the metadata does not know (KAFKA-14616).
+pub const STRAY_SUFFIX: &str = "-stray";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogDirError {
+    #[error("log directory {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{missing} is missing from log directory {dir}, which holds {present}. Refusing to start: \
+         opening it would lose every topic, partition, group and link it describes. Restore {missing} \
+         from a backup, or point log.dirs at the right directory; to start from scratch, move the \
+         whole directory away first"
+    )]
+    MissingMetadata {
+        dir: PathBuf,
+        missing: String,
+        present: String,
+    },
+    #[error("{path}: {message}")]
+    BadMetaProperties { path: PathBuf, message: String },
+    #[error(
+        "{path} says cluster.id {found}, but {metadata} belongs to cluster {expected}. The two files \
+         come from different clusters (a partial restore?); restore a matching pair"
+    )]
+    ClusterIdMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+        metadata: PathBuf,
+    },
+    #[error(
+        "{path} says node.id {found}, but this broker is configured with node.id {configured}. Use \
+         the node.id this directory was formatted with, or another log.dirs"
+    )]
+    NodeIdMismatch {
+        path: PathBuf,
+        found: i32,
+        configured: i32,
+    },
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDirState {
+    /// Empty or absent: the caller formats it (new metadata image, then [`write_meta`]).
+    Fresh,
+    /// Both files present and `meta.properties` parsed: cluster id and node id to compare
+    /// with the image.
+    Formatted { cluster_id: String, node_id: i32 },
+    /// A directory from before `meta.properties`: metadata image only.
+    Legacy,
+}
+
+/// Kafka's `meta.properties` (KRaft, version 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaProperties {
+    pub cluster_id: String,
+    pub node_id: i32,
+    pub directory_id: String,
+}
+
+fn io(dir: &Path) -> impl FnOnce(std::io::Error) -> LogDirError + '_ {
+    move |source| LogDirError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// Decides whether `dir` may be opened by node `node_id`, before anything writes to it.
+pub fn check(dir: &Path, node_id: i32) -> Result<LogDirState, LogDirError> {
+    let entries: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LogDirState::Fresh),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let has_meta = entries.iter().any(|n| n == META_PROPERTIES);
+    let has_image = entries.iter().any(|n| n == METADATA_FILE);
+    // Files a crashed first save may leave behind are not data.
+    let data: Vec<&String> = entries
+        .iter()
+        .filter(|n| *n != META_PROPERTIES && *n != METADATA_FILE && !n.ends_with(".tmp"))
+        .collect();
+    match (has_meta, has_image) {
+        (false, false) if data.is_empty() => Ok(LogDirState::Fresh),
+        (false, false) => Err(LogDirError::MissingMetadata {
+            dir: dir.to_path_buf(),
+            missing: format!("{METADATA_FILE} (and {META_PROPERTIES})"),
+            present: describe(&data),
+        }),
+        (true, false) => Err(LogDirError::MissingMetadata {
+            dir: dir.to_path_buf(),
+            missing: METADATA_FILE.to_string(),
+            present: if data.is_empty() {
+                format!("{META_PROPERTIES}")
+            } else {
+                format!("{META_PROPERTIES} and {}", describe(&data))
+            },
+        }),
+        (false, true) => Ok(LogDirState::Legacy),
+        (true, true) => {
+            let meta = read_meta(dir)?;
+            if meta.node_id != node_id {
+                return Err(LogDirError::NodeIdMismatch {
+                    path: dir.join(META_PROPERTIES),
+                    found: meta.node_id,
+                    configured: node_id,
+                });
+            }
+            Ok(LogDirState::Formatted {
+                cluster_id: meta.cluster_id,
+                node_id: meta.node_id,
+            })
+        }
+    }
+}
+
+/// Fails unless the image's cluster id is the one `meta.properties` names.
+pub fn check_cluster_id(
+    dir: &Path,
+    state: &LogDirState,
+    image_cluster_id: &str,
+) -> Result<(), LogDirError> {
+    if let LogDirState::Formatted { cluster_id, .. } = state {
+        if cluster_id != image_cluster_id {
+            return Err(LogDirError::ClusterIdMismatch {
+                path: dir.join(META_PROPERTIES),
+                found: cluster_id.clone(),
+                expected: image_cluster_id.to_string(),
+                metadata: dir.join(METADATA_FILE),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn describe(names: &[&String]) -> String {
+    let partitions = names
+        .iter()
+        .filter(|n| {
+            n.rsplit_once('-')
+                .is_some_and(|(_, p)| p.parse::<u32>().is_ok())
+        })
+        .count();
+    if partitions > 0 {
+        format!(
+            "{partitions} partition director{}",
+            if partitions == 1 { "y" } else { "ies" }
+        )
+    } else {
+        let shown: Vec<&str> = names.iter().take(3).map(|s| s.as_str()).collect();
+        format!(
+            "other files ({}{})",
+            shown.join(", "),
+            if names.len() > 3 { ", ..." } else { "" }
+        )
+    }
+}
+
+/// Reads `meta.properties`; every missing or malformed field is an error naming it.
+pub fn read_meta(dir: &Path) -> Result<MetaProperties, LogDirError> {
+    let path = dir.join(META_PROPERTIES);
+    let bad = |message: String| LogDirError::BadMetaProperties {
+        path: path.clone(),
+        message,
+    };
+    let text = fs::read_to_string(&path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let props: BTreeMap<String, String> =
+        strait_protocol::properties::parse(&text).map_err(|e| bad(e.to_string()))?;
+    let field = |k: &str| {
+        props
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| bad(format!("no {k}")))
+    };
+    let version = field("version")?;
+    if version != "1" {
+        return Err(bad(format!(
+            "version {version} is not supported (Strait writes KRaft's version 1)"
+        )));
+    }
+    let node_id = field("node.id")?;
+    let node_id = node_id
+        .parse::<i32>()
+        .map_err(|_| bad(format!("node.id {node_id} is not a number")))?;
+    Ok(MetaProperties {
+        cluster_id: field("cluster.id")?,
+        node_id,
+        directory_id: props.get("directory.id").cloned().unwrap_or_default(),
+    })
+}
+
+/// Writes `meta.properties` atomically (temp file, fsync, rename, fsync dir).
+pub fn write_meta(dir: &Path, meta: &MetaProperties) -> Result<(), LogDirError> {
+    let text = format!(
+        "#\n#Written by Strait {}\ncluster.id={}\ndirectory.id={}\nnode.id={}\nversion=1\n",
+        env!("CARGO_PKG_VERSION"),
+        meta.cluster_id,
+        meta.directory_id,
+        meta.node_id
+    );
+    let tmp = dir.join(format!("{META_PROPERTIES}.tmp"));
+    {
+        let mut f = fs::File::create(&tmp).map_err(io(dir))?;
+        f.write_all(text.as_bytes()).map_err(io(dir))?;
+        f.sync_all().map_err(io(dir))?;
+    }
+    fs::rename(&tmp, dir.join(META_PROPERTIES)).map_err(io(dir))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+/// A fresh directory id (Kafka: a random UUID in URL-safe base64; any unique id serves).
+pub fn new_directory_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// `<name>.<uuid><suffix>`: Kafka's naming for a partition directory leaving the log.
+pub fn renamed(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}.{}{suffix}", uuid::Uuid::new_v4().simple()))
+}
+
+/// Renames `dir` out of the way and fsyncs the parent, so the rename survives a crash.
+pub fn rename_away(dir: &Path, suffix: &str) -> std::io::Result<PathBuf> {
+    let target = renamed(dir, suffix);
+    fs::rename(dir, &target)?;
+    if let Some(parent) = dir.parent() {
+        fs::File::open(parent).and_then(|d| d.sync_all())?;
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_legacy_formatted_and_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        assert_eq!(check(&dir, 1).unwrap(), LogDirState::Fresh);
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(check(&dir, 1).unwrap(), LogDirState::Fresh);
+
+        // Partition directories but no metadata: refused, nothing removed.
+        fs::create_dir_all(dir.join("orders-0")).unwrap();
+        let e = check(&dir, 1).unwrap_err().to_string();
+        assert!(
+            e.contains(METADATA_FILE) && e.contains("1 partition directory"),
+            "{e}"
+        );
+        assert!(dir.join("orders-0").exists());
+
+        fs::write(dir.join(METADATA_FILE), b"{}").unwrap();
+        assert_eq!(check(&dir, 1).unwrap(), LogDirState::Legacy);
+
+        let meta = MetaProperties {
+            cluster_id: "abc".into(),
+            node_id: 1,
+            directory_id: new_directory_id(),
+        };
+        write_meta(&dir, &meta).unwrap();
+        assert_eq!(read_meta(&dir).unwrap(), meta);
+        let state = check(&dir, 1).unwrap();
+        assert_eq!(
+            state,
+            LogDirState::Formatted {
+                cluster_id: "abc".into(),
+                node_id: 1
+            }
+        );
+        assert!(check_cluster_id(&dir, &state, "abc").is_ok());
+        let e = check_cluster_id(&dir, &state, "xyz")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("xyz") && e.contains(META_PROPERTIES), "{e}");
+        let e = check(&dir, 2).unwrap_err().to_string();
+        assert!(e.contains("node.id 1") && e.contains("node.id 2"), "{e}");
+
+        // The image goes missing: refused, naming it.
+        fs::remove_file(dir.join(METADATA_FILE)).unwrap();
+        let e = check(&dir, 1).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{METADATA_FILE} is missing")), "{e}");
+        assert!(dir.join("orders-0").exists());
+    }
+
+    #[test]
+    fn malformed_meta_properties_names_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(META_PROPERTIES),
+            "version=1\ncluster.id=x\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join(METADATA_FILE), b"{}").unwrap();
+        let e = check(dir.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("no node.id"), "{e}");
+        fs::write(
+            dir.path().join(META_PROPERTIES),
+            "version=0\ncluster.id=x\nnode.id=1\n",
+        )
+        .unwrap();
+        let e = check(dir.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("version 0"), "{e}");
+    }
+}
