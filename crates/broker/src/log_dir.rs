@@ -128,7 +128,7 @@ pub fn check(dir: &Path, node_id: i32) -> Result<LogDirState, LogDirError> {
             dir: dir.to_path_buf(),
             missing: METADATA_FILE.to_string(),
             present: if data.is_empty() {
-                format!("{META_PROPERTIES}")
+                META_PROPERTIES.to_string()
             } else {
                 format!("{META_PROPERTIES} and {}", describe(&data))
             },
