@@ -21,6 +21,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
+pub mod fuzz_harness;
 pub mod groups;
 pub mod handlers;
 pub mod link_local;
