@@ -310,3 +310,29 @@ def unique_name(request):
         return f"{base}{'-' + suffix if suffix else ''}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+# --------------------------------------------------------------------------
+# The Apache Kafka Java client (java_client.py, java/StraitDriver.java)
+
+
+@pytest.fixture(scope="session")
+def java_classes():
+    """StraitDriver compiled once per session (cached in .work/java-classes by source hash).
+    Skips when Java or the jars are missing; under run-all.sh that is a failure instead."""
+    import java_client
+
+    reason = java_client.missing()
+    if reason:
+        if os.environ.get("STRAIT_REQUIRE_ALL_CLIENTS"):
+            pytest.fail(f"{reason} (STRAIT_REQUIRE_ALL_CLIENTS is set)", pytrace=False)
+        pytest.skip(reason)
+    return java_client.compile_driver()
+
+
+@pytest.fixture
+def java(java_classes, tmp_path):
+    """A java_client.JavaClient whose JVM stderr logs go to this test's tmp dir."""
+    import java_client
+
+    return java_client.JavaClient(java_classes, tmp_path / "java")

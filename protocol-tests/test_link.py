@@ -494,7 +494,8 @@ def test_source_failures_are_reported_and_recovered(broker_factory):
         ck.produce(source.bootstrap, t, [{"value": f"{t}{i}".encode()} for i in range(5)])
     filters = '{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}'
     cli("cluster-links", "create", "--link", "l1", "--bootstrap-server", dest.bootstrap,
-        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=300,replica.fetch.backoff.ms=100",
+        "--config", f"bootstrap.servers={source.bootstrap},metadata.max.age.ms=300,replica.fetch.backoff.ms=100,"
+        "cluster.link.retry.timeout.ms=1000,availability.check.ms=500,availability.check.consecutive.failure.threshold=2",
         "--config", "auto.create.mirror.topics.enable=true", "--topic-filters-json", filters)
     for t in ["gone", "again", "steady"]:
         wait_until(lambda t=t: caught_up(dest.bootstrap, t, source.bootstrap, 1), timeout=scaled(30), what=f"{t} caught up")

@@ -240,3 +240,51 @@ fn client_setup_warns_on_unknown_keys_and_names_bad_ones() {
         "{e}"
     );
 }
+
+#[test]
+fn unimplemented_link_configs_are_refused_naming_the_key() {
+    for (entry, expected) in [
+        (
+            "link.mode=BIDIRECTIONAL",
+            "--config: invalid value 'BIDIRECTIONAL' for link config link.mode: only DESTINATION is supported: only DESTINATION links (this broker pulls from the source) are implemented; SOURCE and BIDIRECTIONAL links are not",
+        ),
+        (
+            "connection.mode=INBOUND",
+            "--config: invalid value 'INBOUND' for link config connection.mode: only OUTBOUND is supported: only OUTBOUND connections (this broker connects to the source) are implemented; INBOUND needs a source-initiated link",
+        ),
+        (
+            "connections.max.idle.ms=1000",
+            "--config: invalid value '1000' for link config connections.max.idle.ms: not supported: the link keeps its source connections open while it runs; idle connections are not closed",
+        ),
+        (
+            "num.cluster.link.fetchers=0",
+            "--config: invalid value '0' for link config num.cluster.link.fetchers: must be between 1 and 256",
+        ),
+    ] {
+        assert_eq!(
+            usage(&LinkConfigArgs {
+                config: vec![format!("bootstrap.servers=a:1,{entry}")],
+                ..Default::default()
+            }),
+            expected
+        );
+    }
+    // A refused secret is named and never shown.
+    let m = usage(&LinkConfigArgs {
+        config: vec![format!(
+            "bootstrap.servers=a:1,local.sasl.jaas.config={SECRET}"
+        )],
+        ..Default::default()
+    });
+    assert!(m.contains("local.sasl.jaas.config"), "{m}");
+    // Strait's own behaviour, named explicitly, is accepted.
+    let entries = build_link_configs(&LinkConfigArgs {
+        config: vec!["bootstrap.servers=a:1,link.mode=DESTINATION,connection.mode=OUTBOUND,num.cluster.link.fetchers=3,cluster.link.retry.timeout.ms=1000,availability.check.ms=500,availability.check.consecutive.failure.threshold=2".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        value(&entries, "num.cluster.link.fetchers").as_deref(),
+        Some("3")
+    );
+}

@@ -28,15 +28,18 @@ pub struct Broker {
     advertised: RwLock<Vec<Listener>>,
     fetch_sessions: FetchSessionCache,
     links: OnceLock<Arc<LinkManager>>,
+    /// The log cleaner threads, while running (`log.cleaner.enable`).
+    log_cleaner: std::sync::Mutex<Option<crate::log_cleaner::LogCleaner>>,
 }
 
 impl Broker {
     /// Opens the log directory (recovering every partition) and builds the shared state.
     pub fn open(config: BrokerConfig) -> Result<Self, StartupError> {
-        let topics = Arc::new(TopicManager::open(
+        let topics = Arc::new(TopicManager::open_with_recovery_threads(
             &config.log_dir,
             config.node_id,
             config.topic_defaults.clone(),
+            config.num_recovery_threads_per_data_dir,
         )?);
         let cluster_id = topics.cluster_id();
         let groups = Arc::new(GroupCoordinator::open(&config, topics.clone())?);
@@ -53,6 +56,7 @@ impl Broker {
             cluster_id,
             fetch_sessions: FetchSessionCache::default(),
             links: OnceLock::new(),
+            log_cleaner: std::sync::Mutex::new(None),
         })
     }
 
@@ -67,6 +71,35 @@ impl Broker {
                 )))
             })
             .clone()
+    }
+
+    /// Starts the log cleaner threads (none when `log.cleaner.enable=false`); idempotent.
+    pub fn start_log_cleaner(&self) {
+        let mut slot = self.log_cleaner.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = crate::log_cleaner::LogCleaner::start(
+                self.topics.clone(),
+                &self.config.log_cleaner,
+            );
+        }
+    }
+
+    /// Stops and joins the log cleaner threads (before the logs are closed).
+    pub fn stop_log_cleaner(&self) {
+        let cleaner = self
+            .log_cleaner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(c) = cleaner {
+            c.shutdown();
+        }
+    }
+
+    /// Log cleaner counters and uncleanable partitions, while it runs.
+    pub fn log_cleaner_stats(&self) -> Option<crate::log_cleaner::CleanerStats> {
+        let slot = self.log_cleaner.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().map(|c| c.stats())
     }
 
     /// The link manager, once [`Broker::start_links`] has run.
@@ -166,6 +199,8 @@ impl Broker {
                     let result = p.with_log_mut(|log| {
                         log.maybe_roll(now)?;
                         log.maybe_flush(now)?;
+                        // file.delete.delay.ms: remove `.deleted` segment files once due.
+                        log.maybe_delete_pending(now)?;
                         if check_retention {
                             let deleted = log.enforce_retention(now)?;
                             if deleted > 0 {

@@ -1,13 +1,18 @@
 //! Broker configuration, the Kafka way: a `server.properties` file plus `--override k=v`,
-//! with Kafka's key names. Every value is validated at start-up; an invalid one is an error
-//! that names the key, and the binary exits non-zero.
+//! with Kafka's key names. Which keys exist, their defaults and validation live in
+//! [`crate::config_registry`]; this module reads a validated set into [`BrokerConfig`].
+//! Every supplied value is validated at start-up; an invalid one (or a key Strait refuses)
+//! is an error that names the key, and the binary exits with code 2. Unknown keys get
+//! Kafka's warning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use strait_protocol::properties;
 
-use crate::topic_config::{def_for_broker_key, validate, TopicDefaults};
+use crate::config_registry::topic_keys::{topic_key_for_broker_key, validate_synonym};
+use crate::config_registry::{self as registry, broker_keys, Props};
+use crate::topic_config::TopicDefaults;
 
 /// One `NAME://host:port` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,18 +58,36 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Validated broker settings.
+/// Validated broker settings. Every field is read through the registry
+/// ([`crate::config_registry`]), so its default is the one DescribeConfigs and the README
+/// show.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Option<Vec<Listener>>,
+    /// `controller.listener.names`: listeners in `listeners` that are not bound (Strait's
+    /// quorum is itself; there are no controller RPCs to serve).
+    pub controller_listener_names: Vec<String>,
     pub log_dir: PathBuf,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: usize,
+    /// `socket.send.buffer.bytes`: SO_SNDBUF of accepted sockets; `None` = OS default (-1).
+    pub socket_send_buffer_bytes: Option<u32>,
+    /// `socket.receive.buffer.bytes`: SO_RCVBUF of listening and accepted sockets.
+    pub socket_receive_buffer_bytes: Option<u32>,
+    /// `socket.listen.backlog.size`.
+    pub socket_listen_backlog_size: u32,
+    /// `num.network.threads` and `num.io.threads`: see [`BrokerConfig::worker_threads`].
+    pub num_network_threads: usize,
+    pub num_io_threads: usize,
+    /// `num.recovery.threads.per.data.dir`: threads that open partition logs at start-up.
+    pub num_recovery_threads_per_data_dir: usize,
+    /// `broker.rack`, reported in Metadata and DescribeCluster.
+    pub broker_rack: Option<String>,
     pub log_retention_check_interval_ms: u64,
     pub log_flush_scheduler_interval_ms: u64,
     /// Group coordinator: `group.initial.rebalance.delay.ms` (default 3000).
@@ -90,53 +113,6 @@ pub struct BrokerConfig {
     /// Everything supplied, for DescribeConfigs on the broker resource.
     pub supplied: BTreeMap<String, String>,
 }
-
-/// Keys from a stock Kafka `server.properties` that Strait accepts and has no use for
-/// (KRaft quorum, replication and coordinator-topic settings of a multi-node cluster).
-const ACCEPTED_IGNORED: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
-    "num.network.threads",
-    "num.io.threads",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "num.recovery.threads.per.data.dir",
-    "offsets.topic.replication.factor",
-    "share.coordinator.state.topic.replication.factor",
-    "share.coordinator.state.topic.min.isr",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
-    "broker.rack",
-    "zookeeper.connect",
-];
-
-const KNOWN: &[&str] = &[
-    "node.id",
-    "broker.id",
-    "listeners",
-    "advertised.listeners",
-    "log.dirs",
-    "log.dir",
-    "num.partitions",
-    "default.replication.factor",
-    "auto.create.topics.enable",
-    "delete.topic.enable",
-    "socket.request.max.bytes",
-    "log.retention.check.interval.ms",
-    "log.flush.scheduler.interval.ms",
-    crate::metrics_http::METRICS_LISTENER_KEY,
-    "group.initial.rebalance.delay.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "group.max.size",
-    "offset.metadata.max.bytes",
-    "offsets.retention.minutes",
-    "offsets.retention.check.interval.ms",
-];
 
 impl BrokerConfig {
     /// Loads `file` (if any) and applies `overrides` (`key=value` strings) on top.
@@ -164,24 +140,37 @@ impl BrokerConfig {
         Self::from_properties(props)
     }
 
+    /// Validates every supplied key against the registry, then reads the settings.
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| props.get(k).map(|v| v.trim().to_string());
-        let node_id = match get("node.id").or_else(|| get("broker.id")) {
-            Some(v) => parse_num::<i32>("node.id", &v, 0, i32::MAX)?,
-            None => 1,
+        let mut topic_defaults = TopicDefaults::default();
+        for (k, v) in &props {
+            if let Some(def) = registry::resolve_static_key(k) {
+                registry::check_static(def, k, v)
+                    .map_err(|reason| invalid(k, v, reason_only(k, v, &reason)))?;
+            } else if let Some((def, _)) = topic_key_for_broker_key(k) {
+                validate_synonym(def, k, v)
+                    .map_err(|reason| invalid(k, v, reason_only(k, v, &reason)))?;
+                topic_defaults
+                    .static_broker
+                    .insert(k.clone(), v.trim().to_string());
+            } else {
+                // Kafka's behaviour for a key it does not know: a warning, not an error.
+                tracing::warn!(key = %k, "The configuration '{k}' was supplied but isn't a known config; Strait ignores it.");
+            }
+        }
+        let p = Props { supplied: &props };
+        let key_err =
+            |(key, value, reason): (String, String, String)| invalid(&key, &value, reason);
+        let node_id = match props.get("node.id").or_else(|| props.get("broker.id")) {
+            Some(v) => parse_num::<i32>("node.id", v.trim(), 0, i32::MAX)?,
+            None => p.i32("node.id").map_err(key_err)?,
         };
-        let listeners = match get("listeners") {
-            Some(v) => parse_listeners("listeners", &v)?,
-            None => vec![Listener {
-                name: "PLAINTEXT".into(),
-                host: "127.0.0.1".into(),
-                port: 9092,
-            }],
-        };
+        broker_keys::check_single_node(&p, node_id).map_err(key_err)?;
+        let listeners = parse_listeners("listeners", &p.value("listeners").unwrap_or_default())?;
         let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
-        let security = crate::auth::config::parse(&props, &listener_names)
-            .map_err(|(key, value, reason)| invalid(&key, &value, reason))?;
-        let advertised_listeners = get("advertised.listeners")
+        let security = crate::auth::config::parse(&props, &listener_names).map_err(key_err)?;
+        let advertised_listeners = p
+            .value("advertised.listeners")
             .map(|v| parse_listeners("advertised.listeners", &v))
             .transpose()?;
         if let Some(adv) = &advertised_listeners {
@@ -195,68 +184,21 @@ impl BrokerConfig {
                 }
             }
         }
-        let log_dir =
-            match get("log.dirs").or_else(|| get("log.dir")) {
-                Some(v) => {
-                    let dirs: Vec<&str> = v
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .collect();
-                    match dirs.as_slice() {
-                        [one] => PathBuf::from(one),
-                        [] => return Err(invalid("log.dirs", &v, "no directory given")),
-                        _ => return Err(invalid(
-                            "log.dirs",
-                            &v,
-                            "Strait keeps all partitions in one log directory; give exactly one",
-                        )),
-                    }
-                }
-                None => PathBuf::from("strait-data"),
-            };
-        let num_partitions = match get("num.partitions") {
-            Some(v) => parse_num::<i32>("num.partitions", &v, 1, 100_000)?,
-            None => 1,
-        };
-        let default_replication_factor = match get("default.replication.factor") {
-            Some(v) => parse_num::<i16>("default.replication.factor", &v, 1, 1)?,
-            None => 1,
-        };
-        let auto_create_topics_enable = match get("auto.create.topics.enable") {
-            Some(v) => parse_bool("auto.create.topics.enable", &v)?,
-            None => true,
-        };
-        let delete_topic_enable = match get("delete.topic.enable") {
-            Some(v) => parse_bool("delete.topic.enable", &v)?,
-            None => true,
-        };
-        let socket_request_max_bytes = match get("socket.request.max.bytes") {
-            Some(v) => parse_num::<i32>("socket.request.max.bytes", &v, 1, i32::MAX)? as usize,
-            None => strait_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
-        };
-        let log_retention_check_interval_ms = match get("log.retention.check.interval.ms") {
-            Some(v) => parse_num::<i64>("log.retention.check.interval.ms", &v, 1, i64::MAX)? as u64,
-            None => 300_000,
-        };
-        let log_flush_scheduler_interval_ms = match get("log.flush.scheduler.interval.ms") {
-            Some(v) => parse_num::<i64>("log.flush.scheduler.interval.ms", &v, 1, i64::MAX)? as u64,
-            None => 1000,
-        };
-        let group_initial_rebalance_delay_ms = match get("group.initial.rebalance.delay.ms") {
-            Some(v) => {
-                parse_num::<i32>("group.initial.rebalance.delay.ms", &v, 0, i32::MAX)? as u64
-            }
-            None => 3000,
-        };
-        let group_min_session_timeout_ms = match get("group.min.session.timeout.ms") {
-            Some(v) => parse_num::<i32>("group.min.session.timeout.ms", &v, 0, i32::MAX)?,
-            None => 6000,
-        };
-        let group_max_session_timeout_ms = match get("group.max.session.timeout.ms") {
-            Some(v) => parse_num::<i32>("group.max.session.timeout.ms", &v, 0, i32::MAX)?,
-            None => 1_800_000,
-        };
+        let log_dir = p
+            .value("log.dirs")
+            .or_else(|| p.value("log.dir"))
+            .unwrap_or_default();
+        let log_dir = PathBuf::from(
+            log_dir
+                .split(',')
+                .map(str::trim)
+                .find(|s| !s.is_empty())
+                .unwrap_or("strait-data"),
+        );
+        let group_min_session_timeout_ms =
+            p.i32("group.min.session.timeout.ms").map_err(key_err)?;
+        let group_max_session_timeout_ms =
+            p.i32("group.max.session.timeout.ms").map_err(key_err)?;
         if group_max_session_timeout_ms < group_min_session_timeout_ms {
             return Err(invalid(
                 "group.max.session.timeout.ms",
@@ -264,69 +206,91 @@ impl BrokerConfig {
                 format!("must not be below group.min.session.timeout.ms ({group_min_session_timeout_ms})"),
             ));
         }
-        let group_max_size = match get("group.max.size") {
-            Some(v) => parse_num::<i32>("group.max.size", &v, 1, i32::MAX)?,
-            None => i32::MAX,
+        let buffer = |key: &str| -> Result<Option<u32>, ConfigError> {
+            let n = p.i32(key).map_err(key_err)?;
+            Ok(u32::try_from(n).ok().filter(|n| *n > 0))
         };
-        let offset_metadata_max_bytes = match get("offset.metadata.max.bytes") {
-            Some(v) => parse_num::<i32>("offset.metadata.max.bytes", &v, 0, i32::MAX)? as usize,
-            None => 4096,
+        let count = |key: &str| -> Result<usize, ConfigError> {
+            Ok(usize::try_from(p.i32(key).map_err(key_err)?)
+                .unwrap_or(1)
+                .max(1))
         };
-        let offsets_retention_minutes = match get("offsets.retention.minutes") {
-            Some(v) => i64::from(parse_num::<i32>(
-                "offsets.retention.minutes",
-                &v,
-                1,
-                i32::MAX,
-            )?),
-            None => 10_080,
+        let millis = |key: &str| -> Result<u64, ConfigError> {
+            Ok(u64::try_from(p.i64(key).map_err(key_err)?).unwrap_or(0))
         };
-        let offsets_retention_check_interval_ms = match get("offsets.retention.check.interval.ms") {
-            Some(v) => {
-                parse_num::<i64>("offsets.retention.check.interval.ms", &v, 1, i64::MAX)? as u64
-            }
-            None => 600_000,
-        };
-
-        let mut topic_defaults = TopicDefaults::default();
-        for (k, v) in &props {
-            if let Some((def, _)) = def_for_broker_key(k) {
-                validate(def, v).map_err(|reason| invalid(k, v, reason))?;
-                topic_defaults
-                    .static_broker
-                    .insert(k.clone(), v.trim().to_string());
-            } else if !KNOWN.contains(&k.as_str())
-                && !ACCEPTED_IGNORED.contains(&k.as_str())
-                && !crate::auth::config::is_security_key(k)
-            {
-                tracing::warn!(key = %k, "The configuration '{k}' was supplied but isn't a known config.");
-            }
-        }
         Ok(BrokerConfig {
             node_id,
+            controller_listener_names: broker_keys::controller_listener_names(&p),
             listeners,
             advertised_listeners,
             log_dir,
-            num_partitions,
-            default_replication_factor,
-            auto_create_topics_enable,
-            delete_topic_enable,
-            socket_request_max_bytes,
-            log_retention_check_interval_ms,
-            log_flush_scheduler_interval_ms,
-            group_initial_rebalance_delay_ms,
+            num_partitions: p.i32("num.partitions").map_err(key_err)?,
+            default_replication_factor: i16::try_from(
+                p.i32("default.replication.factor").map_err(key_err)?,
+            )
+            .unwrap_or(1),
+            auto_create_topics_enable: p.bool("auto.create.topics.enable").map_err(key_err)?,
+            delete_topic_enable: p.bool("delete.topic.enable").map_err(key_err)?,
+            socket_request_max_bytes: count("socket.request.max.bytes")?,
+            socket_send_buffer_bytes: buffer("socket.send.buffer.bytes")?,
+            socket_receive_buffer_bytes: buffer("socket.receive.buffer.bytes")?,
+            socket_listen_backlog_size: u32::try_from(count("socket.listen.backlog.size")?)
+                .unwrap_or(u32::MAX),
+            num_network_threads: count("num.network.threads")?,
+            num_io_threads: count("num.io.threads")?,
+            num_recovery_threads_per_data_dir: count("num.recovery.threads.per.data.dir")?,
+            broker_rack: p.value("broker.rack").filter(|r| !r.is_empty()),
+            log_retention_check_interval_ms: millis("log.retention.check.interval.ms")?,
+            log_flush_scheduler_interval_ms: millis("log.flush.scheduler.interval.ms")?,
+            group_initial_rebalance_delay_ms: millis("group.initial.rebalance.delay.ms")?,
             group_min_session_timeout_ms,
             group_max_session_timeout_ms,
-            group_max_size,
-            offset_metadata_max_bytes,
-            offsets_retention_minutes,
-            offsets_retention_check_interval_ms,
-            log_cleaner: strait_storage::CleanerConfig::default(),
+            group_max_size: p.i32("group.max.size").map_err(key_err)?,
+            offset_metadata_max_bytes: usize::try_from(
+                p.i32("offset.metadata.max.bytes").map_err(key_err)?,
+            )
+            .unwrap_or(0),
+            offsets_retention_minutes: i64::from(
+                p.i32("offsets.retention.minutes").map_err(key_err)?,
+            ),
+            offsets_retention_check_interval_ms: millis("offsets.retention.check.interval.ms")?,
+            log_cleaner: broker_keys::cleaner_config(&p).map_err(key_err)?,
             topic_defaults,
             security,
             supplied: props,
         })
     }
+
+    /// Threads of the async runtime. Kafka splits serving into `num.network.threads`
+    /// socket threads and `num.io.threads` request threads; Strait reads, handles and
+    /// writes a request on one pool of worker threads, so it gives that pool the same total
+    /// (an operator's thread budget is honoured, and changing either key changes it).
+    pub fn worker_threads(&self) -> usize {
+        self.num_network_threads
+            .saturating_add(self.num_io_threads)
+            .max(1)
+    }
+
+    /// The listeners Strait binds: `listeners` without the controller listeners.
+    pub fn bound_listeners(&self) -> impl Iterator<Item = &Listener> {
+        self.listeners
+            .iter()
+            .filter(|l| !self.controller_listener_names.contains(&l.name))
+    }
+}
+
+/// The registry's messages name key and value for API errors; [`ConfigError::Invalid`]
+/// already does, so only the reason is kept.
+fn reason_only(key: &str, value: &str, message: &str) -> String {
+    let prefixes = [
+        format!("Invalid value {value} for configuration {key}: "),
+        format!("Configuration {key} is "),
+    ];
+    prefixes
+        .iter()
+        .find_map(|p| message.strip_prefix(p.as_str()))
+        .unwrap_or(message)
+        .to_string()
 }
 
 fn parse_num<T>(key: &str, v: &str, min: T, max: T) -> Result<T, ConfigError>
@@ -340,14 +304,6 @@ where
         return Err(invalid(key, v, format!("must be between {min} and {max}")));
     }
     Ok(n)
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(invalid(key, v, "expected true or false")),
-    }
 }
 
 /// Parses `NAME://host:port[,NAME2://host:port]`.

@@ -3,16 +3,19 @@
 //! configs, or empty for the dynamic cluster-wide defaults, as in Kafka. Shared by the three handlers so they agree on names, values and sources.
 //!
 //! Broker resources expose the `log.*`-style keys that default topic configs (dynamic:
-//! alterable, persisted, applied to every log at once) and the static start-up keys
-//! (read-only).
+//! alterable, persisted, applied to every log at once) and every static key of the
+//! registry ([`crate::config_registry`]; read-only, PASSWORD values hidden).
 
 use std::collections::BTreeMap;
 
 use strait_protocol::ErrorCode;
 
 use crate::broker::Broker;
+use crate::config_registry as registry;
 use crate::error::ApiError;
-use crate::topic_config::{def_for_broker_key, validate, ConfigSource, ConfigType, TOPIC_CONFIGS};
+use crate::topic_config::{
+    def_for_broker_key, validate_overrides, ConfigSource, ConfigType, TOPIC_CONFIGS,
+};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -183,87 +186,60 @@ pub fn describe(broker: &Broker, resource: &Resource, keys: Option<&[String]>) -
                     });
                 }
             }
-            let c = &broker.config;
-            let statics: Vec<(&str, String, ConfigType)> = vec![
-                ("node.id", c.node_id.to_string(), ConfigType::Int),
-                (
-                    "listeners",
-                    c.listeners
-                        .iter()
-                        .map(|l| l.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    ConfigType::String,
-                ),
-                (
-                    "advertised.listeners",
-                    broker.advertised_listener().to_string(),
-                    ConfigType::String,
-                ),
-                (
-                    "log.dirs",
-                    c.log_dir.display().to_string(),
-                    ConfigType::String,
-                ),
-                (
-                    "num.partitions",
-                    c.num_partitions.to_string(),
-                    ConfigType::Int,
-                ),
-                (
-                    "default.replication.factor",
-                    c.default_replication_factor.to_string(),
-                    ConfigType::Int,
-                ),
-                (
-                    "auto.create.topics.enable",
-                    c.auto_create_topics_enable.to_string(),
-                    ConfigType::Boolean,
-                ),
-                (
-                    "delete.topic.enable",
-                    c.delete_topic_enable.to_string(),
-                    ConfigType::Boolean,
-                ),
-                (
-                    "socket.request.max.bytes",
-                    c.socket_request_max_bytes.to_string(),
-                    ConfigType::Int,
-                ),
-                (
-                    "log.retention.check.interval.ms",
-                    c.log_retention_check_interval_ms.to_string(),
-                    ConfigType::Long,
-                ),
-                (
-                    "log.flush.scheduler.interval.ms",
-                    c.log_flush_scheduler_interval_ms.to_string(),
-                    ConfigType::Long,
-                ),
-            ];
-            for (name, value, kind) in statics {
-                if !wanted(name) {
-                    continue;
-                }
-                let source = if c.supplied.contains_key(name) {
-                    ConfigSource::StaticBrokerConfig
-                } else {
-                    ConfigSource::DefaultConfig
-                };
-                out.push(ConfigEntry {
-                    name: name.to_string(),
-                    value: Some(value.clone()),
-                    read_only: true,
-                    source,
-                    sensitive: false,
-                    config_type: kind,
-                    doc: None,
-                    synonyms: vec![(name.to_string(), value, source)],
-                });
-            }
+            out.extend(static_entries(broker, &wanted));
+            out.sort_by(|a, b| a.name.cmp(&b.name));
             out
         }
     }
+}
+
+/// The static keys of the registry (read-only), and supplied per-listener variants.
+/// Refused keys are never described (no value of theirs is accepted); PASSWORD values
+/// are hidden, as Kafka hides them.
+fn static_entries(broker: &Broker, wanted: &dyn Fn(&str) -> bool) -> Vec<ConfigEntry> {
+    let c = &broker.config;
+    let entry = |name: &str, def: &registry::KeyDef, value: Option<String>| {
+        let source = if c.supplied.contains_key(name) {
+            ConfigSource::StaticBrokerConfig
+        } else {
+            ConfigSource::DefaultConfig
+        };
+        let value = if def.sensitive() { None } else { value };
+        ConfigEntry {
+            name: name.to_string(),
+            value: value.clone(),
+            read_only: true,
+            source,
+            sensitive: def.sensitive(),
+            config_type: def.kind,
+            doc: Some(def.doc),
+            synonyms: value
+                .map(|v| vec![(name.to_string(), v, source)])
+                .unwrap_or_default(),
+        }
+    };
+    let mut out = Vec::new();
+    for def in registry::static_keys() {
+        if matches!(def.support, registry::Support::Refused(_)) || !wanted(def.name) {
+            continue;
+        }
+        let value = match (c.supplied.get(def.name), def.name) {
+            (Some(v), _) => Some(v.trim().to_string()),
+            (None, "node.id") => Some(c.node_id.to_string()),
+            (None, "advertised.listeners") => Some(broker.advertised_listener().to_string()),
+            (None, _) => def.default.map(str::to_string),
+        };
+        out.push(entry(def.name, def, value));
+    }
+    for (k, v) in &c.supplied {
+        if !k.starts_with("listener.name.") || !wanted(k) {
+            continue;
+        }
+        if let Some(def) = registry::resolve_static_key(k) {
+            out.push(entry(k, def, Some(v.trim().to_string())));
+        }
+    }
+    out
 }
 
 /// Kafka's built-in default of an hours-valued synonym (`log.retention.hours` = 168); the
@@ -330,6 +306,7 @@ pub fn replace_overrides(
     match resource {
         Resource::Topic(name) => {
             check_mirror_configs(broker, name, &configs)?;
+            validate_overrides(&configs, &broker.topics.defaults())?;
             broker
                 .topics
                 .set_topic_configs(name, configs, validate_only)
@@ -338,9 +315,8 @@ pub fn replace_overrides(
             let mut not_dynamic = Vec::new();
             for (k, v) in &configs {
                 match def_for_broker_key(k) {
-                    Some((def, _)) => validate(def, v).map_err(|m| {
-                        ApiError::new(ErrorCode::InvalidConfig, m.replace(def.name, k))
-                    })?,
+                    Some((def, _)) => registry::topic_keys::validate_synonym(def, k, v)
+                        .map_err(|m| ApiError::new(ErrorCode::InvalidConfig, m))?,
                     None => not_dynamic.push(k.clone()),
                 }
             }

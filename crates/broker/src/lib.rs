@@ -7,7 +7,12 @@
 //! * [`handlers`]: one file per Kafka API.
 //! * [`broker`]: shared state; [`topics`]: topic/partition registry over the logs;
 //!   [`metadata`]: crash-safe persistence of that registry.
+//! * [`config_registry`]: every accepted config key per scope (name, type, default,
+//!   validator, doc, dynamic or not) — the one source for parsing, validation,
+//!   DescribeConfigs and the README tables.
 //! * [`topic_config`] / [`config_resources`]: topic and broker configs with Kafka's names.
+//! * [`recompress`]: a topic's `compression.type` applied to produced batches.
+//! * [`log_cleaner`]: the compaction threads over every `cleanup.policy=compact` log.
 //! * [`fetch_session`]: incremental fetch sessions.
 //! * [`auth`]: sessions, ACLs and the authorizer, SASL (PLAIN, SCRAM), TLS listeners.
 //!
@@ -16,6 +21,7 @@
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod config_registry;
 pub mod config_resources;
 pub mod connection;
 pub mod dispatch;
@@ -25,9 +31,12 @@ pub mod fuzz_harness;
 pub mod groups;
 pub mod handlers;
 pub mod link_local;
+pub mod log_cleaner;
 pub mod log_dir;
 pub mod metadata;
 pub mod metrics_http;
+pub mod recompress;
+pub mod recovery;
 pub mod server;
 pub mod topic_config;
 pub mod topics;
@@ -60,6 +69,7 @@ impl RunningBroker {
             tasks.push(tokio::spawn(server::serve(broker.clone(), socket, l.name)));
         }
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
+        broker.start_log_cleaner();
         broker.groups.start_timer();
         broker.start_links();
         let metrics_addr = match metrics_http::bind(&broker)
@@ -89,6 +99,7 @@ impl RunningBroker {
         if let Some(links) = self.broker.links() {
             links.shutdown();
         }
+        self.broker.stop_log_cleaner();
         self.broker.topics.close_all();
     }
 }

@@ -271,6 +271,49 @@ pub fn rename_away(dir: &Path, suffix: &str) -> std::io::Result<PathBuf> {
     Ok(target)
 }
 
+/// Finishes deletions marked `-delete`, and renames `<topic>-<n>` directories the image does
+/// not name to `-stray` (kept, never deleted: a missing or stale image must not cost data).
+/// Such a directory is left by a crash between persisting a topic deletion and marking its
+/// directories, or by an operator's restore; it is reported so the operator can decide.
+pub fn tidy_partition_dirs(
+    log_dir: &Path,
+    known: impl Fn(&str, i32) -> bool,
+) -> std::io::Result<()> {
+    let entries = fs::read_dir(log_dir)?;
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !entry.path().is_dir() {
+            continue;
+        }
+        if name.ends_with(DELETE_SUFFIX) {
+            tracing::info!(dir = %entry.path().display(), "finishing deletion of a deleted topic's partition");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove deleted partition directory");
+            }
+            continue;
+        }
+        let Some((topic, part)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(part) = part.parse::<i32>() else {
+            continue;
+        };
+        if !known(topic, part) {
+            match rename_away(&entry.path(), STRAY_SUFFIX) {
+                Ok(to) => {
+                    tracing::warn!(dir = %entry.path().display(), kept_as = %to.display(), "partition directory not in metadata: kept as stray (remove it by hand if it is not needed)")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %entry.path().display(), error = %e, "partition directory not in metadata, and it could not be renamed; left in place")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,26 +1,30 @@
 //! Listeners: bind, accept, and spawn one connection task per client. TLS listeners
 //! (`SSL`, `SASL_SSL`) complete the TLS handshake in the connection's task before the
-//! first request is read.
+//! first request is read. Socket options come from the registry keys
+//! `socket.send.buffer.bytes`, `socket.receive.buffer.bytes` and
+//! `socket.listen.backlog.size`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::auth::config::ListenerSecurity;
 use crate::auth::{Session, ANONYMOUS};
 use crate::broker::Broker;
-use crate::config::Listener;
+use crate::config::{BrokerConfig, Listener};
 use crate::connection;
 
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Binds every configured listener. Returns the bound listeners (with real ports).
+/// Binds every configured listener except the controller listeners (Strait's quorum is
+/// itself: there are no controller RPCs to serve, and Kafka serves no client on them).
+/// Returns the bound listeners (with real ports).
 pub async fn bind(broker: &Broker) -> std::io::Result<Vec<(Listener, TcpListener)>> {
     let mut out = Vec::new();
-    for l in &broker.config.listeners {
-        let socket = TcpListener::bind((l.host.as_str(), l.port)).await?;
+    for l in broker.config.bound_listeners() {
+        let socket = listen(&broker.config, &l.host, l.port).await?;
         let addr = socket.local_addr()?;
         out.push((
             Listener {
@@ -34,6 +38,57 @@ pub async fn bind(broker: &Broker) -> std::io::Result<Vec<(Listener, TcpListener
     Ok(out)
 }
 
+/// Binds one listening socket. SO_RCVBUF (`socket.receive.buffer.bytes`) is set before
+/// `listen`, as Kafka does, because the TCP window scale is fixed in the SYN exchange:
+/// setting it only on accepted sockets would cap a large buffer at 64 KiB windows.
+pub(crate) async fn listen(
+    config: &BrokerConfig,
+    host: &str,
+    port: u16,
+) -> std::io::Result<TcpListener> {
+    let mut last_err = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // What TcpListener::bind does on Unix, so restarts can rebind at once.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        if let Some(n) = config.socket_receive_buffer_bytes {
+            socket.set_recv_buffer_size(n)?;
+        }
+        match socket.bind(addr) {
+            Ok(()) => return socket.listen(config.socket_listen_backlog_size),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("listener host {host} resolves to no address"),
+        )
+    }))
+}
+
+/// Applies `socket.send.buffer.bytes` / `socket.receive.buffer.bytes` to an accepted
+/// connection (-1 leaves the OS default and its autotuning, as in Kafka). tokio's
+/// `TcpStream` has no buffer-size setters, hence socket2's `SockRef` on the same fd.
+pub fn apply_socket_buffers(
+    config: &BrokerConfig,
+    stream: &tokio::net::TcpStream,
+) -> std::io::Result<()> {
+    let sock = socket2::SockRef::from(stream);
+    if let Some(n) = config.socket_send_buffer_bytes {
+        sock.set_send_buffer_size(n as usize)?;
+    }
+    if let Some(n) = config.socket_receive_buffer_bytes {
+        sock.set_recv_buffer_size(n as usize)?;
+    }
+    Ok(())
+}
+
 /// Accepts connections forever on `socket`, the listener named `name`.
 pub async fn serve(broker: Arc<Broker>, socket: TcpListener, name: String) {
     let security = Arc::new(broker.config.security.listener(&name));
@@ -42,6 +97,9 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpListener, name: String) {
         match socket.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                if let Err(e) = apply_socket_buffers(&broker.config, &stream) {
+                    tracing::warn!(%peer, error = %e, "cannot set socket buffer sizes");
+                }
                 let broker = broker.clone();
                 let security = security.clone();
                 let acceptor = acceptor.clone();

@@ -1,5 +1,6 @@
-//! Topic-level configs: Kafka's names, types, defaults, validation, and the broker keys
-//! (`log.*` and friends) that supply cluster-wide defaults.
+//! Topic-level config resolution: which value a topic has for each key of the registry
+//! ([`crate::config_registry::topic_keys`]) and what storage and the Produce path get
+//! from it.
 //!
 //! Resolution order for a topic key, as in Kafka: the topic's own override, then this
 //! broker's dynamic config, then the dynamic cluster-wide default (both set through
@@ -8,329 +9,62 @@
 
 use std::collections::BTreeMap;
 
-use strait_records::TimestampType;
+use strait_protocol::ErrorCode;
+use strait_records::{Compression, TimestampType};
 use strait_storage::LogConfig;
 
-/// Kafka's `DescribeConfigsResponse` config types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    Boolean = 1,
-    String = 2,
-    Int = 3,
-    Long = 5,
-    Double = 6,
-    List = 7,
-}
+use crate::error::ApiError;
 
-/// Kafka's `DescribeConfigsResponse` config sources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigSource {
-    TopicConfig = 1,
-    DynamicBrokerConfig = 2,
-    DynamicDefaultBrokerConfig = 3,
-    StaticBrokerConfig = 4,
-    DefaultConfig = 5,
-}
+pub use crate::config_registry::topic_keys::{
+    topic_key as topic_config_def, topic_key_for_broker_key as def_for_broker_key, validate,
+    Synonym, TopicEffect, TopicKeyDef as TopicConfigDef, TOPIC_KEYS as TOPIC_CONFIGS,
+};
+pub use crate::config_registry::{ConfigSource, ConfigType, Validator};
 
-#[derive(Debug, Clone, Copy)]
-pub enum Validator {
-    None,
-    AtLeast(i64),
-    Range(f64, f64),
-    OneOf(&'static [&'static str]),
-    /// A comma-separated list whose items must each be one of these.
-    ListOf(&'static [&'static str]),
-}
-
-/// A broker key that sets a topic default, and the factor that turns its unit into the
-/// topic key's unit (for example `log.retention.hours` → ms).
-#[derive(Debug, Clone, Copy)]
-pub struct Synonym {
-    pub key: &'static str,
-    pub factor: i64,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct TopicConfigDef {
-    pub name: &'static str,
-    pub synonyms: &'static [Synonym],
-    pub kind: ConfigType,
-    pub default: &'static str,
-    pub validator: Validator,
-    pub doc: &'static str,
-}
-
-const fn syn(key: &'static str) -> Synonym {
-    Synonym { key, factor: 1 }
-}
-
-const MAX_LONG: &str = "9223372036854775807";
-
-/// Every topic config Strait honours.
-pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    TopicConfigDef {
-        name: "cleanup.policy",
-        synonyms: &[syn("log.cleanup.policy")],
-        kind: ConfigType::List,
-        default: "delete",
-        validator: Validator::ListOf(&["delete", "compact"]),
-        doc: "Retention policy for old segments: delete and/or compact.",
-    },
-    TopicConfigDef {
-        name: "compression.type",
-        synonyms: &[syn("compression.type")],
-        kind: ConfigType::String,
-        default: "producer",
-        validator: Validator::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
-        doc: "Final compression type for the topic; 'producer' keeps the producer's codec.",
-    },
-    TopicConfigDef {
-        name: "delete.retention.ms",
-        synonyms: &[syn("log.cleaner.delete.retention.ms")],
-        kind: ConfigType::Long,
-        default: "86400000",
-        validator: Validator::AtLeast(0),
-        doc: "How long delete tombstones are retained on compacted topics.",
-    },
-    TopicConfigDef {
-        name: "file.delete.delay.ms",
-        synonyms: &[syn("log.segment.delete.delay.ms")],
-        kind: ConfigType::Long,
-        default: "60000",
-        validator: Validator::AtLeast(0),
-        doc: "Time to wait before deleting a file from the filesystem.",
-    },
-    TopicConfigDef {
-        name: "flush.messages",
-        synonyms: &[syn("log.flush.interval.messages")],
-        kind: ConfigType::Long,
-        default: MAX_LONG,
-        validator: Validator::AtLeast(1),
-        doc: "fsync the log after this many messages.",
-    },
-    TopicConfigDef {
-        name: "flush.ms",
-        synonyms: &[syn("log.flush.interval.ms")],
-        kind: ConfigType::Long,
-        default: MAX_LONG,
-        validator: Validator::AtLeast(0),
-        doc: "fsync the log when this much time has passed since the last fsync.",
-    },
-    TopicConfigDef {
-        name: "index.interval.bytes",
-        synonyms: &[syn("log.index.interval.bytes")],
-        kind: ConfigType::Int,
-        default: "4096",
-        validator: Validator::AtLeast(0),
-        doc: "Bytes between offset index entries.",
-    },
-    TopicConfigDef {
-        name: "max.compaction.lag.ms",
-        synonyms: &[syn("log.cleaner.max.compaction.lag.ms")],
-        kind: ConfigType::Long,
-        default: MAX_LONG,
-        validator: Validator::AtLeast(1),
-        doc: "Maximum time a message remains ineligible for compaction.",
-    },
-    TopicConfigDef {
-        name: "max.message.bytes",
-        synonyms: &[syn("message.max.bytes")],
-        kind: ConfigType::Int,
-        default: "1048588",
-        validator: Validator::AtLeast(0),
-        doc: "Largest record batch size allowed.",
-    },
-    TopicConfigDef {
-        name: "message.timestamp.type",
-        synonyms: &[syn("log.message.timestamp.type")],
-        kind: ConfigType::String,
-        default: "CreateTime",
-        validator: Validator::OneOf(&["CreateTime", "LogAppendTime"]),
-        doc: "Whether record timestamps are the producer's or the broker's append time.",
-    },
-    TopicConfigDef {
-        name: "min.cleanable.dirty.ratio",
-        synonyms: &[syn("log.cleaner.min.cleanable.ratio")],
-        kind: ConfigType::Double,
-        default: "0.5",
-        validator: Validator::Range(0.0, 1.0),
-        doc: "Dirty ratio at which the log becomes eligible for cleaning.",
-    },
-    TopicConfigDef {
-        name: "min.compaction.lag.ms",
-        synonyms: &[syn("log.cleaner.min.compaction.lag.ms")],
-        kind: ConfigType::Long,
-        default: "0",
-        validator: Validator::AtLeast(0),
-        doc: "Minimum time a message remains uncompacted.",
-    },
-    TopicConfigDef {
-        name: "min.insync.replicas",
-        synonyms: &[syn("min.insync.replicas")],
-        kind: ConfigType::Int,
-        default: "1",
-        validator: Validator::AtLeast(1),
-        doc: "Minimum in-sync replicas for acks=all.",
-    },
-    TopicConfigDef {
-        name: "preallocate",
-        synonyms: &[syn("log.preallocate")],
-        kind: ConfigType::Boolean,
-        default: "false",
-        validator: Validator::None,
-        doc: "Preallocate segment files.",
-    },
-    TopicConfigDef {
-        name: "retention.bytes",
-        synonyms: &[syn("log.retention.bytes")],
-        kind: ConfigType::Long,
-        default: "-1",
-        validator: Validator::AtLeast(-1),
-        doc: "Maximum partition size before old segments are deleted; -1 for no limit.",
-    },
-    TopicConfigDef {
-        name: "retention.ms",
-        synonyms: &[
-            syn("log.retention.ms"),
-            Synonym {
-                key: "log.retention.minutes",
-                factor: 60_000,
-            },
-            Synonym {
-                key: "log.retention.hours",
-                factor: 3_600_000,
-            },
-        ],
-        kind: ConfigType::Long,
-        default: "604800000",
-        validator: Validator::AtLeast(-1),
-        doc: "Maximum age of a segment before it is deleted; -1 for no limit.",
-    },
-    TopicConfigDef {
-        name: "segment.bytes",
-        synonyms: &[syn("log.segment.bytes")],
-        kind: ConfigType::Int,
-        default: "1073741824",
-        validator: Validator::AtLeast(14),
-        doc: "Segment file size.",
-    },
-    TopicConfigDef {
-        name: "segment.index.bytes",
-        synonyms: &[syn("log.index.size.max.bytes")],
-        kind: ConfigType::Int,
-        default: "10485760",
-        validator: Validator::AtLeast(4),
-        doc: "Maximum size of a segment's offset index.",
-    },
-    TopicConfigDef {
-        name: "segment.jitter.ms",
-        synonyms: &[
-            syn("log.roll.jitter.ms"),
-            Synonym {
-                key: "log.roll.jitter.hours",
-                factor: 3_600_000,
-            },
-        ],
-        kind: ConfigType::Long,
-        default: "0",
-        validator: Validator::AtLeast(0),
-        doc: "Maximum random jitter subtracted from segment.ms.",
-    },
-    TopicConfigDef {
-        name: "segment.ms",
-        synonyms: &[
-            syn("log.roll.ms"),
-            Synonym {
-                key: "log.roll.hours",
-                factor: 3_600_000,
-            },
-        ],
-        kind: ConfigType::Long,
-        default: "604800000",
-        validator: Validator::AtLeast(1),
-        doc: "Time after which a segment is rolled even if not full.",
-    },
-    TopicConfigDef {
-        name: "unclean.leader.election.enable",
-        synonyms: &[syn("unclean.leader.election.enable")],
-        kind: ConfigType::Boolean,
-        default: "false",
-        validator: Validator::None,
-        doc: "Allow out-of-sync replicas to become leader.",
-    },
-];
-
-pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
-    TOPIC_CONFIGS.iter().find(|d| d.name == name)
-}
-
-/// The topic config whose broker synonym is `broker_key`, with the unit factor.
-pub fn def_for_broker_key(broker_key: &str) -> Option<(&'static TopicConfigDef, i64)> {
-    TOPIC_CONFIGS.iter().find_map(|d| {
-        d.synonyms
-            .iter()
-            .find(|s| s.key == broker_key)
-            .map(|s| (d, s.factor))
-    })
-}
-
-/// Checks `value` against `def`; the message names the key and what was wrong.
-pub fn validate(def: &TopicConfigDef, value: &str) -> Result<(), String> {
-    let v = value.trim();
-    let bad = |why: &str| {
-        Err(format!(
-            "Invalid value {value} for configuration {}: {why}",
-            def.name
-        ))
+/// Validates a complete set of topic overrides: each key known and valid (INVALID_CONFIG
+/// naming it otherwise, as Kafka answers for unknown topic keys), then Kafka's cross-key
+/// rules on the values the topic would have (`defaults` fill what is not overridden).
+pub fn validate_overrides(
+    configs: &BTreeMap<String, String>,
+    defaults: &TopicDefaults,
+) -> Result<(), ApiError> {
+    for (k, v) in configs {
+        let def = topic_config_def(k).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!("Unknown topic config name: {k} (Strait refuses topic configs it does not honour)"),
+            )
+        })?;
+        validate(def, v).map_err(|m| ApiError::new(ErrorCode::InvalidConfig, m))?;
+    }
+    let value = |name: &str| -> i64 {
+        let v = match (configs.get(name), topic_config_def(name)) {
+            (Some(v), _) => v.clone(),
+            (None, Some(def)) => defaults.broker_default(def).0,
+            (None, None) => String::new(),
+        };
+        v.trim().parse().unwrap_or_default()
     };
-    match def.kind {
-        ConfigType::Boolean => {
-            if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-                return bad("Expected value to be either true or false");
-            }
-        }
-        ConfigType::Int => match v.parse::<i32>() {
-            Ok(n) => check_at_least(def, i64::from(n)).or_else(|e| bad(&e))?,
-            Err(_) => return bad("Not a number of type INT"),
-        },
-        ConfigType::Long => match v.parse::<i64>() {
-            Ok(n) => check_at_least(def, n).or_else(|e| bad(&e))?,
-            Err(_) => return bad("Not a number of type LONG"),
-        },
-        ConfigType::Double => match v.parse::<f64>() {
-            Ok(n) => {
-                if let Validator::Range(lo, hi) = def.validator {
-                    if !(lo..=hi).contains(&n) {
-                        return bad(&format!("Value must be in the range [{lo}, {hi}]"));
-                    }
-                }
-            }
-            Err(_) => return bad("Not a number of type DOUBLE"),
-        },
-        ConfigType::String => {
-            if let Validator::OneOf(allowed) = def.validator {
-                if !allowed.contains(&v) {
-                    return bad(&format!("String must be one of: {}", allowed.join(", ")));
-                }
-            }
-        }
-        ConfigType::List => {
-            if let Validator::ListOf(allowed) = def.validator {
-                let items: Vec<&str> = v.split(',').map(str::trim).collect();
-                if items.iter().any(|i| !allowed.contains(i)) {
-                    return bad(&format!("List items must be among: {}", allowed.join(", ")));
-                }
-            }
-        }
+    let (min_lag, max_lag) = (
+        value("min.compaction.lag.ms"),
+        value("max.compaction.lag.ms"),
+    );
+    if min_lag > max_lag {
+        return Err(ApiError::new(
+            ErrorCode::InvalidConfig,
+            format!("conflict topic config setting min.compaction.lag.ms ({min_lag}) > max.compaction.lag.ms ({max_lag})"),
+        ));
     }
     Ok(())
 }
 
-fn check_at_least(def: &TopicConfigDef, n: i64) -> Result<(), String> {
-    match def.validator {
-        Validator::AtLeast(min) if n < min => Err(format!("Value must be at least {min}")),
-        _ => Ok(()),
-    }
+/// What the Produce path applies for a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceSettings {
+    /// `compression.type`: `None` for `producer` (keep the producer's codec).
+    pub compression: Option<strait_records::Compression>,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: i32,
 }
 
 /// Broker-level defaults for topic configs, each layer keyed by broker key
@@ -388,6 +122,35 @@ impl TopicDefaults {
                 }
             })
             .collect()
+    }
+
+    /// The value of topic key `name` for a topic with `overrides` (`None`: no such key).
+    pub fn resolve(&self, name: &str, overrides: &BTreeMap<String, String>) -> Option<String> {
+        let def = topic_config_def(name)?;
+        Some(match overrides.get(name) {
+            Some(v) => v.trim().to_string(),
+            None => self.broker_default(def).0,
+        })
+    }
+
+    /// The Produce path's settings for a topic with `overrides`.
+    pub fn produce_settings(&self, overrides: &BTreeMap<String, String>) -> ProduceSettings {
+        let compression = match self.resolve("compression.type", overrides).as_deref() {
+            Some("uncompressed") => Some(Compression::None),
+            Some("gzip") => Some(Compression::Gzip),
+            Some("snappy") => Some(Compression::Snappy),
+            Some("lz4") => Some(Compression::Lz4),
+            Some("zstd") => Some(Compression::Zstd),
+            _ => None,
+        };
+        let min_insync_replicas = self
+            .resolve("min.insync.replicas", overrides)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        ProduceSettings {
+            compression,
+            min_insync_replicas,
+        }
     }
 
     /// The storage settings for a topic with `overrides`.
@@ -490,5 +253,51 @@ mod tests {
         let ts = topic_config_def("message.timestamp.type").unwrap();
         assert!(validate(ts, "LogAppendTime").is_ok());
         assert!(validate(ts, "Now").is_err());
+    }
+
+    /// Every registry topic key changes what storage or the Produce path gets; a key added
+    /// to the registry without wiring fails here.
+    #[test]
+    fn every_topic_key_has_an_effect() {
+        let d = TopicDefaults::default();
+        let base_log = format!("{:?}", d.log_config(&BTreeMap::new()));
+        let base_produce = d.produce_settings(&BTreeMap::new());
+        for def in TOPIC_CONFIGS {
+            let mut o = BTreeMap::new();
+            o.insert(def.name.to_string(), def.example.to_string());
+            match def.effect {
+                TopicEffect::Log => assert_ne!(
+                    format!("{:?}", d.log_config(&o)),
+                    base_log,
+                    "{} does not reach LogConfig",
+                    def.name
+                ),
+                TopicEffect::Produce => assert_ne!(
+                    d.produce_settings(&o),
+                    base_produce,
+                    "{} does not reach the Produce path",
+                    def.name
+                ),
+                // Described (tests/configs.rs); nothing on one node acts on it.
+                TopicEffect::Replication => {
+                    assert_eq!(d.resolve(def.name, &o).as_deref(), Some(def.example))
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cross_key_rules_and_unknown_keys() {
+        let d = TopicDefaults::default();
+        let mut o = BTreeMap::new();
+        o.insert("min.compaction.lag.ms".to_string(), "10".to_string());
+        o.insert("max.compaction.lag.ms".to_string(), "5".to_string());
+        let e = validate_overrides(&o, &d).unwrap_err();
+        assert!(e.to_string().contains("min.compaction.lag.ms"), "{e}");
+        let mut o = BTreeMap::new();
+        o.insert("compression.zstd.level".to_string(), "3".to_string());
+        let e = validate_overrides(&o, &d).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidConfig);
+        assert!(e.to_string().contains("compression.zstd.level"), "{e}");
     }
 }

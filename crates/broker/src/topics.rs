@@ -24,7 +24,7 @@ use crate::metadata::{
     LinkRecord, MetadataError, MetadataImage, MetadataStore, MirrorRecord, PartitionRecord,
     TopicRecord,
 };
-use crate::topic_config::{topic_config_def, validate, TopicDefaults};
+use crate::topic_config::TopicDefaults;
 
 /// Longest legal topic name (Kafka's limit, leaving room for `-<partition>` directories).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -164,18 +164,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Validates a set of topic config overrides; the message names the bad key.
+/// Validates a set of topic config overrides against the registry (built-in defaults for
+/// the cross-key rules; the config handlers check against the broker's defaults first).
 pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
-    for (k, v) in configs {
-        let def = topic_config_def(k).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidConfig,
-                format!("Unknown topic config name: {k}"),
-            )
-        })?;
-        validate(def, v).map_err(|m| ApiError::new(ErrorCode::InvalidConfig, m))?;
-    }
-    Ok(())
+    crate::topic_config::validate_overrides(configs, &TopicDefaults::default())
 }
 
 /// The registry of topics, backed by the metadata image and the log directory.
@@ -230,6 +222,17 @@ impl TopicManager {
         node_id: i32,
         static_defaults: TopicDefaults,
     ) -> Result<Self, StartupError> {
+        Self::open_with_recovery_threads(log_dir, node_id, static_defaults, 1)
+    }
+
+    /// [`TopicManager::open`] with the partition logs opened (recovered) on
+    /// `recovery_threads` threads (`num.recovery.threads.per.data.dir`; one data dir).
+    pub fn open_with_recovery_threads(
+        log_dir: &Path,
+        node_id: i32,
+        static_defaults: TopicDefaults,
+        recovery_threads: usize,
+    ) -> Result<Self, StartupError> {
         // Decide before anything writes to the directory: a missing image must not be
         // replaced by a fresh one (that would orphan, then remove, every partition).
         let state = crate::log_dir::check(log_dir, node_id)?;
@@ -258,19 +261,20 @@ impl TopicManager {
             dynamic_broker: image.dynamic_broker_configs.clone(),
         };
         let now = now_ms();
+        let mut opened =
+            crate::recovery::open_logs(log_dir, &image, &defaults, now, recovery_threads)?
+                .into_iter();
         let mut topics = HashMap::new();
         for record in &image.topics {
-            let log_config = defaults.log_config(&record.configs);
             let mut partitions = Vec::with_capacity(record.partitions.len());
             for (i, p) in record.partitions.iter().enumerate() {
-                let dir = partition_dir(log_dir, &record.name, i as i32);
-                let log = PartitionLog::open(&dir, log_config.clone(), now).map_err(|source| {
-                    StartupError::Log {
-                        topic: record.name.clone(),
-                        partition: i,
-                        dir: dir.clone(),
-                        source,
-                    }
+                let log = opened.next().ok_or_else(|| StartupError::Log {
+                    topic: record.name.clone(),
+                    partition: i,
+                    dir: partition_dir(log_dir, &record.name, i as i32),
+                    source: strait_storage::StorageError::Io(std::io::Error::other(
+                        "partition log was not opened",
+                    )),
                 })?;
                 let epoch = p.leader_epoch.max(log.latest_epoch().unwrap_or(0));
                 partitions.push(Arc::new(Partition {
@@ -292,7 +296,15 @@ impl TopicManager {
                 }),
             );
         }
-        remove_stray_partition_dirs(log_dir, &topics)?;
+        crate::log_dir::tidy_partition_dirs(log_dir, |topic, part| {
+            topics
+                .get(topic)
+                .is_some_and(|t| part >= 0 && part < t.partition_count())
+        })
+        .map_err(|source| StartupError::Scan {
+            dir: log_dir.to_path_buf(),
+            source,
+        })?;
         let (appended, _) = tokio::sync::watch::channel(0);
         Ok(TopicManager {
             log_dir: log_dir.to_path_buf(),
@@ -802,53 +814,4 @@ impl TopicManager {
 
 pub fn partition_dir(log_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     log_dir.join(format!("{topic}-{partition}"))
-}
-
-/// Finishes deletions marked `-delete`, and renames `<topic>-<n>` directories the image does
-/// not name to `-stray` (kept, never deleted: a missing or stale image must not cost data).
-/// Such a directory is left by a crash between persisting a topic deletion and marking its
-/// directories, or by an operator's restore; it is reported so the operator can decide.
-fn remove_stray_partition_dirs(
-    log_dir: &Path,
-    topics: &HashMap<String, Arc<Topic>>,
-) -> Result<(), StartupError> {
-    let entries = std::fs::read_dir(log_dir).map_err(|source| StartupError::Scan {
-        dir: log_dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if !entry.path().is_dir() {
-            continue;
-        }
-        if name.ends_with(crate::log_dir::DELETE_SUFFIX) {
-            tracing::info!(dir = %entry.path().display(), "finishing deletion of a deleted topic's partition");
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove deleted partition directory");
-            }
-            continue;
-        }
-        let Some((topic, part)) = name.rsplit_once('-') else {
-            continue;
-        };
-        let Ok(part) = part.parse::<i32>() else {
-            continue;
-        };
-        let known = topics
-            .get(topic)
-            .is_some_and(|t| part >= 0 && part < t.partition_count());
-        if !known {
-            match crate::log_dir::rename_away(&entry.path(), crate::log_dir::STRAY_SUFFIX) {
-                Ok(to) => {
-                    tracing::warn!(dir = %entry.path().display(), kept_as = %to.display(), "partition directory not in metadata: kept as stray (remove it by hand if it is not needed)")
-                }
-                Err(e) => {
-                    tracing::warn!(dir = %entry.path().display(), error = %e, "partition directory not in metadata, and it could not be renamed; left in place")
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -4,6 +4,11 @@
 
 use std::path::PathBuf;
 
+/// As the `strait` binary (crates/broker/src/main.rs): a request whose array count lies
+/// reserves address space only, so the corpus can keep such inputs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use strait_broker::fuzz_harness::{run, TARGETS};
 
 fn corpus_dir() -> PathBuf {
@@ -32,7 +37,10 @@ fn corpus_replays_without_panics() {
         }
         total += inputs.len();
     }
-    eprintln!("replayed {total} corpus inputs over {} targets", TARGETS.len());
+    eprintln!(
+        "replayed {total} corpus inputs over {} targets",
+        TARGETS.len()
+    );
 }
 
 #[test]

@@ -2,7 +2,13 @@
 //! Cluster links end to end, in process: a source Strait broker and a destination Strait
 //! broker, each on its own port and directory, the link created through the private admin
 //! API exactly as the CLI sends it. Raw batches fetched from source and mirror must be the
-//! same bytes at the same offsets.
+//! same bytes at the same offsets. The link config tests (`num.cluster.link.fetchers`,
+//! availability checks, `cluster.link.retry.timeout.ms`, refused keys) each fail if their
+//! key had no effect; the source sits behind [`proxy::Proxy`] so a test can see the link's
+//! connections and take the source away.
+
+#[path = "link/proxy.rs"]
+mod proxy;
 
 use std::time::{Duration, Instant};
 
@@ -15,18 +21,29 @@ use strait_records::record::BatchBuilder;
 use strait_records::Compression;
 
 async fn start(dir: &std::path::Path) -> RunningBroker {
-    RunningBroker::start(
-        BrokerConfig::load(
-            None,
-            &[
-                "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
-                format!("log.dirs={}", dir.display()),
-            ],
-        )
-        .unwrap(),
+    start_with(dir, &[]).await
+}
+
+async fn start_with(dir: &std::path::Path, extra: &[String]) -> RunningBroker {
+    let mut overrides = vec![
+        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        format!("log.dirs={}", dir.display()),
+    ];
+    overrides.extend_from_slice(extra);
+    RunningBroker::start(BrokerConfig::load(None, &overrides).unwrap())
+        .await
+        .unwrap()
+}
+
+/// A source broker reachable only through `proxy` (which it advertises).
+async fn start_behind(dir: &std::path::Path, proxy: &proxy::Proxy) -> RunningBroker {
+    let b = start_with(
+        dir,
+        &[format!("advertised.listeners=PLAINTEXT://{}", proxy.addr)],
     )
-    .await
-    .unwrap()
+    .await;
+    proxy.up(&addr(&b));
+    b
 }
 
 fn addr(b: &RunningBroker) -> String {
@@ -402,5 +419,383 @@ async fn bad_link_requests_leave_nothing_behind() {
         .as_deref()
         .unwrap()
         .contains("not a mirror"));
+    dest.shutdown();
+}
+
+fn batch(tag: &str, n: i64) -> Bytes {
+    let mut b = BatchBuilder::new(0).compression(Compression::Lz4);
+    for r in 0..n {
+        b = b.append(
+            1_700_000_000_000 + r,
+            Some(format!("k{r}").as_bytes()),
+            Some(format!("{tag}-{r}").as_bytes()),
+        );
+    }
+    Bytes::from(b.build().unwrap())
+}
+
+async fn create_link(dst: &Client, name: &str, source: &str, extra: &[(&str, &str)]) {
+    let resp: CreateClusterLinksResponse = admin(dst, &link_request(name, source, extra)).await;
+    assert_eq!(
+        resp.results[0].error_code, 0,
+        "{:?}",
+        resp.results[0].error_message
+    );
+}
+
+async fn mirror(dst: &Client, topic: &str) -> Option<MirrorDescription> {
+    let r: DescribeMirrorsResponse = admin(
+        dst,
+        &DescribeMirrorsRequest {
+            topics: Some(vec![topic.into()]),
+            include_partitions: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    r.mirrors.into_iter().next()
+}
+
+async fn link(dst: &Client, name: &str) -> ClusterLinkListing {
+    let r: ListClusterLinksResponse = admin(
+        dst,
+        &ListClusterLinksRequest {
+            names: Some(vec![name.into()]),
+            include_topics: false,
+            include_configs: true,
+        },
+    )
+    .await;
+    r.links.into_iter().next().unwrap()
+}
+
+/// Waits until every partition of mirror `topic` has `leo` as its log end offset.
+async fn wait_caught_up(dst: &Client, topic: &str, partitions: usize, leo: i64) {
+    wait_for(&format!("{topic} at {leo}"), || {
+        let dst = dst.clone();
+        async move {
+            mirror(&dst, topic).await.is_some_and(|m| {
+                m.state == "ACTIVE"
+                    && m.partitions.len() == partitions
+                    && m.partitions
+                        .iter()
+                        .all(|p| p.log_end_offset == leo && p.lag == 0)
+            })
+        }
+    })
+    .await;
+}
+
+async fn assert_identical(src: &Client, dst: &Client, topic: &str, partitions: i32) {
+    for p in 0..partitions {
+        let a = raw_log(src, topic, p).await;
+        assert!(!a.is_empty());
+        assert_eq!(a, raw_log(dst, topic, p).await, "{topic}/{p}: bytes differ");
+    }
+}
+
+const ALL: &str =
+    r#"{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn num_cluster_link_fetchers_spreads_partitions_over_sessions() {
+    let (sd, d3, d1) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let proxy = proxy::Proxy::start().await;
+    let source = start_behind(sd.path(), &proxy).await;
+    let (dest3, dest1) = (start(d3.path()).await, start(d1.path()).await);
+    let src = client(&source).await;
+    let (dst3, dst1) = (client(&dest3).await, client(&dest1).await);
+    src.create_topics(
+        &[strait_client::admin::NewTopic::new("spread", 6, 1)],
+        10_000,
+        false,
+    )
+    .await
+    .unwrap();
+    src.refresh_metadata(&["spread"]).await.unwrap();
+    for p in 0..6 {
+        for round in 0..3 {
+            src.produce_raw("spread", p, batch(&format!("p{p}r{round}"), 4), -1)
+                .await
+                .unwrap();
+        }
+    }
+    let common = [
+        ("auto.create.mirror.topics.enable", "true"),
+        ("auto.create.mirror.topics.filters", ALL),
+    ];
+    let mut three = common.to_vec();
+    three.extend([("num.cluster.link.fetchers", "3"), ("client.id", "n3")]);
+    create_link(&dst3, "l3", &proxy.addr, &three).await;
+    let mut one = common.to_vec();
+    one.push(("client.id", "n1"));
+    create_link(&dst1, "l1", &proxy.addr, &one).await;
+    wait_caught_up(&dst3, "spread", 6, 12).await;
+    wait_caught_up(&dst1, "spread", 6, 12).await;
+    assert_identical(&src, &dst3, "spread", 6).await;
+    assert_identical(&src, &dst1, "spread", 6).await;
+
+    // New data is spread over the same sessions and arrives intact.
+    for p in 0..6 {
+        src.produce_raw("spread", p, batch("late", 2), -1)
+            .await
+            .unwrap();
+    }
+    wait_caught_up(&dst3, "spread", 6, 14).await;
+    assert_identical(&src, &dst3, "spread", 6).await;
+
+    let fetching = |id: &str| -> Vec<proxy::ConnInfo> {
+        proxy
+            .connections()
+            .into_iter()
+            .filter(|c| c.client_id.as_deref() == Some(id) && c.fetches > 0)
+            .collect()
+    };
+    let n3 = fetching("n3");
+    assert_eq!(
+        n3.len(),
+        3,
+        "num.cluster.link.fetchers=3: one fetch connection per fetcher: {n3:?}"
+    );
+    let sessions: std::collections::BTreeSet<i32> =
+        n3.iter().flat_map(|c| c.sessions.iter().copied()).collect();
+    assert!(n3.iter().all(|c| !c.sessions.is_empty()), "{n3:?}");
+    assert_eq!(sessions.len(), 3, "one fetch session per fetcher: {n3:?}");
+    let n1 = fetching("n1");
+    assert_eq!(
+        n1.len(),
+        1,
+        "the default is one fetcher per source broker: {n1:?}"
+    );
+    let listed = link(&dst3, "l3").await;
+    let shown = |k: &str| {
+        listed
+            .configs
+            .iter()
+            .find(|c| c.name == k)
+            .and_then(|c| c.value.clone())
+    };
+    assert_eq!(shown("num.cluster.link.fetchers").as_deref(), Some("3"));
+    assert_eq!(
+        shown("cluster.link.retry.timeout.ms").as_deref(),
+        Some("300000")
+    );
+    for b in [source, dest3, dest1] {
+        b.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_checks_drive_source_unavailable_and_recovery() {
+    let (sd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let proxy = proxy::Proxy::start().await;
+    let source = start_behind(sd.path(), &proxy).await;
+    let dest = start(dd.path()).await;
+    let src = client(&source).await;
+    let dst = client(&dest).await;
+    src.create_topics(
+        &[strait_client::admin::NewTopic::new("steady", 2, 1)],
+        10_000,
+        false,
+    )
+    .await
+    .unwrap();
+    src.refresh_metadata(&["steady"]).await.unwrap();
+    for p in 0..2 {
+        src.produce_raw("steady", p, batch("before", 5), -1)
+            .await
+            .unwrap();
+    }
+    let (check_ms, threshold) = (400u64, 4u64);
+    create_link(
+        &dst,
+        "l",
+        &proxy.addr,
+        &[
+            ("auto.create.mirror.topics.enable", "true"),
+            ("auto.create.mirror.topics.filters", ALL),
+            ("availability.check.ms", "400"),
+            ("availability.check.consecutive.failure.threshold", "4"),
+            ("retry.backoff.max.ms", "200"),
+        ],
+    )
+    .await;
+    wait_caught_up(&dst, "steady", 2, 5).await;
+    assert_eq!(link(&dst, "l").await.state, "ACTIVE");
+
+    // The source stops.
+    source.shutdown();
+    proxy.down();
+    let stopped = Instant::now();
+    wait_for("SOURCE_UNAVAILABLE", || {
+        let dst = dst.clone();
+        async move { mirror(&dst, "steady").await.unwrap().state == "SOURCE_UNAVAILABLE" }
+    })
+    .await;
+    let took = stopped.elapsed();
+    // `threshold` failures in a row take at least threshold-1 intervals; one check may have
+    // failed already (slow under load) or been in flight when the source stopped.
+    let floor = Duration::from_millis(check_ms * (threshold - 2));
+    assert!(
+        took >= floor,
+        "SOURCE_UNAVAILABLE after {took:?}, before {threshold} checks {check_ms} ms apart could fail"
+    );
+    // Generous for a loaded machine, far below the defaults (5 checks 60 s apart).
+    assert!(
+        took < Duration::from_secs(20),
+        "SOURCE_UNAVAILABLE only after {took:?}"
+    );
+    let m = mirror(&dst, "steady").await.unwrap();
+    assert!(
+        m.reason.is_some(),
+        "SOURCE_UNAVAILABLE carries the reason: {m:?}"
+    );
+    let l = link(&dst, "l").await;
+    assert_eq!(l.state, "UNAVAILABLE");
+    assert!(l.error.is_some(), "{l:?}");
+    assert!(
+        l.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("availability.check.consecutive.failure.threshold=4")),
+        "{l:?}"
+    );
+    assert_eq!(l.sync_status, "OUT_OF_SYNC");
+
+    // The source comes back (same data directory, same advertised address).
+    let source = start_behind(sd.path(), &proxy).await;
+    let src = client(&source).await;
+    src.refresh_metadata(&["steady"]).await.unwrap();
+    for p in 0..2 {
+        src.produce_raw("steady", p, batch("after", 3), -1)
+            .await
+            .unwrap();
+    }
+    wait_caught_up(&dst, "steady", 2, 8).await;
+    assert_eq!(link(&dst, "l").await.state, "ACTIVE");
+    let m = mirror(&dst, "steady").await.unwrap();
+    assert!(m.reason.is_none(), "{m:?}");
+    assert_identical(&src, &dst, "steady", 2).await;
+    source.shutdown();
+    dest.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_timeout_bounds_how_long_a_missing_source_topic_is_retried() {
+    let (sd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = start(sd.path()).await;
+    let dest = start(dd.path()).await;
+    let src = client(&source).await;
+    let dst = client(&dest).await;
+    for t in ["doomed", "kept"] {
+        src.create_topics(
+            &[strait_client::admin::NewTopic::new(t, 1, 1)],
+            10_000,
+            false,
+        )
+        .await
+        .unwrap();
+        src.refresh_metadata(&[t]).await.unwrap();
+        src.produce_raw(t, 0, batch(t, 5), -1).await.unwrap();
+    }
+    let timeout_ms = 2000u64;
+    create_link(
+        &dst,
+        "l",
+        &addr(&source),
+        &[
+            ("auto.create.mirror.topics.enable", "true"),
+            ("auto.create.mirror.topics.filters", ALL),
+            ("cluster.link.retry.timeout.ms", "2000"),
+            ("metadata.max.age.ms", "200"),
+            ("replica.fetch.backoff.ms", "100"),
+        ],
+    )
+    .await;
+    wait_caught_up(&dst, "doomed", 1, 5).await;
+    wait_caught_up(&dst, "kept", 1, 5).await;
+
+    src.delete_topics(&["doomed"], 10_000).await.unwrap();
+    let deleted = Instant::now();
+    // While the deleted topic is being retried, the other mirror keeps flowing.
+    src.refresh_metadata(&["kept"]).await.unwrap();
+    src.produce_raw("kept", 0, batch("more", 2), -1)
+        .await
+        .unwrap();
+    wait_caught_up(&dst, "kept", 1, 7).await;
+    wait_for("doomed -> FAILED", || {
+        let dst = dst.clone();
+        async move {
+            mirror(&dst, "doomed")
+                .await
+                .is_some_and(|m| m.state == "FAILED")
+        }
+    })
+    .await;
+    let took = deleted.elapsed();
+    assert!(
+        took >= Duration::from_millis(timeout_ms),
+        "FAILED after {took:?}, before cluster.link.retry.timeout.ms={timeout_ms}"
+    );
+    assert!(took < Duration::from_secs(30), "FAILED only after {took:?}");
+    let m = mirror(&dst, "doomed").await.unwrap();
+    assert_eq!(m.reason.as_deref(), Some("SOURCE_TOPIC_MAY_BE_DELETED"));
+    assert!(
+        m.reason_message
+            .as_deref()
+            .is_some_and(|t| t.contains("cluster.link.retry.timeout.ms=2000")),
+        "{m:?}"
+    );
+    // The failed mirror keeps what it had.
+    assert_eq!(m.partitions[0].log_end_offset, 5);
+    assert_eq!(mirror(&dst, "kept").await.unwrap().state, "ACTIVE");
+    source.shutdown();
+    dest.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unimplemented_link_configs_are_refused_by_name() {
+    let (sd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = start(sd.path()).await;
+    let dest = start(dd.path()).await;
+    let dst = client(&dest).await;
+    for (key, value, why) in [
+        ("link.mode", "BIDIRECTIONAL", "only DESTINATION"),
+        ("link.mode", "SOURCE", "only DESTINATION"),
+        ("connection.mode", "INBOUND", "only OUTBOUND"),
+        ("connections.max.idle.ms", "60000", "not supported"),
+        (
+            "client.dns.lookup",
+            "resolve_canonical_bootstrap_servers_only",
+            "only use_all_dns_ips",
+        ),
+        ("local.security.protocol", "SASL_SSL", "not supported"),
+    ] {
+        let r: CreateClusterLinksResponse =
+            admin(&dst, &link_request("l", &addr(&source), &[(key, value)])).await;
+        let msg = r.results[0].error_message.clone().unwrap_or_default();
+        assert_ne!(r.results[0].error_code, 0, "{key}={value} accepted");
+        assert!(
+            msg.contains(key) && msg.contains(why),
+            "{key}={value}: {msg}"
+        );
+    }
+    let listed: ListClusterLinksResponse = admin(&dst, &ListClusterLinksRequest::default()).await;
+    assert!(listed.links.is_empty());
+    // What Strait does is accepted when named explicitly.
+    create_link(
+        &dst,
+        "l",
+        &addr(&source),
+        &[
+            ("link.mode", "DESTINATION"),
+            ("connection.mode", "OUTBOUND"),
+        ],
+    )
+    .await;
+    source.shutdown();
     dest.shutdown();
 }

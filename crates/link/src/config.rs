@@ -6,10 +6,12 @@
 //!   client that reaches the source;
 //! * **link options** (`auto.create.mirror.topics.enable`, `consumer.offset.sync.enable`,
 //!   `acl.sync.enable`, the filter documents, sync intervals, `mirror.start.offset.spec`,
-//!   `cluster.link.prefix`, fetch sizes and waits ...), each validated here.
+//!   `cluster.link.prefix`, fetcher count, fetch sizes, retry and availability timing ...).
 //!
-//! Any other key is an error naming it. Secrets (`sasl.jaas.config`, `*.password`,
-//! `ssl.keystore.key`) are kept but never shown: [`LinkConfig::describe`] masks them and
+//! Every key, its type, default and validation come from [`crate::registry`]: a key not
+//! there is an error naming it, a value Strait cannot honour is an error naming the key, and
+//! defaults are read from the registry only. Secrets (`sasl.jaas.config`, passwords,
+//! inline PEM keys) are kept but never shown: [`LinkConfig::describe`] masks them and
 //! `Debug` does not print them.
 
 use std::collections::BTreeMap;
@@ -18,26 +20,20 @@ use crate::filters::{
     parse_acl_filters, parse_group_filters, parse_topic_filters, AclFilters, FilterError,
     NameFilters,
 };
+use crate::registry::{check_simple, link_key, LinkKey, Scope, Support, LINK_KEYS};
 
-/// Standard Kafka client keys a source config may carry that the link accepts and has no
-/// use for (its client keeps its own connection and retry policy).
-const ACCEPTED_CLIENT_KEYS: &[&str] = &[
-    "client.dns.lookup",
-    "connections.max.idle.ms",
-    "retry.backoff.ms",
-];
-
-/// Is `key` a source-connection key (handed to the client) rather than a link option?
-fn is_client_key(key: &str) -> bool {
-    strait_client::config::KNOWN_KEYS.contains(&key) || ACCEPTED_CLIENT_KEYS.contains(&key)
-}
-
-/// Is this key's value a secret?
+/// Is this key's value a secret? Registry keys say so by type; for anything else (a typo
+/// that is about to be refused) err on the side of hiding.
 pub fn is_sensitive(key: &str) -> bool {
-    key == "sasl.jaas.config"
-        || key == "ssl.keystore.key"
-        || key.ends_with(".password")
-        || key.contains("secret")
+    match link_key(key) {
+        Some(def) => def.sensitive(),
+        None => {
+            key == "sasl.jaas.config"
+                || key == "ssl.keystore.key"
+                || key.ends_with(".password")
+                || key.contains("secret")
+        }
+    }
 }
 
 /// Where the link starts mirroring a partition that has no local data yet.
@@ -93,14 +89,19 @@ pub struct LinkConfig {
     pub cluster_link_prefix: Option<String>,
     pub start_offset: StartOffsetSpec,
     pub paused: bool,
+    /// `num.cluster.link.fetchers`: fetcher tasks (and connections) per source broker.
+    pub num_fetchers: usize,
     pub fetch_max_bytes: i32,
     pub fetch_response_max_bytes: i32,
     pub fetch_wait_max_ms: i32,
     pub fetch_min_bytes: i32,
     pub fetch_backoff_ms: u64,
     pub metadata_max_age_ms: u64,
+    pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
     pub retry_timeout_ms: u64,
     pub availability_check_ms: u64,
+    pub availability_failure_threshold: u32,
 }
 
 impl std::fmt::Debug for LinkConfig {
@@ -116,46 +117,57 @@ impl std::fmt::Debug for LinkConfig {
     }
 }
 
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> LinkConfigError {
+    LinkConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads validated keys, falling back to the registry default.
 struct Parser<'a> {
     map: &'a BTreeMap<String, String>,
 }
 
 impl Parser<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.map.get(key).map(|v| v.trim())
+    fn def(key: &str) -> Result<&'static LinkKey, LinkConfigError> {
+        // Only reachable if this module reads a key the registry lacks (a unit test
+        // parses every key, so that cannot ship).
+        link_key(key).ok_or_else(|| LinkConfigError::UnknownKey(key.to_string()))
     }
-    fn invalid(key: &str, value: &str, reason: impl Into<String>) -> LinkConfigError {
-        LinkConfigError::Invalid {
-            key: key.to_string(),
-            value: value.to_string(),
-            reason: reason.into(),
-        }
+    /// The given value (trimmed), else the registry default.
+    fn get(&self, key: &str) -> Result<Option<&str>, LinkConfigError> {
+        let def = Self::def(key)?;
+        Ok(self.map.get(key).map(|v| v.trim()).or(def.default))
     }
-    fn bool(&self, key: &str, default: bool) -> Result<bool, LinkConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(Self::invalid(key, v, "expected true or false")),
-        }
+    /// The given value only (keys without a meaningful default).
+    fn given(&self, key: &str) -> Result<Option<&str>, LinkConfigError> {
+        Self::def(key)?;
+        Ok(self
+            .map
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty()))
     }
-    fn num(&self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, LinkConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| Self::invalid(key, v, "not a number"))?;
-                if n < min || n > max {
-                    return Err(Self::invalid(
-                        key,
-                        v,
-                        format!("must be between {min} and {max}"),
-                    ));
-                }
-                Ok(n)
-            }
-        }
+    fn bool(&self, key: &str) -> Result<bool, LinkConfigError> {
+        Ok(self
+            .get(key)?
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")))
+    }
+    fn num(&self, key: &str) -> Result<i64, LinkConfigError> {
+        let v = self.get(key)?.unwrap_or("");
+        // Validated against the registry in the first pass; a bad default fails the
+        // registry test.
+        v.parse().map_err(|_| invalid(key, v, "not a number"))
+    }
+    fn ms(&self, key: &str) -> Result<u64, LinkConfigError> {
+        let n = self.num(key)?;
+        u64::try_from(n).map_err(|_| invalid(key, &n.to_string(), "must not be negative"))
+    }
+    fn int(&self, key: &str) -> Result<i32, LinkConfigError> {
+        let n = self.num(key)?;
+        i32::try_from(n).map_err(|_| invalid(key, &n.to_string(), "not a number of type INT"))
     }
 }
 
@@ -173,14 +185,23 @@ impl LinkConfig {
 
     /// Validates a key/value map.
     pub fn from_map(map: BTreeMap<String, String>) -> Result<Self, LinkConfigError> {
-        for k in map.keys() {
-            if !is_client_key(k) && !OPTION_KEYS.contains(&k.as_str()) {
-                return Err(LinkConfigError::UnknownKey(k.clone()));
+        // Every key must be registered, and its value pass the registry's checks
+        // (type, range, allowed words, refusals).
+        for (k, v) in &map {
+            let def = link_key(k).ok_or_else(|| LinkConfigError::UnknownKey(k.clone()))?;
+            if let Err(reason) = check_simple(def, v) {
+                // Error messages travel back to the CLI: never echo a secret.
+                let shown = if def.sensitive() {
+                    "[hidden]"
+                } else {
+                    v.trim()
+                };
+                return Err(invalid(k, shown, reason));
             }
         }
         let p = Parser { map: &map };
         let bootstrap = p
-            .get("bootstrap.servers")
+            .given("bootstrap.servers")?
             .ok_or(LinkConfigError::Missing("bootstrap.servers"))?;
         let bootstrap_servers: Vec<String> = bootstrap
             .split(',')
@@ -188,95 +209,49 @@ impl LinkConfig {
             .filter(|s| !s.is_empty())
             .collect();
         if bootstrap_servers.is_empty() {
-            return Err(Parser::invalid(
-                "bootstrap.servers",
-                bootstrap,
-                "no address given",
-            ));
+            return Err(invalid("bootstrap.servers", bootstrap, "no address given"));
         }
         for b in &bootstrap_servers {
             let ok = b
                 .rsplit_once(':')
                 .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok());
             if !ok {
-                return Err(Parser::invalid(
-                    "bootstrap.servers",
-                    b,
-                    "expected host:port",
-                ));
-            }
-        }
-        if let Some(v) = p.get("security.protocol") {
-            if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-                .contains(&v.to_ascii_uppercase().as_str())
-            {
-                return Err(Parser::invalid(
-                    "security.protocol",
-                    v,
-                    "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
-                ));
-            }
-        }
-        if let Some(v) = p.get("sasl.mechanism") {
-            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-                .contains(&v.to_ascii_uppercase().as_str())
-            {
-                return Err(Parser::invalid(
-                    "sasl.mechanism",
-                    v,
-                    "expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-                ));
-            }
-        }
-        for mode in ["link.mode", "connection.mode"] {
-            if let Some(v) = p.get(mode) {
-                let expected = if mode == "link.mode" {
-                    "DESTINATION"
-                } else {
-                    "OUTBOUND"
-                };
-                if !v.eq_ignore_ascii_case(expected) {
-                    return Err(Parser::invalid(
-                        mode,
-                        v,
-                        format!("only {expected} links are supported"),
-                    ));
-                }
+                return Err(invalid("bootstrap.servers", b, "expected host:port"));
             }
         }
 
         let filter = |key: &'static str,
                       parse: fn(&str) -> Result<NameFilters, FilterError>|
          -> Result<NameFilters, LinkConfigError> {
-            match p.get(key) {
-                None | Some("") => Ok(NameFilters::default()),
+            match p.given(key)? {
+                None => Ok(NameFilters::default()),
                 Some(v) => parse(v).map_err(|source| LinkConfigError::Filter { key, source }),
             }
         };
         let topic_filters = filter("auto.create.mirror.topics.filters", parse_topic_filters)?;
         let group_filters = filter("consumer.offset.group.filters", parse_group_filters)?;
-        let acl_filters = match p.get("acl.filters") {
-            None | Some("") => AclFilters::default(),
+        let acl_filters = match p.given("acl.filters")? {
+            None => AclFilters::default(),
             Some(v) => parse_acl_filters(v).map_err(|source| LinkConfigError::Filter {
                 key: "acl.filters",
                 source,
             })?,
         };
 
-        let acl_sync = p.bool("acl.sync.enable", false)?;
+        let acl_sync = p.bool("acl.sync.enable")?;
         if acl_sync && acl_filters.is_empty() {
             return Err(LinkConfigError::Conflict(
                 "ACL migration is enabled but acl.filters is not set: set acl.filters (--acl-filters-json-file) or acl.sync.enable=false".into(),
             ));
         }
-        let cluster_link_prefix = match p.get("cluster.link.prefix") {
-            None | Some("") => None,
+        let cluster_link_prefix = match p.given("cluster.link.prefix")? {
+            None => None,
             Some(v) => {
                 if !v
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
                 {
-                    return Err(Parser::invalid(
+                    return Err(invalid(
                         "cluster.link.prefix",
                         v,
                         "may contain only ASCII alphanumerics, '.', '_' and '-'",
@@ -290,17 +265,16 @@ impl LinkConfig {
                 Some(v.to_string())
             }
         };
-        let start_offset = match p.get("mirror.start.offset.spec") {
-            None => StartOffsetSpec::Earliest,
-            Some(v) if v.eq_ignore_ascii_case("earliest") => StartOffsetSpec::Earliest,
-            Some(v) if v.eq_ignore_ascii_case("latest") => StartOffsetSpec::Latest,
-            Some(v) => {
+        let start_offset = match p.get("mirror.start.offset.spec")?.unwrap_or("earliest") {
+            v if v.eq_ignore_ascii_case("earliest") => StartOffsetSpec::Earliest,
+            v if v.eq_ignore_ascii_case("latest") => StartOffsetSpec::Latest,
+            v => {
                 let ts = time::OffsetDateTime::parse(
                     v,
                     &time::format_description::well_known::Iso8601::DEFAULT,
                 )
                 .map_err(|e| {
-                    Parser::invalid(
+                    invalid(
                         "mirror.start.offset.spec",
                         v,
                         format!("expected earliest, latest or an ISO-8601 timestamp ({e})"),
@@ -310,7 +284,7 @@ impl LinkConfig {
             }
         };
         let topic_config_sync_include: Vec<String> = p
-            .get("topic.config.sync.include")
+            .given("topic.config.sync.include")?
             .map(|v| {
                 v.split(',')
                     .map(|s| s.trim().to_string())
@@ -331,63 +305,44 @@ impl LinkConfig {
                         crate::sync::OPTIONALLY_SYNCED_TOPIC_CONFIGS.join(", ")
                     )
                 };
-                return Err(Parser::invalid("topic.config.sync.include", key, why));
+                return Err(invalid("topic.config.sync.include", key, why));
             }
         }
-        let target_latency_ms = p.num("link.target.latency.ms", 60_000, 1, i64::from(i32::MAX))?;
-        let consumer_offset_sync = p.bool("consumer.offset.sync.enable", false)?;
+        let retry_backoff_ms = p.ms("retry.backoff.ms")?;
+        let retry_backoff_max_ms = p.ms("retry.backoff.max.ms")?;
         Ok(LinkConfig {
             bootstrap_servers,
-            auto_create_mirror_topics: p.bool("auto.create.mirror.topics.enable", false)?,
+            auto_create_mirror_topics: p.bool("auto.create.mirror.topics.enable")?,
             topic_filters,
-            consumer_offset_sync,
+            consumer_offset_sync: p.bool("consumer.offset.sync.enable")?,
             group_filters,
-            consumer_offset_sync_ms: p.num(
-                "consumer.offset.sync.ms",
-                30_000,
-                1000,
-                i64::from(i32::MAX),
-            )? as u64,
-            consumer_group_prefix: p.bool("consumer.group.prefix.enable", false)?,
+            consumer_offset_sync_ms: p.ms("consumer.offset.sync.ms")?,
+            consumer_group_prefix: p.bool("consumer.group.prefix.enable")?,
             acl_sync,
             acl_filters,
-            acl_sync_ms: p.num("acl.sync.ms", 5000, 100, i64::from(i32::MAX))? as u64,
-            topic_config_sync_ms: p.num("topic.config.sync.ms", 5000, 100, i64::from(i32::MAX))?
-                as u64,
+            acl_sync_ms: p.ms("acl.sync.ms")?,
+            topic_config_sync_ms: p.ms("topic.config.sync.ms")?,
             topic_config_sync_include,
-            target_latency_ms,
+            target_latency_ms: p.num("link.target.latency.ms")?,
             cluster_link_prefix,
             start_offset,
-            paused: p.bool("cluster.link.paused", false)?,
-            fetch_max_bytes: p.num(
-                "replica.fetch.max.bytes",
-                1_048_576,
-                1024,
-                i64::from(i32::MAX),
-            )? as i32,
-            fetch_response_max_bytes: p.num(
-                "replica.fetch.response.max.bytes",
-                10_485_760,
-                1024,
-                i64::from(i32::MAX),
-            )? as i32,
-            fetch_wait_max_ms: p.num("replica.fetch.wait.max.ms", 500, 0, 60_000)? as i32,
-            fetch_min_bytes: p.num("replica.fetch.min.bytes", 1, 1, i64::from(i32::MAX))? as i32,
-            fetch_backoff_ms: p.num("replica.fetch.backoff.ms", 1000, 0, 3_600_000)? as u64,
-            metadata_max_age_ms: p.num("metadata.max.age.ms", 300_000, 100, i64::from(i32::MAX))?
-                as u64,
-            retry_timeout_ms: p.num(
-                "cluster.link.retry.timeout.ms",
-                300_000,
-                0,
-                i64::from(i32::MAX),
-            )? as u64,
-            availability_check_ms: p.num(
-                "availability.check.ms",
-                60_000,
-                100,
-                i64::from(i32::MAX),
-            )? as u64,
+            paused: p.bool("cluster.link.paused")?,
+            num_fetchers: usize::try_from(p.num("num.cluster.link.fetchers")?).unwrap_or(1),
+            fetch_max_bytes: p.int("replica.fetch.max.bytes")?,
+            fetch_response_max_bytes: p.int("replica.fetch.response.max.bytes")?,
+            fetch_wait_max_ms: p.int("replica.fetch.wait.max.ms")?,
+            fetch_min_bytes: p.int("replica.fetch.min.bytes")?,
+            fetch_backoff_ms: p.ms("replica.fetch.backoff.ms")?,
+            metadata_max_age_ms: p.ms("metadata.max.age.ms")?,
+            // Kafka (KIP-580): the maximum wins when it is below the initial back-off.
+            retry_backoff_ms: retry_backoff_ms.min(retry_backoff_max_ms),
+            retry_backoff_max_ms,
+            retry_timeout_ms: p.ms("cluster.link.retry.timeout.ms")?,
+            availability_check_ms: p.ms("availability.check.ms")?,
+            availability_failure_threshold: u32::try_from(
+                p.num("availability.check.consecutive.failure.threshold")?,
+            )
+            .unwrap_or(u32::MAX),
             raw: map,
         })
     }
@@ -401,21 +356,42 @@ impl LinkConfig {
     pub fn client_properties(&self) -> BTreeMap<String, String> {
         self.raw
             .iter()
-            .filter(|(k, _)| is_client_key(k))
+            .filter(|(k, _)| link_key(k).is_some_and(|d| d.scope == Scope::Source))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
-    /// `(key, value, sensitive)` for display: secrets have no value.
+    /// `(key, value, sensitive)` for display, sorted by key: every key as given plus every
+    /// link option's effective default (as Confluent's describe shows them). Secrets have
+    /// no value.
     pub fn describe(&self) -> Vec<(String, Option<String>, bool)> {
-        self.raw
+        let mut shown: BTreeMap<String, Option<String>> = self
+            .raw
             .iter()
             .map(|(k, v)| {
-                if is_sensitive(k) {
-                    (k.clone(), None, true)
+                let value = if is_sensitive(k) {
+                    None
                 } else {
-                    (k.clone(), Some(v.clone()), false)
-                }
+                    Some(v.clone())
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        for def in LINK_KEYS {
+            if def.scope != Scope::Link || matches!(def.support, Support::Refused(_)) {
+                continue;
+            }
+            if let Some(d) = def.default {
+                shown
+                    .entry(def.name.to_string())
+                    .or_insert_with(|| Some(d.to_string()));
+            }
+        }
+        shown
+            .into_iter()
+            .map(|(k, v)| {
+                let sensitive = v.is_none();
+                (k, v, sensitive)
             })
             .collect()
     }
@@ -428,36 +404,6 @@ impl LinkConfig {
         }
     }
 }
-
-/// Link option keys (everything that is not a source-connection key).
-const OPTION_KEYS: &[&str] = &[
-    "link.mode",
-    "metadata.max.age.ms",
-    "connection.mode",
-    "auto.create.mirror.topics.enable",
-    "auto.create.mirror.topics.filters",
-    "consumer.offset.sync.enable",
-    "consumer.offset.group.filters",
-    "consumer.offset.sync.ms",
-    "consumer.group.prefix.enable",
-    "acl.sync.enable",
-    "acl.filters",
-    "acl.sync.ms",
-    "topic.config.sync.ms",
-    "topic.config.sync.include",
-    "link.target.latency.ms",
-    "cluster.link.prefix",
-    "mirror.start.offset.spec",
-    "cluster.link.paused",
-    "cluster.link.retry.timeout.ms",
-    "availability.check.ms",
-    "num.cluster.link.fetchers",
-    "replica.fetch.max.bytes",
-    "replica.fetch.response.max.bytes",
-    "replica.fetch.wait.max.ms",
-    "replica.fetch.min.bytes",
-    "replica.fetch.backoff.ms",
-];
 
 #[cfg(test)]
 mod tests {
@@ -505,6 +451,156 @@ mod tests {
             let e = LinkConfig::from_properties_text(text).unwrap_err().to_string();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    /// Link options without the raw map, to compare what a key changed.
+    fn effective(c: &LinkConfig) -> LinkConfig {
+        let mut c = c.clone();
+        c.raw.clear();
+        c
+    }
+
+    /// Every applied link option changes the parsed configuration (so it reaches the code
+    /// that reads it); every source connection key reaches the source client.
+    #[test]
+    fn every_applied_key_has_an_effect() {
+        use crate::registry::{Scope, Support, LINK_KEYS};
+        let base_map: BTreeMap<String, String> =
+            [("bootstrap.servers".to_string(), "a:1".to_string())].into();
+        let base = LinkConfig::from_map(base_map.clone()).unwrap();
+        for def in LINK_KEYS {
+            if def.support != Support::Applied || def.name == "bootstrap.servers" {
+                continue;
+            }
+            let mut map = base_map.clone();
+            map.insert(def.name.to_string(), def.example.to_string());
+            if def.name == "acl.sync.enable" {
+                let acl = crate::registry::link_key("acl.filters").unwrap().example;
+                map.insert("acl.filters".into(), acl.into());
+            }
+            let c = LinkConfig::from_map(map)
+                .unwrap_or_else(|e| panic!("{}={}: {e}", def.name, def.example));
+            match def.scope {
+                Scope::Link => {
+                    let mut expected = effective(&base);
+                    if def.name == "acl.sync.enable" {
+                        expected = effective(
+                            &LinkConfig::from_map(
+                                [
+                                    ("bootstrap.servers".to_string(), "a:1".to_string()),
+                                    (
+                                        "acl.filters".to_string(),
+                                        crate::registry::link_key("acl.filters")
+                                            .unwrap()
+                                            .example
+                                            .to_string(),
+                                    ),
+                                ]
+                                .into(),
+                            )
+                            .unwrap(),
+                        );
+                    }
+                    assert!(effective(&c) != expected, "{} has no effect", def.name);
+                    assert!(!c.client_properties().contains_key(def.name));
+                }
+                Scope::Source => {
+                    assert!(
+                        strait_client::config::KNOWN_KEYS.contains(&def.name),
+                        "{} is not read by the source client",
+                        def.name
+                    );
+                    assert!(c.client_properties().contains_key(def.name));
+                }
+            }
+        }
+        // And the client reads nothing the registry does not list as a source key.
+        for k in strait_client::config::KNOWN_KEYS {
+            let def = crate::registry::link_key(k).unwrap_or_else(|| panic!("{k} unregistered"));
+            assert_eq!(def.scope, Scope::Source, "{k}");
+        }
+    }
+
+    #[test]
+    fn refused_keys_and_values_are_named() {
+        for (text, key, why) in [
+            ("link.mode=SOURCE", "link.mode", "only DESTINATION"),
+            ("link.mode=BIDIRECTIONAL", "link.mode", "only DESTINATION"),
+            (
+                "connection.mode=INBOUND",
+                "connection.mode",
+                "only OUTBOUND",
+            ),
+            (
+                "connections.max.idle.ms=1000",
+                "connections.max.idle.ms",
+                "not supported",
+            ),
+            (
+                "client.dns.lookup=resolve_canonical_bootstrap_servers_only",
+                "client.dns.lookup",
+                "only use_all_dns_ips",
+            ),
+            (
+                "num.cluster.link.fetchers=0",
+                "num.cluster.link.fetchers",
+                "between 1 and",
+            ),
+            (
+                "availability.check.consecutive.failure.threshold=0",
+                "availability.check.consecutive.failure.threshold",
+                "between 1 and",
+            ),
+        ] {
+            let e = LinkConfig::from_properties_text(&format!("bootstrap.servers=a:1\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains(why), "{text}: {e}");
+        }
+        // OUTBOUND / DESTINATION are what Strait does: accepted, in any case.
+        let c = LinkConfig::from_properties_text(
+            "bootstrap.servers=a:1\nconnection.mode=outbound\nlink.mode=DESTINATION\n",
+        )
+        .unwrap();
+        assert_eq!(c.num_fetchers, 1);
+        assert_eq!(c.retry_timeout_ms, 300_000);
+        assert_eq!(c.availability_check_ms, 60_000);
+        assert_eq!(c.availability_failure_threshold, 5);
+        // A refused secret is named, never shown.
+        let e = LinkConfig::from_properties_text(
+            "bootstrap.servers=a:1\nlocal.sasl.jaas.config=hunter2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("local.sasl.jaas.config") && !e.contains("hunter2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn describe_shows_given_keys_and_link_defaults() {
+        let c = LinkConfig::from_properties_text(&with_acl(SEED)).unwrap();
+        let d = c.describe();
+        let get = |k: &str| d.iter().find(|(n, _, _)| n == k).cloned();
+        assert_eq!(
+            get("num.cluster.link.fetchers").unwrap().1.as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            get("cluster.link.retry.timeout.ms").unwrap().1.as_deref(),
+            Some("300000")
+        );
+        assert_eq!(get("acl.sync.enable").unwrap().1.as_deref(), Some("true"));
+        assert_eq!(
+            get("sasl.jaas.config").unwrap(),
+            ("sasl.jaas.config".into(), None, true)
+        );
+        assert!(get("connections.max.idle.ms").is_none());
+        let names: Vec<&String> = d.iter().map(|(n, _, _)| n).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! A fetcher: one task per source broker, fetching the partitions that broker leads.
+//! A fetcher: `num.cluster.link.fetchers` tasks per source broker, each fetching its share
+//! of the partitions that broker leads over its own connection and fetch session (as
+//! Kafka's replica fetcher threads do), so one busy or slow share does not hold up another.
 //!
 //! Each round it asks for every assigned partition from the local log end offset (so
 //! progress lives in the local log alone), as a consumer of the source (replica id -1,
@@ -16,21 +18,65 @@
 //! changed and the source answers only partitions with news, so idle partitions cost
 //! nothing. A partition absent from an incremental response was fetched and had nothing
 //! new. Any session error falls back to a full fetch that starts a new session.
+//!
+//! A partition whose fetch failed is left out of requests for `replica.fetch.backoff.ms`
+//! while the others keep fetching; its failures are reported to [`LinkShared`], which gives
+//! the partition's mirror up (FAILED) once they have lasted `cluster.link.retry.timeout.ms`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strait_client::fetch::{FetchParams, FetchPartitionSpec, FetchedPartition, IsolationLevel};
 use strait_client::offsets::OffsetSpec;
-use strait_client::Client;
+use strait_client::{Client, ClientError, Connection};
 use strait_protocol::ErrorCode;
 use strait_records::BatchIter;
 use tokio::sync::watch;
 
 use crate::local::PartitionPosition;
-use crate::runtime::{now_ms, LinkShared};
+use crate::shared::{now_ms, LinkShared};
+
+/// Why a partition operation failed, and the reason its mirror gets if the failures last
+/// `cluster.link.retry.timeout.ms`.
+#[derive(Debug)]
+struct Failure {
+    reason: &'static str,
+    message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            reason: "RETRY_TIMEOUT_EXCEEDED",
+            message,
+        }
+    }
+}
+
+/// This fetcher's own connection to its source broker (reopened when it breaks or the
+/// broker's advertised address changes).
+async fn connection(
+    client: &Client,
+    broker: i32,
+    conn: &mut Option<Connection>,
+) -> Result<Connection, ClientError> {
+    let address = client
+        .metadata()
+        .broker(broker)
+        .map(|b| b.address())
+        .ok_or(ClientError::UnknownBroker(broker))?;
+    if let Some(c) = conn.as_ref() {
+        if c.is_usable() && c.broker() == address {
+            return Ok(c.clone());
+        }
+        c.close();
+    }
+    let c = Connection::connect(&address, client.options()).await?;
+    *conn = Some(c.clone());
+    Ok(c)
+}
 
 /// One partition a fetcher is responsible for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +114,18 @@ fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
+/// Runs fetcher `index` of source broker `broker` until its assignment channel closes.
 pub async fn run_fetcher(
     shared: Arc<LinkShared>,
     client: Client,
     broker: i32,
+    index: usize,
     mut assignments: watch::Receiver<Vec<Assignment>>,
 ) {
     let backoff = Duration::from_millis(shared.config.fetch_backoff_ms.max(10));
+    let mut conn: Option<Connection> = None;
+    // Partitions backing off after a failure, and until when.
+    let mut delayed: HashMap<(String, i32), Instant> = HashMap::new();
     let mut rotation = 0usize;
     let mut session = SessionMode::Create;
     // A response received but not yet appended. Appending it overlaps with the next fetch
@@ -86,9 +137,21 @@ pub async fn run_fetcher(
             return;
         }
         let mut parts = assignments.borrow_and_update().clone();
+        let now = Instant::now();
+        delayed.retain(|_, until| *until > now);
+        parts.retain(|a| !delayed.contains_key(&(a.mirror_topic.clone(), a.partition)));
         if parts.is_empty() {
-            if assignments.changed().await.is_err() {
-                return;
+            // Everything is backing off (or nothing is assigned): wait for the first
+            // partition to be due again, or for a new assignment.
+            let wake = delayed.values().min().copied();
+            tokio::select! {
+                changed = assignments.changed() => if changed.is_err() { return; },
+                _ = async {
+                    match wake {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
             continue;
         }
@@ -104,9 +167,8 @@ pub async fn run_fetcher(
                 None => {
                     let p = pending.take();
                     if let Some(p) = p {
-                        if apply_pending(&shared, &client, broker, p).await {
-                            tokio::time::sleep(backoff).await;
-                        }
+                        let failed = apply_pending(&shared, &client, broker, p).await;
+                        delay(&mut delayed, failed, backoff);
                     }
                     HashMap::new()
                 }
@@ -144,8 +206,10 @@ pub async fn run_fetcher(
             }
         }
         if specs.is_empty() {
-            if assignments.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = assignments.changed() => if changed.is_err() { return; },
+                // A partition delayed meanwhile may come due again.
+                _ = tokio::time::sleep(backoff) => {}
             }
             continue;
         }
@@ -181,15 +245,21 @@ pub async fn run_fetcher(
         };
         let to_apply = pending.take();
         // The fetch is polled first, so its request is on the wire before the append runs.
+        let fetch = async {
+            connection(&client, broker, &mut conn)
+                .await?
+                .fetch_raw(&params)
+                .await
+        };
         let work = async {
-            tokio::join!(client.fetch_raw(broker, &params), async {
+            tokio::join!(fetch, async {
                 match to_apply {
                     Some(p) => apply_pending(&shared, &client, broker, p).await,
-                    None => false,
+                    None => Vec::new(),
                 }
             })
         };
-        let (result, applied_with_errors) = tokio::select! {
+        let (result, failed) = tokio::select! {
             r = work => r,
             // A new assignment (new mirror, promotion) should not wait out a long poll.
             changed = assignments.changed() => {
@@ -197,9 +267,7 @@ pub async fn run_fetcher(
                 continue;
             }
         };
-        if applied_with_errors {
-            tokio::time::sleep(backoff).await;
-        }
+        delay(&mut delayed, failed, backoff);
         // A prediction the append did not meet (it failed, or another writer moved the
         // log) makes that partition's part of the new response unusable: drop it, and the
         // next round fetches again from where the log really ends.
@@ -235,7 +303,10 @@ pub async fn run_fetcher(
                 if !matches!(session, SessionMode::Unsupported) {
                     session = SessionMode::Create;
                 }
-                tracing::debug!(link = %shared.name(), broker, error = %e, "fetch failed");
+                tracing::debug!(link = %shared.name(), broker, fetcher = index, error = %e, "fetch failed");
+                if let Some(c) = conn.take() {
+                    c.close();
+                }
                 for (a, _) in &positions {
                     shared.update_stats(&a.mirror_topic, a.partition, |s| {
                         s.error = Some(format!("fetch from source broker {broker} failed: {e}"));
@@ -256,7 +327,7 @@ pub async fn run_fetcher(
         };
         session = match session {
             SessionMode::Create if response.session_id > 0 => {
-                tracing::debug!(link = %shared.name(), broker, session = response.session_id, "fetch session established");
+                tracing::debug!(link = %shared.name(), broker, fetcher = index, session = response.session_id, "fetch session established");
                 SessionMode::Open(Session {
                     id: response.session_id,
                     epoch: 1,
@@ -353,10 +424,23 @@ impl Pending {
     }
 }
 
-/// Appends every partition of a pending response. Returns true if any partition failed (the
-/// caller backs off).
-async fn apply_pending(shared: &LinkShared, client: &Client, broker: i32, p: Pending) -> bool {
-    let mut failed = false;
+/// Puts `failed` partitions on back-off.
+fn delay(delayed: &mut HashMap<(String, i32), Instant>, failed: Vec<(String, i32)>, by: Duration) {
+    let until = Instant::now() + by;
+    for key in failed {
+        delayed.insert(key, until);
+    }
+}
+
+/// Appends every partition of a pending response. Returns the partitions that failed (the
+/// caller backs them off).
+async fn apply_pending(
+    shared: &LinkShared,
+    client: &Client,
+    broker: i32,
+    p: Pending,
+) -> Vec<(String, i32)> {
+    let mut failed = Vec::new();
     for fp in &p.response.partitions {
         let Some((a, pos)) = p
             .positions
@@ -365,7 +449,7 @@ async fn apply_pending(shared: &LinkShared, client: &Client, broker: i32, p: Pen
         else {
             continue;
         };
-        if let Err(e) = apply(
+        match apply(
             shared,
             client,
             broker,
@@ -376,12 +460,12 @@ async fn apply_pending(shared: &LinkShared, client: &Client, broker: i32, p: Pen
         )
         .await
         {
-            failed = true;
-            tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e, "mirror partition error");
-            shared.update_stats(&a.mirror_topic, a.partition, |s| {
-                s.error = Some(e);
-                s.fetch_errors += 1;
-            });
+            Err(e) => {
+                failed.push((a.mirror_topic.clone(), a.partition));
+                tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e.message, "mirror partition error");
+                shared.partition_failed(&a.mirror_topic, a.partition, e.reason, e.message);
+            }
+            Ok(()) => shared.partition_recovered(&a.mirror_topic, a.partition),
         }
     }
     failed
@@ -396,12 +480,12 @@ async fn apply(
     fetch_offset: i64,
     log_start_offset: i64,
     fp: &FetchedPartition,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let local = &shared.local;
     match fp.error {
         None => {}
         Some(ErrorCode::OffsetOutOfRange) => {
-            return handle_out_of_range(shared, client, broker, a, fetch_offset).await
+            return Ok(handle_out_of_range(shared, client, broker, a, fetch_offset).await?);
         }
         Some(
             code @ (ErrorCode::NotLeaderOrFollower
@@ -413,11 +497,20 @@ async fn apply(
             | ErrorCode::KafkaStorageError),
         ) => {
             shared.refresh.notify_one();
-            return Err(format!(
-                "source answered {code}; refreshing source metadata"
-            ));
+            let reason = if matches!(
+                code,
+                ErrorCode::UnknownTopicOrPartition | ErrorCode::UnknownTopicId
+            ) {
+                "SOURCE_TOPIC_MAY_BE_DELETED"
+            } else {
+                "RETRY_TIMEOUT_EXCEEDED"
+            };
+            return Err(Failure {
+                reason,
+                message: format!("source answered {code}; refreshing source metadata"),
+            });
         }
-        Some(code) => return Err(format!("source answered {code}")),
+        Some(code) => return Err(format!("source answered {code}").into()),
     }
     if let Some(div) = &fp.diverging_epoch {
         // The source truncated (unclean election): drop what it no longer has.
@@ -439,7 +532,7 @@ async fn apply(
         }
     });
     if fp.records.is_empty() {
-        return follow_log_start(shared, a, fp.log_start_offset);
+        return Ok(follow_log_start(shared, a, fp.log_start_offset)?);
     }
     // Complete batches only; skip those wholly before the fetch offset.
     let mut start = None;
@@ -478,7 +571,7 @@ async fn apply(
                 .truncate_fully_and_start_at(&a.mirror_topic, a.partition, first_base)
                 .map_err(|e| e.to_string())?;
         } else {
-            return Err(format!("source batch at offset {first_base} straddles the mirror's log end offset {fetch_offset}; the logs have diverged"));
+            return Err(format!("source batch at offset {first_base} straddles the mirror's log end offset {fetch_offset}; the logs have diverged").into());
         }
     }
     if max_epoch >= 0 {
@@ -499,7 +592,7 @@ async fn apply(
             (now - first_timestamp).max(0)
         };
     });
-    follow_log_start(shared, a, fp.log_start_offset)
+    Ok(follow_log_start(shared, a, fp.log_start_offset)?)
 }
 
 fn follow_log_start(

@@ -3,15 +3,18 @@
 //! A link is a named connection to a source cluster plus the rules for what it carries.
 //!
 //! # Layout
-//! * [`config`]: link configuration from Java-properties text exactly like Confluent's
-//!   `source.config`, validated key by key; secrets never printed back.
+//! * [`registry`]: every link config key (type, default, validation, doc, what Strait
+//!   does with it); [`config`] parses Java-properties text exactly like Confluent's
+//!   `source.config` through it; secrets never printed back.
 //! * [`filters`]: `topicFilters`, `groupFilters`, `aclFilters` in Confluent's JSON.
 //! * [`local`]: [`local::LocalCluster`], the narrow view of the destination broker the link
 //!   uses (implemented by the broker, fakeable in tests).
 //! * [`manager`]: admin operations (create/list/delete links, create/describe/alter
 //!   mirrors) and the registry of running links.
 //! * [`runtime`]: one task per link: source metadata, discovery, partition growth, failure
-//!   detection, promotion; [`fetcher`]: one task per source broker.
+//!   detection, promotion; [`shared`]: the state it shares; [`sync_tasks`]: config, ACL
+//!   and offset syncs; [`availability`]: the source availability check; [`fetcher`]:
+//!   `num.cluster.link.fetchers` tasks per source broker, spread by [`assign`].
 //! * [`state`]: mirror and link states.
 //!
 //! # Invariants (DESIGN.md)
@@ -23,14 +26,19 @@
 //! * The link fetches as a consumer of the source (replica id -1, read_uncommitted), so it
 //!   never copies data the source could still truncate.
 
+pub mod assign;
+pub mod availability;
 pub mod config;
 pub mod fetcher;
 pub mod filters;
 pub mod local;
 pub mod manager;
 pub mod metrics;
+pub mod registry;
 pub mod runtime;
+pub mod shared;
 pub mod state;
 pub mod sync;
+pub mod sync_tasks;
 
 pub use manager::LinkManager;

@@ -412,7 +412,24 @@ impl LinkManager {
                 continue;
             }
             let link = self.get(&m.mirror.link_name);
-            let state = display_state(m.mirror.state, link.as_ref().map(|l| l.status().state));
+            let status = link.as_ref().map(|l| l.status());
+            let state = display_state(m.mirror.state, status.as_ref().map(|s| s.state));
+            // A state that comes from the link (SOURCE_UNAVAILABLE, LINK_FAILED ...) carries
+            // the link's reason; the mirror's own states carry their own.
+            let (reason, reason_message) = if state == m.mirror.state.name() {
+                (m.mirror.reason.clone(), m.mirror.reason_message.clone())
+            } else {
+                match &status {
+                    Some(s) => (s.error.clone(), s.error_message.clone()),
+                    None => (
+                        Some("LINK_DELETED".to_string()),
+                        Some(format!(
+                            "cluster link '{}' does not exist",
+                            m.mirror.link_name
+                        )),
+                    ),
+                }
+            };
             if !req.states.is_empty() && !req.states.iter().any(|s| s.eq_ignore_ascii_case(state)) {
                 continue;
             }
@@ -455,8 +472,8 @@ impl LinkManager {
                 link_name: m.mirror.link_name.clone(),
                 source_topic: m.mirror.source_topic.clone(),
                 state: state.to_string(),
-                reason: m.mirror.reason.clone(),
-                reason_message: m.mirror.reason_message.clone(),
+                reason,
+                reason_message,
                 state_time_ms: m.mirror.state_time_ms,
                 num_partitions: m.partitions,
                 partitions,

@@ -169,16 +169,25 @@ impl<'a> RecordBatch<'a> {
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes() & DELETE_HORIZON_BIT != 0
     }
+    /// KIP-534: when the delete-horizon bit is set, `baseTimestamp` holds the time after
+    /// which the log cleaner may drop this batch's tombstones (record timestamps are then
+    /// `baseTimestamp + timestampDelta` as always, so the deltas are relative to it).
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        self.has_delete_horizon().then(|| self.base_timestamp())
+    }
     pub fn last_offset_delta(&self) -> i32 {
         i32_at(self.bytes, LAST_OFFSET_DELTA)
     }
     /// `baseOffset + lastOffsetDelta`; compaction keeps the delta, so this stays exact.
+    /// Saturating: these are wire values, and an absurd base offset must be refused by the
+    /// caller's checks, not overflow here.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+        self.base_offset()
+            .saturating_add(i64::from(self.last_offset_delta()))
     }
     /// Offset after this batch: where the next batch may start at the earliest.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
     pub fn base_timestamp(&self) -> i64 {
         i64_at(self.bytes, BASE_TIMESTAMP)
@@ -277,8 +286,10 @@ impl BatchHeader {
         let len = usize::try_from(self.batch_length).ok()?;
         (len >= RECORD_BATCH_OVERHEAD - LOG_OVERHEAD).then_some(len + LOG_OVERHEAD)
     }
+    /// Saturating, as [`RecordBatch::last_offset`].
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
     pub fn last_sequence(&self) -> i32 {
         last_sequence(self.base_sequence, self.last_offset_delta)
@@ -288,6 +299,9 @@ impl BatchHeader {
     }
     pub fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_BIT != 0
+    }
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_BIT != 0
     }
     pub fn timestamp_type(&self) -> TimestampType {
         if self.attributes & TIMESTAMP_TYPE_BIT != 0 {
@@ -360,7 +374,8 @@ impl RecordBatch<'_> {
     }
 }
 
-/// Field offsets for code in this crate that assembles headers.
+/// Field offsets and bits for code in this crate that assembles headers.
 pub(crate) mod layout {
     pub const MAGIC: usize = super::MAGIC;
+    pub const DELETE_HORIZON_BIT: i16 = super::DELETE_HORIZON_BIT;
 }

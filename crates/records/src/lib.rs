@@ -17,11 +17,14 @@
 //! * [`iter`]: framing of concatenated batches, the partial-tail rule.
 //! * [`compression`]: gzip, snappy (xerial framing), lz4 (frame format), zstd.
 //! * [`record`]: individual records inside a batch, control records, and a batch builder.
+//! * [`rewrite`]: rebuilding a batch that lost records to compaction (offsets, sequence,
+//!   producer fields, epoch and codec kept; KIP-534 delete horizon).
 
 pub mod batch;
 pub mod compression;
 pub mod iter;
 pub mod record;
+pub mod rewrite;
 
 pub use batch::{BatchHeader, RecordBatch, TimestampType, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};

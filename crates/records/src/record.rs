@@ -25,8 +25,12 @@ pub struct Record {
 
 impl Record {
     /// Absolute offset of this record in `batch`.
+    /// Saturates rather than overflows: the inputs are wire values (a batch claiming a base
+    /// offset near `i64::MAX` is refused by the append paths, but must not panic first).
     pub fn offset(&self, batch: &RecordBatch<'_>) -> i64 {
-        batch.base_offset() + i64::from(self.offset_delta)
+        batch
+            .base_offset()
+            .saturating_add(i64::from(self.offset_delta))
     }
 
     /// The record's timestamp as a consumer sees it: the batch's `maxTimestamp` for
@@ -402,6 +406,7 @@ pub struct BatchBuilder {
     base_timestamp: Option<i64>,
     max_timestamp: Option<i64>,
     last_offset_delta: Option<i32>,
+    delete_horizon: bool,
     records: Vec<Record>,
 }
 
@@ -421,6 +426,7 @@ impl BatchBuilder {
             base_timestamp: None,
             max_timestamp: None,
             last_offset_delta: None,
+            delete_horizon: false,
             records: Vec::new(),
         }
     }
@@ -491,6 +497,14 @@ impl BatchBuilder {
     /// removed. Default: the largest record offset delta (or 0 for an empty batch).
     pub fn last_offset_delta(mut self, delta: i32) -> Self {
         self.last_offset_delta = Some(delta);
+        self
+    }
+
+    /// Sets the KIP-534 delete-horizon bit with `horizon_ms` as `baseTimestamp` (record
+    /// timestamps stay `baseTimestamp + timestampDelta`, so call this before appending).
+    pub fn delete_horizon(mut self, horizon_ms: i64) -> Self {
+        self.delete_horizon = true;
+        self.base_timestamp = Some(horizon_ms);
         self
     }
 
@@ -568,12 +582,15 @@ impl BatchBuilder {
                 .max()
                 .unwrap_or(0)
         });
-        let attributes = RecordBatch::attributes_for(
+        let mut attributes = RecordBatch::attributes_for(
             self.compression,
             self.timestamp_type,
             self.transactional,
             self.control,
         );
+        if self.delete_horizon {
+            attributes |= crate::batch::layout::DELETE_HORIZON_BIT;
+        }
 
         let mut out = Vec::with_capacity(RECORD_BATCH_OVERHEAD + payload.len());
         out.extend_from_slice(&self.base_offset.to_be_bytes());

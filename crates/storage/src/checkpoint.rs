@@ -13,6 +13,9 @@ pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkp
 pub(crate) const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 pub(crate) const PRODUCER_SNAPSHOT: &str = "producer-state.snapshot";
 pub(crate) const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
+/// First dirty offset of a compacted log (Kafka keeps one `cleaner-offset-checkpoint` per
+/// log directory; Strait keeps the one partition it concerns in the partition directory).
+pub(crate) const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Makes renames and file creations in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -16,6 +16,14 @@ pub enum AppendError {
     /// missing sequence, ...). Kafka: INVALID_RECORD (87).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// A record without a key on a `cleanup.policy=compact` topic (leader path only; the
+    /// broker adds the partition to Kafka's message). Kafka: INVALID_RECORD (87).
+    /// `batch` is the batch's position in the request, `batch_index` the record's index
+    /// inside it (Kafka's `record_errors.batch_index`).
+    #[error(
+        "Compacted topic cannot accept message without key (batch {batch}, record {batch_index})"
+    )]
+    CompactedTopicRequiresKey { batch: usize, batch_index: usize },
     /// A batch larger than `max.message.bytes`. Kafka: MESSAGE_TOO_LARGE (10).
     #[error("record batch of {size} bytes exceeds max.message.bytes ({max})")]
     RecordTooLarge { size: usize, max: u32 },
@@ -36,6 +44,23 @@ pub enum AppendError {
         producer_id: i64,
         producer_epoch: i16,
         current_epoch: i16,
+    },
+    /// A transactional write the log cannot accept: a client batch with the transactional
+    /// bit (Strait has no transaction coordinator yet, so no partition was ever added to a
+    /// transaction — Kafka's leader answers an unverified transactional write the same way),
+    /// or a marker for a producer with an older epoch. Kafka: INVALID_TXN_STATE (48).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A marker whose coordinator epoch is older than the last one seen for the producer
+    /// (a zombie coordinator). Kafka: TRANSACTION_COORDINATOR_FENCED (52).
+    #[error(
+        "transaction marker for producer {producer_id} has coordinator epoch {coordinator_epoch}, \
+         older than the current {current_coordinator_epoch}"
+    )]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current_coordinator_epoch: i32,
     },
     /// Mirror path: the first batch starts below the log end offset.
     #[error("first batch has baseOffset {first_offset} below the log end offset {log_end_offset}")]

@@ -3,11 +3,15 @@
 //! # What this crate owns
 //! One partition = one directory (the broker chooses `<log.dir>/<topic>-<partition>`),
 //! holding:
-//! * segments `<20-digit base offset>.log` with their sparse `.index` and `.timeindex`;
+//! * segments `<20-digit base offset>.log` with their sparse `.index` and `.timeindex`, and
+//!   `.txnindex` (aborted transactions whose ABORT marker is in the segment, Kafka's format);
 //! * `leader-epoch-checkpoint` (Kafka's text format), `log-start-offset-checkpoint`,
 //!   `recovery-point-offset-checkpoint`, all replaced atomically (tmp, fsync, rename,
 //!   fsync dir);
-//! * `producer-state.snapshot` and `.clean-shutdown`, written by [`PartitionLog::close`].
+//! * `producer-state.snapshot` and `.clean-shutdown`, written by [`PartitionLog::close`];
+//! * for compacted logs, `cleaner-offset-checkpoint` (first dirty offset) and, only while a
+//!   cleaned segment is being swapped in, `<base>.cleaner-swap` manifests (see [`cleaner`]);
+//! * `<file>.deleted` files waiting for `file.delete.delay.ms`.
 //!
 //! The model is Kafka's `UnifiedLog`/`LocalLog`/`LogSegment`, with two append paths
 //! ([`PartitionLog::append_leader`] for client produce, [`PartitionLog::append_mirrored`]
@@ -30,20 +34,43 @@
 //!   CRC, offsets) and truncated at the first bad byte; indexes never point past the data.
 //! * Nothing here panics on any input bytes; errors say what and where.
 //!
+//! * The last stable offset is min(first offset of the earliest ongoing transaction, high
+//!   watermark), never below the log start; `read_committed` reads stop below it and carry
+//!   the aborted transactions overlapping what they return (see [`FetchIsolation`]).
+//!
 //! [`PartitionLog`] is not internally synchronized: the broker wraps it in a lock. Reads
 //! take `&self` and use `pread`, so a reader-writer lock allows concurrent fetches.
 
 mod checkpoint;
+pub mod cleaner;
 mod epoch;
 mod error;
 mod index;
 mod log;
 mod producer;
 mod segment;
+mod txn_index;
 
+pub use cleaner::{
+    CleanCommit, CleanPlan, CleanedOutput, CleanerContext, CleanerError, CleanerPassStats,
+    OffsetMap, Throttler,
+};
 pub use error::{AppendError, ReadError, StorageError};
-pub use log::PartitionLog;
+pub use log::{JitterRng, PartitionLog};
 pub use strait_records::TimestampType;
+pub use txn_index::{AbortedTxn, ABORTED_TXN_ENTRY_SIZE};
+
+/// How far a read may go (Kafka `FetchIsolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchIsolation {
+    /// Followers: up to the log end.
+    LogEnd,
+    /// read_uncommitted consumers: up to the high watermark.
+    HighWatermark,
+    /// read_committed consumers: up to the last stable offset, with the aborted
+    /// transactions overlapping the returned range.
+    TxnCommitted,
+}
 
 /// Per-topic log settings (Kafka topic config names in the field docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +240,10 @@ pub struct LogReadInfo {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// [`FetchIsolation::TxnCommitted`] reads only: aborted transactions with
+    /// `lastOffset >= fetch offset` and `firstOffset <` the offset after the returned
+    /// batches, ordered by marker offset (empty when nothing was returned).
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
 }
 
 /// A record found by timestamp (ListOffsets).

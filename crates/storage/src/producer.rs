@@ -1,5 +1,23 @@
-//! Idempotent-producer state: per producer id, its epoch and the metadata of its last five
-//! batches (Kafka's `ProducerStateManager` / `ProducerStateEntry`, without transactions yet).
+//! Producer state: per producer id, its epoch, the metadata of its last five batches, its
+//! ongoing transaction and the coordinator epoch of its last marker (Kafka's
+//! `ProducerStateManager` / `ProducerStateEntry` / `ProducerAppendInfo`).
+//!
+//! # Transactions
+//! * A transactional data batch (attribute bit 4) of a producer with no open transaction
+//!   opens one at the batch's base offset (`currentTxnFirstOffset`); later batches continue it.
+//! * A control batch holding an ABORT or COMMIT marker closes it and yields a
+//!   [`CompletedTxn`]; a marker with no open transaction (an empty transaction, or a mirror
+//!   that started after the transaction's data) yields none, as in Kafka ("only emit the
+//!   `CompletedTxn` for non-empty transactions"). The log turns an aborted one into an
+//!   [`crate::AbortedTxn`] entry of the marker's segment.
+//! * `ongoing` (first offset → producer id) mirrors every entry's open transaction, so the
+//!   first unstable offset — the smallest first offset of an ongoing transaction, which
+//!   bounds the last stable offset — is read in O(log n).
+//! * A producer with an ongoing transaction is never evicted (its marker must still close
+//!   it), even when the log start passes its batches.
+//! * Mirrored (REPLICATION) data is applied leniently: a non-transactional batch while a
+//!   transaction is open leaves it open (Kafka would fail the follower append, which would
+//!   wedge the link forever), and stale producer or coordinator epochs are accepted.
 //!
 //! Client appends are checked like Kafka's `ProducerAppendInfo` with CLIENT origin:
 //! * a batch equal (epoch, first and last sequence) to one of the last five is a duplicate:
@@ -17,11 +35,13 @@
 //! State is rebuilt at open from batch headers, or loaded from a snapshot written on clean
 //! shutdown (`producer-state.snapshot`, binary with a CRC-32C trailer).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use strait_records::BatchHeader;
+use strait_records::{decode_records, BatchHeader, ControlRecordType, EndTxnMarker, RecordBatch};
 
 use crate::error::AppendError;
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS2";
 
 /// How many batches per producer are kept for duplicate detection (Kafka: 5, matching
 /// `max.in.flight.requests.per.connection` for idempotent producers).
@@ -39,6 +59,64 @@ pub(crate) struct BatchMetadata {
 pub(crate) struct ProducerEntry {
     pub epoch: i16,
     pub batches: VecDeque<BatchMetadata>,
+    /// First offset of the producer's ongoing transaction (Kafka `currentTxnFirstOffset`).
+    pub current_txn_first_offset: Option<i64>,
+    /// Coordinator epoch of the last marker written for this producer, -1 if none.
+    pub coordinator_epoch: i32,
+}
+
+/// What a transaction marker (control batch) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EndMarker {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// A transaction closed by a marker (Kafka `CompletedTxn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
+/// The transaction marker a batch carries: `None` for data batches, batches without a
+/// producer id, empty control batches (cleaned away) and control types other than
+/// ABORT/COMMIT (e.g. KRaft's LEADER_CHANGE, which has no producer).
+pub(crate) fn end_marker_of(
+    batch: &RecordBatch<'_>,
+) -> Result<Option<EndMarker>, strait_records::RecordsError> {
+    if !batch.is_control() || !batch.has_producer_id() {
+        return Ok(None);
+    }
+    let records = decode_records(batch)?;
+    let Some(first) = records.first() else {
+        return Ok(None);
+    };
+    let malformed = |message: String| strait_records::RecordsError::MalformedRecord {
+        base_offset: batch.base_offset(),
+        message,
+    };
+    let key = first
+        .key
+        .as_deref()
+        .ok_or_else(|| malformed("control record has a null key".into()))?;
+    let commit = match ControlRecordType::parse_key(key).map_err(malformed)? {
+        ControlRecordType::Commit => true,
+        ControlRecordType::Abort => false,
+        _ => return Ok(None),
+    };
+    let value = first
+        .value
+        .as_deref()
+        .ok_or_else(|| malformed("transaction marker has a null value".into()))?;
+    let marker = EndTxnMarker::parse(value).map_err(malformed)?;
+    Ok(Some(EndMarker {
+        commit,
+        coordinator_epoch: marker.coordinator_epoch,
+    }))
 }
 
 impl ProducerEntry {
@@ -52,6 +130,8 @@ impl ProducerEntry {
         ProducerEntry {
             epoch,
             batches: VecDeque::new(),
+            current_txn_first_offset: None,
+            coordinator_epoch: -1,
         }
     }
     /// The metadata a (non-control) batch contributes.
@@ -88,6 +168,8 @@ pub(crate) enum ClientCheck {
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
     max_producer_id: Option<i64>,
+    /// First offset → producer id of every ongoing transaction (derived from `producers`).
+    ongoing: BTreeMap<i64, i64>,
 }
 
 fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
@@ -101,6 +183,15 @@ impl ProducerStateManager {
 
     pub fn max_producer_id(&self) -> Option<i64> {
         self.max_producer_id
+    }
+
+    /// Producer id → last offset of its last data batch: the batch the log cleaner must
+    /// keep (if only empty) so the producer's sequence survives compaction.
+    pub fn last_data_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(id, e)| e.last_offset().map(|o| (*id, o)))
+            .collect()
     }
 
     #[cfg(test)]
@@ -154,37 +245,73 @@ impl ProducerStateManager {
         }
     }
 
-    /// Applies a batch at its final offsets (both origins; no checks). Control batches
-    /// (transaction markers) only move the epoch.
-    pub fn update(&mut self, h: &BatchHeader) {
+    /// Applies a batch at its final offsets (both origins; no checks). `marker` is what
+    /// [`end_marker_of`] found in a control batch; a control batch only moves the epoch and
+    /// closes the producer's transaction, returning it if one was open.
+    pub fn update(&mut self, h: &BatchHeader, marker: Option<EndMarker>) -> Option<CompletedTxn> {
         if h.producer_id < 0 {
-            return;
+            return None;
         }
         self.max_producer_id = Some(
             self.max_producer_id
                 .map_or(h.producer_id, |m| m.max(h.producer_id)),
         );
-        self.producers
+        let entry = self
+            .producers
             .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry::new(h.producer_epoch))
-            .add(h.producer_epoch, ProducerEntry::meta_of(h));
+            .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        entry.add(h.producer_epoch, ProducerEntry::meta_of(h));
+        if h.is_control() {
+            let marker = marker?;
+            entry.coordinator_epoch = marker.coordinator_epoch;
+            let first_offset = entry.current_txn_first_offset.take()?;
+            self.ongoing.remove(&first_offset);
+            return Some(CompletedTxn {
+                producer_id: h.producer_id,
+                first_offset,
+                last_offset: h.base_offset,
+                aborted: !marker.commit,
+            });
+        }
+        if h.is_transactional() && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert(h.base_offset, h.producer_id);
+        }
+        None
+    }
+
+    /// The smallest first offset of an ongoing transaction (Kafka `firstUnstableOffset`).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Producer id → first offset of its ongoing transaction.
+    pub fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(first, pid)| (*pid, *first))
     }
 
     /// Forgets producers whose last batch lies wholly below the log start offset (Kafka
-    /// evicts "unretained" producers the same way).
+    /// evicts "unretained" producers the same way), except those with an ongoing
+    /// transaction: its marker is still to come.
     pub fn evict_below(&mut self, log_start_offset: i64) {
-        self.producers
-            .retain(|_, e| e.last_offset().is_some_and(|l| l >= log_start_offset));
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || e.last_offset().is_some_and(|l| l >= log_start_offset)
+        });
     }
 
     pub fn clear(&mut self) {
         self.producers.clear();
+        self.ongoing.clear();
     }
 
-    /// Snapshot bytes: magic "SPS1", end offset, max pid (-1 = none), count, entries, CRC.
+    /// Snapshot bytes: magic "SPS2", end offset, max pid (-1 = none), count, entries
+    /// (id, epoch, coordinator epoch, ongoing transaction's first offset or -1, batches),
+    /// CRC. Version 1 ("SPS1", no transaction fields) is not read: the log rebuilds from
+    /// the batches instead, which also regenerates `.txnindex` files it lacked.
     pub fn encode_snapshot(&self, end_offset: i64) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(b"SPS1");
+        out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&end_offset.to_be_bytes());
         out.extend_from_slice(&self.max_producer_id.unwrap_or(-1).to_be_bytes());
         out.extend_from_slice(&(self.producers.len() as u64).to_be_bytes());
@@ -196,6 +323,8 @@ impl ProducerStateManager {
             };
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
+            out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            out.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -219,16 +348,27 @@ impl ProducerStateManager {
             return Err("snapshot CRC mismatch".into());
         }
         let mut r = Cursor { b: body, pos: 0 };
-        if r.take(4)? != b"SPS1" {
-            return Err("bad snapshot magic".into());
+        match r.take(4)? {
+            m if m == SNAPSHOT_MAGIC => {}
+            b"SPS1" => return Err("version 1 snapshot (no transaction state)".into()),
+            _ => return Err("bad snapshot magic".into()),
         }
         let end_offset = r.i64()?;
         let max_pid = r.i64()?;
         let count = r.i64()?;
         let mut producers = HashMap::new();
+        let mut ongoing = BTreeMap::new();
         for _ in 0..count {
             let id = r.i64()?;
             let epoch = r.i16()?;
+            let coordinator_epoch = r.i32()?;
+            let txn_first = r.i64()?;
+            let current_txn_first_offset = (txn_first >= 0).then_some(txn_first);
+            if let Some(first) = current_txn_first_offset {
+                if ongoing.insert(first, id).is_some() {
+                    return Err(format!("two ongoing transactions start at offset {first}"));
+                }
+            }
             let n = r.take(1)?[0] as usize;
             if n > NUM_BATCHES_TO_RETAIN {
                 return Err("too many batches in snapshot entry".into());
@@ -242,7 +382,15 @@ impl ProducerStateManager {
                     last_offset: r.i64()?,
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, batches });
+            producers.insert(
+                id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    current_txn_first_offset,
+                    coordinator_epoch,
+                },
+            );
         }
         if r.pos != body.len() {
             return Err("trailing bytes in snapshot".into());
@@ -251,6 +399,7 @@ impl ProducerStateManager {
             ProducerStateManager {
                 producers,
                 max_producer_id: (max_pid >= 0).then_some(max_pid),
+                ongoing,
             },
             end_offset,
         ))
@@ -314,7 +463,7 @@ mod tests {
             check(&m, &header(1, 0, 7, 0, 1)),
             Ok(ClientCheck::Append)
         ));
-        m.update(&header(1, 0, 0, 0, 3));
+        m.update(&header(1, 0, 0, 0, 3), None);
         assert!(matches!(
             check(&m, &header(1, 0, 3, 3, 1)),
             Ok(ClientCheck::Append)
@@ -334,14 +483,14 @@ mod tests {
             check(&m, &header(1, 1, 0, 3, 1)),
             Ok(ClientCheck::Append)
         ));
-        m.update(&header(1, 1, 0, 3, 1));
+        m.update(&header(1, 1, 0, 3, 1), None);
         assert!(matches!(
             check(&m, &header(1, 0, 1, 4, 1)),
             Err(AppendError::InvalidProducerEpoch { .. })
         ));
         assert_eq!(m.max_producer_id(), Some(1));
         // Wrap-around of sequences.
-        m.update(&header(2, 0, i32::MAX, 10, 1));
+        m.update(&header(2, 0, i32::MAX, 10, 1), None);
         assert!(matches!(
             check(&m, &header(2, 0, 0, 11, 1)),
             Ok(ClientCheck::Append)
@@ -352,7 +501,7 @@ mod tests {
     fn keeps_five_batches_and_snapshots() {
         let mut m = ProducerStateManager::default();
         for i in 0..7 {
-            m.update(&header(9, 2, i, i64::from(i), 1));
+            m.update(&header(9, 2, i, i64::from(i), 1), None);
         }
         assert_eq!(m.get(9).unwrap().batches.len(), 5);
         let bytes = m.encode_snapshot(7);

@@ -16,6 +16,7 @@ use strait_records::{BatchHeader, RecordBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHE
 
 use crate::error::{invalid_data, io_context};
 use crate::index::{IndexFile, OffsetEntry, TimeEntry};
+use crate::txn_index::{AbortedTxn, TxnIndex, TxnIndexState, TXN_INDEX_SUFFIX};
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
@@ -28,6 +29,21 @@ const RECOVERY_CHUNK: usize = 1024 * 1024;
 /// `<20-digit zero-padded base offset>.<suffix>`, Kafka's file naming.
 pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
     format!("{base_offset:020}.{suffix}")
+}
+
+/// Every file suffix of a segment, the log first.
+pub(crate) const SEGMENT_SUFFIXES: [&str; 4] = [
+    LOG_SUFFIX,
+    INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+];
+
+/// The log, offset-index, time-index and transaction-index paths of the segment at
+/// `base_offset`, each with `extra` appended (`""` for the live files, `".cleaned"` /
+/// `".swap"` / `".deleted"`).
+pub(crate) fn segment_paths(dir: &Path, base_offset: i64, extra: &str) -> [PathBuf; 4] {
+    SEGMENT_SUFFIXES.map(|suffix| dir.join(format!("{}{extra}", file_name(base_offset, suffix))))
 }
 
 /// What the log needs to know about a batch to place and index it.
@@ -213,6 +229,11 @@ pub(crate) struct Segment {
     size: u64,
     offset_index: IndexFile<OffsetEntry>,
     time_index: IndexFile<TimeEntry>,
+    /// Aborted transactions whose ABORT marker is in this segment.
+    txn_index: TxnIndex,
+    /// Set when the `.txnindex` could not be trusted at open (missing, torn, insane, or the
+    /// segment was recovered): the log rebuilds it from the batches.
+    txn_index_needs_rebuild: Option<String>,
     stats: Stats,
     /// Wall clock of the first append since this segment was created or opened; drives
     /// `segment.ms` rolling.
@@ -222,7 +243,14 @@ pub(crate) struct Segment {
 impl Segment {
     /// Creates an empty segment, replacing any files of the same name.
     pub fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
-        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        Segment::create_with_suffix(dir, base_offset, "")
+    }
+
+    /// Creates an empty segment whose files carry `extra` after their usual names (the
+    /// cleaner writes `.cleaned` segments this way).
+    pub fn create_with_suffix(dir: &Path, base_offset: i64, extra: &str) -> io::Result<Segment> {
+        let [log_path, index_path, time_index_path, _] = segment_paths(dir, base_offset, extra);
+        let txn_name = format!("{}{extra}", file_name(base_offset, TXN_INDEX_SUFFIX));
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -232,8 +260,10 @@ impl Segment {
             .map_err(|e| io_context("create segment", &log_path, e))?;
         Ok(Segment {
             base_offset,
-            offset_index: IndexFile::create(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?,
-            time_index: IndexFile::create(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?,
+            offset_index: IndexFile::create(&index_path)?,
+            time_index: IndexFile::create(&time_index_path)?,
+            txn_index: TxnIndex::create(dir, txn_name)?,
+            txn_index_needs_rebuild: None,
             log_path,
             log,
             size: 0,
@@ -267,6 +297,7 @@ impl Segment {
             IndexFile::open(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?;
         let (time_index, time_whole) =
             IndexFile::open(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?;
+        let (txn_index, txn_state) = TxnIndex::open(dir, file_name(base_offset, TXN_INDEX_SUFFIX))?;
         let mut seg = Segment {
             base_offset,
             log_path,
@@ -274,6 +305,11 @@ impl Segment {
             size,
             offset_index,
             time_index,
+            txn_index,
+            txn_index_needs_rebuild: match txn_state {
+                TxnIndexState::Loaded => None,
+                TxnIndexState::NeedsRebuild(reason) => Some(reason),
+            },
             stats: Stats::empty(),
             rolling_base_ms: None,
         };
@@ -284,7 +320,22 @@ impl Segment {
                 Err("index file length is not a whole number of entries".to_string())
             };
             match loaded {
-                Ok(()) => return Ok((seg, 0)),
+                Ok(()) => {
+                    if seg.txn_index_needs_rebuild.is_none() {
+                        if let Err(reason) =
+                            seg.txn_index.sanity_check(base_offset, seg.next_offset())
+                        {
+                            seg.txn_index_needs_rebuild = Some(reason);
+                        }
+                    }
+                    if let Some(reason) = &seg.txn_index_needs_rebuild {
+                        tracing::warn!(
+                            segment = %seg.log_path.display(),
+                            "rebuilding the transaction index: {reason}"
+                        );
+                    }
+                    return Ok((seg, 0));
+                }
                 Err(reason) => tracing::warn!(
                     segment = %seg.log_path.display(),
                     "rebuilding segment indexes: {reason}"
@@ -292,6 +343,8 @@ impl Segment {
             }
         }
         let truncated = seg.recover(index_interval)?;
+        // Its entries depend on producer state before this segment: the log rebuilds them.
+        seg.txn_index_needs_rebuild = Some("segment was recovered".into());
         Ok((seg, truncated))
     }
 
@@ -587,6 +640,7 @@ impl Segment {
             .entries()
             .partition_point(|e| self.base_offset + i64::from(e.relative_offset) < offset);
         self.time_index.truncate_entries(keep)?;
+        self.txn_index.truncate_to(offset)?;
         if let Err(reason) = self.load_tail() {
             return Err(invalid_data(
                 &self.log_path,
@@ -599,6 +653,56 @@ impl Segment {
         Ok(())
     }
 
+    /// Reserves `bytes` of disk for the log file without changing its visible size
+    /// (`preallocate`), so appends do not fragment the file. `fallocate(FALLOC_FL_KEEP_SIZE)`
+    /// through `rustix` (safe wrapper; the workspace denies `unsafe`). File systems without
+    /// fallocate get a warning and no reservation: preallocation is an optimisation.
+    pub fn preallocate(&self, bytes: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{fallocate, FallocateFlags};
+            if let Err(e) = fallocate(&self.log, FallocateFlags::KEEP_SIZE, 0, bytes) {
+                tracing::warn!(segment = %self.log_path.display(), error = %e, "cannot preallocate segment");
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = bytes;
+    }
+
+    /// Releases blocks reserved past the data (after [`Segment::preallocate`]) once the
+    /// segment stops being active.
+    pub fn trim_preallocation(&self) -> io::Result<()> {
+        self.log
+            .set_len(self.size)
+            .map_err(|e| io_context("trim", &self.log_path, e))
+    }
+
+    /// Sets the log file's modification time: time retention falls back to it for a segment
+    /// with no timestamps, e.g. one the cleaner emptied (Kafka preserves it the same way).
+    pub fn set_modified_ms(&self, ms: i64) -> io::Result<()> {
+        let t = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        self.log
+            .set_modified(t)
+            .map_err(|e| io_context("set modification time of", &self.log_path, e))
+    }
+
+    /// Renames the segment's files to `<name>.deleted` (Kafka's asynchronous delete, for
+    /// `file.delete.delay.ms`) and returns the new paths, log first.
+    pub fn rename_deleted(self) -> io::Result<Vec<PathBuf>> {
+        let mut renamed = Vec::with_capacity(4);
+        for path in self.file_paths() {
+            let mut to = path.clone().into_os_string();
+            to.push(".deleted");
+            let to = PathBuf::from(to);
+            match fs::rename(&path, &to) {
+                Ok(()) => renamed.push(to),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_context("rename for deletion", &path, e)),
+            }
+        }
+        Ok(renamed)
+    }
+
     /// Header of the first batch, if any.
     pub fn first_header(&self) -> io::Result<Option<BatchHeader>> {
         Ok(self.scan().next_header()?.map(|(_, h, _)| h))
@@ -609,17 +713,57 @@ impl Segment {
             .sync_data()
             .map_err(|e| io_context("fsync", &self.log_path, e))?;
         self.offset_index.sync()?;
-        self.time_index.sync()
+        self.time_index.sync()?;
+        self.txn_index.sync()
+    }
+
+    /// The segment's files, the log first.
+    fn file_paths(&self) -> [PathBuf; 4] {
+        [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
+        ]
+    }
+
+    /// Aborted transactions whose marker is in this segment, in marker order.
+    pub fn aborted_txns(&self) -> &[AbortedTxn] {
+        self.txn_index.entries()
+    }
+
+    /// Records an aborted transaction whose marker was just appended to this segment.
+    pub fn append_aborted_txn(&mut self, entry: AbortedTxn) -> io::Result<()> {
+        self.txn_index.append(entry)
+    }
+
+    /// Why the transaction index must be rebuilt, if it must.
+    pub fn txn_index_needs_rebuild(&self) -> Option<&str> {
+        self.txn_index_needs_rebuild.as_deref()
+    }
+
+    /// Replaces the transaction index with entries rebuilt from the batches.
+    pub fn rebuild_txn_index(&mut self, entries: Vec<AbortedTxn>) -> io::Result<()> {
+        self.txn_index.rewrite(entries)?;
+        self.txn_index_needs_rebuild = None;
+        Ok(())
+    }
+
+    /// Collects this segment's aborted transactions overlapping `[fetch_offset,
+    /// upper_bound)`; `true` when no later segment can hold more.
+    pub fn collect_aborted_txns(
+        &self,
+        fetch_offset: i64,
+        upper_bound: i64,
+        out: &mut Vec<AbortedTxn>,
+    ) -> bool {
+        self.txn_index.collect(fetch_offset, upper_bound, out)
     }
 
     /// Deletes the segment's files. The log file goes first: an index without its log is
     /// a stray that the next open removes, while a log without its index is rebuilt.
     pub fn delete(self) -> io::Result<()> {
-        for path in [
-            self.log_path.clone(),
-            self.offset_index.path().to_path_buf(),
-            self.time_index.path().to_path_buf(),
-        ] {
+        for path in self.file_paths() {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -145,27 +145,6 @@ pub const AUTHORIZER_CLASSES: &[&str] = &[
     "kafka.security.auth.SimpleAclAuthorizer",
 ];
 
-const EXACT_KEYS: &[&str] = &[
-    "authorizer.class.name",
-    "super.users",
-    "allow.everyone.if.no.acl.found",
-    "listener.security.protocol.map",
-    "security.inter.broker.protocol",
-    "sasl.mechanism.inter.broker.protocol",
-    "sasl.enabled.mechanisms",
-    "sasl.jaas.config",
-    "strait.scram.credentials",
-    "connections.max.reauth.ms",
-];
-
-/// Is `key` one of the security keys this module reads (so not "unknown")?
-pub fn is_security_key(key: &str) -> bool {
-    EXACT_KEYS.contains(&key)
-        || key.starts_with("listener.name.")
-        || key.starts_with("ssl.")
-        || key.starts_with("sasl.")
-}
-
 /// A config error: (key, value shown, reason). Values of secret keys are not shown.
 pub type KeyError = (String, String, String);
 
@@ -295,7 +274,6 @@ fn plain_users(
     let candidates = [
         format!("listener.name.{l}.plain.sasl.jaas.config"),
         format!("listener.name.{l}.sasl.jaas.config"),
-        "plain.sasl.jaas.config".to_string(),
         "sasl.jaas.config".to_string(),
     ];
     for key in candidates {
@@ -324,26 +302,9 @@ fn tls_config(
     name: &str,
 ) -> Result<(Arc<rustls::ServerConfig>, ClientAuth), KeyError> {
     let map_err = |(key, reason): (String, String)| err(&key, "", reason);
-    for k in ["ssl.keystore.type", "ssl.truststore.type"] {
-        if let Some((key, v)) = lookup(props, name, k) {
-            if !v.eq_ignore_ascii_case("PEM") {
-                return Err(err(
-                    &key,
-                    v,
-                    "only PEM is supported (Strait reads no JKS/PKCS12 stores)",
-                ));
-            }
-        }
-    }
-    for k in ["ssl.key.password", "ssl.keystore.password"] {
-        if let Some((key, _)) = lookup(props, name, k) {
-            return Err(err(
-                &key,
-                "[hidden]",
-                "encrypted private keys are not supported; provide an unencrypted PKCS#8, PKCS#1 or SEC1 PEM key",
-            ));
-        }
-    }
+    // ssl.keystore.type / ssl.truststore.type (PEM only) and the refused password keys are
+    // enforced by the registry (crate::config_registry::security_keys) for every key
+    // spelling, before this runs.
     let location = lookup(props, name, "ssl.keystore.location");
     let chain = lookup(props, name, "ssl.keystore.certificate.chain");
     let key = lookup(props, name, "ssl.keystore.key");
@@ -406,9 +367,62 @@ fn tls_config(
             _ => return Err(err(&k, v, "expected required, requested or none")),
         },
     };
-    let config =
-        tls::server_config(&chain_src, &key_src, trust.as_ref(), client_auth).map_err(map_err)?;
+    let config = tls::server_config(
+        &chain_src,
+        &key_src,
+        trust.as_ref(),
+        client_auth,
+        &tls_options(props, name)?,
+    )
+    .map_err(map_err)?;
     Ok((config, client_auth))
+}
+
+/// `ssl.enabled.protocols`, `ssl.protocol` and `ssl.cipher.suites` of listener `name`.
+fn tls_options(props: &BTreeMap<String, String>, name: &str) -> Result<tls::TlsOptions, KeyError> {
+    let mut options = tls::TlsOptions::default();
+    if let Some((key, v)) = lookup(props, name, "ssl.enabled.protocols") {
+        let mut versions = Vec::new();
+        for p in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let version: &'static rustls::SupportedProtocolVersion = match p {
+                "TLSv1.2" => &rustls::version::TLS12,
+                "TLSv1.3" => &rustls::version::TLS13,
+                other => {
+                    return Err(err(
+                        &key,
+                        v,
+                        format!(
+                            "protocol {other} is not supported (rustls offers TLSv1.2 and TLSv1.3)"
+                        ),
+                    ))
+                }
+            };
+            if !versions.contains(&version) {
+                versions.push(version);
+            }
+        }
+        options.protocols = (key, versions);
+    }
+    // ssl.protocol names the SSLContext; on a Kafka broker it does not narrow the versions
+    // its engines offer (those are ssl.enabled.protocols), so it is only checked to be a
+    // context rustls can provide.
+    if let Some((key, v)) = lookup(props, name, "ssl.protocol") {
+        if !matches!(v, "TLSv1.2" | "TLSv1.3" | "TLS") {
+            return Err(err(
+                &key,
+                v,
+                "expected TLSv1.2, TLSv1.3 or TLS (rustls has no older protocols)",
+            ));
+        }
+    }
+    if let Some((key, v)) = lookup(props, name, "ssl.cipher.suites") {
+        let mut suites = Vec::new();
+        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            suites.push(tls::cipher_suite(s).map_err(|e| err(&key, v, e))?);
+        }
+        options.cipher_suites = (key, suites);
+    }
+    Ok(options)
 }
 
 fn authorizer(props: &BTreeMap<String, String>) -> Result<Option<AuthorizerConfig>, KeyError> {
@@ -580,11 +594,6 @@ mod tests {
                 vec![("ssl.keystore.location", "/nonexistent/k.pem")],
                 vec!["SSL"],
                 "ssl.keystore.location",
-            ),
-            (
-                vec![("ssl.keystore.type", "JKS")],
-                vec!["SSL"],
-                "ssl.keystore.type",
             ),
             (
                 vec![(

@@ -8,6 +8,10 @@
 //! not PEM, no certificate, no key, an encrypted key, or a certificate outside its validity
 //! period. The crypto provider is `ring`, chosen explicitly (no process-wide default).
 //!
+//! `ssl.enabled.protocols` (TLSv1.2, TLSv1.3) and `ssl.cipher.suites` (IANA/Java names
+//! mapped to rustls' ring suites) shape the rustls configuration; anything rustls cannot do
+//! is refused at start-up naming the key.
+//!
 //! With client authentication, the principal is Kafka's default mapping of the client
 //! certificate's subject (`User:CN=alice,OU=eng`, RFC 2253 order); without a client
 //! certificate it stays `User:ANONYMOUS`.
@@ -136,19 +140,119 @@ fn private_key(source: &PemSource) -> TlsResult<PrivateKeyDer<'static>> {
     })
 }
 
+/// The ring provider's cipher suites by IANA (= Java) name. TLS 1.3 suites are named
+/// without a key exchange (`TLS_AES_128_GCM_SHA256`), as in the IANA registry and the JDK.
+const CIPHER_SUITES: &[(&str, rustls::SupportedCipherSuite)] = {
+    use rustls::crypto::ring::cipher_suite as cs;
+    &[
+        ("TLS_AES_128_GCM_SHA256", cs::TLS13_AES_128_GCM_SHA256),
+        ("TLS_AES_256_GCM_SHA384", cs::TLS13_AES_256_GCM_SHA384),
+        (
+            "TLS_CHACHA20_POLY1305_SHA256",
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+    ]
+};
+
+/// The rustls suite of an `ssl.cipher.suites` entry; the error lists what is supported.
+pub fn cipher_suite(name: &str) -> Result<rustls::SupportedCipherSuite, String> {
+    CIPHER_SUITES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
+        .map(|(_, s)| *s)
+        .ok_or_else(|| {
+            format!(
+                "cipher suite {name} is not supported; supported: {}",
+                CIPHER_SUITES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// `ssl.enabled.protocols` and `ssl.cipher.suites` of a listener (`ssl.protocol` only
+/// names the TLS context: a Kafka broker's engines offer `ssl.enabled.protocols`).
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// (key the value came from, TLS versions).
+    pub protocols: (String, Vec<&'static rustls::SupportedProtocolVersion>),
+    /// (key, suites); an empty list means every suite rustls' ring provider has.
+    pub cipher_suites: (String, Vec<rustls::SupportedCipherSuite>),
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            protocols: (
+                "ssl.enabled.protocols".into(),
+                vec![&rustls::version::TLS12, &rustls::version::TLS13],
+            ),
+            cipher_suites: ("ssl.cipher.suites".into(), Vec::new()),
+        }
+    }
+}
+
 /// Builds a listener's TLS server configuration.
 pub fn server_config(
     chain: &PemSource,
     key: &PemSource,
     trust: Option<&PemSource>,
     client_auth: ClientAuth,
+    options: &TlsOptions,
 ) -> TlsResult<Arc<rustls::ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    let (suites_key, suites) = &options.cipher_suites;
+    if !suites.is_empty() {
+        provider.cipher_suites = suites.clone();
+    }
+    let (protocols_key, versions) = &options.protocols;
+    if versions.is_empty() {
+        return Err((protocols_key.clone(), "no TLS protocol enabled".to_string()));
+    }
+    // Every enabled version needs a suite, or clients of that version could never connect.
+    for v in versions {
+        if !provider.cipher_suites.iter().any(|s| s.version() == *v) {
+            return Err((
+                suites_key.clone(),
+                format!(
+                    "no configured cipher suite works with {:?}, which {protocols_key} enables",
+                    v.version
+                ),
+            ));
+        }
+    }
+    let provider = Arc::new(provider);
     let chain_certs = certs(chain)?;
     let key_der = private_key(key)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ("ssl.protocol".to_string(), e.to_string()))?;
+        .with_protocol_versions(versions)
+        .map_err(|e| (protocols_key.clone(), e.to_string()))?;
     let builder = match (client_auth, trust) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
         (_, None) => {

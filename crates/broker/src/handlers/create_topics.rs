@@ -135,6 +135,10 @@ fn create(
             }
         }
     }
+    // Registry validation against this broker's defaults (Kafka's cross-key rules see the
+    // values the topic would have). min.insync.replicas above the replication factor is
+    // allowed, as in Kafka: acks=all produce then fails with NOT_ENOUGH_REPLICAS.
+    crate::topic_config::validate_overrides(&configs, &broker.topics.defaults())?;
     let topic = broker
         .topics
         .create_topic(&t.name.0, num_partitions, configs, validate_only)?;

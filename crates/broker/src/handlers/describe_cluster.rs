@@ -28,7 +28,8 @@ pub fn handle(
             .with_brokers(vec![DescribeClusterBroker::default()
                 .with_broker_id(node)
                 .with_host(str_bytes(l.host))
-                .with_port(i32::from(l.port))]);
+                .with_port(i32::from(l.port))
+                .with_rack(broker.config.broker_rack.clone().map(str_bytes))]);
     if ctx.api_version >= 1 {
         resp.endpoint_type = 1;
     }

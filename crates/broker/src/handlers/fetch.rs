@@ -1,7 +1,10 @@
 //! Fetch (key 1): consumer reads with long polling and incremental sessions.
 //!
-//! read_uncommitted reads up to the high watermark, read_committed up to the last stable
-//! offset. The response is bounded by `max_bytes` and each partition by its
+//! read_uncommitted reads up to the high watermark, read_committed (isolation_level 1, v4+)
+//! up to the last stable offset, with the aborted transactions overlapping the returned
+//! batches (`aborted_transactions`, v4+): the broker still returns aborted batches and the
+//! client drops them (Kafka's model; mirrors build the index from the mirrored markers).
+//! `last_stable_offset` is reported at every isolation level, as Kafka does. The response is bounded by `max_bytes` and each partition by its
 //! `partition_max_bytes`, except that the first partition with data returns at least one
 //! whole batch (KIP-74). The request waits up to `max_wait_ms` for `min_bytes` to
 //! accumulate, woken by appends. Replica fetches are not served: Strait has no followers.
@@ -9,11 +12,11 @@
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use strait_protocol::ErrorCode;
-use strait_storage::ReadError;
+use strait_storage::{FetchIsolation, ReadError};
 
 use super::str_bytes;
 use crate::auth::acl::AclOperation;
@@ -64,7 +67,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
         }
     };
 
-    let read_committed = req.isolation_level == 1;
+    // isolation_level exists from v4; older requests decode it as 0 (read_uncommitted).
+    let read_committed = v >= 4 && req.isolation_level == 1;
     let max_bytes = if req.max_bytes > 0 {
         req.max_bytes as usize
     } else {
@@ -127,7 +131,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
             .with_error_code(r.error.as_ref().map_or(0, |e| e.error_code()))
             .with_high_watermark(r.high_watermark)
             .with_last_stable_offset(r.last_stable_offset)
-            .with_aborted_transactions(read_committed.then(Vec::new))
+            .with_aborted_transactions(read_committed.then(|| {
+                r.aborted
+                    .iter()
+                    .map(|a| {
+                        AbortedTransaction::default()
+                            .with_producer_id(kafka_protocol::messages::ProducerId(a.producer_id))
+                            .with_first_offset(a.first_offset)
+                    })
+                    .collect()
+            }))
             .with_records(Some(r.records));
         if v >= 5 {
             pd.log_start_offset = r.log_start_offset;
@@ -163,6 +176,8 @@ struct PartitionRead {
     last_stable_offset: i64,
     log_start_offset: i64,
     records: bytes::Bytes,
+    /// read_committed only: aborted transactions overlapping `records`.
+    aborted: Vec<strait_storage::AbortedTxn>,
     diverging: Option<(i32, i64)>,
 }
 
@@ -177,6 +192,7 @@ impl PartitionRead {
             last_stable_offset: -1,
             log_start_offset: -1,
             records: bytes::Bytes::new(),
+            aborted: Vec::new(),
             diverging: None,
         }
     }
@@ -237,6 +253,7 @@ fn read_one(
             last_stable_offset,
             log_start_offset,
             records: bytes::Bytes::new(),
+            aborted: Vec::new(),
             diverging: None,
         };
         // KIP-320: a fetcher whose last fetched epoch ended earlier than its position has
@@ -250,14 +267,15 @@ fn read_one(
                 };
             }
         }
-        let max_offset = if read_committed {
-            last_stable_offset
+        let isolation = if read_committed {
+            FetchIsolation::TxnCommitted
         } else {
-            high_watermark
+            FetchIsolation::HighWatermark
         };
-        match log.read(req.fetch_offset, limit, max_offset, min_one) {
+        match log.read_isolated(req.fetch_offset, limit, isolation, min_one) {
             Ok(info) => PartitionRead {
                 records: info.records,
+                aborted: info.aborted_transactions.unwrap_or_default(),
                 ..base
             },
             Err(ReadError::OffsetOutOfRange { .. }) => PartitionRead {

@@ -1,5 +1,8 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3, v7+) and by
-//! timestamp. Latest is the high watermark, or the last stable offset for read_committed.
+//! timestamp. Latest is the high watermark, or for read_committed (v2+) the last stable
+//! offset: the first offset of the earliest open transaction (on a mirror: one whose marker
+//! has not been copied yet), so a read_committed consumer resetting to latest never skips
+//! past data that may still commit.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,

@@ -22,7 +22,8 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
     let brokers = vec![MetadataResponseBroker::default()
         .with_node_id(node)
         .with_host(str_bytes(listener.host.clone()))
-        .with_port(i32::from(listener.port))];
+        .with_port(i32::from(listener.port))
+        .with_rack(broker.config.broker_rack.clone().map(str_bytes))];
 
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {

@@ -2,6 +2,10 @@
 //! `PartitionLog::append_leader` (offsets assigned, leader epoch stamped, CRC and
 //! idempotent-producer sequence checked). A partition either gets all its batches appended
 //! or none, and an error names what was wrong. acks=0 gets no response.
+//!
+//! Topic configs applied here: `min.insync.replicas` (acks=all below it gets
+//! NOT_ENOUGH_REPLICAS) and `compression.type` (batches in another codec are re-encoded by
+//! [`crate::recompress`] before the append).
 
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -14,6 +18,7 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
+use crate::topic_config::ProduceSettings;
 use crate::topics::now_ms;
 
 pub async fn handle(
@@ -34,6 +39,9 @@ pub async fn handle(
     for topic_data in req.topic_data {
         let name = topic_data.name.0.to_string();
         let topic = broker.topics.get(&name);
+        let settings = topic
+            .as_ref()
+            .map(|t| broker.topics.defaults().produce_settings(&t.configs()));
         let denied = acks_error.clone().or_else(|| {
             let txn = req.transactional_id.as_ref().map(|t| t.to_string());
             crate::auth::check_produce(broker, ctx, txn.as_deref(), &name).err()
@@ -52,7 +60,13 @@ pub async fn handle(
                     ),
                     None,
                 )),
-                (None, Some(topic)) => append(topic, pd.index, pd.records.as_deref()),
+                (None, Some(topic)) => append(
+                    topic,
+                    pd.index,
+                    pd.records.as_deref(),
+                    acks,
+                    settings.as_ref(),
+                ),
             };
             let mut pr = PartitionProduceResponse::default().with_index(pd.index);
             match result {
@@ -102,7 +116,16 @@ struct Appended {
 
 type AppendResult = Result<(Appended, i64), (ApiError, Option<i32>)>;
 
-fn append(topic: &crate::topics::Topic, index: i32, records: Option<&[u8]>) -> AppendResult {
+/// In-sync replicas of a partition: this single node is the only replica.
+const IN_SYNC_REPLICAS: i32 = 1;
+
+fn append(
+    topic: &crate::topics::Topic,
+    index: i32,
+    records: Option<&[u8]>,
+    acks: i16,
+    settings: Option<&ProduceSettings>,
+) -> AppendResult {
     let partition = topic.partition(index).ok_or_else(|| {
         (
             ApiError::new(
@@ -119,6 +142,23 @@ fn append(topic: &crate::topics::Topic, index: i32, records: Option<&[u8]>) -> A
         // Non-retriable, so producers fail fast instead of retrying into a mirror.
         return Err((ApiError::new(ErrorCode::InvalidRequest, reason), None));
     }
+    if let Some(min_isr) = settings
+        .map(|s| s.min_insync_replicas)
+        .filter(|m| acks == -1 && *m > IN_SYNC_REPLICAS)
+    {
+        // Kafka's leader refuses acks=all before appending when the ISR is below
+        // min.insync.replicas; acks=0/1 do not wait for replicas and are unaffected.
+        return Err((
+            ApiError::new(
+                ErrorCode::NotEnoughReplicas,
+                format!(
+                    "The size of the current ISR ({IN_SYNC_REPLICAS}) is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}-{index}",
+                    topic.name
+                ),
+            ),
+            None,
+        ));
+    }
     let records = records.unwrap_or_default();
     if records.is_empty() {
         return Err((
@@ -129,6 +169,12 @@ fn append(topic: &crate::topics::Topic, index: i32, records: Option<&[u8]>) -> A
             None,
         ));
     }
+    // compression.type: re-encode batches in another codec (never on the mirror path).
+    let recompressed = match settings.and_then(|s| s.compression) {
+        Some(codec) => crate::recompress::recompress(records, codec).map_err(|e| (e, None))?,
+        None => None,
+    };
+    let records = recompressed.as_deref().unwrap_or(records);
     let epoch = partition.leader_epoch();
     let info = partition
         .with_log_mut(|log| log.append_leader(records, epoch, now_ms()))
@@ -144,6 +190,16 @@ fn append(topic: &crate::topics::Topic, index: i32, records: Option<&[u8]>) -> A
 }
 
 fn map_append_error(topic: &str, index: i32, e: AppendError) -> (ApiError, Option<i32>) {
+    if let AppendError::CompactedTopicRequiresKey { batch_index, .. } = e {
+        // Kafka's LogValidator message, with the batch reported in record_errors.
+        let message = format!(
+            "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+        );
+        return (
+            ApiError::new(ErrorCode::InvalidRecord, message),
+            i32::try_from(batch_index).ok(),
+        );
+    }
     let message = format!("{topic}-{index}: {e}");
     let code = match &e {
         AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
@@ -151,9 +207,11 @@ fn map_append_error(topic: &str, index: i32, e: AppendError) -> (ApiError, Optio
         AppendError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
-        AppendError::UnexpectedAppendOffset { .. } | AppendError::OffsetsOutOfOrder { .. } => {
-            ErrorCode::InvalidRecord
-        }
+        AppendError::InvalidTxnState(_) => ErrorCode::InvalidTxnState,
+        AppendError::TransactionCoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
+        AppendError::UnexpectedAppendOffset { .. }
+        | AppendError::OffsetsOutOfOrder { .. }
+        | AppendError::CompactedTopicRequiresKey { .. } => ErrorCode::InvalidRecord,
         AppendError::Io(_) => {
             tracing::error!(topic, partition = index, error = %e, "log append failed");
             ErrorCode::KafkaStorageError

@@ -1,26 +1,53 @@
-//! [`PartitionLog`]: segments, offsets, the two append paths, reads, retention, recovery.
+//! [`PartitionLog`]: segments, offsets, the two append paths, recovery at open.
+//! Appends live in [`append`], reads in [`read`], retention/DeleteRecords/truncation in
+//! [`retention`], the log cleaner's phases in [`clean`], transaction state (LSO,
+//! `.txnindex`, markers) in [`txn`].
 
-use std::collections::{BTreeMap, HashMap};
+mod append;
+mod clean;
+mod read;
+mod retention;
+mod txn;
+
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use strait_records::batch::{set_base_offset, set_max_timestamp, set_partition_leader_epoch};
-use strait_records::{decode_records, BatchHeader, BatchIter, RecordBatch, TimestampType};
-
 use crate::checkpoint::{
-    read_offset, read_optional, sync_dir, write_atomic, write_offset, CLEAN_SHUTDOWN,
-    LOG_START_OFFSET_CHECKPOINT, PRODUCER_SNAPSHOT, RECOVERY_POINT_CHECKPOINT,
+    read_offset, read_optional, sync_dir, write_atomic, write_offset, CLEANER_OFFSET_CHECKPOINT,
+    CLEAN_SHUTDOWN, LOG_START_OFFSET_CHECKPOINT, PRODUCER_SNAPSHOT, RECOVERY_POINT_CHECKPOINT,
 };
 use crate::epoch::LeaderEpochCache;
-use crate::error::{io_context, AppendError, ReadError, StorageError};
-use crate::producer::{ClientCheck, ProducerEntry, ProducerStateManager};
-use crate::segment::{file_name, BatchMeta, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use crate::{LeaderAppendInfo, LogConfig, LogReadInfo, MirrorAppendInfo, TimestampOffset};
+use crate::error::{io_context, StorageError};
+use crate::producer::ProducerStateManager;
+use crate::segment::{
+    file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, SEGMENT_SUFFIXES, TIME_INDEX_SUFFIX,
+};
+use crate::txn_index::TXN_INDEX_SUFFIX;
+use crate::LogConfig;
 
-/// Suffixes of files left by interrupted operations; deleted on open.
+/// Suffixes of files left by interrupted operations; deleted on open (after interrupted
+/// cleaner swaps have been finished, see [`crate::cleaner`]).
 const STRAY_SUFFIXES: [&str; 4] = [".tmp", ".deleted", ".cleaned", ".swap"];
+
+/// Source of randomness for `segment.jitter.ms`; injectable so tests are deterministic.
+pub type JitterRng = Box<dyn FnMut() -> u64 + Send + Sync>;
+
+/// A per-process random seed (std's `RandomState` is randomly keyed), then xorshift64*.
+fn default_jitter_rng() -> JitterRng {
+    use std::hash::{BuildHasher, Hasher};
+    let mut state = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1;
+    Box::new(move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
 
 /// The log of one partition. See the crate docs for its files and invariants.
 pub struct PartitionLog {
@@ -38,6 +65,17 @@ pub struct PartitionLog {
     producers: ProducerStateManager,
     unflushed_messages: i64,
     last_flush_ms: i64,
+    /// Bumped whenever segments are removed or replaced (retention, DeleteRecords,
+    /// truncation, a cleaner swap): a cleaner plan taken at another generation is discarded.
+    generation: u64,
+    /// `cleaner-offset-checkpoint`: the first dirty offset, once the log has been cleaned.
+    cleaner_checkpoint: Option<i64>,
+    /// Files renamed `.deleted`, removed once due (`file.delete.delay.ms`); a `None` due
+    /// time is stamped by the next [`PartitionLog::maybe_delete_pending`].
+    pending_deletes: Vec<(Option<i64>, PathBuf)>,
+    /// `segment.jitter.ms` drawn for the active segment (Kafka's `rollJitterMs`).
+    active_roll_jitter_ms: i64,
+    jitter_rng: JitterRng,
 }
 
 fn all_segments<'a>(
@@ -85,6 +123,10 @@ impl PartitionLog {
             sync_dir(&dir)?;
         }
 
+        // Before anything else looks at segment files: finish (or roll back) a cleaner swap
+        // that a crash interrupted, so the listing below sees whole old or new segments.
+        let force_recover = crate::cleaner::swap::recover_interrupted(&dir)?;
+
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_context("list", &dir, e))? {
@@ -108,7 +150,9 @@ impl PartitionLog {
             };
             match ext {
                 LOG_SUFFIX => bases.push(base),
-                INDEX_SUFFIX | TIME_INDEX_SUFFIX => index_files.push((base, path)),
+                INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX => {
+                    index_files.push((base, path))
+                }
                 _ => {}
             }
         }
@@ -147,12 +191,12 @@ impl PartitionLog {
                     damaged = bad,
                     "deleting segment written after a damaged one"
                 );
-                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                for suffix in SEGMENT_SUFFIXES {
                     remove_if_exists(&dir.join(file_name(base, suffix)))?;
                 }
                 continue;
             }
-            let recover = recover_from.is_some_and(|r| base >= r);
+            let recover = recover_from.is_some_and(|r| base >= r) || force_recover.contains(&base);
             let (seg, truncated) = Segment::open(&dir, base, recover, config.index_interval_bytes)?;
             if let Some(prev) = segments.last() {
                 if prev.next_offset() > base {
@@ -176,8 +220,15 @@ impl PartitionLog {
 
         let active = match segments.pop() {
             Some(seg) => seg,
-            None => Segment::create(&dir, log_start_checkpoint.unwrap_or(0))?,
+            None => {
+                let seg = Segment::create(&dir, log_start_checkpoint.unwrap_or(0))?;
+                if config.preallocate {
+                    seg.preallocate(config.segment_bytes);
+                }
+                seg
+            }
         };
+        let cleaner_checkpoint = read_offset(&dir, CLEANER_OFFSET_CHECKPOINT)?;
         let older: BTreeMap<i64, Segment> =
             segments.into_iter().map(|s| (s.base_offset(), s)).collect();
         let (epochs, epochs_ok) = LeaderEpochCache::load(&dir)?;
@@ -193,7 +244,13 @@ impl PartitionLog {
             producers: ProducerStateManager::default(),
             unflushed_messages: 0,
             last_flush_ms: now_ms,
+            generation: 0,
+            cleaner_checkpoint,
+            pending_deletes: Vec::new(),
+            active_roll_jitter_ms: 0,
+            jitter_rng: default_jitter_rng(),
         };
+        log.active_roll_jitter_ms = log.draw_roll_jitter();
         let first_base = log.first_segment_base();
         log.log_start_offset = log_start_checkpoint.unwrap_or(first_base).max(first_base);
         if log.log_start_offset > log.log_end_offset {
@@ -232,7 +289,8 @@ impl PartitionLog {
         // A snapshot is only valid for the shutdown that wrote it.
         remove_if_exists(&snapshot_path)?;
         let has_data = all_segments(&log.older, &log.active).any(|s| !s.is_empty());
-        if !producers_loaded || (!epochs_ok && has_data) {
+        // A `.txnindex` that was missing, torn or insane is regenerated by the same scan.
+        if !producers_loaded || (!epochs_ok && has_data) || log.any_txn_index_needs_rebuild() {
             log.rebuild_from_headers(!epochs_ok)?;
         }
         log.producers.evict_below(log.log_start_offset);
@@ -277,26 +335,6 @@ impl PartitionLog {
             .unwrap_or(self.active.base_offset())
     }
 
-    /// Rebuilds producer state (and, if asked, the epoch cache) from every batch header.
-    fn rebuild_from_headers(&mut self, rebuild_epochs: bool) -> Result<(), StorageError> {
-        let mut producers = ProducerStateManager::default();
-        if rebuild_epochs {
-            self.epochs.clear();
-        }
-        for seg in all_segments(&self.older, &self.active) {
-            let mut scan = seg.scan();
-            while let Some((_, h, _)) = scan.next_header()? {
-                producers.update(&h);
-                if rebuild_epochs {
-                    self.epochs.assign(h.partition_leader_epoch, h.base_offset);
-                }
-            }
-        }
-        producers.evict_below(self.log_start_offset);
-        self.producers = producers;
-        Ok(())
-    }
-
     pub fn update_config(&mut self, config: LogConfig) {
         self.config = config;
     }
@@ -316,10 +354,6 @@ impl PartitionLog {
     /// Single replica: everything written is committed.
     pub fn high_watermark(&self) -> i64 {
         self.log_end_offset
-    }
-    /// Equal to the high watermark until transactions are tracked.
-    pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
     }
     pub fn size_in_bytes(&self) -> u64 {
         all_segments(&self.older, &self.active)
@@ -348,313 +382,20 @@ impl PartitionLog {
             .collect()
     }
 
-    /// Client produce path (Kafka `appendAsLeader`). See the crate docs and the brief in
-    /// the method list: validates, deduplicates idempotent retries, assigns offsets from
-    /// the log end, stamps `leader_epoch`, applies `LogAppendTime`, writes, and applies
-    /// the flush policy.
-    pub fn append_leader(
-        &mut self,
-        records: &[u8],
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<LeaderAppendInfo, AppendError> {
-        let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
-        if batches.is_empty() {
-            return Err(AppendError::InvalidRecord(
-                "produce request carries no record batches".into(),
-            ));
-        }
-        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
-        let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
-        let mut duplicates = Vec::new();
-        // (header with its final offsets, max record timestamp)
-        let mut planned: Vec<(BatchHeader, i64)> = Vec::with_capacity(batches.len());
-        let mut next_offset = self.log_end_offset;
-        let mut record_count = 0i64;
-        for (i, batch) in batches.iter().enumerate() {
-            let size = batch.size_in_bytes();
-            if size > self.config.max_message_bytes as usize {
-                return Err(AppendError::RecordTooLarge {
-                    size,
-                    max: self.config.max_message_bytes,
-                });
-            }
-            batch.validate_crc().map_err(AppendError::Corrupt)?;
-            let mut h = batch.header();
-            if h.is_control() {
-                return Err(AppendError::InvalidRecord(format!(
-                    "batch {i} is a control batch; clients may not write control records"
-                )));
-            }
-            if h.last_offset_delta < 0
-                || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
-            {
-                return Err(AppendError::InvalidRecord(format!(
-                    "batch {i}: recordsCount {} does not match lastOffsetDelta {}",
-                    h.records_count, h.last_offset_delta
-                )));
-            }
-            // Kafka validates every record on the leader path; a malformed record accepted
-            // here would break every consumer that reads past it.
-            let recs = decode_records(batch).map_err(AppendError::Corrupt)?;
-            let mut max_ts = -1i64;
-            for (j, r) in recs.iter().enumerate() {
-                if r.offset_delta != j as i32 {
-                    return Err(AppendError::InvalidRecord(format!(
-                        "batch {i}: record {j} has offsetDelta {}, expected {j}",
-                        r.offset_delta
-                    )));
-                }
-                max_ts = max_ts.max(batch.base_timestamp().wrapping_add(r.timestamp_delta));
-            }
-            h.base_offset = next_offset;
-            if h.producer_id >= 0 {
-                if h.base_sequence < 0 {
-                    return Err(AppendError::InvalidRecord(format!(
-                        "batch {i}: producer id {} without a base sequence",
-                        h.producer_id
-                    )));
-                }
-                let current = staged
-                    .get(&h.producer_id)
-                    .or_else(|| self.producers.get(h.producer_id));
-                match ProducerStateManager::check_client(current, &h)? {
-                    ClientCheck::Duplicate(meta) => {
-                        duplicates.push(meta);
-                        continue;
-                    }
-                    ClientCheck::Append => {
-                        let mut entry = current
-                            .cloned()
-                            .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
-                        entry.add(h.producer_epoch, ProducerEntry::meta_of(&h));
-                        staged.insert(h.producer_id, entry);
-                    }
-                }
-            }
-            next_offset = h.last_offset() + 1;
-            record_count += i64::from(h.records_count);
-            planned.push((h, max_ts));
-        }
-        if !duplicates.is_empty() {
-            if !planned.is_empty() {
-                return Err(AppendError::InvalidRecord(
-                    "append mixes duplicate (already written) and new idempotent batches".into(),
-                ));
-            }
-            let first = duplicates[0];
-            let last = duplicates[duplicates.len() - 1];
-            return Ok(LeaderAppendInfo {
-                base_offset: first.first_offset,
-                last_offset: last.last_offset,
-                log_append_time_ms: -1,
-                log_start_offset: self.log_start_offset,
-                duplicate: true,
-                record_count: duplicates
-                    .iter()
-                    .map(|d| d.last_offset - d.first_offset + 1)
-                    .sum(),
-            });
-        }
-
-        // Stamp offsets, epoch and timestamps on a private copy.
-        let mut buf = records.to_vec();
-        let mut metas = Vec::with_capacity(planned.len());
-        let mut pos = 0usize;
-        for (batch, (h, max_ts)) in batches.iter().zip(&planned) {
-            let size = batch.size_in_bytes();
-            let b = &mut buf[pos..pos + size];
-            set_base_offset(b, h.base_offset);
-            set_partition_leader_epoch(b, leader_epoch);
-            let max_timestamp = if log_append_time {
-                set_max_timestamp(b, TimestampType::LogAppendTime, now_ms);
-                now_ms
-            } else {
-                set_max_timestamp(b, TimestampType::CreateTime, *max_ts);
-                *max_ts
-            };
-            metas.push(BatchMeta {
-                base_offset: h.base_offset,
-                last_offset: h.last_offset(),
-                max_timestamp,
-                size,
-            });
-            pos += size;
-        }
-        let base_offset = self.log_end_offset;
-        // Like Kafka, the epoch is recorded before the data: an entry at the log end with
-        // no data after it is harmless, data with no entry is not.
-        if self.epochs.assign(leader_epoch, base_offset) {
-            self.epochs.flush()?;
-        }
-        self.write_batches(&buf, &metas, now_ms)?;
-        for (h, _) in &planned {
-            self.producers.update(h);
-        }
-        self.after_append(record_count, now_ms)?;
-        Ok(LeaderAppendInfo {
-            base_offset,
-            last_offset: self.log_end_offset - 1,
-            log_append_time_ms: if log_append_time { now_ms } else { -1 },
-            log_start_offset: self.log_start_offset,
-            duplicate: false,
-            record_count,
-        })
-    }
-
-    /// Mirror path (Kafka `appendAsFollower`): whole batches stored byte-for-byte.
-    /// Verifies CRCs and strictly increasing offsets (the first batch must start at or
-    /// after the log end), builds the epoch cache from the batches' epochs and updates
-    /// producer state without sequence checks. No `max.message.bytes` check.
-    pub fn append_mirrored(
-        &mut self,
-        records: &[u8],
-        now_ms: i64,
-    ) -> Result<MirrorAppendInfo, AppendError> {
-        let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
-        let mut headers = Vec::with_capacity(batches.len());
-        let mut metas = Vec::with_capacity(batches.len());
-        let mut prev_last: Option<i64> = None;
-        for batch in &batches {
-            batch.validate_crc().map_err(AppendError::Corrupt)?;
-            let h = batch.header();
-            if h.base_offset < 0 || h.last_offset_delta < 0 {
-                return Err(AppendError::InvalidRecord(format!(
-                    "batch with baseOffset {} has lastOffsetDelta {}",
-                    h.base_offset, h.last_offset_delta
-                )));
-            }
-            match prev_last {
-                None if h.base_offset < self.log_end_offset => {
-                    return Err(AppendError::UnexpectedAppendOffset {
-                        first_offset: h.base_offset,
-                        log_end_offset: self.log_end_offset,
-                    })
-                }
-                Some(prev) if h.base_offset <= prev => {
-                    return Err(AppendError::OffsetsOutOfOrder {
-                        base_offset: h.base_offset,
-                        previous_last_offset: prev,
-                    })
-                }
-                _ => {}
-            }
-            prev_last = Some(h.last_offset());
-            metas.push(BatchMeta::of_header(&h, batch.size_in_bytes()));
-            headers.push(h);
-        }
-        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
-            return Ok(MirrorAppendInfo {
-                first_offset: -1,
-                last_offset: -1,
-                batches: 0,
-                bytes: 0,
-                max_epoch: -1,
-            });
-        };
-        let info = MirrorAppendInfo {
-            first_offset: first.base_offset,
-            last_offset: last.last_offset(),
-            batches: headers.len(),
-            bytes: records.len(),
-            max_epoch: headers
-                .iter()
-                .map(|h| h.partition_leader_epoch)
-                .max()
-                .unwrap_or(-1),
-        };
-        let mut epochs_changed = false;
-        for h in &headers {
-            epochs_changed |= self.epochs.assign(h.partition_leader_epoch, h.base_offset);
-        }
-        if epochs_changed {
-            self.epochs.flush()?;
-        }
-        self.write_batches(records, &metas, now_ms)?;
-        let mut record_count = 0i64;
-        for h in &headers {
-            self.producers.update(h);
-            record_count += i64::from(h.records_count.max(0));
-        }
-        self.after_append(record_count, now_ms)?;
-        Ok(info)
-    }
-
-    /// Writes batches into the active segment, rolling before any batch that does not fit.
-    /// Consecutive batches that fit go out in one `pwrite`.
-    fn write_batches(
-        &mut self,
-        bytes: &[u8],
-        metas: &[BatchMeta],
-        now_ms: i64,
-    ) -> Result<(), AppendError> {
-        let interval = self.config.index_interval_bytes;
-        let (mut run_start, mut run_byte_start, mut byte_pos) = (0usize, 0usize, 0usize);
-        let mut pending = 0u64;
-        for (i, meta) in metas.iter().enumerate() {
-            if self.should_roll(meta, pending, now_ms) {
-                if i > run_start {
-                    self.active.append(
-                        &bytes[run_byte_start..byte_pos],
-                        &metas[run_start..i],
-                        interval,
-                        now_ms,
-                    )?;
-                    self.log_end_offset = self.active.next_offset();
-                }
-                self.roll(meta.base_offset.max(self.log_end_offset))?;
-                run_start = i;
-                run_byte_start = byte_pos;
-                pending = 0;
-            }
-            pending += meta.size as u64;
-            byte_pos += meta.size;
-        }
-        if run_start < metas.len() {
-            self.active.append(
-                &bytes[run_byte_start..byte_pos],
-                &metas[run_start..],
-                interval,
-                now_ms,
-            )?;
-        }
-        self.log_end_offset = self.active.next_offset();
-        Ok(())
-    }
-
-    /// Kafka's `shouldRoll`, evaluated before appending `meta` after `pending` bytes that
-    /// are about to be written to the active segment.
-    fn should_roll(&self, meta: &BatchMeta, pending: u64, now_ms: i64) -> bool {
-        let a = &self.active;
-        // Relative offsets are 32-bit: a huge gap (compacted or mirrored source) forces a
-        // new segment based at this batch, even if the active one is empty.
-        if meta.last_offset - a.base_offset() > i64::from(i32::MAX) {
-            return true;
-        }
-        let size = a.size() + pending;
-        if size == 0 {
-            return false;
-        }
-        let max_segment = self.config.segment_bytes.min(i32::MAX as u64);
-        let rolling_base = a.rolling_base_ms.or((pending > 0).then_some(now_ms));
-        let max_index = u64::from(self.config.segment_index_bytes);
-        size + meta.size as u64 > max_segment
-            || rolling_base.is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms)
-            || a.offset_index_bytes() + 8 > max_index
-            || a.time_index_bytes() + 12 > max_index
-    }
-
     /// Starts a new active segment at `new_base` (>= the log end offset). The old one is
     /// fsynced first, so after a crash only the active segment needs recovery.
     fn roll(&mut self, new_base: i64) -> Result<(), StorageError> {
         if self.active.base_offset() == new_base {
             return Ok(());
         }
-        let new = Segment::create(&self.dir, new_base)?;
+        let new = self.create_active_segment(new_base)?;
         let old = std::mem::replace(&mut self.active, new);
         if old.is_empty() {
             old.delete()?;
         } else {
+            if self.config.preallocate {
+                old.trim_preallocation()?;
+            }
             old.flush()?;
             self.older.insert(old.base_offset(), old);
         }
@@ -665,6 +406,45 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// A new active segment: `preallocate` reserves `segment.bytes`, and a fresh
+    /// `segment.jitter.ms` is drawn for it.
+    fn create_active_segment(&mut self, base: i64) -> Result<Segment, StorageError> {
+        let seg = Segment::create(&self.dir, base)?;
+        if self.config.preallocate {
+            seg.preallocate(self.config.segment_bytes);
+        }
+        self.active_roll_jitter_ms = self.draw_roll_jitter();
+        Ok(seg)
+    }
+
+    /// Kafka's `randomSegmentJitter`: uniform in `[0, min(segment.jitter.ms, segment.ms))`.
+    fn draw_roll_jitter(&mut self) -> i64 {
+        let bound = self.config.segment_jitter_ms.min(self.config.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        ((self.jitter_rng)() % bound as u64) as i64
+    }
+
+    /// `segment.ms` minus the active segment's jitter.
+    fn max_segment_ms(&self) -> i64 {
+        self.config
+            .segment_ms
+            .saturating_sub(self.active_roll_jitter_ms)
+    }
+
+    /// Replaces the `segment.jitter.ms` randomness (tests make it deterministic) and draws
+    /// the active segment's jitter again from it.
+    pub fn set_jitter_rng(&mut self, rng: JitterRng) {
+        self.jitter_rng = rng;
+        self.active_roll_jitter_ms = self.draw_roll_jitter();
+    }
+
+    /// The active segment's `segment.jitter.ms` draw.
+    pub fn active_roll_jitter_ms(&self) -> i64 {
+        self.active_roll_jitter_ms
+    }
+
     fn after_append(&mut self, record_count: i64, now_ms: i64) -> Result<(), StorageError> {
         self.unflushed_messages = self.unflushed_messages.saturating_add(record_count);
         if self.unflushed_messages >= self.config.flush_messages
@@ -673,138 +453,6 @@ impl PartitionLog {
             self.flush_inner(Some(now_ms))?;
         }
         Ok(())
-    }
-
-    /// Reads whole batches from the first one whose last offset is `>= fetch_offset`, up to
-    /// (excluding) any batch starting at or after `max_offset`, within `max_bytes` — except
-    /// that with `min_one_batch` the first batch is returned whole even if larger. Reads stay
-    /// within one segment (as Kafka's do); the caller fetches again for more.
-    pub fn read(
-        &self,
-        fetch_offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one_batch: bool,
-    ) -> Result<LogReadInfo, ReadError> {
-        if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
-            return Err(ReadError::OffsetOutOfRange {
-                offset: fetch_offset,
-                log_start_offset: self.log_start_offset,
-                log_end_offset: self.log_end_offset,
-            });
-        }
-        let mut info = LogReadInfo {
-            records: Bytes::new(),
-            high_watermark: self.high_watermark(),
-            last_stable_offset: self.last_stable_offset(),
-            log_start_offset: self.log_start_offset,
-        };
-        for seg in self.segments_from(fetch_offset) {
-            let Some((start, first, first_size)) = seg.find_first_batch(fetch_offset)? else {
-                continue;
-            };
-            if first.base_offset >= max_offset {
-                return Ok(info);
-            }
-            let mut len = 0usize;
-            if first_size <= max_bytes || min_one_batch {
-                len = first_size;
-                let mut scan = seg.scan_from(start + first_size as u64, 64 * 1024);
-                while let Some((_, h, size)) = scan.next_header()? {
-                    if h.base_offset >= max_offset || len + size > max_bytes {
-                        break;
-                    }
-                    len += size;
-                }
-            }
-            if len > 0 {
-                info.records = Bytes::from(seg.read_at(start, len)?);
-            }
-            return Ok(info);
-        }
-        Ok(info)
-    }
-
-    /// Segments that may hold `offset` or anything after it, in order.
-    fn segments_from(&self, offset: i64) -> impl Iterator<Item = &Segment> {
-        let older = match self.older.range(..=offset).next_back() {
-            Some((&floor, _)) => self.older.range(floor..),
-            None => self.older.range(..),
-        };
-        older.map(|(_, s)| s).chain(std::iter::once(&self.active))
-    }
-
-    fn read_batch(seg: &Segment, pos: u64, size: usize) -> Result<Vec<u8>, StorageError> {
-        Ok(seg.read_at(pos, size)?)
-    }
-
-    /// ListOffsets by timestamp: the first record (at or after the log start) whose
-    /// timestamp is `>= target_ms`, found via the time index and decoded like Kafka does.
-    pub fn offset_for_timestamp(
-        &self,
-        target_ms: i64,
-    ) -> Result<Option<TimestampOffset>, StorageError> {
-        for seg in all_segments(&self.older, &self.active) {
-            if seg.max_timestamp() < target_ms {
-                continue;
-            }
-            let mut scan = seg.scan_from(seg.position_for_timestamp(target_ms), 64 * 1024);
-            while let Some((pos, h, size)) = scan.next_header()? {
-                if h.max_timestamp < target_ms || h.last_offset() < self.log_start_offset {
-                    continue;
-                }
-                let bytes = Self::read_batch(seg, pos, size)?;
-                let batch = RecordBatch::new(&bytes).map_err(|e| corrupt(seg.log_path(), e))?;
-                let records = decode_records(&batch).map_err(|e| corrupt(seg.log_path(), e))?;
-                for r in &records {
-                    let (offset, timestamp) = (r.offset(&batch), r.timestamp(&batch));
-                    if timestamp >= target_ms && offset >= self.log_start_offset {
-                        return Ok(Some(TimestampOffset {
-                            timestamp,
-                            offset,
-                            leader_epoch: (h.partition_leader_epoch >= 0)
-                                .then_some(h.partition_leader_epoch),
-                        }));
-                    }
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// ListOffsets MAX_TIMESTAMP: the first record carrying the largest timestamp.
-    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {
-        let mut best: Option<&Segment> = None;
-        for seg in all_segments(&self.older, &self.active) {
-            if seg.max_timestamp() >= 0
-                && best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp())
-            {
-                best = Some(seg);
-            }
-        }
-        let Some(seg) = best else { return Ok(None) };
-        let target = seg.max_timestamp();
-        let mut scan = seg.scan();
-        while let Some((pos, h, size)) = scan.next_header()? {
-            if h.max_timestamp != target || h.last_offset() < self.log_start_offset {
-                continue;
-            }
-            let leader_epoch = (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch);
-            let bytes = Self::read_batch(seg, pos, size)?;
-            let batch = RecordBatch::new(&bytes).map_err(|e| corrupt(seg.log_path(), e))?;
-            let records = decode_records(&batch).map_err(|e| corrupt(seg.log_path(), e))?;
-            for r in &records {
-                let offset = r.offset(&batch);
-                if r.timestamp(&batch) == target && offset >= self.log_start_offset {
-                    return Ok(Some(TimestampOffset {
-                        timestamp: target,
-                        offset,
-                        leader_epoch,
-                    }));
-                }
-            }
-        }
-        Ok(None)
     }
 
     /// Leader epoch of the batch range containing `offset`, from the epoch cache.
@@ -828,112 +476,13 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// DeleteRecords: moves the log start to `offset` (<= high watermark), persists it,
-    /// and deletes segments wholly below it. Returns the new log start offset.
-    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, StorageError> {
-        if offset > self.high_watermark() {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start_offset: self.log_start_offset,
-                high_watermark: self.high_watermark(),
-            });
-        }
-        if offset > self.log_start_offset {
-            self.set_log_start_offset(offset)?;
-            let doomed: Vec<i64> = self
-                .older
-                .values()
-                .take_while(|s| s.next_offset() <= offset)
-                .map(Segment::base_offset)
-                .collect();
-            self.delete_older(&doomed, "log start offset")?;
-        }
-        Ok(self.log_start_offset)
-    }
-
-    fn set_log_start_offset(&mut self, offset: i64) -> Result<(), StorageError> {
-        self.log_start_offset = offset;
-        write_offset(&self.dir, LOG_START_OFFSET_CHECKPOINT, offset)?;
-        if self.epochs.truncate_from_start(offset) {
-            self.epochs.flush()?;
-        }
-        self.producers.evict_below(offset);
-        Ok(())
-    }
-
-    /// Deletes the given (oldest) non-active segments and moves the log start up to the
-    /// first remaining segment.
-    fn delete_older(&mut self, bases: &[i64], reason: &str) -> Result<usize, StorageError> {
-        let mut deleted = 0;
-        for base in bases {
-            if let Some(seg) = self.older.remove(base) {
-                tracing::info!(segment = %seg.log_path().display(), reason, "deleting segment");
-                seg.delete()?;
-                deleted += 1;
-            }
-        }
-        if deleted > 0 {
-            let first = self.first_segment_base();
-            if first > self.log_start_offset {
-                self.set_log_start_offset(first)?;
-            }
-        }
-        Ok(deleted)
-    }
-
-    /// Time and size retention plus segments below the log start. Never deletes the active
-    /// segment. Returns how many segments were deleted.
-    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
-        let mut doomed: Vec<i64> = self
-            .older
-            .values()
-            .take_while(|s| s.next_offset() <= self.log_start_offset)
-            .map(Segment::base_offset)
-            .collect();
-        if self.config.retention_ms >= 0 {
-            let retention_ms = self.config.retention_ms;
-            doomed.extend(
-                self.older
-                    .values()
-                    .skip(doomed.len())
-                    .take_while(|s| now_ms.saturating_sub(s.largest_timestamp()) > retention_ms)
-                    .map(Segment::base_offset),
-            );
-        }
-        if self.config.retention_bytes >= 0 {
-            let kept: u64 = self
-                .older
-                .values()
-                .skip(doomed.len())
-                .map(Segment::size)
-                .sum::<u64>()
-                + self.active.size();
-            let mut excess = i128::from(kept) - i128::from(self.config.retention_bytes);
-            let more: Vec<i64> = self
-                .older
-                .values()
-                .skip(doomed.len())
-                .take_while(|s| {
-                    let fits = excess - i128::from(s.size()) >= 0;
-                    if fits {
-                        excess -= i128::from(s.size());
-                    }
-                    fits
-                })
-                .map(Segment::base_offset)
-                .collect();
-            doomed.extend(more);
-        }
-        self.delete_older(&doomed, "retention")
-    }
-
     /// Rolls the active segment if `segment.ms` has elapsed since its first append.
     pub fn maybe_roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
         let due = !self.active.is_empty()
             && self
                 .active
                 .rolling_base_ms
-                .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms);
+                .is_some_and(|t| now_ms.saturating_sub(t) > self.max_segment_ms());
         if due {
             self.roll(self.log_end_offset)?;
         }
@@ -967,85 +516,6 @@ impl PartitionLog {
         if let Some(now) = now_ms {
             self.last_flush_ms = now;
         }
-        Ok(())
-    }
-
-    /// Removes every batch whose last offset is `>= offset` (a batch straddling `offset` is
-    /// removed whole). The log end becomes the end of the remaining data.
-    pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
-        if offset < 0 {
-            return Err(StorageError::InvalidArgument(format!(
-                "truncate_to({offset})"
-            )));
-        }
-        if offset >= self.log_end_offset {
-            return Ok(());
-        }
-        if offset < self.first_segment_base() {
-            return self.truncate_fully_and_start_at(offset);
-        }
-        if self.active.base_offset() > offset {
-            let Some((&floor, _)) = self.older.range(..=offset).next_back() else {
-                return self.truncate_fully_and_start_at(offset);
-            };
-            let later: Vec<i64> = self.older.range(floor + 1..).map(|(b, _)| *b).collect();
-            for b in later {
-                if let Some(seg) = self.older.remove(&b) {
-                    seg.delete()?;
-                }
-            }
-            if let Some(new_active) = self.older.remove(&floor) {
-                let old = std::mem::replace(&mut self.active, new_active);
-                old.delete()?;
-            }
-        }
-        self.active.truncate_to(offset)?;
-        self.log_end_offset = self.active.next_offset();
-        if self.log_start_offset > self.log_end_offset {
-            self.log_start_offset = self.log_end_offset;
-            write_offset(
-                &self.dir,
-                LOG_START_OFFSET_CHECKPOINT,
-                self.log_start_offset,
-            )?;
-        }
-        if self.epochs.truncate_from_end(self.log_end_offset) {
-            self.epochs.flush()?;
-        }
-        self.rebuild_from_headers(false)?;
-        if self.recovery_point > self.log_end_offset {
-            self.recovery_point = self.log_end_offset;
-            write_offset(&self.dir, RECOVERY_POINT_CHECKPOINT, self.recovery_point)?;
-        }
-        Ok(())
-    }
-
-    /// Deletes all data and restarts the log empty at `offset` (log start = log end = offset).
-    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
-        if offset < 0 {
-            return Err(StorageError::InvalidArgument(format!(
-                "truncate_fully_and_start_at({offset})"
-            )));
-        }
-        for (_, seg) in std::mem::take(&mut self.older) {
-            seg.delete()?;
-        }
-        if self.active.base_offset() == offset {
-            // Re-creating truncates the same files in place.
-            self.active = Segment::create(&self.dir, offset)?;
-        } else {
-            let old = std::mem::replace(&mut self.active, Segment::create(&self.dir, offset)?);
-            old.delete()?;
-        }
-        sync_dir(&self.dir)?;
-        self.log_end_offset = offset;
-        self.log_start_offset = offset;
-        write_offset(&self.dir, LOG_START_OFFSET_CHECKPOINT, offset)?;
-        self.epochs.clear();
-        self.epochs.flush()?;
-        self.producers.clear();
-        self.recovery_point = offset;
-        write_offset(&self.dir, RECOVERY_POINT_CHECKPOINT, offset)?;
         Ok(())
     }
 

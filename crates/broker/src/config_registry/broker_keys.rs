@@ -1,0 +1,384 @@
+//! Static broker keys (`server.properties` / `--override`), and the cross-key rules that
+//! keep a configuration describing what Strait is: one combined KRaft node
+//! (`process.roles=broker,controller`, a quorum of itself) with replication factor 1.
+
+use std::collections::BTreeMap;
+
+use super::{ConfigType, KeyDef, Props, Support, Validator};
+
+const fn key(
+    name: &'static str,
+    kind: ConfigType,
+    default: Option<&'static str>,
+    validator: Validator,
+    support: Support,
+    doc: &'static str,
+    example: &'static str,
+) -> KeyDef {
+    KeyDef {
+        name,
+        kind,
+        default,
+        validator,
+        support,
+        per_listener: false,
+        doc,
+        example,
+    }
+}
+
+/// Why a multi-node value is refused.
+pub const SINGLE_NODE: &str =
+    "Strait runs as one combined KRaft node (process.roles=broker,controller, a quorum of itself); multi-node clusters are not supported yet";
+
+fn listeners(v: &str) -> Result<(), String> {
+    crate::config::parse_listeners("listeners", v)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn one_dir(v: &str) -> Result<(), String> {
+    match v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .count()
+    {
+        0 => Err("no directory given".into()),
+        1 => Ok(()),
+        _ => Err("Strait keeps all partitions in one log directory; give exactly one".into()),
+    }
+}
+
+/// Kafka: -1 keeps the OS default; any other value is a buffer size in bytes.
+fn buffer_size(v: &str) -> Result<(), String> {
+    match v.parse::<i32>() {
+        Ok(-1) => Ok(()),
+        Ok(n) if n >= 1 => Ok(()),
+        _ => Err("expected -1 (the OS default) or a positive number of bytes".into()),
+    }
+}
+
+fn one_replica(v: &str) -> Result<(), String> {
+    if v.trim() == "1" {
+        Ok(())
+    } else {
+        Err(format!("must be 1: {SINGLE_NODE}"))
+    }
+}
+
+fn roles(v: &str) -> Result<(), String> {
+    let mut r: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    r.sort_unstable();
+    r.dedup();
+    if r == ["broker", "controller"] {
+        Ok(())
+    } else {
+        Err(format!("must be broker,controller: {SINGLE_NODE}"))
+    }
+}
+
+/// `id@host:port` entries (checked against node.id in [`check_single_node`]).
+fn voters(v: &str) -> Result<(), String> {
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, endpoint) = item
+            .split_once('@')
+            .ok_or_else(|| format!("'{item}': expected id@host:port"))?;
+        id.parse::<i32>()
+            .map_err(|_| format!("'{item}': the voter id is not a number"))?;
+        endpoint
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("'{item}': expected id@host:port"))?;
+    }
+    Ok(())
+}
+
+fn bootstrap_servers(v: &str) -> Result<(), String> {
+    let items: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for item in &items {
+        item.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("'{item}': expected host:port"))?;
+    }
+    if items.len() > 1 {
+        return Err(format!("names {} controllers: {SINGLE_NODE}", items.len()));
+    }
+    Ok(())
+}
+
+fn dedupe_buffer(v: &str) -> Result<(), String> {
+    match v.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(()),
+        _ => Err("must be a non-negative number of bytes".into()),
+    }
+}
+
+use ConfigType::{Boolean, Double, Int, List, Long, Short, String as Str};
+use Support::{Applied, Refused, Replication, SingleNode};
+
+pub const BROKER_KEYS: &[KeyDef] = &[
+    key("node.id", Int, Some("1"), Validator::Between(0, i32::MAX as i64), Applied,
+        "This node's id (Kafka requires one; Strait defaults to 1). A data directory remembers it.", "5"),
+    key("broker.id", Int, None, Validator::Between(0, i32::MAX as i64), Applied,
+        "Older name of node.id; if both are set they must be equal.", "5"),
+    key("listeners", Str, Some("PLAINTEXT://127.0.0.1:9092"), Validator::Custom(listeners), Applied,
+        "Where to listen, NAME://host:port,... (port 0 = any free port). Listeners named in controller.listener.names are not bound (see there).",
+        "PLAINTEXT://127.0.0.1:0"),
+    key("advertised.listeners", Str, None, Validator::Custom(listeners), Applied,
+        "What Metadata tells clients, per listener name; default: the bound listener.",
+        "PLAINTEXT://broker.example.com:9092"),
+    key("log.dirs", Str, None, Validator::Custom(one_dir), Applied,
+        "The one data directory (wins over log.dir).", "/var/lib/strait"),
+    key("log.dir", Str, Some("strait-data"), Validator::Custom(one_dir), Applied,
+        "The data directory when log.dirs is not set (Kafka's default is /tmp/kafka-logs).", "/var/lib/strait"),
+    key("num.partitions", Int, Some("1"), Validator::AtLeast(1), Applied,
+        "Partitions of topics created without a count (auto-created, or CreateTopics with -1).", "4"),
+    key("auto.create.topics.enable", Boolean, Some("true"), Validator::None, Applied,
+        "Create unknown topics named in Metadata requests.", "false"),
+    key("delete.topic.enable", Boolean, Some("true"), Validator::None, Applied,
+        "Allow DeleteTopics.", "false"),
+    key("socket.request.max.bytes", Int, Some("104857600"), Validator::AtLeast(1), Applied,
+        "Larger request frames close the connection.", "1048576"),
+    key("socket.send.buffer.bytes", Int, Some("102400"), Validator::Custom(buffer_size), Applied,
+        "SO_SNDBUF of accepted connections; -1 = the OS default (autotuning).", "-1"),
+    key("socket.receive.buffer.bytes", Int, Some("102400"), Validator::Custom(buffer_size), Applied,
+        "SO_RCVBUF of the listening socket (so the TCP window scale is negotiated for it) and of accepted connections; -1 = the OS default.",
+        "-1"),
+    key("socket.listen.backlog.size", Int, Some("50"), Validator::AtLeast(1), Applied,
+        "Backlog of pending connections of each listening socket.", "128"),
+    key("num.network.threads", Int, Some("3"), Validator::AtLeast(1), Applied,
+        "Strait serves sockets and requests on one pool of num.network.threads + num.io.threads runtime worker threads (Kafka's two pools).", "1"),
+    key("num.io.threads", Int, Some("8"), Validator::AtLeast(1), Applied,
+        "See num.network.threads: together they size the runtime's worker pool.", "2"),
+    key("num.recovery.threads.per.data.dir", Int, Some("2"), Validator::AtLeast(1), Applied,
+        "Threads that open (and recover) partition logs at start-up.", "4"),
+    key("broker.rack", Str, None, Validator::None, Applied,
+        "Rack of this broker, reported in Metadata and DescribeCluster.", "rack-a"),
+    key("log.retention.check.interval.ms", Long, Some("300000"), Validator::AtLeast(1), Applied,
+        "How often retention runs.", "1000"),
+    key("log.flush.scheduler.interval.ms", Long, Some("1000"), Validator::AtLeast(1), Applied,
+        "How often the flush policy and segment.ms rolls are checked (Kafka's default is never; Strait's loop also rolls segments).", "500"),
+    key(crate::metrics_http::METRICS_LISTENER_KEY, Str, None, Validator::None, Applied,
+        "Strait: host:port of a Prometheus GET /metrics endpoint.", "127.0.0.1:0"),
+    key("group.initial.rebalance.delay.ms", Int, Some("3000"), Validator::AtLeast(0), Applied,
+        "Delay of a new group's first rebalance.", "0"),
+    key("group.min.session.timeout.ms", Int, Some("6000"), Validator::AtLeast(0), Applied,
+        "Smallest session timeout a member may ask for.", "1000"),
+    key("group.max.session.timeout.ms", Int, Some("1800000"), Validator::AtLeast(0), Applied,
+        "Largest session timeout a member may ask for.", "60000"),
+    key("group.max.size", Int, Some("2147483647"), Validator::AtLeast(1), Applied,
+        "Most members a group may have.", "10"),
+    key("offset.metadata.max.bytes", Int, Some("4096"), Validator::AtLeast(0), Applied,
+        "Largest metadata string of a committed offset.", "100"),
+    key("offsets.retention.minutes", Int, Some("10080"), Validator::AtLeast(1), Applied,
+        "How long committed offsets of an empty group are kept.", "60"),
+    key("offsets.retention.check.interval.ms", Long, Some("600000"), Validator::AtLeast(1), Applied,
+        "How often expired offsets are removed.", "1000"),
+    key("log.cleaner.enable", Boolean, Some("true"), Validator::None, Applied,
+        "Run the log cleaner (compaction of cleanup.policy=compact topics).", "false"),
+    key("log.cleaner.threads", Int, Some("1"), Validator::AtLeast(0), Applied,
+        "Log cleaner threads; at least 1 while log.cleaner.enable=true.", "2"),
+    key("log.cleaner.backoff.ms", Long, Some("15000"), Validator::AtLeast(0), Applied,
+        "Cleaner sleep when no log needs cleaning.", "1000"),
+    key("log.cleaner.dedupe.buffer.size", Long, Some("134217728"), Validator::Custom(dedupe_buffer), Applied,
+        "Memory for the key → offset maps of all cleaner threads together; at least 1 MiB per thread.", "16777216"),
+    key("log.cleaner.io.buffer.size", Int, Some("524288"), Validator::AtLeast(0), Applied,
+        "Read/write buffer memory of all cleaner threads together.", "1048576"),
+    key("log.cleaner.io.buffer.load.factor", Double, Some("0.9"), Validator::Range(0.0, 1.0), Applied,
+        "How full a cleaner's offset map may get.", "0.5"),
+    key("log.cleaner.io.max.bytes.per.second", Double, Some("1.7976931348623157E308"), Validator::None, Applied,
+        "Read + write throttle of all cleaner threads.", "1048576"),
+    key("process.roles", List, Some("broker,controller"), Validator::Custom(roles), SingleNode,
+        "KRaft roles: only broker,controller (one combined node).", "controller,broker"),
+    key("controller.quorum.voters", List, Some(""), Validator::Custom(voters), SingleNode,
+        "The KRaft quorum: only this node (<node.id>@host:port).", "1@127.0.0.1:9093"),
+    key("controller.quorum.bootstrap.servers", List, Some(""), Validator::Custom(bootstrap_servers), SingleNode,
+        "The KRaft quorum's bootstrap endpoint: at most one (this node).", "127.0.0.1:9093"),
+    key("controller.listener.names", List, Some(""), Validator::None, SingleNode,
+        "Controller listeners: must be in listeners and not advertised. Strait's quorum is itself and has no controller RPCs, so these listeners are not bound (clients cannot use a controller listener in Kafka either).",
+        "CONTROLLER"),
+    key("inter.broker.listener.name", Str, None, Validator::None, Replication,
+        "Listener brokers use between themselves (none on one node); must name a listener.", "PLAINTEXT"),
+    key("default.replication.factor", Int, Some("1"), Validator::Custom(one_replica), SingleNode,
+        "Replication factor of topics created without one: only 1.", "1"),
+    key("offsets.topic.replication.factor", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
+        "Only 1 (Kafka's default is 3); Strait keeps committed offsets in its own store.", "1"),
+    key("transaction.state.log.replication.factor", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
+        "Only 1 (Kafka's default is 3).", "1"),
+    key("transaction.state.log.min.isr", Int, Some("1"), Validator::Custom(one_replica), SingleNode,
+        "Only 1 (Kafka's default is 2).", "1"),
+    key("share.coordinator.state.topic.replication.factor", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
+        "Only 1 (Kafka's default is 3).", "1"),
+    key("share.coordinator.state.topic.min.isr", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
+        "Only 1 (Kafka's default is 2).", "1"),
+    key("offsets.topic.num.partitions", Int, Some("50"), Validator::None,
+        Refused("Strait keeps committed offsets in its own store, not in a __consumer_offsets topic"),
+        "Partitions of __consumer_offsets.", "50"),
+    key("offsets.topic.segment.bytes", Int, Some("104857600"), Validator::None,
+        Refused("Strait keeps committed offsets in its own store, not in a __consumer_offsets topic"),
+        "Segment size of __consumer_offsets.", "1048576"),
+    key("transaction.state.log.num.partitions", Int, Some("50"), Validator::None,
+        Refused("Strait has no transaction state log (transactions are not implemented yet)"),
+        "Partitions of __transaction_state.", "50"),
+    key("transaction.state.log.segment.bytes", Int, Some("104857600"), Validator::None,
+        Refused("Strait has no transaction state log (transactions are not implemented yet)"),
+        "Segment size of __transaction_state.", "1048576"),
+    key("zookeeper.connect", Str, None, Validator::None,
+        Refused("Strait is KRaft-shaped and never uses ZooKeeper; remove it"),
+        "ZooKeeper connection string.", "localhost:2181"),
+];
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> (String, String, String) {
+    (key.to_string(), value.to_string(), reason.into())
+}
+
+/// The cross-key rules of a single combined node, and Kafka's own cross-key rules of the
+/// keys above. Every supplied key has passed its own validator already.
+pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, String, String)> {
+    if let (Some(b), true) = (p.supplied.get("broker.id"), p.is_set("node.id")) {
+        if b.trim() != node_id.to_string() {
+            return Err(invalid(
+                "broker.id",
+                b,
+                format!("must be equal to node.id ({node_id}) when both are set"),
+            ));
+        }
+    }
+    let voters = p.list("controller.quorum.voters");
+    if !voters.is_empty() {
+        let ours = format!("{node_id}@");
+        if voters.len() != 1 || !voters[0].starts_with(&ours) {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &voters.join(","),
+                format!("must name only this node ({node_id}@host:port): {SINGLE_NODE}"),
+            ));
+        }
+    }
+    let listeners = match p.value("listeners") {
+        Some(v) => crate::config::parse_listeners("listeners", &v)
+            .map_err(|e| invalid("listeners", &v, e.to_string()))?,
+        None => Vec::new(),
+    };
+    let names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
+    let controllers = controller_listener_names(p);
+    for c in &controllers {
+        if !names.contains(c) {
+            return Err(invalid(
+                "controller.listener.names",
+                &controllers.join(","),
+                format!(
+                    "controller listener {c} is not in listeners ({})",
+                    names.join(",")
+                ),
+            ));
+        }
+    }
+    if !controllers.is_empty() && controllers.len() == names.len() {
+        return Err(invalid(
+            "controller.listener.names",
+            &controllers.join(","),
+            "every listener is a controller listener, so no client could connect",
+        ));
+    }
+    if let Some(adv) = p.supplied.get("advertised.listeners") {
+        let adv_listeners = crate::config::parse_listeners("advertised.listeners", adv)
+            .map_err(|e| invalid("advertised.listeners", adv, e.to_string()))?;
+        if let Some(a) = adv_listeners.iter().find(|a| controllers.contains(&a.name)) {
+            return Err(invalid(
+                "advertised.listeners",
+                adv,
+                format!("must not contain controller listener {}", a.name),
+            ));
+        }
+    }
+    if let Some(ibl) = p.supplied.get("inter.broker.listener.name") {
+        let ibl = ibl.trim().to_ascii_uppercase();
+        if p.is_set("security.inter.broker.protocol") {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                &ibl,
+                "only one of inter.broker.listener.name and security.inter.broker.protocol may be set",
+            ));
+        }
+        if !names.contains(&ibl) || controllers.contains(&ibl) {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                &ibl,
+                format!(
+                    "must name a (non-controller) listener in listeners ({})",
+                    names.join(",")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `controller.listener.names`, upper-cased as listener names are.
+pub fn controller_listener_names(p: &Props<'_>) -> Vec<String> {
+    p.list("controller.listener.names")
+        .into_iter()
+        .map(|n| n.to_ascii_uppercase())
+        .collect()
+}
+
+/// `log.cleaner.*` into the storage engine's cleaner settings, with Kafka's rule that each
+/// thread's share of the dedupe buffer is at least 1 MiB.
+pub fn cleaner_config(
+    p: &Props<'_>,
+) -> Result<strait_storage::CleanerConfig, (String, String, String)> {
+    let threads = p.i32("log.cleaner.threads")?;
+    let dedupe = p.i64("log.cleaner.dedupe.buffer.size")?;
+    let enable = p.bool("log.cleaner.enable")?;
+    const MIB: i64 = 1024 * 1024;
+    // An enabled cleaner with no thread would accept compacted topics and never compact
+    // them (Kafka also wants at least one thread when it reconfigures the cleaner).
+    if enable && threads < 1 {
+        return Err(invalid(
+            "log.cleaner.threads",
+            &threads.to_string(),
+            "must be at least 1 while log.cleaner.enable=true",
+        ));
+    }
+    if enable && dedupe / i64::from(threads) < MIB {
+        return Err(invalid(
+            "log.cleaner.dedupe.buffer.size",
+            &dedupe.to_string(),
+            format!(
+                "gives each of the {threads} log.cleaner.threads {} bytes; each needs at least 1 MiB (1048576)",
+                dedupe / i64::from(threads)
+            ),
+        ));
+    }
+    Ok(strait_storage::CleanerConfig {
+        enable,
+        threads: usize::try_from(threads).unwrap_or(0),
+        backoff_ms: u64::try_from(p.i64("log.cleaner.backoff.ms")?).unwrap_or(0),
+        dedupe_buffer_size: u64::try_from(dedupe).unwrap_or(0),
+        io_buffer_load_factor: p.f64("log.cleaner.io.buffer.load.factor")?,
+        io_buffer_size: u64::try_from(p.i32("log.cleaner.io.buffer.size")?).unwrap_or(0),
+        io_max_bytes_per_second: p.f64("log.cleaner.io.max.bytes.per.second")?,
+    })
+}
+
+/// The keys Strait reads in the order a `BTreeMap` gives (tests and README use it).
+pub fn supplied_unknown(supplied: &BTreeMap<String, String>) -> Vec<&str> {
+    supplied
+        .keys()
+        .filter(|k| {
+            super::resolve_static_key(k).is_none()
+                && super::topic_keys::topic_key_for_broker_key(k).is_none()
+        })
+        .map(String::as_str)
+        .collect()
+}

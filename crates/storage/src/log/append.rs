@@ -1,0 +1,337 @@
+//! The two append paths of [`PartitionLog`]: `append_leader` (client produce: validate,
+//! deduplicate, assign offsets, stamp the epoch) and `append_mirrored` (byte-for-byte,
+//! Kafka's `appendAsFollower`), plus how batches are written and when segments roll.
+
+use std::collections::HashMap;
+
+use strait_records::batch::{set_base_offset, set_max_timestamp, set_partition_leader_epoch};
+use strait_records::{decode_records, BatchHeader, BatchIter, TimestampType};
+
+use super::PartitionLog;
+use crate::error::AppendError;
+use crate::producer::{end_marker_of, ClientCheck, ProducerEntry, ProducerStateManager};
+use crate::segment::BatchMeta;
+use crate::{LeaderAppendInfo, MirrorAppendInfo};
+
+impl PartitionLog {
+    /// Client produce path (Kafka `appendAsLeader`). See the crate docs and the brief in
+    /// the method list: validates, deduplicates idempotent retries, assigns offsets from
+    /// the log end, stamps `leader_epoch`, applies `LogAppendTime`, writes, and applies
+    /// the flush policy.
+    pub fn append_leader(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LeaderAppendInfo, AppendError> {
+        let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
+        if batches.is_empty() {
+            return Err(AppendError::InvalidRecord(
+                "produce request carries no record batches".into(),
+            ));
+        }
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        // Kafka's LogValidator: a compacted topic cannot hold a record it could never
+        // compact. Only the leader path checks; mirrored bytes are stored as served.
+        let compacted = self.config.cleanup_policy.compact;
+        let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
+        let mut duplicates = Vec::new();
+        // (header with its final offsets, max record timestamp)
+        let mut planned: Vec<(BatchHeader, i64)> = Vec::with_capacity(batches.len());
+        let mut next_offset = self.log_end_offset;
+        let mut record_count = 0i64;
+        for (i, batch) in batches.iter().enumerate() {
+            let size = batch.size_in_bytes();
+            if size > self.config.max_message_bytes as usize {
+                return Err(AppendError::RecordTooLarge {
+                    size,
+                    max: self.config.max_message_bytes,
+                });
+            }
+            batch.validate_crc().map_err(AppendError::Corrupt)?;
+            let mut h = batch.header();
+            if h.is_control() {
+                return Err(AppendError::InvalidRecord(format!(
+                    "batch {i} is a control batch; clients may not write control records"
+                )));
+            }
+            if h.is_transactional() {
+                // No transaction coordinator yet: no partition was added to a transaction,
+                // so this is Kafka's unverified transactional write (KIP-890).
+                return Err(AppendError::InvalidTxnState(format!(
+                    "batch {i}: transactional write from producer {} epoch {} was not part of \
+                     an ongoing transaction (this broker has no transaction coordinator yet)",
+                    h.producer_id, h.producer_epoch
+                )));
+            }
+            if h.last_offset_delta < 0
+                || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
+            {
+                return Err(AppendError::InvalidRecord(format!(
+                    "batch {i}: recordsCount {} does not match lastOffsetDelta {}",
+                    h.records_count, h.last_offset_delta
+                )));
+            }
+            // Kafka validates every record on the leader path; a malformed record accepted
+            // here would break every consumer that reads past it.
+            let recs = decode_records(batch).map_err(AppendError::Corrupt)?;
+            let mut max_ts = -1i64;
+            for (j, r) in recs.iter().enumerate() {
+                if r.offset_delta != j as i32 {
+                    return Err(AppendError::InvalidRecord(format!(
+                        "batch {i}: record {j} has offsetDelta {}, expected {j}",
+                        r.offset_delta
+                    )));
+                }
+                if compacted && r.key.is_none() {
+                    // Kafka's record_errors.batch_index is the record's index within its batch;
+                    // the Java client blames exactly that record.
+                    return Err(AppendError::CompactedTopicRequiresKey {
+                        batch: i,
+                        batch_index: j,
+                    });
+                }
+                max_ts = max_ts.max(batch.base_timestamp().wrapping_add(r.timestamp_delta));
+            }
+            h.base_offset = next_offset;
+            if h.producer_id >= 0 {
+                if h.base_sequence < 0 {
+                    return Err(AppendError::InvalidRecord(format!(
+                        "batch {i}: producer id {} without a base sequence",
+                        h.producer_id
+                    )));
+                }
+                let current = staged
+                    .get(&h.producer_id)
+                    .or_else(|| self.producers.get(h.producer_id));
+                match ProducerStateManager::check_client(current, &h)? {
+                    ClientCheck::Duplicate(meta) => {
+                        duplicates.push(meta);
+                        continue;
+                    }
+                    ClientCheck::Append => {
+                        let mut entry = current
+                            .cloned()
+                            .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
+                        entry.add(h.producer_epoch, ProducerEntry::meta_of(&h));
+                        staged.insert(h.producer_id, entry);
+                    }
+                }
+            }
+            next_offset = h.last_offset() + 1;
+            record_count += i64::from(h.records_count);
+            planned.push((h, max_ts));
+        }
+        if !duplicates.is_empty() {
+            if !planned.is_empty() {
+                return Err(AppendError::InvalidRecord(
+                    "append mixes duplicate (already written) and new idempotent batches".into(),
+                ));
+            }
+            let first = duplicates[0];
+            let last = duplicates[duplicates.len() - 1];
+            return Ok(LeaderAppendInfo {
+                base_offset: first.first_offset,
+                last_offset: last.last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+                record_count: duplicates
+                    .iter()
+                    .map(|d| d.last_offset - d.first_offset + 1)
+                    .sum(),
+            });
+        }
+
+        // Stamp offsets, epoch and timestamps on a private copy.
+        let mut buf = records.to_vec();
+        let mut metas = Vec::with_capacity(planned.len());
+        let mut pos = 0usize;
+        for (batch, (h, max_ts)) in batches.iter().zip(&planned) {
+            let size = batch.size_in_bytes();
+            let b = &mut buf[pos..pos + size];
+            set_base_offset(b, h.base_offset);
+            set_partition_leader_epoch(b, leader_epoch);
+            let max_timestamp = if log_append_time {
+                set_max_timestamp(b, TimestampType::LogAppendTime, now_ms);
+                now_ms
+            } else {
+                set_max_timestamp(b, TimestampType::CreateTime, *max_ts);
+                *max_ts
+            };
+            metas.push(BatchMeta {
+                base_offset: h.base_offset,
+                last_offset: h.last_offset(),
+                max_timestamp,
+                size,
+            });
+            pos += size;
+        }
+        let base_offset = self.log_end_offset;
+        // Like Kafka, the epoch is recorded before the data: an entry at the log end with
+        // no data after it is harmless, data with no entry is not.
+        if self.epochs.assign(leader_epoch, base_offset) {
+            self.epochs.flush()?;
+        }
+        self.write_batches(&buf, &metas, now_ms)?;
+        for (h, _) in &planned {
+            self.apply_producer_batch(h, None)?;
+        }
+        self.after_append(record_count, now_ms)?;
+        Ok(LeaderAppendInfo {
+            base_offset,
+            last_offset: self.log_end_offset - 1,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            record_count,
+        })
+    }
+
+    /// Mirror path (Kafka `appendAsFollower`): whole batches stored byte-for-byte.
+    /// Verifies CRCs and strictly increasing offsets (the first batch must start at or
+    /// after the log end), builds the epoch cache from the batches' epochs and updates
+    /// producer state without sequence checks (transactions included: markers close them,
+    /// aborts go to the `.txnindex`). No `max.message.bytes` check. A control batch whose
+    /// marker cannot be read is refused (`Corrupt`), like a bad CRC, before anything is
+    /// written.
+    pub fn append_mirrored(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<MirrorAppendInfo, AppendError> {
+        let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
+        let mut headers = Vec::with_capacity(batches.len());
+        let mut markers = Vec::with_capacity(batches.len());
+        let mut metas = Vec::with_capacity(batches.len());
+        let mut prev_last: Option<i64> = None;
+        for batch in &batches {
+            batch.validate_crc().map_err(AppendError::Corrupt)?;
+            let h = batch.header();
+            if h.base_offset < 0 || h.last_offset_delta < 0 {
+                return Err(AppendError::InvalidRecord(format!(
+                    "batch with baseOffset {} has lastOffsetDelta {}",
+                    h.base_offset, h.last_offset_delta
+                )));
+            }
+            match prev_last {
+                None if h.base_offset < self.log_end_offset => {
+                    return Err(AppendError::UnexpectedAppendOffset {
+                        first_offset: h.base_offset,
+                        log_end_offset: self.log_end_offset,
+                    })
+                }
+                Some(prev) if h.base_offset <= prev => {
+                    return Err(AppendError::OffsetsOutOfOrder {
+                        base_offset: h.base_offset,
+                        previous_last_offset: prev,
+                    })
+                }
+                _ => {}
+            }
+            prev_last = Some(h.last_offset());
+            markers.push(end_marker_of(batch).map_err(AppendError::Corrupt)?);
+            metas.push(BatchMeta::of_header(&h, batch.size_in_bytes()));
+            headers.push(h);
+        }
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Ok(MirrorAppendInfo {
+                first_offset: -1,
+                last_offset: -1,
+                batches: 0,
+                bytes: 0,
+                max_epoch: -1,
+            });
+        };
+        let info = MirrorAppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset(),
+            batches: headers.len(),
+            bytes: records.len(),
+            max_epoch: headers
+                .iter()
+                .map(|h| h.partition_leader_epoch)
+                .max()
+                .unwrap_or(-1),
+        };
+        let mut epochs_changed = false;
+        for h in &headers {
+            epochs_changed |= self.epochs.assign(h.partition_leader_epoch, h.base_offset);
+        }
+        if epochs_changed {
+            self.epochs.flush()?;
+        }
+        self.write_batches(records, &metas, now_ms)?;
+        let mut record_count = 0i64;
+        for (h, marker) in headers.iter().zip(markers) {
+            self.apply_producer_batch(h, marker)?;
+            record_count += i64::from(h.records_count.max(0));
+        }
+        self.after_append(record_count, now_ms)?;
+        Ok(info)
+    }
+
+    /// Writes batches into the active segment, rolling before any batch that does not fit.
+    /// Consecutive batches that fit go out in one `pwrite`.
+    pub(super) fn write_batches(
+        &mut self,
+        bytes: &[u8],
+        metas: &[BatchMeta],
+        now_ms: i64,
+    ) -> Result<(), AppendError> {
+        let interval = self.config.index_interval_bytes;
+        let (mut run_start, mut run_byte_start, mut byte_pos) = (0usize, 0usize, 0usize);
+        let mut pending = 0u64;
+        for (i, meta) in metas.iter().enumerate() {
+            if self.should_roll(meta, pending, now_ms) {
+                if i > run_start {
+                    self.active.append(
+                        &bytes[run_byte_start..byte_pos],
+                        &metas[run_start..i],
+                        interval,
+                        now_ms,
+                    )?;
+                    self.log_end_offset = self.active.next_offset();
+                }
+                self.roll(meta.base_offset.max(self.log_end_offset))?;
+                run_start = i;
+                run_byte_start = byte_pos;
+                pending = 0;
+            }
+            pending += meta.size as u64;
+            byte_pos += meta.size;
+        }
+        if run_start < metas.len() {
+            self.active.append(
+                &bytes[run_byte_start..byte_pos],
+                &metas[run_start..],
+                interval,
+                now_ms,
+            )?;
+        }
+        self.log_end_offset = self.active.next_offset();
+        Ok(())
+    }
+
+    /// Kafka's `shouldRoll`, evaluated before appending `meta` after `pending` bytes that
+    /// are about to be written to the active segment.
+    fn should_roll(&self, meta: &BatchMeta, pending: u64, now_ms: i64) -> bool {
+        let a = &self.active;
+        // Relative offsets are 32-bit: a huge gap (compacted or mirrored source) forces a
+        // new segment based at this batch, even if the active one is empty.
+        if meta.last_offset - a.base_offset() > i64::from(i32::MAX) {
+            return true;
+        }
+        let size = a.size() + pending;
+        if size == 0 {
+            return false;
+        }
+        let max_segment = self.config.segment_bytes.min(i32::MAX as u64);
+        let rolling_base = a.rolling_base_ms.or((pending > 0).then_some(now_ms));
+        let max_index = u64::from(self.config.segment_index_bytes);
+        size + meta.size as u64 > max_segment
+            || rolling_base.is_some_and(|t| now_ms.saturating_sub(t) > self.max_segment_ms())
+            || a.offset_index_bytes() + 8 > max_index
+            || a.time_index_bytes() + 12 > max_index
+    }
+}

@@ -1,0 +1,176 @@
+//! The read paths of [`PartitionLog`]: Fetch reads of whole batches and ListOffsets
+//! lookups by timestamp. All take `&self` and use `pread`, so they run under a read lock.
+
+use bytes::Bytes;
+use strait_records::{decode_records, RecordBatch};
+
+use super::{all_segments, corrupt, PartitionLog};
+use crate::error::{ReadError, StorageError};
+use crate::segment::Segment;
+use crate::{FetchIsolation, LogReadInfo, TimestampOffset};
+
+impl PartitionLog {
+    /// A Fetch read at an isolation level (Kafka `UnifiedLog.read`): up to the log end,
+    /// the high watermark or the last stable offset. `TxnCommitted` reads also carry the
+    /// aborted transactions overlapping the returned batches (Kafka's
+    /// `addAbortedTransactions`, with the exact offset after the last returned batch as the
+    /// upper bound); the broker still returns aborted batches and the client drops them.
+    pub fn read_isolated(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        isolation: FetchIsolation,
+        min_one_batch: bool,
+    ) -> Result<LogReadInfo, ReadError> {
+        let max_offset = match isolation {
+            FetchIsolation::LogEnd => self.log_end_offset,
+            FetchIsolation::HighWatermark => self.high_watermark(),
+            FetchIsolation::TxnCommitted => self.last_stable_offset(),
+        };
+        let mut info = self.read(fetch_offset, max_bytes, max_offset, min_one_batch)?;
+        if isolation == FetchIsolation::TxnCommitted {
+            let upper_bound = strait_records::BatchIter::new(&info.records)
+                .filter_map(Result::ok)
+                .last()
+                .map(|b| b.next_offset());
+            info.aborted_transactions = Some(match upper_bound {
+                Some(upper) => self.collect_aborted_transactions(fetch_offset, upper),
+                None => Vec::new(),
+            });
+        }
+        Ok(info)
+    }
+
+    /// Reads whole batches from the first one whose last offset is `>= fetch_offset`, up to
+    /// (excluding) any batch starting at or after `max_offset`, within `max_bytes` — except
+    /// that with `min_one_batch` the first batch is returned whole even if larger. Reads stay
+    /// within one segment (as Kafka's do); the caller fetches again for more.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<LogReadInfo, ReadError> {
+        if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        let mut info = LogReadInfo {
+            records: Bytes::new(),
+            high_watermark: self.high_watermark(),
+            last_stable_offset: self.last_stable_offset(),
+            log_start_offset: self.log_start_offset,
+            aborted_transactions: None,
+        };
+        for seg in self.segments_from(fetch_offset) {
+            let Some((start, first, first_size)) = seg.find_first_batch(fetch_offset)? else {
+                continue;
+            };
+            if first.base_offset >= max_offset {
+                return Ok(info);
+            }
+            let mut len = 0usize;
+            if first_size <= max_bytes || min_one_batch {
+                len = first_size;
+                let mut scan = seg.scan_from(start + first_size as u64, 64 * 1024);
+                while let Some((_, h, size)) = scan.next_header()? {
+                    if h.base_offset >= max_offset || len + size > max_bytes {
+                        break;
+                    }
+                    len += size;
+                }
+            }
+            if len > 0 {
+                info.records = Bytes::from(seg.read_at(start, len)?);
+            }
+            return Ok(info);
+        }
+        Ok(info)
+    }
+
+    /// Segments that may hold `offset` or anything after it, in order.
+    pub(super) fn segments_from(&self, offset: i64) -> impl Iterator<Item = &Segment> {
+        let older = match self.older.range(..=offset).next_back() {
+            Some((&floor, _)) => self.older.range(floor..),
+            None => self.older.range(..),
+        };
+        older.map(|(_, s)| s).chain(std::iter::once(&self.active))
+    }
+
+    fn read_batch(seg: &Segment, pos: u64, size: usize) -> Result<Vec<u8>, StorageError> {
+        Ok(seg.read_at(pos, size)?)
+    }
+
+    /// ListOffsets by timestamp: the first record (at or after the log start) whose
+    /// timestamp is `>= target_ms`, found via the time index and decoded like Kafka does.
+    pub fn offset_for_timestamp(
+        &self,
+        target_ms: i64,
+    ) -> Result<Option<TimestampOffset>, StorageError> {
+        for seg in all_segments(&self.older, &self.active) {
+            if seg.max_timestamp() < target_ms {
+                continue;
+            }
+            let mut scan = seg.scan_from(seg.position_for_timestamp(target_ms), 64 * 1024);
+            while let Some((pos, h, size)) = scan.next_header()? {
+                if h.max_timestamp < target_ms || h.last_offset() < self.log_start_offset {
+                    continue;
+                }
+                let bytes = Self::read_batch(seg, pos, size)?;
+                let batch = RecordBatch::new(&bytes).map_err(|e| corrupt(seg.log_path(), e))?;
+                let records = decode_records(&batch).map_err(|e| corrupt(seg.log_path(), e))?;
+                for r in &records {
+                    let (offset, timestamp) = (r.offset(&batch), r.timestamp(&batch));
+                    if timestamp >= target_ms && offset >= self.log_start_offset {
+                        return Ok(Some(TimestampOffset {
+                            timestamp,
+                            offset,
+                            leader_epoch: (h.partition_leader_epoch >= 0)
+                                .then_some(h.partition_leader_epoch),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: the first record carrying the largest timestamp.
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {
+        let mut best: Option<&Segment> = None;
+        for seg in all_segments(&self.older, &self.active) {
+            if seg.max_timestamp() >= 0
+                && best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp())
+            {
+                best = Some(seg);
+            }
+        }
+        let Some(seg) = best else { return Ok(None) };
+        let target = seg.max_timestamp();
+        let mut scan = seg.scan();
+        while let Some((pos, h, size)) = scan.next_header()? {
+            if h.max_timestamp != target || h.last_offset() < self.log_start_offset {
+                continue;
+            }
+            let leader_epoch = (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch);
+            let bytes = Self::read_batch(seg, pos, size)?;
+            let batch = RecordBatch::new(&bytes).map_err(|e| corrupt(seg.log_path(), e))?;
+            let records = decode_records(&batch).map_err(|e| corrupt(seg.log_path(), e))?;
+            for r in &records {
+                let offset = r.offset(&batch);
+                if r.timestamp(&batch) == target && offset >= self.log_start_offset {
+                    return Ok(Some(TimestampOffset {
+                        timestamp: target,
+                        offset,
+                        leader_epoch,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

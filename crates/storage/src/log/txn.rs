@@ -1,0 +1,251 @@
+//! Transaction state of a [`PartitionLog`]: the last stable offset, the aborted-transaction
+//! index per segment (`.txnindex`), its search for read_committed fetches (Kafka
+//! `collectAbortedTransactions`), its rebuild from the batches at open, and the marker
+//! append the transaction coordinator will use.
+//!
+//! Every batch, on every path (leader, mirror, marker, rebuild), goes through
+//! [`PartitionLog::apply_producer_batch`] in offset order, so an entry's
+//! `lastStableOffset` is computed the same way live and after a restart: the smallest
+//! first offset of the transactions still open right after the marker, else the marker's
+//! offset + 1.
+
+use strait_records::{BatchBuilder, BatchHeader, ControlRecordType, RecordBatch};
+
+use super::{all_segments, corrupt, PartitionLog};
+use crate::error::{AppendError, StorageError};
+use crate::producer::{end_marker_of, EndMarker, ProducerStateManager};
+use crate::segment::{BatchMeta, Segment};
+use crate::txn_index::AbortedTxn;
+
+impl PartitionLog {
+    /// Kafka `lastStableOffset`: the first offset of the earliest ongoing transaction if it
+    /// is below the high watermark (clamped to the log start: retention may have removed
+    /// the transaction's first batches), else the high watermark. Without transactions it
+    /// equals the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        match self.producers.first_unstable_offset() {
+            Some(first) => first.max(self.log_start_offset).min(hw),
+            None => hw,
+        }
+    }
+
+    /// Kafka `firstUnstableOffset`: first offset of the earliest ongoing transaction.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.first_unstable_offset()
+    }
+
+    /// `(producer id, first offset)` of every ongoing transaction, by first offset.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.producers.ongoing_transactions().collect()
+    }
+
+    /// Kafka `collectAbortedTransactions(startOffset, upperBoundOffset)`: every aborted
+    /// transaction with `lastOffset >= start_offset` and `firstOffset < upper_bound`,
+    /// searched from the segment holding `start_offset` onward (an entry sits in its
+    /// marker's segment, which is never before the data) until an entry's LSO reaches the
+    /// upper bound.
+    pub fn collect_aborted_transactions(
+        &self,
+        start_offset: i64,
+        upper_bound: i64,
+    ) -> Vec<AbortedTxn> {
+        let mut out = Vec::new();
+        for seg in self.segments_from(start_offset) {
+            if seg.collect_aborted_txns(start_offset, upper_bound, &mut out) {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Every `.txnindex` entry of the log, oldest marker first (tests and tools).
+    pub fn aborted_transactions(&self) -> Vec<AbortedTxn> {
+        all_segments(&self.older, &self.active)
+            .flat_map(|s| s.aborted_txns().iter().copied())
+            .collect()
+    }
+
+    /// Applies one appended batch (at its final offset) to producer state, and records an
+    /// aborted transaction in the index of the segment holding its marker.
+    pub(super) fn apply_producer_batch(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<EndMarker>,
+    ) -> Result<(), StorageError> {
+        let Some(done) = self.producers.update(h, marker) else {
+            return Ok(());
+        };
+        if !done.aborted {
+            return Ok(());
+        }
+        let entry = AbortedTxn {
+            producer_id: done.producer_id,
+            first_offset: done.first_offset,
+            last_offset: done.last_offset,
+            last_stable_offset: self
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(done.last_offset + 1),
+        };
+        let seg = self.segment_holding_mut(done.last_offset);
+        seg.append_aborted_txn(entry)?;
+        Ok(())
+    }
+
+    /// The segment `offset` falls in (the active one if at or past its base).
+    fn segment_holding_mut(&mut self, offset: i64) -> &mut Segment {
+        if offset >= self.active.base_offset() {
+            return &mut self.active;
+        }
+        match self.older.range_mut(..=offset).next_back() {
+            Some((_, seg)) => seg,
+            None => &mut self.active,
+        }
+    }
+
+    /// Rebuilds producer state (and, if asked, the epoch cache) from every batch, reading
+    /// the record of each control batch for its marker. Segments whose `.txnindex` could
+    /// not be trusted at open get it regenerated from this scan; the others keep theirs
+    /// (after a truncation they were truncated with the data).
+    pub(super) fn rebuild_from_headers(
+        &mut self,
+        rebuild_epochs: bool,
+    ) -> Result<(), StorageError> {
+        let mut producers = ProducerStateManager::default();
+        if rebuild_epochs {
+            self.epochs.clear();
+        }
+        let mut rebuilt: Vec<(i64, Vec<AbortedTxn>)> = Vec::new();
+        for seg in all_segments(&self.older, &self.active) {
+            let regenerate = seg.txn_index_needs_rebuild().is_some();
+            let mut entries = Vec::new();
+            let mut scan = seg.scan();
+            while let Some((pos, h, size)) = scan.next_header()? {
+                let marker = if h.is_control() && h.producer_id >= 0 {
+                    let bytes = seg.read_at(pos, size)?;
+                    let batch = RecordBatch::new(&bytes).map_err(|e| corrupt(seg.log_path(), e))?;
+                    match end_marker_of(&batch) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            // Accepted before (CRC-valid): keep going rather than refuse to open.
+                            tracing::warn!(segment = %seg.log_path().display(), offset = h.base_offset, "ignoring unreadable transaction marker: {e}");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(done) = producers.update(&h, marker) {
+                    if done.aborted && regenerate {
+                        entries.push(AbortedTxn {
+                            producer_id: done.producer_id,
+                            first_offset: done.first_offset,
+                            last_offset: done.last_offset,
+                            last_stable_offset: producers
+                                .first_unstable_offset()
+                                .unwrap_or(done.last_offset + 1),
+                        });
+                    }
+                }
+                if rebuild_epochs {
+                    self.epochs.assign(h.partition_leader_epoch, h.base_offset);
+                }
+            }
+            if regenerate {
+                rebuilt.push((seg.base_offset(), entries));
+            }
+        }
+        for (base, entries) in rebuilt {
+            let seg = if base == self.active.base_offset() {
+                Some(&mut self.active)
+            } else {
+                self.older.get_mut(&base)
+            };
+            if let Some(seg) = seg {
+                tracing::info!(segment = %seg.log_path().display(), entries = entries.len(), "rebuilt transaction index");
+                seg.rebuild_txn_index(entries)?;
+            }
+        }
+        producers.evict_below(self.log_start_offset);
+        self.producers = producers;
+        Ok(())
+    }
+
+    /// Whether any segment's `.txnindex` awaits a rebuild (open forces a batch scan then).
+    pub(super) fn any_txn_index_needs_rebuild(&self) -> bool {
+        all_segments(&self.older, &self.active).any(|s| s.txn_index_needs_rebuild().is_some())
+    }
+
+    /// Writes a transaction marker (a Kafka control batch: transactional + control bits,
+    /// one record with key `version 0, type` and value `version 0, coordinator_epoch`) at
+    /// the log end, stamped with `leader_epoch`, for the transaction coordinator. Closes the
+    /// producer's ongoing transaction; an abort is recorded in the `.txnindex`. Kafka's
+    /// checks for the coordinator origin apply: a producer epoch older than the producer's
+    /// current one is `InvalidProducerEpoch`, an older coordinator epoch is
+    /// `TransactionCoordinatorFenced`. Returns the marker's offset.
+    pub fn append_control_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, AppendError> {
+        if producer_id < 0 {
+            return Err(AppendError::InvalidTxnState(format!(
+                "transaction marker for invalid producer id {producer_id}"
+            )));
+        }
+        if let Some(entry) = self.producers.get(producer_id) {
+            if producer_epoch < entry.epoch {
+                return Err(AppendError::InvalidProducerEpoch {
+                    producer_id,
+                    producer_epoch,
+                    current_epoch: entry.epoch,
+                });
+            }
+            if coordinator_epoch < entry.coordinator_epoch {
+                return Err(AppendError::TransactionCoordinatorFenced {
+                    producer_id,
+                    coordinator_epoch,
+                    current_coordinator_epoch: entry.coordinator_epoch,
+                });
+            }
+        }
+        let offset = self.log_end_offset;
+        let kind = if commit {
+            ControlRecordType::Commit
+        } else {
+            ControlRecordType::Abort
+        };
+        let bytes = BatchBuilder::end_txn_marker(
+            offset,
+            kind,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            now_ms,
+        )
+        .leader_epoch(leader_epoch)
+        .build()
+        .map_err(AppendError::Corrupt)?;
+        let batch = RecordBatch::new(&bytes).map_err(AppendError::Corrupt)?;
+        let h = batch.header();
+        let meta = BatchMeta::of_header(&h, bytes.len());
+        if self.epochs.assign(leader_epoch, offset) {
+            self.epochs.flush()?;
+        }
+        self.write_batches(&bytes, &[meta], now_ms)?;
+        self.apply_producer_batch(
+            &h,
+            Some(EndMarker {
+                commit,
+                coordinator_epoch,
+            }),
+        )?;
+        self.after_append(1, now_ms)?;
+        Ok(offset)
+    }
+}
