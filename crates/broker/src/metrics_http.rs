@@ -95,10 +95,59 @@ pub fn render(broker: &Broker) -> String {
         .filter(|t| t.read_only_reason().is_some())
         .count();
     let _ = writeln!(out, "# HELP strait_mirror_topics Read-only mirror topics.\n# TYPE strait_mirror_topics gauge\nstrait_mirror_topics {mirrors}");
+    if let Some(stats) = broker.log_cleaner_stats() {
+        render_cleaner(&mut out, &stats);
+    }
     if let Some(links) = broker.links() {
         links.render_metrics(&mut out);
     }
     out
+}
+
+/// Kafka's cleaner metrics have other names (JMX); these say the same in Prometheus terms.
+fn render_cleaner(out: &mut String, s: &crate::log_cleaner::CleanerStats) {
+    for (name, help, value) in [
+        (
+            "strait_log_cleaner_passes_total",
+            "Cleaning passes swapped in.",
+            s.passes,
+        ),
+        (
+            "strait_log_cleaner_discarded_passes_total",
+            "Passes discarded because the log changed (retention, truncation) while cleaning.",
+            s.discarded_passes,
+        ),
+        (
+            "strait_log_cleaner_failed_passes_total",
+            "Passes that failed.",
+            s.failed_passes,
+        ),
+        (
+            "strait_log_cleaner_read_bytes_total",
+            "Bytes the cleaner read.",
+            s.bytes_read,
+        ),
+        (
+            "strait_log_cleaner_written_bytes_total",
+            "Bytes the cleaner wrote.",
+            s.bytes_written,
+        ),
+        (
+            "strait_log_cleaner_records_removed_total",
+            "Records removed by cleaning.",
+            s.records_removed,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP strait_log_cleaner_uncleanable_partitions Partitions the cleaner gave up on until restart (see the broker log for the reason).\n# TYPE strait_log_cleaner_uncleanable_partitions gauge\nstrait_log_cleaner_uncleanable_partitions {}",
+        s.uncleanable.len()
+    );
 }
 
 /// `http://host:port/metrics` for the bound listener, for the start-up line.
