@@ -44,6 +44,23 @@ use crate::shared::{now_ms, LinkShared};
 struct Failure {
     reason: &'static str,
     message: String,
+    /// A failure no retry can cure (the source serves bytes that fail validation): the
+    /// mirror fails at once, as a Kafka follower marks such a partition failed, instead of
+    /// showing ACTIVE while it is stuck for good.
+    permanent: bool,
+}
+
+/// Reason of a mirror whose source serves a batch that fails its CRC or framing check.
+pub const SOURCE_DATA_CORRUPT: &str = "SOURCE_DATA_CORRUPT";
+
+impl Failure {
+    fn corrupt(message: String) -> Self {
+        Failure {
+            reason: SOURCE_DATA_CORRUPT,
+            message,
+            permanent: true,
+        }
+    }
 }
 
 impl From<String> for Failure {
@@ -51,6 +68,7 @@ impl From<String> for Failure {
         Failure {
             reason: "RETRY_TIMEOUT_EXCEEDED",
             message,
+            permanent: false,
         }
     }
 }
@@ -463,6 +481,13 @@ async fn apply_pending(
             Err(e) => {
                 failed.push((a.mirror_topic.clone(), a.partition));
                 tracing::debug!(link = %shared.name(), mirror = %a.mirror_topic, partition = a.partition, error = %e.message, "mirror partition error");
+                if e.permanent {
+                    shared.fail_mirror(
+                        &a.mirror_topic,
+                        e.reason,
+                        format!("partition {}: {}", a.partition, e.message),
+                    );
+                }
                 shared.partition_failed(&a.mirror_topic, a.partition, e.reason, e.message);
             }
             Ok(()) => shared.partition_recovered(&a.mirror_topic, a.partition),
@@ -508,6 +533,7 @@ async fn apply(
             return Err(Failure {
                 reason,
                 message: format!("source answered {code}; refreshing source metadata"),
+                permanent: false,
             });
         }
         Some(code) => return Err(format!("source answered {code}").into()),
@@ -543,7 +569,8 @@ async fn apply(
     let mut records = 0u64;
     let mut iter = BatchIter::new(&fp.records);
     for batch in iter.by_ref() {
-        let batch = batch.map_err(|e| format!("source sent a malformed batch: {e}"))?;
+        let batch =
+            batch.map_err(|e| Failure::corrupt(format!("source sent a malformed batch: {e}")))?;
         let batch_start = end;
         end += batch.size_in_bytes();
         if batch.last_offset() < fetch_offset {
@@ -581,7 +608,13 @@ async fn apply(
     }
     let appended = local
         .append_mirrored(&a.mirror_topic, a.partition, &fp.records[start..end])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            if e.code == ErrorCode::CorruptMessage {
+                Failure::corrupt(e.to_string())
+            } else {
+                Failure::from(e.to_string())
+            }
+        })?;
     shared.update_stats(&a.mirror_topic, a.partition, |s| {
         s.bytes_mirrored += appended.bytes as u64;
         s.batches_mirrored += appended.batches as u64;
