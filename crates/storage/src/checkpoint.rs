@@ -28,6 +28,7 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> io::Resul
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
     let write = || -> io::Result<()> {
+        crate::fault::hit(crate::fault::Op::Checkpoint)?;
         let mut f = File::create(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()

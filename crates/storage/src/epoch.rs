@@ -90,6 +90,22 @@ impl LeaderEpochCache {
         true
     }
 
+    /// Whether [`Self::assign`] would change anything (so an append can save the entries
+    /// before changing them, and restore them if its data write fails).
+    pub fn would_change(&self, epoch: i32, start_offset: i64) -> bool {
+        if epoch < 0 || start_offset < 0 {
+            return false;
+        }
+        self.entries
+            .last()
+            .is_none_or(|last| last.epoch != epoch || last.start_offset > start_offset)
+    }
+
+    /// Puts back entries saved before a failed append (call [`Self::flush`] after).
+    pub fn restore(&mut self, entries: Vec<EpochEntry>) {
+        self.entries = entries;
+    }
+
     /// `(epoch, end offset)` per Kafka's `endOffsetFor`; `(-1, -1)` when undefined.
     pub fn end_offset_for(&self, requested: i32, log_end_offset: i64) -> (i32, i64) {
         if requested < 0 {

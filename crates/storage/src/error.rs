@@ -77,6 +77,18 @@ pub enum AppendError {
     /// Kafka: KAFKA_STORAGE_ERROR (56).
     #[error("storage I/O error: {0}")]
     Io(io::Error),
+    /// The partition went offline after an earlier I/O error left its files and memory out
+    /// of step; nothing is written until a restart recovers it. Kafka: KAFKA_STORAGE_ERROR (56).
+    #[error("{0}")]
+    Offline(Offline),
+}
+
+/// Why a partition log is offline: which directory, and the error that took it there.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("partition log {} is offline after a storage error ({cause}); restart the broker to recover it", dir.display())]
+pub struct Offline {
+    pub dir: PathBuf,
+    pub cause: String,
 }
 
 /// Why a read failed.
@@ -92,6 +104,9 @@ pub enum ReadError {
     /// Kafka: KAFKA_STORAGE_ERROR (56).
     #[error("storage I/O error: {0}")]
     Io(io::Error),
+    /// See [`AppendError::Offline`]. Kafka: KAFKA_STORAGE_ERROR (56).
+    #[error("{0}")]
+    Offline(Offline),
 }
 
 /// Errors of log management operations (open, retention, truncation, checkpoints).
@@ -110,6 +125,9 @@ pub enum StorageError {
     },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// See [`AppendError::Offline`]. Kafka: KAFKA_STORAGE_ERROR (56).
+    #[error("{0}")]
+    Offline(Offline),
 }
 
 impl From<io::Error> for StorageError {
@@ -131,6 +149,7 @@ impl From<StorageError> for AppendError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Io(e) => AppendError::Io(e),
+            StorageError::Offline(o) => AppendError::Offline(o),
             other => AppendError::Io(io::Error::other(other.to_string())),
         }
     }
@@ -139,7 +158,29 @@ impl From<StorageError> for ReadError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Io(e) => ReadError::Io(e),
+            StorageError::Offline(o) => ReadError::Offline(o),
             other => ReadError::Io(io::Error::other(other.to_string())),
+        }
+    }
+}
+
+/// How far a failed segment append got (see `Segment::append`).
+#[derive(Debug)]
+pub(crate) enum AppendFailure {
+    /// Nothing of the append is in any file and no in-memory state changed: the log is
+    /// exactly as before, the error goes back to the client, a retry is safe.
+    NotWritten(io::Error),
+    /// Some bytes reached a file (or could not be cut back) while in-memory state does not
+    /// describe them: the partition must go offline until a restart recovers it.
+    Torn(io::Error),
+}
+
+impl AppendFailure {
+    /// The underlying error, for writers whose output is discarded on any failure (the
+    /// cleaner's `.cleaned` segments).
+    pub fn into_io(self) -> io::Error {
+        match self {
+            AppendFailure::NotWritten(e) | AppendFailure::Torn(e) => e,
         }
     }
 }

@@ -20,9 +20,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::io_context;
+use crate::fault::{self, Op};
 
 pub(crate) trait IndexEntry: Copy + std::fmt::Debug {
     const SIZE: usize;
+    /// Which write fault-injection rules match for this index kind.
+    const WRITE_OP: Op;
     fn encode(&self, out: &mut Vec<u8>);
     fn decode(b: &[u8]) -> Self;
 }
@@ -35,6 +38,7 @@ pub(crate) struct OffsetEntry {
 
 impl IndexEntry for OffsetEntry {
     const SIZE: usize = 8;
+    const WRITE_OP: Op = Op::OffsetIndexWrite;
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.relative_offset.to_be_bytes());
         out.extend_from_slice(&self.position.to_be_bytes());
@@ -55,6 +59,7 @@ pub(crate) struct TimeEntry {
 
 impl IndexEntry for TimeEntry {
     const SIZE: usize = 12;
+    const WRITE_OP: Op = Op::TimeIndexWrite;
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.timestamp.to_be_bytes());
         out.extend_from_slice(&self.relative_offset.to_be_bytes());
@@ -132,7 +137,9 @@ impl<E: IndexEntry> IndexFile<E> {
         (self.entries.len() * E::SIZE) as u64
     }
 
-    /// Appends entries with one write.
+    /// Appends entries with one write. On error the in-memory entries are unchanged, but
+    /// the file may hold part of the new entries past them (the caller takes the
+    /// partition offline; recovery rebuilds indexes from the data).
     pub fn append(&mut self, new: &[E]) -> io::Result<()> {
         if new.is_empty() {
             return Ok(());
@@ -141,8 +148,7 @@ impl<E: IndexEntry> IndexFile<E> {
         for e in new {
             e.encode(&mut buf);
         }
-        self.file
-            .write_all_at(&buf, self.size_in_bytes())
+        fault::write_all_at(&self.file, E::WRITE_OP, &buf, self.size_in_bytes())
             .map_err(|e| io_context("append to index", &self.path, e))?;
         self.entries.extend_from_slice(new);
         Ok(())

@@ -45,6 +45,10 @@ mod checkpoint;
 pub mod cleaner;
 mod epoch;
 mod error;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod fault;
+#[cfg(not(any(test, feature = "fault-injection")))]
+mod fault;
 mod index;
 mod log;
 mod producer;
@@ -55,7 +59,7 @@ pub use cleaner::{
     CleanCommit, CleanPlan, CleanedOutput, CleanerContext, CleanerError, CleanerPassStats,
     OffsetMap, Throttler,
 };
-pub use error::{AppendError, ReadError, StorageError};
+pub use error::{AppendError, Offline, ReadError, StorageError};
 pub use log::{JitterRng, PartitionLog};
 pub use strait_records::TimestampType;
 pub use txn_index::{AbortedTxn, ABORTED_TXN_ENTRY_SIZE};

@@ -89,6 +89,13 @@ fn lookup(
         let storage = |e: strait_storage::StorageError| {
             ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
         };
+        // EARLIEST/LATEST read in-memory offsets, which an offline log can no longer vouch for.
+        if let Some(offline) = log.offline_error() {
+            return Err(ApiError::new(
+                ErrorCode::KafkaStorageError,
+                offline.to_string(),
+            ));
+        }
         match timestamp {
             LATEST => {
                 let offset = if read_committed {

@@ -216,6 +216,8 @@ fn map_append_error(topic: &str, index: i32, e: AppendError) -> (ApiError, Optio
             tracing::error!(topic, partition = index, error = %e, "log append failed");
             ErrorCode::KafkaStorageError
         }
+        // Logged once, loudly, by the storage layer when the partition went offline.
+        AppendError::Offline(_) => ErrorCode::KafkaStorageError,
     };
     (ApiError::new(code, message), None)
 }

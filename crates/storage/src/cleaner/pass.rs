@@ -318,7 +318,8 @@ impl CleanPlan {
             if pending.is_empty() {
                 return Ok(());
             }
-            out.append(pending, metas, interval, now_ms)?;
+            out.append(pending, metas, interval, now_ms)
+                .map_err(crate::error::AppendFailure::into_io)?;
             stats.bytes_written += pending.len() as u64;
             ctx.throttler.maybe_throttle(pending.len() as u64);
             pending.clear();

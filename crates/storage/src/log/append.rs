@@ -1,14 +1,20 @@
 //! The two append paths of [`PartitionLog`]: `append_leader` (client produce: validate,
 //! deduplicate, assign offsets, stamp the epoch) and `append_mirrored` (byte-for-byte,
 //! Kafka's `appendAsFollower`), plus how batches are written and when segments roll.
+//!
+//! Every append is staged: validation first, then [`PartitionLog::commit_append`] writes
+//! and only then updates in-memory state; an I/O error either leaves the log exactly as
+//! before (retriable) or takes the partition offline (see `commit_append`).
 
 use std::collections::HashMap;
 
 use strait_records::batch::{set_base_offset, set_max_timestamp, set_partition_leader_epoch};
 use strait_records::{decode_records, BatchHeader, BatchIter, TimestampType};
 
+use std::io;
+
 use super::PartitionLog;
-use crate::error::AppendError;
+use crate::error::{AppendError, AppendFailure, StorageError};
 use crate::producer::{end_marker_of, ClientCheck, ProducerEntry, ProducerStateManager};
 use crate::segment::BatchMeta;
 use crate::{LeaderAppendInfo, MirrorAppendInfo};
@@ -24,6 +30,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LeaderAppendInfo, AppendError> {
+        self.check_online().map_err(AppendError::Offline)?;
         let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
         if batches.is_empty() {
             return Err(AppendError::InvalidRecord(
@@ -168,16 +175,19 @@ impl PartitionLog {
             pos += size;
         }
         let base_offset = self.log_end_offset;
-        // Like Kafka, the epoch is recorded before the data: an entry at the log end with
-        // no data after it is harmless, data with no entry is not.
-        if self.epochs.assign(leader_epoch, base_offset) {
-            self.epochs.flush()?;
-        }
-        self.write_batches(&buf, &metas, now_ms)?;
-        for (h, _) in &planned {
-            self.apply_producer_batch(h, None)?;
-        }
-        self.after_append(record_count, now_ms)?;
+        self.commit_append(
+            &buf,
+            &metas,
+            &[(leader_epoch, base_offset)],
+            record_count,
+            now_ms,
+            |log| {
+                for (h, _) in &planned {
+                    log.apply_producer_batch(h, None)?;
+                }
+                Ok(())
+            },
+        )?;
         Ok(LeaderAppendInfo {
             base_offset,
             last_offset: self.log_end_offset - 1,
@@ -200,6 +210,7 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
     ) -> Result<MirrorAppendInfo, AppendError> {
+        self.check_online().map_err(AppendError::Offline)?;
         let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
         let mut headers = Vec::with_capacity(batches.len());
         let mut markers = Vec::with_capacity(batches.len());
@@ -254,46 +265,114 @@ impl PartitionLog {
                 .max()
                 .unwrap_or(-1),
         };
-        let mut epochs_changed = false;
-        for h in &headers {
-            epochs_changed |= self.epochs.assign(h.partition_leader_epoch, h.base_offset);
-        }
-        if epochs_changed {
-            self.epochs.flush()?;
-        }
-        self.write_batches(records, &metas, now_ms)?;
-        let mut record_count = 0i64;
-        for (h, marker) in headers.iter().zip(markers) {
-            self.apply_producer_batch(h, marker)?;
-            record_count += i64::from(h.records_count.max(0));
-        }
-        self.after_append(record_count, now_ms)?;
+        let epochs: Vec<(i32, i64)> = headers
+            .iter()
+            .map(|h| (h.partition_leader_epoch, h.base_offset))
+            .collect();
+        let record_count = headers
+            .iter()
+            .map(|h| i64::from(h.records_count.max(0)))
+            .sum();
+        self.commit_append(records, &metas, &epochs, record_count, now_ms, |log| {
+            for (h, marker) in headers.iter().zip(markers) {
+                log.apply_producer_batch(h, marker)?;
+            }
+            Ok(())
+        })?;
         Ok(info)
     }
 
+    /// The write phase shared by every append path, after validation: records the leader
+    /// epochs `(epoch, start offset)`, writes the batches, then lets `apply` update
+    /// producer and transaction state, then applies the flush policy.
+    ///
+    /// Staging: like Kafka, the epoch is recorded before the data (an entry with no data
+    /// after it is harmless, data with no entry is not), but the previous entries are kept
+    /// and put back if the data write fails before any byte was committed — then the log
+    /// is exactly as before and the error is retriable. Any later failure (epoch
+    /// checkpoint, index write, roll, `.txnindex`, fsync, checkpoint) means files and
+    /// memory may disagree, so the partition goes offline instead of reusing offsets.
+    pub(super) fn commit_append(
+        &mut self,
+        bytes: &[u8],
+        metas: &[BatchMeta],
+        epochs: &[(i32, i64)],
+        record_count: i64,
+        now_ms: i64,
+        apply: impl FnOnce(&mut Self) -> Result<(), StorageError>,
+    ) -> Result<(), AppendError> {
+        let mut saved_epochs = None;
+        for &(epoch, start) in epochs {
+            if saved_epochs.is_none() && self.epochs.would_change(epoch, start) {
+                saved_epochs = Some(self.epochs.entries().to_vec());
+            }
+            self.epochs.assign(epoch, start);
+        }
+        if saved_epochs.is_some() {
+            if let Err(e) = self.epochs.flush() {
+                return Err(AppendError::Offline(self.go_offline(e)));
+            }
+        }
+        match self.write_batches(bytes, metas, now_ms) {
+            Ok(()) => {}
+            Err(AppendFailure::NotWritten(e)) => {
+                if let Some(entries) = saved_epochs {
+                    self.epochs.restore(entries);
+                    if let Err(f) = self.epochs.flush() {
+                        let cause = format!("{e}; restoring the leader-epoch checkpoint: {f}");
+                        return Err(AppendError::Offline(self.go_offline(cause)));
+                    }
+                }
+                tracing::warn!(dir = %self.dir.display(), error = %e, "append not written");
+                return Err(AppendError::Io(e));
+            }
+            Err(AppendFailure::Torn(e)) => return Err(AppendError::Offline(self.go_offline(e))),
+        }
+        if let Err(e) = apply(self) {
+            return Err(AppendError::Offline(self.go_offline(e)));
+        }
+        // `after_append` takes the partition offline itself if its fsync fails.
+        self.after_append(record_count, now_ms)?;
+        Ok(())
+    }
+
     /// Writes batches into the active segment, rolling before any batch that does not fit.
-    /// Consecutive batches that fit go out in one `pwrite`.
-    pub(super) fn write_batches(
+    /// Consecutive batches that fit go out in one `pwrite`. The log end offset advances
+    /// only after the last run is written: a split append lands whole, and once one run
+    /// has been written any later failure (including the roll) is [`AppendFailure::Torn`].
+    fn write_batches(
         &mut self,
         bytes: &[u8],
         metas: &[BatchMeta],
         now_ms: i64,
-    ) -> Result<(), AppendError> {
+    ) -> Result<(), AppendFailure> {
         let interval = self.config.index_interval_bytes;
         let (mut run_start, mut run_byte_start, mut byte_pos) = (0usize, 0usize, 0usize);
         let mut pending = 0u64;
+        let mut written_any = false;
+        // After a run was written, nothing that follows can be undone cleanly.
+        let torn = |written: bool, f: AppendFailure| match f {
+            AppendFailure::NotWritten(e) if written => AppendFailure::Torn(e),
+            other => other,
+        };
         for (i, meta) in metas.iter().enumerate() {
             if self.should_roll(meta, pending, now_ms) {
                 if i > run_start {
-                    self.active.append(
-                        &bytes[run_byte_start..byte_pos],
-                        &metas[run_start..i],
-                        interval,
-                        now_ms,
-                    )?;
-                    self.log_end_offset = self.active.next_offset();
+                    self.active
+                        .append(
+                            &bytes[run_byte_start..byte_pos],
+                            &metas[run_start..i],
+                            interval,
+                            now_ms,
+                        )
+                        .map_err(|f| torn(written_any, f))?;
+                    written_any = true;
                 }
-                self.roll(meta.base_offset.max(self.log_end_offset))?;
+                // A failed roll may leave new files or a half-finished swap of the active
+                // segment: never retriable.
+                let base = meta.base_offset.max(self.active.next_offset());
+                self.roll(base)
+                    .map_err(|e| AppendFailure::Torn(io::Error::other(e.to_string())))?;
                 run_start = i;
                 run_byte_start = byte_pos;
                 pending = 0;
@@ -302,12 +381,14 @@ impl PartitionLog {
             byte_pos += meta.size;
         }
         if run_start < metas.len() {
-            self.active.append(
-                &bytes[run_byte_start..byte_pos],
-                &metas[run_start..],
-                interval,
-                now_ms,
-            )?;
+            self.active
+                .append(
+                    &bytes[run_byte_start..byte_pos],
+                    &metas[run_start..],
+                    interval,
+                    now_ms,
+                )
+                .map_err(|f| torn(written_any, f))?;
         }
         self.log_end_offset = self.active.next_offset();
         Ok(())

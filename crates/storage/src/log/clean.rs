@@ -27,6 +27,7 @@ impl PartitionLog {
     /// does not include `compact`. Cheap (no data read beyond one header per dirty segment
     /// when `max.compaction.lag.ms` is set); call it under the partition's read lock.
     pub fn plan_cleaning(&self, now_ms: i64) -> Result<Option<CleanPlan>, StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         if !self.config.cleanup_policy.compact {
             return Ok(None);
         }
@@ -138,6 +139,7 @@ impl PartitionLog {
         now_ms: i64,
         budget: &mut OpBudget,
     ) -> Result<CleanCommit, StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         if output.dir != self.dir {
             return Ok(CleanCommit::Discarded {
                 reason: format!("output belongs to {}", output.dir.display()),

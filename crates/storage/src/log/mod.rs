@@ -5,6 +5,8 @@
 
 mod append;
 mod clean;
+#[cfg(test)]
+mod fault_tests;
 mod read;
 mod retention;
 mod txn;
@@ -19,7 +21,7 @@ use crate::checkpoint::{
     CLEAN_SHUTDOWN, LOG_START_OFFSET_CHECKPOINT, PRODUCER_SNAPSHOT, RECOVERY_POINT_CHECKPOINT,
 };
 use crate::epoch::LeaderEpochCache;
-use crate::error::{io_context, StorageError};
+use crate::error::{io_context, Offline, StorageError};
 use crate::producer::ProducerStateManager;
 use crate::segment::{
     file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, SEGMENT_SUFFIXES, TIME_INDEX_SUFFIX,
@@ -76,6 +78,9 @@ pub struct PartitionLog {
     /// `segment.jitter.ms` drawn for the active segment (Kafka's `rollJitterMs`).
     active_roll_jitter_ms: i64,
     jitter_rng: JitterRng,
+    /// Set when an I/O error left files and memory out of step (see [`append`]): every
+    /// later append, read, flush and close fails with it until a restart recovers the log.
+    offline: Option<Offline>,
 }
 
 fn all_segments<'a>(
@@ -249,6 +254,7 @@ impl PartitionLog {
             pending_deletes: Vec::new(),
             active_roll_jitter_ms: 0,
             jitter_rng: default_jitter_rng(),
+            offline: None,
         };
         log.active_roll_jitter_ms = log.draw_roll_jitter();
         let first_base = log.first_segment_base();
@@ -333,6 +339,48 @@ impl PartitionLog {
             .next()
             .copied()
             .unwrap_or(self.active.base_offset())
+    }
+
+    /// True once an I/O error took this partition offline (Kafka's offline log dir):
+    /// appends and reads fail with KAFKA_STORAGE_ERROR until the broker restarts.
+    pub fn is_offline(&self) -> bool {
+        self.offline.is_some()
+    }
+
+    /// Why the partition is offline, if it is.
+    pub fn offline_error(&self) -> Option<&Offline> {
+        self.offline.as_ref()
+    }
+
+    /// `Err` with the offline state, for every operation that touches the files.
+    fn check_online(&self) -> Result<(), Offline> {
+        match &self.offline {
+            Some(o) => Err(o.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the partition offline after `cause` left files and memory out of step: from
+    /// now on nothing is written (so no offset is reused and no torn state is made worse)
+    /// and a restart's recovery truncates the torn tail. Acks were only sent for appends
+    /// that returned `Ok`, so nothing acknowledged is lost.
+    fn go_offline(&mut self, cause: impl std::fmt::Display) -> Offline {
+        if let Some(o) = &self.offline {
+            return o.clone();
+        }
+        let o = Offline {
+            dir: self.dir.clone(),
+            cause: cause.to_string(),
+        };
+        tracing::error!(
+            dir = %self.dir.display(),
+            log_end_offset = self.log_end_offset,
+            error = %o.cause,
+            "PARTITION OFFLINE: storage error left the log inconsistent; refusing appends and \
+             reads until restart"
+        );
+        self.offline = Some(o.clone());
+        o
     }
 
     pub fn update_config(&mut self, config: LogConfig) {
@@ -467,30 +515,37 @@ impl PartitionLog {
 
     /// Records that `epoch` starts at the log end offset. No-op unless newer than the latest.
     pub fn assign_epoch_start(&mut self, epoch: i32) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         if epoch < 0 || self.epochs.latest_epoch().is_some_and(|l| epoch <= l) {
             return Ok(());
         }
         if self.epochs.assign(epoch, self.log_end_offset) {
-            self.epochs.flush()?;
+            if let Err(e) = self.epochs.flush() {
+                return Err(StorageError::Offline(self.go_offline(e)));
+            }
         }
         Ok(())
     }
 
     /// Rolls the active segment if `segment.ms` has elapsed since its first append.
     pub fn maybe_roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         let due = !self.active.is_empty()
             && self
                 .active
                 .rolling_base_ms
                 .is_some_and(|t| now_ms.saturating_sub(t) > self.max_segment_ms());
         if due {
-            self.roll(self.log_end_offset)?;
+            if let Err(e) = self.roll(self.log_end_offset) {
+                return Err(StorageError::Offline(self.go_offline(e)));
+            }
         }
         Ok(())
     }
 
     /// fsyncs if `flush.ms` has elapsed since the last fsync (or `flush.messages` reached).
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         let dirty = self.unflushed_messages > 0 || self.recovery_point < self.log_end_offset;
         if dirty
             && (now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
@@ -506,7 +561,18 @@ impl PartitionLog {
         self.flush_inner(None)
     }
 
+    /// A failed fsync takes the partition offline: after one, Linux may have dropped the
+    /// dirty pages, so what is on disk is unknown (PostgreSQL's "fsyncgate"; Kafka takes
+    /// the log dir offline too).
     fn flush_inner(&mut self, now_ms: Option<i64>) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
+        match self.flush_files(now_ms) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(StorageError::Offline(self.go_offline(e))),
+        }
+    }
+
+    fn flush_files(&mut self, now_ms: Option<i64>) -> Result<(), StorageError> {
         self.active.flush()?;
         if self.recovery_point != self.log_end_offset {
             self.recovery_point = self.log_end_offset;
@@ -532,7 +598,10 @@ impl PartitionLog {
     }
 
     /// Flushes, writes the producer snapshot and the clean-shutdown marker.
+    /// An offline log is not closed cleanly: no marker is written, so the next open
+    /// recovers (validates and truncates) the torn tail.
     pub fn close(mut self) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         self.flush()?;
         write_atomic(
             &self.dir,

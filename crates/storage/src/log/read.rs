@@ -52,6 +52,7 @@ impl PartitionLog {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<LogReadInfo, ReadError> {
+        self.check_online().map_err(ReadError::Offline)?;
         if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
             return Err(ReadError::OffsetOutOfRange {
                 offset: fetch_offset,
@@ -111,6 +112,7 @@ impl PartitionLog {
         &self,
         target_ms: i64,
     ) -> Result<Option<TimestampOffset>, StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         for seg in all_segments(&self.older, &self.active) {
             if seg.max_timestamp() < target_ms {
                 continue;
@@ -141,6 +143,7 @@ impl PartitionLog {
 
     /// ListOffsets MAX_TIMESTAMP: the first record carrying the largest timestamp.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         let mut best: Option<&Segment> = None;
         for seg in all_segments(&self.older, &self.active) {
             if seg.max_timestamp() >= 0

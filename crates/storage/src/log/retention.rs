@@ -18,6 +18,7 @@ impl PartitionLog {
     /// DeleteRecords: moves the log start to `offset` (<= high watermark), persists it,
     /// and deletes segments wholly below it. Returns the new log start offset.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         if offset > self.high_watermark() {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
@@ -73,6 +74,7 @@ impl PartitionLog {
     /// includes `delete` (a `compact`-only log keeps everything else: the cleaner bounds
     /// it). Never deletes the active segment. Returns how many segments were deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         let mut doomed = self.segments_below_log_start();
         let delete = self.config.cleanup_policy.delete;
         if delete && self.config.retention_ms >= 0 {
@@ -185,6 +187,7 @@ impl PartitionLog {
     /// Removes every batch whose last offset is `>= offset` (a batch straddling `offset` is
     /// removed whole). The log end becomes the end of the remaining data.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         if offset < 0 {
             return Err(StorageError::InvalidArgument(format!(
                 "truncate_to({offset})"
@@ -242,6 +245,7 @@ impl PartitionLog {
 
     /// Deletes all data and restarts the log empty at `offset` (log start = log end = offset).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.check_online().map_err(StorageError::Offline)?;
         if offset < 0 {
             return Err(StorageError::InvalidArgument(format!(
                 "truncate_fully_and_start_at({offset})"

@@ -193,6 +193,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<i64, AppendError> {
+        self.check_online().map_err(AppendError::Offline)?;
         if producer_id < 0 {
             return Err(AppendError::InvalidTxnState(format!(
                 "transaction marker for invalid producer id {producer_id}"
@@ -234,18 +235,22 @@ impl PartitionLog {
         let batch = RecordBatch::new(&bytes).map_err(AppendError::Corrupt)?;
         let h = batch.header();
         let meta = BatchMeta::of_header(&h, bytes.len());
-        if self.epochs.assign(leader_epoch, offset) {
-            self.epochs.flush()?;
-        }
-        self.write_batches(&bytes, &[meta], now_ms)?;
-        self.apply_producer_batch(
-            &h,
-            Some(EndMarker {
-                commit,
-                coordinator_epoch,
-            }),
+        self.commit_append(
+            &bytes,
+            &[meta],
+            &[(leader_epoch, offset)],
+            1,
+            now_ms,
+            |log| {
+                log.apply_producer_batch(
+                    &h,
+                    Some(EndMarker {
+                        commit,
+                        coordinator_epoch,
+                    }),
+                )
+            },
         )?;
-        self.after_append(1, now_ms)?;
         Ok(offset)
     }
 }

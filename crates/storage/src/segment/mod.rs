@@ -4,7 +4,9 @@
 //! Invariants: the log file's first `size` bytes are a sequence of complete batches whose
 //! offsets strictly increase, all within `[base_offset, base_offset + i32::MAX]`; the file
 //! is never read past `size`; index entries never point at or past `size`. Writes go through
-//! `pwrite` at `size`, so a failed append leaves the committed prefix untouched.
+//! `pwrite` at `size`, so a failed append leaves the committed prefix untouched, and
+//! in-memory state advances only after data and index writes all succeeded (see
+//! [`Segment::append`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -14,9 +16,14 @@ use std::time::UNIX_EPOCH;
 
 use strait_records::{BatchHeader, RecordBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 
-use crate::error::{invalid_data, io_context};
+use crate::error::{invalid_data, io_context, AppendFailure};
+use crate::fault::{self, Op};
 use crate::index::{IndexFile, OffsetEntry, TimeEntry};
 use crate::txn_index::{AbortedTxn, TxnIndex, TxnIndexState, TXN_INDEX_SUFFIX};
+
+mod scan;
+pub(crate) use scan::HeaderScan;
+use scan::Window;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
@@ -127,101 +134,6 @@ impl Stats {
     }
 }
 
-/// A bounded read-ahead window over a file, so scans issue few `pread`s.
-struct Window<'a> {
-    file: &'a File,
-    path: &'a Path,
-    end: u64,
-    chunk: usize,
-    start: u64,
-    buf: Vec<u8>,
-}
-
-impl<'a> Window<'a> {
-    fn new(file: &'a File, path: &'a Path, end: u64, chunk: usize) -> Self {
-        Window {
-            file,
-            path,
-            end,
-            chunk,
-            start: 0,
-            buf: Vec::new(),
-        }
-    }
-
-    /// The bytes `[pos, pos + len)`, or `None` if they extend past `end`.
-    fn get(&mut self, pos: u64, len: usize) -> io::Result<Option<&[u8]>> {
-        let Some(stop) = pos.checked_add(len as u64) else {
-            return Ok(None);
-        };
-        if stop > self.end {
-            return Ok(None);
-        }
-        let cached = pos >= self.start && stop <= self.start + self.buf.len() as u64;
-        if !cached {
-            // Bounded by `end - pos`, which is at most the (existing) file's size.
-            let want = (len.max(self.chunk) as u64).min(self.end - pos) as usize;
-            self.buf.resize(want, 0);
-            self.file
-                .read_exact_at(&mut self.buf, pos)
-                .map_err(|e| io_context("read", self.path, e))?;
-            self.start = pos;
-        }
-        let from = (pos - self.start) as usize;
-        Ok(Some(&self.buf[from..from + len]))
-    }
-}
-
-/// Forward scan over batch headers, trusting framing only as far as it checks it.
-pub(crate) struct HeaderScan<'a> {
-    window: Window<'a>,
-    pos: u64,
-}
-
-impl HeaderScan<'_> {
-    /// The next `(position, header, size)`; `None` at `end`. Framing damage is an
-    /// `InvalidData` error: callers only scan committed bytes, where it means corruption.
-    pub fn next_header(&mut self) -> io::Result<Option<(u64, BatchHeader, usize)>> {
-        let pos = self.pos;
-        if pos >= self.window.end {
-            return Ok(None);
-        }
-        let path = self.window.path;
-        let Some(bytes) = self.window.get(pos, RECORD_BATCH_OVERHEAD)? else {
-            return Err(invalid_data(
-                path,
-                format!("partial batch header at position {pos}"),
-            ));
-        };
-        let Some(h) = BatchHeader::parse(bytes) else {
-            return Err(invalid_data(
-                path,
-                format!("short batch header at position {pos}"),
-            ));
-        };
-        let Some(size) = h.size_in_bytes() else {
-            return Err(invalid_data(
-                path,
-                format!("batchLength {} too small at position {pos}", h.batch_length),
-            ));
-        };
-        if h.magic != 2 {
-            return Err(invalid_data(
-                path,
-                format!("magic {} at position {pos}", h.magic),
-            ));
-        }
-        if pos + size as u64 > self.window.end {
-            return Err(invalid_data(
-                path,
-                format!("batch of {size} bytes at position {pos} runs past the end of the segment"),
-            ));
-        }
-        self.pos = pos + size as u64;
-        Ok(Some((pos, h, size)))
-    }
-}
-
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
@@ -251,6 +163,7 @@ impl Segment {
     pub fn create_with_suffix(dir: &Path, base_offset: i64, extra: &str) -> io::Result<Segment> {
         let [log_path, index_path, time_index_path, _] = segment_paths(dir, base_offset, extra);
         let txn_name = format!("{}{extra}", file_name(base_offset, TXN_INDEX_SUFFIX));
+        fault::hit(Op::SegmentCreate).map_err(|e| io_context("create segment", &log_path, e))?;
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -551,36 +464,59 @@ impl Segment {
         self.scan_from(0, SCAN_CHUNK)
     }
 
-    /// Writes `bytes` (whole batches described by `metas`) at the end of the segment.
+    /// Writes `bytes` (whole batches described by `metas`) at the end of the segment, then
+    /// their index entries. In-memory state (size, stats, index entries) changes only once
+    /// every byte is written, so a failure never leaves it describing bytes that are not
+    /// there. A failed data write is cut back to the committed size: if that works the
+    /// append had no effect ([`AppendFailure::NotWritten`], safe to retry); if it does not,
+    /// or an index write fails after the data landed, the file no longer matches memory
+    /// ([`AppendFailure::Torn`]) and the caller must take the partition offline. (An earlier
+    /// version counted the data as committed before the index writes and returned their
+    /// error, so the log end offset was not advanced and the next append reused offsets.)
     pub fn append(
         &mut self,
         bytes: &[u8],
         metas: &[BatchMeta],
         index_interval: u32,
         now_ms: i64,
-    ) -> io::Result<()> {
-        if let Err(e) = self.log.write_all_at(bytes, self.size) {
-            // Best effort: drop a partial write so the file ends at the committed size.
-            let _ = self.log.set_len(self.size);
-            return Err(io_context("append to", &self.log_path, e));
+    ) -> Result<(), AppendFailure> {
+        if let Err(e) = fault::write_all_at(&self.log, Op::LogWrite, bytes, self.size) {
+            let e = io_context("append to", &self.log_path, e);
+            // A partial pwrite may have extended the file: cut it back to the committed size.
+            return match fault::hit(Op::SetLen).and_then(|()| self.log.set_len(self.size)) {
+                Ok(()) => Err(AppendFailure::NotWritten(e)),
+                Err(cut) => Err(AppendFailure::Torn(io::Error::new(
+                    e.kind(),
+                    format!("{e}; cutting back to {} bytes failed too: {cut}", self.size),
+                ))),
+            };
         }
+        // Entries are computed on a copy: `self.stats` advances only after the index writes.
+        let mut stats = self.stats.clone();
         let mut offset_entries = Vec::new();
         let mut time_entries = Vec::new();
         let mut pos = self.size;
         for meta in metas {
-            let (o, t) = self
-                .stats
-                .account(self.base_offset, meta, pos, index_interval);
+            let (o, t) = stats.account(self.base_offset, meta, pos, index_interval);
             offset_entries.extend(o);
             time_entries.extend(t);
             pos += meta.size as u64;
         }
+        let indexed = self
+            .offset_index
+            .append(&offset_entries)
+            .and_then(|()| self.time_index.append(&time_entries));
+        if let Err(e) = indexed {
+            // The partition goes offline either way; cutting the unacknowledged batches off
+            // (best effort) spares the restart's recovery from keeping them.
+            if let Err(cut) = self.log.set_len(self.size) {
+                tracing::warn!(segment = %self.log_path.display(), error = %cut, "cannot cut back after a failed index write");
+            }
+            return Err(AppendFailure::Torn(e));
+        }
+        self.stats = stats;
         self.size += bytes.len() as u64;
         self.rolling_base_ms.get_or_insert(now_ms);
-        // The data is committed; a failed index write only loses sparse entries, which
-        // makes lookups scan a little further but never wrong.
-        self.offset_index.append(&offset_entries)?;
-        self.time_index.append(&time_entries)?;
         Ok(())
     }
 
@@ -709,8 +645,8 @@ impl Segment {
     }
 
     pub fn flush(&self) -> io::Result<()> {
-        self.log
-            .sync_data()
+        fault::hit(Op::Fsync)
+            .and_then(|()| self.log.sync_data())
             .map_err(|e| io_context("fsync", &self.log_path, e))?;
         self.offset_index.sync()?;
         self.time_index.sync()?;
