@@ -241,7 +241,8 @@ impl LocalCluster for BrokerLocal {
                 log.append_mirrored(records, now_ms()).map_err(|e| {
                     let code = match e {
                         strait_storage::AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
-                        strait_storage::AppendError::Io(_) => ErrorCode::KafkaStorageError,
+                        strait_storage::AppendError::Io(_)
+                        | strait_storage::AppendError::Offline(_) => ErrorCode::KafkaStorageError,
                         _ => ErrorCode::InvalidRecord,
                     };
                     LocalError::new(code, format!("mirror append to {topic}-{index}: {e}"))

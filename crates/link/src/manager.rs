@@ -210,7 +210,10 @@ impl LinkManager {
                             "ACTIVE"
                         }
                         .to_string(),
-                        error: t.error,
+                        // An ACTIVE task's error field carries its note (partitions the
+                        // offset sync leaves to the destination); the state says it is
+                        // not a failure.
+                        error: t.error.or(t.note),
                         runs: t.runs as i64,
                         errors: t.errors as i64,
                         changed_total: t.changed_total as i64,

@@ -183,7 +183,7 @@ pub const LINK_KEYS: &[LinkKey] = &[
     key("cluster.link.paused", KeyType::Boolean, Some("false"), Validator::None, true,
         "Pauses the whole link: nothing is fetched or synced, mirrors show LINK_PAUSED.", "true"),
     key("mirror.start.offset.spec", KeyType::String, Some("earliest"), Validator::Custom("earliest, latest or an ISO-8601 timestamp"), true,
-        "Where a new mirror partition (no local data yet) starts: the source's earliest offset, its latest, or the first offset at or after a timestamp.", "latest"),
+        "Where the partitions of a newly created mirror topic start: the source's earliest offset, its latest, or the first offset at or after a timestamp. Partitions added later start at their first offset; a restart resumes at the local log end.", "latest"),
     // --- replication --------------------------------------------------------------------
     key("num.cluster.link.fetchers", KeyType::Int, Some("1"), Validator::Between(1, 256), true,
         "Fetcher tasks per source broker. Each has its own connection and fetch session; the broker's mirror partitions are spread over them evenly and stickily (a partition keeps its fetcher while the spread stays even).", "3"),

@@ -191,7 +191,7 @@ async fn drive(
             shared.source_answered(true);
             discover(shared, client, &metadata).await;
         }
-        let by_leader = reconcile(shared, client, &metadata).await;
+        let by_leader = reconcile(shared, &metadata).await;
         let n = shared.config.num_fetchers.max(1);
         let mut wanted: HashMap<(i32, usize), Vec<Assignment>> = HashMap::new();
         let mut next_placement = HashMap::new();
@@ -304,6 +304,15 @@ pub async fn create_mirror(
     })?;
     let partitions = topic.partitions.len() as i32;
     let configs = source_topic_configs(client, source_topic).await;
+    // Resolved before anything is created, so a source that cannot answer leaves nothing.
+    let starts = resolve_start_offsets(shared, client, source_topic, partitions)
+        .await
+        .map_err(|e| {
+            crate::local::LocalError::new(
+                e.kafka_code().unwrap_or(ErrorCode::NetworkException),
+                format!("cannot resolve mirror.start.offset.spec on the source: {e}"),
+            )
+        })?;
     let mirror = MirrorInfo {
         link_name: shared.name().to_string(),
         source_topic: source_topic.to_string(),
@@ -313,9 +322,19 @@ pub async fn create_mirror(
         reason_message: None,
         state_time_ms: now_ms(),
     };
-    shared
+    // Not fetched until positioned (the link loop skips it), so no fetch from offset 0
+    // races the positioning. A crash in between leaves partitions that start at the
+    // source's log start: more records, never fewer.
+    lock(&shared.positioning).insert(mirror_topic.to_string());
+    let created = shared
         .local
-        .create_mirror_topic(mirror_topic, partitions, configs, mirror)?;
+        .create_mirror_topic(mirror_topic, partitions, configs, mirror)
+        .and_then(|()| match &starts {
+            Some(starts) => position_new_mirror(shared, mirror_topic, starts),
+            None => Ok(()),
+        });
+    lock(&shared.positioning).remove(mirror_topic);
+    created?;
     tracing::info!(link = %shared.name(), mirror = mirror_topic, source = source_topic, partitions, "created mirror topic");
     Ok(())
 }
@@ -351,12 +370,11 @@ async fn source_topic_configs(client: &Client, topic: &str) -> BTreeMap<String, 
 /// grouped by source leader.
 async fn reconcile(
     shared: &Arc<LinkShared>,
-    client: &Client,
     metadata: &ClusterMetadata,
 ) -> HashMap<i32, Vec<Assignment>> {
     let mut by_leader: HashMap<i32, Vec<Assignment>> = HashMap::new();
     for m in shared.mirrors() {
-        if !m.mirror.state.is_mirroring() {
+        if !m.mirror.state.is_mirroring() || lock(&shared.positioning).contains(&m.topic) {
             continue;
         }
         let fail = |reason: &str, message: String| shared.fail_mirror(&m.topic, reason, message);
@@ -434,24 +452,6 @@ async fn reconcile(
                 );
                 continue;
             };
-            if let Err(e) = position_new_partition(
-                shared,
-                client,
-                leader,
-                &m.topic,
-                &m.mirror.source_topic,
-                *partition,
-            )
-            .await
-            {
-                shared.partition_failed(
-                    &m.topic,
-                    *partition,
-                    "RETRY_TIMEOUT_EXCEEDED",
-                    format!("positioning at mirror.start.offset.spec failed: {e}"),
-                );
-                continue;
-            }
             by_leader.entry(leader).or_default().push(Assignment {
                 mirror_topic: m.topic.clone(),
                 source_topic: m.mirror.source_topic.clone(),
@@ -463,56 +463,71 @@ async fn reconcile(
     by_leader
 }
 
-/// A partition with no local data starts where `mirror.start.offset.spec` says; with
-/// `earliest` the first fetch's OFFSET_OUT_OF_RANGE handling finds the source's log start.
-async fn position_new_partition(
+/// Where each partition of a new mirror starts, by `mirror.start.offset.spec`, resolved
+/// against the source once, before the mirror exists (`None`: from the source's log start,
+/// which the first fetch's OFFSET_OUT_OF_RANGE handling finds). The spec means nothing
+/// after creation: partitions added later start at their first offset, and a partition
+/// with a local log resumes at its log end, so no record the source had is skipped.
+async fn resolve_start_offsets(
     shared: &Arc<LinkShared>,
     client: &Client,
-    leader: i32,
-    mirror_topic: &str,
     source_topic: &str,
-    partition: i32,
-) -> Result<(), ClientError> {
+    partitions: i32,
+) -> Result<Option<Vec<(i32, i64)>>, ClientError> {
     let spec = match shared.config.start_offset {
-        StartOffsetSpec::Earliest => return Ok(()),
+        StartOffsetSpec::Earliest => return Ok(None),
         StartOffsetSpec::Latest => OffsetSpec::Latest,
         StartOffsetSpec::Timestamp(t) => OffsetSpec::Timestamp(t),
     };
-    let Ok(pos) = shared.local.partition_position(mirror_topic, partition) else {
-        return Ok(());
+    let query = |spec: OffsetSpec| {
+        (0..partitions)
+            .map(|p| (source_topic.to_string(), p, spec))
+            .collect::<Vec<_>>()
     };
-    if pos.log_end_offset != 0
-        || pos.log_start_offset != 0
-        || shared
-            .stats(mirror_topic, partition)
-            .last_fetch_ms
-            .is_some()
-    {
-        return Ok(());
+    let listed = client.list_offsets_by_leader(query(spec)).await?;
+    let latest = if listed.iter().any(|l| l.offset < 0) {
+        client
+            .list_offsets_by_leader(query(OffsetSpec::Latest))
+            .await?
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    for p in 0..partitions {
+        let found = |list: &[strait_client::offsets::ListedOffset]| {
+            list.iter()
+                .find(|l| l.partition == p && l.error.is_none())
+                .map(|l| l.offset)
+        };
+        let offset = match found(&listed) {
+            Some(o) if o >= 0 => o,
+            // No record at or after the timestamp: start at the end.
+            Some(_) => found(&latest).unwrap_or(0).max(0),
+            None => {
+                return Err(ClientError::Kafka {
+                    code: ErrorCode::UnknownTopicOrPartition,
+                    message: Some(format!("no offset for {source_topic}-{p}")),
+                    context: "resolving mirror.start.offset.spec".into(),
+                })
+            }
+        };
+        out.push((p, offset));
     }
-    let listed = client
-        .list_offsets(leader, vec![(source_topic.to_string(), partition, spec)])
-        .await?;
-    let mut offset = listed.first().map_or(-1, |l| l.offset);
-    if offset < 0 {
-        // No record at or after the timestamp: start at the end.
-        let latest = client
-            .list_offsets(
-                leader,
-                vec![(source_topic.to_string(), partition, OffsetSpec::Latest)],
-            )
-            .await?;
-        offset = latest.first().map_or(0, |l| l.offset.max(0));
-    }
-    if offset > 0 {
-        shared
-            .local
-            .truncate_fully_and_start_at(mirror_topic, partition, offset)
-            .map_err(|e| ClientError::Kafka {
-                code: e.code,
-                message: Some(e.message),
-                context: "positioning mirror partition".into(),
-            })?;
+    Ok(Some(out))
+}
+
+/// Moves a just-created mirror's partitions to their resolved start offsets.
+fn position_new_mirror(
+    shared: &Arc<LinkShared>,
+    mirror_topic: &str,
+    starts: &[(i32, i64)],
+) -> Result<(), crate::local::LocalError> {
+    for &(p, offset) in starts {
+        if offset > 0 {
+            shared
+                .local
+                .truncate_fully_and_start_at(mirror_topic, p, offset)?;
+        }
     }
     Ok(())
 }
@@ -545,7 +560,14 @@ async fn finish_promotions(shared: &Arc<LinkShared>, client: &Client) {
                     Some(std::slice::from_ref(&m.mirror.source_topic)),
                 )
                 .await;
+                let failed = outcome.is_err();
                 shared.record_task("consumer_offset_sync", outcome);
+                if failed {
+                    // Promote carries every source commit made before it (Confluent checks
+                    // for consumer-offset-sync lag too): stay PENDING_STOPPED and retry.
+                    // A source that is gone for good needs failover, which skips the sync.
+                    continue;
+                }
             }
             match shared.local.promote(&m.topic) {
                 Ok(()) => {

@@ -66,6 +66,9 @@ pub struct TaskStatus {
     pub error: Option<String>,
     /// Items the last successful run changed (configs updated, offsets committed ...).
     pub changed_total: u64,
+    /// What the last successful run deliberately left alone (for the offset sync: the
+    /// partitions the destination owns), shown to operators; not an error.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +98,9 @@ pub struct LinkShared {
     /// Mirror topic -> wall-clock ms since which its source topic is missing from source
     /// metadata (retried until `cluster.link.retry.timeout.ms`).
     missing_since: Mutex<HashMap<String, i64>>,
+    /// Mirror topics being created and positioned at `mirror.start.offset.spec`: not
+    /// fetched until that is done, so no fetch races the positioning.
+    pub(crate) positioning: Mutex<std::collections::HashSet<String>>,
 }
 
 impl LinkShared {
@@ -129,6 +135,7 @@ impl LinkShared {
             deleted: AtomicBool::new(false),
             consecutive_check_failures: AtomicU32::new(0),
             missing_since: Mutex::new(HashMap::new()),
+            positioning: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -292,6 +299,11 @@ impl LinkShared {
 
     pub fn tasks(&self) -> BTreeMap<&'static str, TaskStatus> {
         lock(&self.tasks).clone()
+    }
+
+    /// Sets the note of a task ([`TaskStatus::note`]).
+    pub(crate) fn set_task_note(&self, name: &'static str, note: Option<String>) {
+        lock(&self.tasks).entry(name).or_default().note = note;
     }
 
     pub(crate) fn record_task(&self, name: &'static str, outcome: Result<u64, String>) {

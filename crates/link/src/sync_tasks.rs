@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use strait_client::Client;
 
+use crate::local::GroupOffset;
 use crate::shared::LinkShared;
 use crate::state::MirrorState;
 
@@ -129,10 +130,14 @@ pub async fn sync_acls(shared: &Arc<LinkShared>, client: &Client) -> Result<u64,
 }
 
 /// Copies committed offsets of the source groups the groupFilters select, for partitions
-/// of this link's mirrors (only `only_source_topics` when given). Offsets are identical on
-/// both sides, so nothing is translated: each offset is committed with its leader epoch and
-/// metadata, clamped at the mirror's log end offset. A group with members on the
-/// destination is never overwritten (its consumers own it). Returns partitions committed.
+/// of this link's mirrors that still follow their source (only `only_source_topics` when
+/// given: the final sync of a promote). Offsets are identical on both sides, so nothing is
+/// translated: each offset is committed with its leader epoch and metadata, clamped at the
+/// mirror's log end offset. The rule (README, "which side wins"): a group with members on
+/// the destination is never touched (its consumers own it); an offset only ever moves
+/// forward (a destination at or past the source's offset is left alone and reported in the
+/// task's note); a promoted or failed-over topic is never synced again. Returns partitions
+/// committed.
 pub async fn sync_consumer_offsets(
     shared: &Arc<LinkShared>,
     client: &Client,
@@ -141,14 +146,7 @@ pub async fn sync_consumer_offsets(
     if !shared.config.consumer_offset_sync || shared.config.group_filters.is_empty() {
         return Ok(0);
     }
-    // Source topic -> mirror topic, for mirrors that still follow their source.
-    let mirrors: HashMap<String, String> = shared
-        .mirrors()
-        .into_iter()
-        .filter(|m| m.mirror.state != MirrorState::Stopped && m.mirror.state != MirrorState::Failed)
-        .filter(|m| only_source_topics.is_none_or(|only| only.contains(&m.mirror.source_topic)))
-        .map(|m| (m.mirror.source_topic, m.topic))
-        .collect();
+    let mirrors = following_mirrors(shared, only_source_topics);
     if mirrors.is_empty() {
         return Ok(0);
     }
@@ -158,6 +156,7 @@ pub async fn sync_consumer_offsets(
         .map_err(|e| format!("ListGroups on the source failed: {e}"))?;
     let mut committed = 0u64;
     let mut errors = Vec::new();
+    let mut ahead = Vec::new();
     for g in groups
         .iter()
         .filter(|g| shared.config.group_filters.selects(&g.group_id))
@@ -176,6 +175,9 @@ pub async fn sync_consumer_offsets(
                 continue;
             }
         };
+        // The source answered over the network: a promote or failover may have happened
+        // meanwhile, and from then on the topic's offsets are the destination's alone.
+        let mirrors = following_mirrors(shared, only_source_topics);
         let mut wanted = Vec::new();
         for o in source_offsets
             .into_iter()
@@ -187,7 +189,7 @@ pub async fn sync_consumer_offsets(
             let Ok(pos) = shared.local.partition_position(mirror, o.partition) else {
                 continue;
             };
-            wanted.push(crate::local::GroupOffset {
+            wanted.push(GroupOffset {
                 topic: mirror.clone(),
                 partition: o.partition,
                 offset: o.offset.min(pos.log_end_offset),
@@ -205,11 +207,14 @@ pub async fn sync_consumer_offsets(
             .into_iter()
             .collect();
         wanted.retain(|o| {
-            current
+            let d = current
                 .get(&(o.topic.clone(), o.partition))
                 .copied()
-                .flatten()
-                != Some(o.offset)
+                .flatten();
+            if d.is_some_and(|d| d > o.offset) {
+                ahead.push(format!("{local_group}/{}-{}", o.topic, o.partition));
+            }
+            moves_forward(d, o.offset)
         });
         if wanted.is_empty() {
             continue;
@@ -223,9 +228,57 @@ pub async fn sync_consumer_offsets(
             Err(e) => errors.push(format!("commit for group '{local_group}' failed: {e}")),
         }
     }
+    // A full round (not a promote's final sync of one topic) says what it left alone.
+    if only_source_topics.is_none() {
+        shared.set_task_note(
+            "consumer_offset_sync",
+            (!ahead.is_empty()).then(|| {
+                format!(
+                    "{} partition(s) are further on the destination than on the source and are left alone (offsets never move back): {}",
+                    ahead.len(),
+                    ahead.join(", ")
+                )
+            }),
+        );
+    }
     if errors.is_empty() {
         Ok(committed)
     } else {
         Err(errors.join("; "))
+    }
+}
+
+/// Source topic -> mirror topic, for this link's mirrors that still follow their source
+/// (ACTIVE, PAUSED, PENDING_STOPPED). STOPPED topics belong to the destination; FAILED ones
+/// no longer follow the source, so its offsets may point past what they hold.
+fn following_mirrors(
+    shared: &LinkShared,
+    only_source_topics: Option<&[String]>,
+) -> HashMap<String, String> {
+    shared
+        .mirrors()
+        .into_iter()
+        .filter(|m| m.mirror.state != MirrorState::Stopped && m.mirror.state != MirrorState::Failed)
+        .filter(|m| only_source_topics.is_none_or(|only| only.contains(&m.mirror.source_topic)))
+        .map(|m| (m.mirror.source_topic, m.topic))
+        .collect()
+}
+
+/// The sync's rule for one partition: commit the source's (clamped) offset only when the
+/// destination has none or is behind it, so the link never lowers an offset.
+pub fn moves_forward(destination: Option<i64>, source: i64) -> bool {
+    destination.is_none_or(|d| source > d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::moves_forward;
+
+    #[test]
+    fn offsets_only_move_forward() {
+        assert!(moves_forward(None, 0));
+        assert!(moves_forward(Some(100), 110));
+        assert!(!moves_forward(Some(110), 110));
+        assert!(!moves_forward(Some(110), 100), "never lowered");
     }
 }

@@ -148,6 +148,17 @@ fn topic_entry(broker: &Broker, v: i16, topic: &Topic) -> MetadataResponseTopic 
             if v >= 7 {
                 mp.leader_epoch = p.leader_epoch();
             }
+            // A partition whose log went offline after an I/O error has no leader until
+            // the broker restarts and recovers it: what Kafka reports when the only
+            // replica's log directory is offline (clients back off and retry).
+            if p.with_log(|l| l.is_offline()).unwrap_or(false) {
+                mp.error_code = ErrorCode::LeaderNotAvailable.code();
+                mp.leader_id = BrokerId(-1);
+                mp.isr_nodes = Vec::new();
+                if v >= 5 {
+                    mp.offline_replicas = vec![node];
+                }
+            }
             mp
         })
         .collect();
