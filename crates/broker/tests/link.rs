@@ -10,30 +10,18 @@
 #[path = "link/proxy.rs"]
 mod proxy;
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strait_broker::{BrokerConfig, RunningBroker};
+use strait_broker::RunningBroker;
 use strait_client::fetch::{FetchParams, FetchPartitionSpec};
-use strait_client::{Client, ClientConfig};
+use strait_client::Client;
 use strait_protocol::admin::*;
 use strait_records::record::BatchBuilder;
 use strait_records::Compression;
-
-async fn start(dir: &std::path::Path) -> RunningBroker {
-    start_with(dir, &[]).await
-}
-
-async fn start_with(dir: &std::path::Path, extra: &[String]) -> RunningBroker {
-    let mut overrides = vec![
-        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
-        format!("log.dirs={}", dir.display()),
-    ];
-    overrides.extend_from_slice(extra);
-    RunningBroker::start(BrokerConfig::load(None, &overrides).unwrap())
-        .await
-        .unwrap()
-}
+use support::*;
 
 /// A source broker reachable only through `proxy` (which it advertises).
 async fn start_behind(dir: &std::path::Path, proxy: &proxy::Proxy) -> RunningBroker {
@@ -44,34 +32,6 @@ async fn start_behind(dir: &std::path::Path, proxy: &proxy::Proxy) -> RunningBro
     .await;
     proxy.up(&addr(&b));
     b
-}
-
-fn addr(b: &RunningBroker) -> String {
-    format!("127.0.0.1:{}", b.listeners[0].port)
-}
-
-async fn client(b: &RunningBroker) -> Client {
-    Client::connect(&ClientConfig::plaintext(&addr(b)))
-        .await
-        .unwrap()
-}
-
-async fn admin<M: AdminMessage, R: AdminMessage>(c: &Client, req: &M) -> R {
-    let body = c.send_raw(M::API_KEY, 0, &req.encode()).await.unwrap();
-    R::decode(body).unwrap()
-}
-
-/// Waits for `cond` with a deadline (no fixed sleeps: polls until true).
-async fn wait_for<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn raw_log(c: &Client, topic: &str, partition: i32) -> Bytes {
@@ -105,33 +65,11 @@ async fn raw_log(c: &Client, topic: &str, partition: i32) -> Bytes {
 
 fn link_request(name: &str, source: &str, extra: &[(&str, &str)]) -> CreateClusterLinksRequest {
     let mut configs = vec![
-        ConfigEntry {
-            name: "bootstrap.servers".into(),
-            value: Some(source.into()),
-            sensitive: false,
-        },
-        ConfigEntry {
-            name: "metadata.max.age.ms".into(),
-            value: Some("500".into()),
-            sensitive: false,
-        },
+        ("bootstrap.servers", source),
+        ("metadata.max.age.ms", "500"),
     ];
-    for (k, v) in extra {
-        configs.push(ConfigEntry {
-            name: k.to_string(),
-            value: Some(v.to_string()),
-            sensitive: false,
-        });
-    }
-    CreateClusterLinksRequest {
-        links: vec![NewClusterLink {
-            name: name.into(),
-            configs,
-        }],
-        validate_only: false,
-        validate_link: true,
-        timeout_ms: 10_000,
-    }
+    configs.extend_from_slice(extra);
+    support::link_request(name, &configs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,19 +379,6 @@ async fn create_link(dst: &Client, name: &str, source: &str, extra: &[(&str, &st
         "{:?}",
         resp.results[0].error_message
     );
-}
-
-async fn mirror(dst: &Client, topic: &str) -> Option<MirrorDescription> {
-    let r: DescribeMirrorsResponse = admin(
-        dst,
-        &DescribeMirrorsRequest {
-            topics: Some(vec![topic.into()]),
-            include_partitions: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    r.mirrors.into_iter().next()
 }
 
 async fn link(dst: &Client, name: &str) -> ClusterLinkListing {

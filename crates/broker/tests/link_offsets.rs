@@ -13,59 +13,17 @@
 #[allow(dead_code)] // this file does not count connections
 mod proxy;
 
-use std::time::{Duration, Instant};
+mod support;
 
 use bytes::Bytes;
-use strait_broker::{BrokerConfig, RunningBroker};
+use strait_broker::RunningBroker;
 use strait_client::groups::OffsetToCommit;
 use strait_client::offsets::OffsetSpec;
-use strait_client::{Client, ClientConfig, Connection};
+use strait_client::{Client, Connection};
 use strait_protocol::admin::*;
 use strait_records::record::BatchBuilder;
 use strait_records::Compression;
-
-async fn start_with(dir: &std::path::Path, extra: &[String]) -> RunningBroker {
-    let mut overrides = vec![
-        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
-        format!("log.dirs={}", dir.display()),
-    ];
-    overrides.extend_from_slice(extra);
-    RunningBroker::start(BrokerConfig::load(None, &overrides).unwrap())
-        .await
-        .unwrap()
-}
-
-async fn start(dir: &std::path::Path) -> RunningBroker {
-    start_with(dir, &[]).await
-}
-
-fn addr(b: &RunningBroker) -> String {
-    format!("127.0.0.1:{}", b.listeners[0].port)
-}
-
-async fn client(b: &RunningBroker) -> Client {
-    Client::connect(&ClientConfig::plaintext(&addr(b)))
-        .await
-        .unwrap()
-}
-
-async fn admin<M: AdminMessage, R: AdminMessage>(c: &Client, req: &M) -> R {
-    let body = c.send_raw(M::API_KEY, 0, &req.encode()).await.unwrap();
-    R::decode(body).unwrap()
-}
-
-/// Waits for `cond` with a deadline (no fixed sleeps: polls until true).
-async fn wait_for<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use support::*;
 
 fn batch(tag: &str, n: i64) -> Bytes {
     let mut b = BatchBuilder::new(0).compression(Compression::Lz4);
@@ -92,41 +50,7 @@ async fn create_link(dst: &Client, name: &str, source: &str, extra: &[(&str, &st
         ("auto.create.mirror.topics.filters", ALL),
     ];
     configs.extend_from_slice(extra);
-    let req = CreateClusterLinksRequest {
-        links: vec![NewClusterLink {
-            name: name.into(),
-            configs: configs
-                .into_iter()
-                .map(|(k, v)| ConfigEntry {
-                    name: k.into(),
-                    value: Some(v.into()),
-                    sensitive: false,
-                })
-                .collect(),
-        }],
-        validate_only: false,
-        validate_link: true,
-        timeout_ms: 10_000,
-    };
-    let resp: CreateClusterLinksResponse = admin(dst, &req).await;
-    assert_eq!(
-        resp.results[0].error_code, 0,
-        "{:?}",
-        resp.results[0].error_message
-    );
-}
-
-async fn mirror(dst: &Client, topic: &str) -> Option<MirrorDescription> {
-    let r: DescribeMirrorsResponse = admin(
-        dst,
-        &DescribeMirrorsRequest {
-            topics: Some(vec![topic.into()]),
-            include_partitions: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    r.mirrors.into_iter().next()
+    create_link_with(dst, name, &configs).await;
 }
 
 /// Log end offset of every partition of mirror `topic`, in order (empty: no mirror yet).

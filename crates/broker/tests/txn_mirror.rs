@@ -17,20 +17,22 @@
 //! `java` with the jars in `protocol-tests/java/lib` (or `$STRAIT_JAVA_LIB`). A missing one
 //! is skipped with a message, unless `STRAIT_REQUIRE_ALL_CLIENTS` is set, then it fails.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strait_broker::{BrokerConfig, RunningBroker};
+use strait_broker::RunningBroker;
 use strait_client::fetch::{FetchParams, FetchPartitionSpec, IsolationLevel};
 use strait_client::offsets::OffsetSpec;
-use strait_client::{Client, ClientConfig};
-use strait_protocol::admin::*;
+use strait_client::Client;
 use strait_records::record::BatchBuilder;
 use strait_records::{control_record_type, decode_records, BatchIter, Compression};
 use strait_records::{ControlRecordType, RecordBatch};
 use strait_storage::AbortedTxn;
+use support::*;
 
 const TOPIC: &str = "txn";
 /// Small enough that the data spans many segments (a batch here is 70-90 bytes).
@@ -40,87 +42,21 @@ const SEGMENT_BYTES: &str = "260";
 // Brokers, link, admin
 // ---------------------------------------------------------------------------------------
 
-async fn start_with(dir: &Path, extra: &[String]) -> RunningBroker {
-    let mut overrides = vec![
-        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
-        format!("log.dirs={}", dir.display()),
-    ];
-    overrides.extend_from_slice(extra);
-    RunningBroker::start(BrokerConfig::load(None, &overrides).unwrap())
-        .await
-        .unwrap()
-}
-
-fn addr(b: &RunningBroker) -> String {
-    format!("127.0.0.1:{}", b.listeners[0].port)
-}
-
-async fn client(b: &RunningBroker) -> Client {
-    Client::connect(&ClientConfig::plaintext(&addr(b)))
-        .await
-        .unwrap()
-}
-
-async fn admin<M: AdminMessage, R: AdminMessage>(c: &Client, req: &M) -> R {
-    let body = c.send_raw(M::API_KEY, 0, &req.encode()).await.unwrap();
-    R::decode(body).unwrap()
-}
-
-/// Waits for `cond` with a deadline (no fixed sleeps: polls until true).
-async fn wait_for<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn create_link(dst: &Client, source: &str, topic: &str) {
     let filters = format!(
         r#"{{"topicFilters":[{{"name":"{topic}","patternType":"LITERAL","filterType":"INCLUDE"}}]}}"#
     );
-    let entry = |k: &str, v: &str| ConfigEntry {
-        name: k.into(),
-        value: Some(v.into()),
-        sensitive: false,
-    };
-    let req = CreateClusterLinksRequest {
-        links: vec![NewClusterLink {
-            name: "l".into(),
-            configs: vec![
-                entry("bootstrap.servers", source),
-                entry("metadata.max.age.ms", "500"),
-                entry("auto.create.mirror.topics.enable", "true"),
-                entry("auto.create.mirror.topics.filters", &filters),
-            ],
-        }],
-        validate_only: false,
-        validate_link: true,
-        timeout_ms: 10_000,
-    };
-    let resp: CreateClusterLinksResponse = admin(dst, &req).await;
-    assert_eq!(
-        resp.results[0].error_code, 0,
-        "create link: {:?}",
-        resp.results[0].error_message
-    );
-}
-
-async fn mirror(dst: &Client, topic: &str) -> Option<MirrorDescription> {
-    let r: DescribeMirrorsResponse = admin(
+    create_link_with(
         dst,
-        &DescribeMirrorsRequest {
-            topics: Some(vec![topic.into()]),
-            include_partitions: true,
-            ..Default::default()
-        },
+        "l",
+        &[
+            ("bootstrap.servers", source),
+            ("metadata.max.age.ms", "500"),
+            ("auto.create.mirror.topics.enable", "true"),
+            ("auto.create.mirror.topics.filters", &filters),
+        ],
     )
     .await;
-    r.mirrors.into_iter().next()
 }
 
 /// Waits until mirror `topic` (one partition) is ACTIVE with `leo` as its log end offset.

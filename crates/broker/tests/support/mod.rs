@@ -1,0 +1,100 @@
+//! Helpers shared by the in-process link tests (`link.rs`, `link_offsets.rs`,
+//! `txn_mirror.rs`): brokers on port 0 in their own directories, a client, the private admin
+//! API, a deadline-bounded wait, link creation and mirror description.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses every helper
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use strait_broker::{BrokerConfig, RunningBroker};
+use strait_client::{Client, ClientConfig};
+use strait_protocol::admin::*;
+
+/// A broker on 127.0.0.1:0 with its data in `dir`, plus `extra` `key=value` overrides.
+pub async fn start_with(dir: &Path, extra: &[String]) -> RunningBroker {
+    let mut overrides = vec![
+        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        format!("log.dirs={}", dir.display()),
+    ];
+    overrides.extend_from_slice(extra);
+    RunningBroker::start(BrokerConfig::load(None, &overrides).unwrap())
+        .await
+        .unwrap()
+}
+
+pub async fn start(dir: &Path) -> RunningBroker {
+    start_with(dir, &[]).await
+}
+
+pub fn addr(b: &RunningBroker) -> String {
+    format!("127.0.0.1:{}", b.listeners[0].port)
+}
+
+pub async fn client(b: &RunningBroker) -> Client {
+    Client::connect(&ClientConfig::plaintext(&addr(b)))
+        .await
+        .unwrap()
+}
+
+/// One private admin API round trip (what the CLIs send).
+pub async fn admin<M: AdminMessage, R: AdminMessage>(c: &Client, req: &M) -> R {
+    let body = c.send_raw(M::API_KEY, 0, &req.encode()).await.unwrap();
+    R::decode(body).unwrap()
+}
+
+/// Waits for `cond` with a deadline (no fixed sleeps: polls until true).
+pub async fn wait_for<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A CreateClusterLinks request for link `name` to `source` with `configs` (key, value).
+pub fn link_request(name: &str, configs: &[(&str, &str)]) -> CreateClusterLinksRequest {
+    CreateClusterLinksRequest {
+        links: vec![NewClusterLink {
+            name: name.into(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| ConfigEntry {
+                    name: k.to_string(),
+                    value: Some(v.to_string()),
+                    sensitive: false,
+                })
+                .collect(),
+        }],
+        validate_only: false,
+        validate_link: true,
+        timeout_ms: 10_000,
+    }
+}
+
+/// Creates a link and asserts it was accepted.
+pub async fn create_link_with(dst: &Client, name: &str, configs: &[(&str, &str)]) {
+    let resp: CreateClusterLinksResponse = admin(dst, &link_request(name, configs)).await;
+    assert_eq!(
+        resp.results[0].error_code, 0,
+        "create link {name}: {:?}",
+        resp.results[0].error_message
+    );
+}
+
+/// DescribeMirrors of one topic, with partitions.
+pub async fn mirror(dst: &Client, topic: &str) -> Option<MirrorDescription> {
+    let r: DescribeMirrorsResponse = admin(
+        dst,
+        &DescribeMirrorsRequest {
+            topics: Some(vec![topic.into()]),
+            include_partitions: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    r.mirrors.into_iter().next()
+}
