@@ -144,6 +144,7 @@ impl LocalCluster for BrokerLocal {
             reason: mirror.reason,
             reason_message: mirror.reason_message,
             state_time_ms: mirror.state_time_ms,
+            final_offsets: None,
         };
         self.topics
             .create_mirror_topic(topic, partitions, configs, record)

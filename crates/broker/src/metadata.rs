@@ -37,6 +37,10 @@ pub struct MirrorRecord {
     #[serde(default)]
     pub reason_message: Option<String>,
     pub state_time_ms: i64,
+    /// Each partition's log end offset when the mirror was promoted or failed over: the
+    /// last mirrored offset + 1, where client writes begin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_offsets: Option<Vec<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -26,6 +26,9 @@ use crate::metadata::{
 };
 use crate::topic_config::TopicDefaults;
 
+mod cutover;
+pub use cutover::wait_for_cutover;
+
 /// Longest legal topic name (Kafka's limit, leaving room for `-<partition>` directories).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -181,6 +184,9 @@ pub struct TopicManager {
     appended: tokio::sync::watch::Sender<u64>,
     /// The producer-id block being handed out, `[next, end)`.
     producer_ids: Mutex<(i64, i64)>,
+    /// Bumped after every mirror-state change; produce requests held during a promotion
+    /// wait on it ([`cutover`]).
+    mirror_changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Producer ids are reserved in blocks so that persisting the reservation is rare.
@@ -314,6 +320,7 @@ impl TopicManager {
             defaults: RwLock::new(defaults),
             appended,
             producer_ids: Mutex::new((0, 0)),
+            mirror_changes: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -649,6 +656,7 @@ impl TopicManager {
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
         *write(&topic.mirror) = Some(record);
+        self.mirror_changed();
         Ok(())
     }
 
@@ -692,49 +700,6 @@ impl TopicManager {
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
         Ok(())
-    }
-
-    /// Turns a mirror into a normal writable topic: every partition's leader epoch moves
-    /// above every epoch in its log (and is recorded in the epoch cache, so new appends are
-    /// distinguishable from mirrored ones), producer ids are allocated above every producer
-    /// id in the mirrored data, and the state becomes STOPPED.
-    pub fn promote(&self, name: &str) -> Result<(), ApiError> {
-        let topic = self.get(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
-        let mut epochs = Vec::new();
-        let mut max_producer_id = -1i64;
-        for p in topic.partitions() {
-            let epoch = p.with_log_mut(|log| {
-                let epoch = p.leader_epoch().max(log.latest_epoch().unwrap_or(-1)) + 1;
-                max_producer_id = max_producer_id.max(log.max_producer_id().unwrap_or(-1));
-                log.assign_epoch_start(epoch).map(|()| epoch)
-            })?;
-            let epoch = epoch.map_err(storage_error)?;
-            epochs.push((p.index, epoch));
-        }
-        self.persist_epochs(name, &epochs)?;
-        for (i, e) in &epochs {
-            if let Some(p) = topic.partition(*i) {
-                p.leader_epoch.fetch_max(*e, Ordering::AcqRel);
-            }
-        }
-        {
-            let mut range = lock(&self.producer_ids);
-            if range.0 <= max_producer_id {
-                let mut image = lock(&self.image);
-                *range = self.reserve_producer_ids(&mut image, max_producer_id + 1)?;
-            }
-        }
-        self.update_mirror(name, |m| {
-            m.state = "STOPPED".into();
-            m.reason = None;
-            m.reason_message = None;
-            m.state_time_ms = now_ms();
-        })
     }
 
     pub fn links(&self) -> Vec<LinkRecord> {

@@ -9,7 +9,8 @@
 //! partition: complete batches only (a partial trailing batch is dropped and fetched again),
 //! batches wholly below the fetch offset skipped, the destination leader epoch raised to the
 //! highest source epoch in the data, then the bytes appended unchanged through the
-//! broker's mirror path. Source errors follow Kafka's follower rules (protocol-notes
+//! broker's mirror path, as one write owned by the partition's [`crate::cutover`] slot
+//! (refused once promote/failover fenced it). Source errors follow Kafka's follower rules (protocol-notes
 //! §5.4-5.5): leadership errors ask the link loop for fresh metadata; OFFSET_OUT_OF_RANGE
 //! truncates to the source's end or restarts at its log start, recording what was lost.
 //!
@@ -279,9 +280,18 @@ pub async fn run_fetcher(
         };
         let (result, failed) = tokio::select! {
             r = work => r,
-            // A new assignment (new mirror, promotion) should not wait out a long poll.
+            // A new assignment (new mirror, promotion) should not wait out a long poll. The
+            // source answers a connection's requests in order, so the abandoned poll would
+            // hold up the next fetch on it: drop the connection, and with it the session
+            // epoch the abandoned request may or may not have used.
             changed = assignments.changed() => {
                 if changed.is_err() { return; }
+                if let Some(c) = conn.take() {
+                    c.close();
+                }
+                if !matches!(session, SessionMode::Unsupported) {
+                    session = SessionMode::Create;
+                }
                 continue;
             }
         };
@@ -459,6 +469,9 @@ async fn apply_pending(
     p: Pending,
 ) -> Vec<(String, i32)> {
     let mut failed = Vec::new();
+    if let Some(d) = crate::cutover::append_delay() {
+        tokio::time::sleep(d).await;
+    }
     for fp in &p.response.partitions {
         let Some((a, pos)) = p
             .positions
@@ -540,9 +553,13 @@ async fn apply(
     }
     if let Some(div) = &fp.diverging_epoch {
         // The source truncated (unclean election): drop what it no longer has.
-        local
-            .truncate_to(&a.mirror_topic, a.partition, div.end_offset)
-            .map_err(|e| e.to_string())?;
+        let truncated = owned(shared, a, || {
+            local.truncate_to(&a.mirror_topic, a.partition, div.end_offset)
+        })
+        .map_err(|e| e.to_string())?;
+        if truncated.is_none() {
+            return Ok(());
+        }
         tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, epoch = div.epoch, end_offset = div.end_offset, "source log diverged; truncated the mirror");
         return Ok(());
     }
@@ -590,31 +607,34 @@ async fn apply(
     let Some(start) = start else {
         return Ok(());
     };
-    if first_base < fetch_offset {
-        if fetch_offset == log_start_offset {
+    if first_base < fetch_offset && fetch_offset != log_start_offset {
+        return Err(format!("source batch at offset {first_base} straddles the mirror's log end offset {fetch_offset}; the logs have diverged").into());
+    }
+    // One owned write: the restart, the epoch raise and the append all happen or, once the
+    // partition is fenced for a cutover, none does.
+    let appended = owned(shared, a, || {
+        if first_base < fetch_offset {
             // An empty mirror whose source log start lies inside a batch (DeleteRecords on
             // the source): restart the local log at the batch's base, as Kafka's follower does.
-            local
-                .truncate_fully_and_start_at(&a.mirror_topic, a.partition, first_base)
-                .map_err(|e| e.to_string())?;
-        } else {
-            return Err(format!("source batch at offset {first_base} straddles the mirror's log end offset {fetch_offset}; the logs have diverged").into());
+            local.truncate_fully_and_start_at(&a.mirror_topic, a.partition, first_base)?;
         }
-    }
-    if max_epoch >= 0 {
-        local
-            .raise_leader_epoch(&a.mirror_topic, a.partition, max_epoch)
-            .map_err(|e| e.to_string())?;
-    }
-    let appended = local
-        .append_mirrored(&a.mirror_topic, a.partition, &fp.records[start..end])
-        .map_err(|e| {
-            if e.code == ErrorCode::CorruptMessage {
-                Failure::corrupt(e.to_string())
-            } else {
-                Failure::from(e.to_string())
-            }
-        })?;
+        if max_epoch >= 0 {
+            local.raise_leader_epoch(&a.mirror_topic, a.partition, max_epoch)?;
+        }
+        local.append_mirrored(&a.mirror_topic, a.partition, &fp.records[start..end])
+    })
+    .map_err(|e| {
+        if e.code == ErrorCode::CorruptMessage {
+            Failure::corrupt(e.to_string())
+        } else {
+            Failure::from(e.to_string())
+        }
+    })?;
+    let Some(appended) = appended else {
+        // Fenced for promote/failover: the response is dropped, the partition is no longer
+        // the fetcher's.
+        return Ok(());
+    };
     shared.update_stats(&a.mirror_topic, a.partition, |s| {
         s.bytes_mirrored += appended.bytes as u64;
         s.batches_mirrored += appended.batches as u64;
@@ -628,6 +648,19 @@ async fn apply(
     Ok(follow_log_start(shared, a, fp.log_start_offset)?)
 }
 
+/// Runs a local mutation of `a`'s partition through the partition's owner
+/// ([`crate::cutover::MirrorOwner`]); `Ok(None)`: fenced for a cutover, nothing done.
+fn owned<T>(
+    shared: &LinkShared,
+    a: &Assignment,
+    f: impl FnOnce() -> Result<T, crate::local::LocalError>,
+) -> Result<Option<T>, crate::local::LocalError> {
+    shared
+        .owner
+        .write(shared.local.as_ref(), &a.mirror_topic, a.partition, f)
+        .transpose()
+}
+
 fn follow_log_start(
     shared: &LinkShared,
     a: &Assignment,
@@ -638,10 +671,12 @@ fn follow_log_start(
         .partition_position(&a.mirror_topic, a.partition)
         .map_err(|e| e.to_string())?;
     if source_log_start > pos.log_start_offset && source_log_start <= pos.log_end_offset {
-        shared
-            .local
-            .advance_log_start_offset(&a.mirror_topic, a.partition, source_log_start)
-            .map_err(|e| e.to_string())?;
+        owned(shared, a, || {
+            shared
+                .local
+                .advance_log_start_offset(&a.mirror_topic, a.partition, source_log_start)
+        })
+        .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -666,19 +701,26 @@ async fn handle_out_of_range(
     };
     let latest = lookup(OffsetSpec::Latest).await?;
     if latest < local_leo {
-        shared
-            .local
-            .truncate_to(&a.mirror_topic, a.partition, latest)
-            .map_err(|e| e.to_string())?;
+        owned(shared, a, || {
+            shared
+                .local
+                .truncate_to(&a.mirror_topic, a.partition, latest)
+        })
+        .map_err(|e| e.to_string())?;
         tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, from = local_leo, to = latest, "source log end is behind the mirror; truncated");
         return Ok(());
     }
     let earliest = lookup(OffsetSpec::Earliest).await?;
     if earliest > local_leo {
-        shared
-            .local
-            .truncate_fully_and_start_at(&a.mirror_topic, a.partition, earliest)
-            .map_err(|e| e.to_string())?;
+        let restarted = owned(shared, a, || {
+            shared
+                .local
+                .truncate_fully_and_start_at(&a.mirror_topic, a.partition, earliest)
+        })
+        .map_err(|e| e.to_string())?;
+        if restarted.is_none() {
+            return Ok(());
+        }
         let lost = earliest - local_leo;
         shared.update_stats(&a.mirror_topic, a.partition, |s| s.offsets_lost += lost);
         if local_leo > 0 {

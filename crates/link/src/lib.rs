@@ -15,6 +15,9 @@
 //!   detection, promotion; [`shared`]: the state it shares; [`sync_tasks`]: config, ACL
 //!   and offset syncs; [`availability`]: the source availability check; [`fetcher`]:
 //!   `num.cluster.link.fetchers` tasks per source broker, spread by [`assign`].
+//! * [`cutover`]: [`cutover::MirrorOwner`], the one owner of each mirror partition's write
+//!   state (fetcher appends need it; promote and failover fence through it);
+//!   [`promote`]: the promotion task (fence, final catch-up, one commit).
 //! * [`state`]: mirror and link states.
 //!
 //! # Invariants (DESIGN.md)
@@ -22,6 +25,8 @@
 //!   log end offset is the only record of progress, so restarts resume with no gap and no
 //!   duplicate.
 //! * Mirror topics are read-only until promoted (after lag 0) or failed over.
+//! * Cutover cannot race: no mirrored append lands after the fence that precedes the
+//!   promote/failover commit (see [`cutover`]).
 //! * The destination leader epoch stays >= every source epoch copied.
 //! * The link fetches as a consumer of the source (replica id -1, read_uncommitted), so it
 //!   never copies data the source could still truncate.
@@ -29,11 +34,13 @@
 pub mod assign;
 pub mod availability;
 pub mod config;
+pub mod cutover;
 pub mod fetcher;
 pub mod filters;
 pub mod local;
 pub mod manager;
 pub mod metrics;
+pub mod promote;
 pub mod registry;
 pub mod runtime;
 pub mod shared;

@@ -570,10 +570,22 @@ impl LinkManager {
             return Ok(());
         }
         if next == MirrorState::Stopped {
+            // Failover: fence (take every partition from its fetcher; returns once no
+            // append is in flight), then the one commit. No catch-up.
+            if let Some(l) = self.get(link) {
+                for p in 0..m.partitions {
+                    l.owner.fence(topic, p);
+                }
+            }
             self.local.promote(topic)?;
             tracing::info!(mirror = topic, link = %link, "mirror failed over: now a writable topic");
         } else {
             self.local.set_mirror_state(topic, next, None)?;
+            if next == MirrorState::PendingStopped {
+                if let Some(l) = self.get(link) {
+                    crate::promote::start_promotion_now(&l, topic);
+                }
+            }
         }
         if let Some(l) = self.get(link) {
             l.wake.notify_one();

@@ -1,7 +1,7 @@
 //! One link's background task: connect to the source, keep source metadata fresh, create
 //! mirrors for newly matching source topics, follow partition growth, detect deleted or
 //! recreated source topics, hand partitions to `num.cluster.link.fetchers` fetchers per
-//! source leader, and finish promotions once a mirror has caught up.
+//! source leader, and start promotions ([`crate::promote`]).
 //!
 //! State shared with the admin API and the fetchers lives in [`LinkShared`]. The local log
 //! is the only record of mirroring progress: a fetch always starts at the local log end
@@ -84,7 +84,9 @@ pub async fn run_link(shared: Arc<LinkShared>) {
         let error = match Client::connect(&shared.client_config).await {
             Err(e) => format!("cannot connect to the source cluster: {e}"),
             Ok(client) => {
+                *lock(&shared.client) = Some(client.clone());
                 let result = drive(&shared, &client, &mut backoff).await;
+                *lock(&shared.client) = None;
                 client.close().await;
                 match result {
                     Ok(()) => continue,
@@ -191,6 +193,8 @@ async fn drive(
             shared.source_answered(true);
             discover(shared, client, &metadata).await;
         }
+        // First, so a promote request that woke the loop is acted on at once.
+        crate::promote::start_promotions(shared, client);
         let by_leader = reconcile(shared, &metadata).await;
         let n = shared.config.num_fetchers.max(1);
         let mut wanted: HashMap<(i32, usize), Vec<Assignment>> = HashMap::new();
@@ -256,7 +260,6 @@ async fn drive(
             let outcome = sync_acls(shared, client).await;
             shared.record_task("acl_sync", outcome);
         }
-        finish_promotions(shared, client).await;
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = shared.refresh.notified() => { last_refresh = None; }
@@ -326,6 +329,8 @@ pub async fn create_mirror(
     // races the positioning. A crash in between leaves partitions that start at the
     // source's log start: more records, never fewer.
     lock(&shared.positioning).insert(mirror_topic.to_string());
+    // A mirror of this name created afresh starts unfenced.
+    shared.owner.reset(mirror_topic);
     let created = shared
         .local
         .create_mirror_topic(mirror_topic, partitions, configs, mirror)
@@ -530,51 +535,4 @@ fn position_new_mirror(
         }
     }
     Ok(())
-}
-
-/// Promotes PENDING_STOPPED mirrors whose every partition has caught up with a source high
-/// watermark seen after the promote request, after a final consumer-offset sync of the
-/// topic so that consumers moving over resume at exactly the next record.
-async fn finish_promotions(shared: &Arc<LinkShared>, client: &Client) {
-    for m in shared.mirrors() {
-        if m.mirror.state != MirrorState::PendingStopped {
-            continue;
-        }
-        let caught_up = (0..m.partitions).all(|p| {
-            let stats = shared.stats(&m.topic, p);
-            let fresh = stats
-                .last_fetch_ms
-                .is_some_and(|t| t >= m.mirror.state_time_ms);
-            let leo = shared
-                .local
-                .partition_position(&m.topic, p)
-                .map(|pos| pos.log_end_offset)
-                .unwrap_or(-1);
-            fresh && leo >= stats.source_high_watermark
-        });
-        if caught_up {
-            if shared.config.consumer_offset_sync {
-                let outcome = sync_consumer_offsets(
-                    shared,
-                    client,
-                    Some(std::slice::from_ref(&m.mirror.source_topic)),
-                )
-                .await;
-                let failed = outcome.is_err();
-                shared.record_task("consumer_offset_sync", outcome);
-                if failed {
-                    // Promote carries every source commit made before it (Confluent checks
-                    // for consumer-offset-sync lag too): stay PENDING_STOPPED and retry.
-                    // A source that is gone for good needs failover, which skips the sync.
-                    continue;
-                }
-            }
-            match shared.local.promote(&m.topic) {
-                Ok(()) => {
-                    tracing::info!(link = %shared.name(), mirror = %m.topic, "mirror promoted: now a writable topic")
-                }
-                Err(e) => tracing::warn!(mirror = %m.topic, error = %e, "promotion failed"),
-            }
-        }
-    }
 }

@@ -101,6 +101,14 @@ pub struct LinkShared {
     /// Mirror topics being created and positioned at `mirror.start.offset.spec`: not
     /// fetched until that is done, so no fetch races the positioning.
     pub(crate) positioning: Mutex<std::collections::HashSet<String>>,
+    /// The single owner of the mirror partitions' write state (fetcher appends go through
+    /// it; promote and failover fence through it).
+    pub owner: crate::cutover::MirrorOwner,
+    /// Mirror topics with a promotion task running (at most one each).
+    pub(crate) promoting: Mutex<std::collections::HashSet<String>>,
+    /// The link loop's connected source client while it has one, so that a promote
+    /// request can start its promotion at once instead of waiting for the loop.
+    pub(crate) client: Mutex<Option<strait_client::Client>>,
 }
 
 impl LinkShared {
@@ -136,6 +144,9 @@ impl LinkShared {
             consecutive_check_failures: AtomicU32::new(0),
             missing_since: Mutex::new(HashMap::new()),
             positioning: Mutex::new(std::collections::HashSet::new()),
+            owner: crate::cutover::MirrorOwner::default(),
+            promoting: Mutex::new(std::collections::HashSet::new()),
+            client: Mutex::new(None),
         }
     }
 

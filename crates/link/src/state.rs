@@ -7,7 +7,9 @@ pub enum MirrorState {
     Active,
     /// Mirroring paused by an operator; still read-only.
     Paused,
-    /// Promote requested: mirroring until lag is 0, then STOPPED.
+    /// Promote requested: the fetcher copies up to the source high watermark read after
+    /// the request, is fenced, then one commit makes it STOPPED (see `crate::cutover`).
+    /// Client produce requests are held meanwhile.
     PendingStopped,
     /// Promoted or failed over: a normal writable topic.
     Stopped,

@@ -1,5 +1,7 @@
-//! AlterMirrors (private key 20005): promote (PENDING_STOPPED until lag 0, then STOPPED),
-//! failover (STOPPED now), pause and resume, per topic.
+//! AlterMirrors (private key 20005): promote (PENDING_STOPPED while the link fences the
+//! fetcher after a final catch-up, then STOPPED in one commit), failover (fence, then
+//! STOPPED now), pause and resume, per topic. The link ([`strait_link::cutover`]) owns the
+//! sequencing; this handler only relays.
 
 use strait_protocol::admin::{AlterMirrorsRequest, AlterMirrorsResponse, ItemResult};
 

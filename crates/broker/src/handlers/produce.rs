@@ -3,6 +3,11 @@
 //! idempotent-producer sequence checked). A partition either gets all its batches appended
 //! or none, and an error names what was wrong. acks=0 gets no response.
 //!
+//! A produce to a mirror being promoted (PENDING_STOPPED) is held, without blocking a
+//! worker, until the promotion commits ([`crate::topics::wait_for_cutover`]), at most for the
+//! request's timeout (then REQUEST_TIMED_OUT, retriable); a produce to any other read-only
+//! mirror fails at once with non-retriable INVALID_REQUEST naming the link.
+//!
 //! Topic configs applied here: `min.insync.replicas` (acks=all below it gets
 //! NOT_ENOUGH_REPLICAS) and `compression.type` (batches in another codec are re-encoded by
 //! [`crate::recompress`] before the append).
@@ -34,6 +39,10 @@ pub async fn handle(
             format!("acks must be -1, 0 or 1, got {acks}"),
         )
     });
+    // A produce to a mirror being promoted is held until the promotion is decided, at most
+    // for the request's timeout.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let mut appended_any = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic_data in req.topic_data {
@@ -46,6 +55,22 @@ pub async fn handle(
             let txn = req.transactional_id.as_ref().map(|t| t.to_string());
             crate::auth::check_produce(broker, ctx, txn.as_deref(), &name).err()
         });
+        let denied = match (&denied, &topic) {
+            (None, Some(t)) => {
+                if crate::topics::wait_for_cutover(&broker.topics, t, deadline).await {
+                    None
+                } else {
+                    // Retriable: the producer resends and lands on the promoted topic.
+                    Some(ApiError::new(
+                        ErrorCode::RequestTimedOut,
+                        format!(
+                            "topic '{name}' is being promoted from a mirror; the promotion did not complete within the request timeout"
+                        ),
+                    ))
+                }
+            }
+            _ => denied,
+        };
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in topic_data.partition_data {
             let result = match (&denied, &topic) {
