@@ -8,7 +8,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use strait_protocol::header::{decode_request_header, peek_key_version};
-use strait_protocol::response::{api_versions_fallback, encode_response};
+use strait_protocol::response::{
+    api_versions_fallback, encode_fetch_response, encode_response, ResponseFrame,
+};
 use strait_protocol::versions::{check_version, is_private_api_key};
 use strait_protocol::ProtocolError;
 
@@ -37,8 +39,20 @@ pub async fn handle(broker: &Broker, frame: Bytes) -> Result<Option<Bytes>, Prot
 pub async fn handle_with_session(
     broker: &Broker,
     session: &std::sync::Arc<crate::auth::Session>,
-    mut frame: Bytes,
+    frame: Bytes,
 ) -> Result<Option<Bytes>, ProtocolError> {
+    Ok(handle_frame(broker, session, frame)
+        .await?
+        .map(ResponseFrame::into_bytes))
+}
+
+/// [`handle_with_session`] with the response as chunks (a Fetch response's records stay
+/// separate, uncopied), for the connection to write vectored.
+pub async fn handle_frame(
+    broker: &Broker,
+    session: &std::sync::Arc<crate::auth::Session>,
+    mut frame: Bytes,
+) -> Result<Option<ResponseFrame>, ProtocolError> {
     let (api_key, api_version) = peek_key_version(&frame)?;
     let header = decode_request_header(&mut frame)?;
     let ctx = RequestContext {
@@ -50,13 +64,13 @@ pub async fn handle_with_session(
     };
     if api_key == ApiKey::ApiVersions as i16 && check_version(api_key, api_version).is_err() {
         // KIP-511: answer a too-new ApiVersions in v0 so the client can retry lower.
-        return api_versions_fallback(ctx.correlation_id).map(Some);
+        return api_versions_fallback(ctx.correlation_id).map(|f| Some(f.into()));
     }
     check_version(api_key, api_version)?;
     if is_private_api_key(api_key) {
         return handlers::private::handle(broker, &ctx, frame)
             .await
-            .map(Some);
+            .map(|f| Some(f.into()));
     }
     let key = ApiKey::try_from(api_key).map_err(|_| ProtocolError::UnknownApiKey(api_key))?;
     let b = broker;
@@ -76,10 +90,11 @@ pub async fn handle_with_session(
         }
         ApiKey::Produce => call(c, frame, |r| handlers::produce::handle(b, c, r)).await,
         ApiKey::Fetch => {
-            call(c, frame, |r| async {
-                Some(handlers::fetch::handle(b, c, r).await)
-            })
-            .await
+            let request = decode_body(c, frame)?;
+            let response = handlers::fetch::handle(b, c, request).await;
+            let frame = encode_fetch_response(c.api_version, c.correlation_id, response);
+            log_encode_error(c, &frame);
+            frame.map(Some)
         }
         ApiKey::ListOffsets => {
             call(c, frame, |r| async {
@@ -268,33 +283,43 @@ pub async fn handle_with_session(
 /// Decodes `Req`, runs the handler, encodes its response.
 async fn call<Req, Resp, F, Fut>(
     ctx: &RequestContext,
-    mut body: Bytes,
+    body: Bytes,
     handler: F,
-) -> Result<Option<Bytes>, ProtocolError>
+) -> Result<Option<ResponseFrame>, ProtocolError>
 where
     Req: Decodable,
     Resp: Encodable,
     F: FnOnce(Req) -> Fut,
     Fut: Future<Output = Option<Resp>>,
 {
-    let request =
-        Req::decode(&mut body, ctx.api_version).map_err(|e| ProtocolError::Malformed {
-            what: format!(
-                "request body (api key {} v{})",
-                ctx.api_key, ctx.api_version
-            ),
-            message: e.to_string(),
-        })?;
+    let request = decode_body(ctx, body)?;
     match handler(request).await {
         Some(response) => {
             let frame =
                 encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, &response);
-            if let Err(e) = &frame {
-                // Our bug, not the client's: say so loudly.
-                tracing::error!(api_key = ctx.api_key, api_version = ctx.api_version, error = %e, "failed to encode response");
-            }
-            frame.map(Some)
+            log_encode_error(ctx, &frame);
+            frame.map(|f| Some(f.into()))
         }
         None => Ok(None),
+    }
+}
+
+fn decode_body<Req: Decodable>(
+    ctx: &RequestContext,
+    mut body: Bytes,
+) -> Result<Req, ProtocolError> {
+    Req::decode(&mut body, ctx.api_version).map_err(|e| ProtocolError::Malformed {
+        what: format!(
+            "request body (api key {} v{})",
+            ctx.api_key, ctx.api_version
+        ),
+        message: e.to_string(),
+    })
+}
+
+fn log_encode_error<T>(ctx: &RequestContext, frame: &Result<T, ProtocolError>) {
+    if let Err(e) = frame {
+        // Our bug, not the client's: say so loudly.
+        tracing::error!(api_key = ctx.api_key, api_version = ctx.api_version, error = %e, "failed to encode response");
     }
 }

@@ -918,3 +918,44 @@ mod props {
         }
     }
 }
+
+/// `read` pulls the exact on-disk bytes into uninitialized capacity (no zero-fill): a
+/// multi-MiB read equals the file's bytes, and a file cut short behind the log's back is a
+/// clean error naming the file, not a short or zero-padded buffer.
+#[test]
+fn read_returns_file_bytes_and_reports_a_short_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    // ~512 KiB batches, so that the header scan (64 KiB windows) stays clear of the cut below
+    // and only the batch read itself meets the end of the file.
+    let mut b = BatchBuilder::new(0);
+    for i in 0..32u8 {
+        b = b.append(NOW + i64::from(i), Some(&[i]), Some(&[i; 16 * 1024]));
+    }
+    let one = b.build().unwrap();
+    for _ in 0..6 {
+        log.append_leader(&one, 0, NOW).unwrap();
+    }
+    let seg_path = dir.path().join("00000000000000000000.log");
+    let on_disk = std::fs::read(&seg_path).unwrap();
+    assert_eq!(on_disk.len(), 6 * one.len());
+    let r = log.read(0, usize::MAX, i64::MAX, true).unwrap();
+    assert_eq!(&r.records[..], &on_disk[..]);
+
+    // Cut the file 70 kB into the last batch: the log still promises all six.
+    OpenOptions::new()
+        .write(true)
+        .open(&seg_path)
+        .unwrap()
+        .set_len(5 * one.len() as u64 + 70_000)
+        .unwrap();
+    let err = log
+        .read(0, usize::MAX, i64::MAX, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("end of file"), "{err}");
+    assert!(err.contains("00000000000000000000.log"), "{err}");
+    // Reads that stop before the cut still work.
+    let r = log.read(0, 5 * one.len(), i64::MAX, true).unwrap();
+    assert_eq!(&r.records[..], &on_disk[..5 * one.len()]);
+}
