@@ -21,7 +21,7 @@ use serde::Serialize;
 use strait_protocol::admin::{
     AlterMirrorsRequest, AlterMirrorsResponse, ConfigEntry, CreateMirrorTopicsRequest,
     CreateMirrorTopicsResponse, DescribeMirrorsRequest, DescribeMirrorsResponse, ItemResult,
-    MirrorDescription, MirrorOp, NewMirrorTopic,
+    MirrorDescription, MirrorOp, NewMirrorTopic, PartitionCount,
 };
 
 use crate::argv::{self, OpFlags, Unsupported};
@@ -564,7 +564,28 @@ async fn wait_stopped(
     let summary = if stopped.is_empty() {
         String::new()
     } else {
-        format!("Mirror topics stopped: [{}]\n", stopped.join(", "))
+        let mut s = format!("Mirror topics stopped: [{}]\n", stopped.join(", "));
+        // The promote's result: how many open mirrored transactions its cutover aborted.
+        for t in &stopped {
+            let counts: Vec<PartitionCount> = last
+                .get(t)
+                .map(|m| {
+                    m.partitions
+                        .iter()
+                        .filter_map(|p| {
+                            p.aborted_transactions.map(|count| PartitionCount {
+                                partition: p.partition,
+                                count,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !counts.is_empty() {
+                s.push_str(&aborted_line(t, &counts));
+            }
+        }
+        s
     };
     Ok(WaitOutcome {
         summary,
@@ -698,10 +719,15 @@ pub fn render_alter(
                 "Validation of {verb} topic {}'s mirror successfully completed.\n",
                 r.name
             )),
-            None => lines.push_str(&format!(
-                "Request for {verb} topic {}'s mirror was successfully scheduled. {hint}\n",
-                r.name
-            )),
+            None => {
+                lines.push_str(&format!(
+                    "Request for {verb} topic {}'s mirror was successfully scheduled. {hint}\n",
+                    r.name
+                ));
+                if !r.aborted_transactions.is_empty() {
+                    lines.push_str(&aborted_line(&r.name, &r.aborted_transactions));
+                }
+            }
         }
     }
     if results.is_empty() {
@@ -718,6 +744,19 @@ pub fn render_alter(
     report
 }
 
+/// "Aborted N open mirrored transaction(s) of topic t (partition 0: 1, partition 1: 0)."
+fn aborted_line(topic: &str, counts: &[PartitionCount]) -> String {
+    let total: i64 = counts.iter().map(|c| c.count).sum();
+    let per: Vec<String> = counts
+        .iter()
+        .map(|c| format!("partition {}: {}", c.partition, c.count))
+        .collect();
+    format!(
+        "Aborted {total} open mirrored transaction(s) of topic {topic} ({}).\n",
+        per.join(", ")
+    )
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct PartitionJson {
     pub partition: i32,
@@ -731,6 +770,9 @@ pub struct PartitionJson {
     /// -1 before the first fetch.
     pub time_since_last_fetch_ms: i64,
     pub error: Option<String>,
+    /// Open mirrored transactions the cutover aborted (absent before it committed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted_transactions: Option<i64>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -774,6 +816,7 @@ impl MirrorJson {
                     lag_ms: p.lag_ms,
                     time_since_last_fetch_ms: p.time_since_last_fetch_ms,
                     error: p.error.clone(),
+                    aborted_transactions: p.aborted_transactions,
                 })
                 .collect(),
         }
@@ -856,11 +899,16 @@ pub fn render_describe(mirrors: &[MirrorDescription], format: OutputFormat) -> S
             out.push_str(&format!("  Reason: {}", reason_cell(m)));
         }
         out.push('\n');
+        // The column appears once a cutover reported counts (old brokers never do).
+        let aborted = m
+            .partitions
+            .iter()
+            .any(|p| p.aborted_transactions.is_some());
         let rows: Vec<Vec<String>> = m
             .partitions
             .iter()
             .map(|p| {
-                vec![
+                let mut row = vec![
                     p.partition.to_string(),
                     p.state.clone(),
                     num_or_dash(p.log_end_offset),
@@ -869,22 +917,27 @@ pub fn render_describe(mirrors: &[MirrorDescription], format: OutputFormat) -> S
                     num_or_dash(p.lag_ms),
                     num_or_dash(p.time_since_last_fetch_ms),
                     or_dash(p.error.as_deref()),
-                ]
+                ];
+                if aborted {
+                    row.push(p.aborted_transactions.map_or("-".into(), |n| n.to_string()));
+                }
+                row
             })
             .collect();
-        let table = output::table(
-            &[
-                "Partition",
-                "State",
-                "LocalLogEndOffset",
-                "LastFetchSourceHighWatermark",
-                "Lag",
-                "LagMs",
-                "TimeSinceLastFetchMs",
-                "Error",
-            ],
-            &rows,
-        );
+        let mut headers = vec![
+            "Partition",
+            "State",
+            "LocalLogEndOffset",
+            "LastFetchSourceHighWatermark",
+            "Lag",
+            "LagMs",
+            "TimeSinceLastFetchMs",
+            "Error",
+        ];
+        if aborted {
+            headers.push("AbortedTransactions");
+        }
+        let table = output::table(&headers, &rows);
         for line in table.lines() {
             out.push_str("  ");
             out.push_str(line);

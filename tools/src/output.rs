@@ -143,6 +143,15 @@ pub struct ItemJson {
     /// Kafka's error name, `null` on success.
     pub error: Option<String>,
     pub error_message: Option<String>,
+    /// Failover: per partition, the open mirrored transactions aborted (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted_transactions: Option<Vec<AbortedJson>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AbortedJson {
+    pub partition: i32,
+    pub aborted_transactions: i64,
 }
 
 impl ItemJson {
@@ -152,6 +161,15 @@ impl ItemJson {
             error_code: r.error_code,
             error: code_name(r.error_code),
             error_message: r.error_message.clone(),
+            aborted_transactions: (!r.aborted_transactions.is_empty()).then(|| {
+                r.aborted_transactions
+                    .iter()
+                    .map(|c| AbortedJson {
+                        partition: c.partition,
+                        aborted_transactions: c.count,
+                    })
+                    .collect()
+            }),
         }
     }
 }

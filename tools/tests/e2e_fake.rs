@@ -395,6 +395,7 @@ fn mirror(topic: &str, state: &str, lag: i64) -> MirrorDescription {
             lag_ms: lag * 10,
             time_since_last_fetch_ms: 12,
             error: None,
+            aborted_transactions: None,
         }],
     }
 }

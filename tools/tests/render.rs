@@ -104,6 +104,7 @@ fn create_and_delete_results() {
         name: "l".into(),
         error_code: 0,
         error_message: None,
+        aborted_transactions: Vec::new(),
     };
     let r =
         cluster_links::render_create("l", false, std::slice::from_ref(&ok), OutputFormat::Table);
@@ -119,6 +120,7 @@ fn create_and_delete_results() {
         name: "l".into(),
         error_code: 58,
         error_message: None,
+        aborted_transactions: Vec::new(),
     };
     let r = cluster_links::render_create("l", false, &[bad], OutputFormat::Table);
     assert_eq!(r.out, "");
@@ -163,6 +165,7 @@ fn failed_mirror() -> MirrorDescription {
                 lag_ms: -1,
                 time_since_last_fetch_ms: -1,
                 error: Some("UNKNOWN_TOPIC_OR_PARTITION".into()),
+                aborted_transactions: None,
             },
             MirrorPartition {
                 partition: 1,
@@ -173,6 +176,7 @@ fn failed_mirror() -> MirrorDescription {
                 lag_ms: 1500,
                 time_since_last_fetch_ms: 60000,
                 error: None,
+                aborted_transactions: None,
             },
         ],
     }
@@ -227,11 +231,13 @@ fn alter_results_mix_success_and_failure() {
             name: "a".into(),
             error_code: 0,
             error_message: None,
+            aborted_transactions: Vec::new(),
         },
         ItemResult {
             name: "b".into(),
             error_code: 3,
             error_message: Some("not a mirror topic".into()),
+            aborted_transactions: Vec::new(),
         },
     ];
     let r = mirrors::render_alter(MirrorOp::Failover, false, &results, OutputFormat::Table);
@@ -266,6 +272,71 @@ fn state_names_are_normalised() {
     );
     assert_eq!(
         mirrors::normalize_state("bogus").unwrap_err().exit_code(),
+        2
+    );
+}
+
+#[test]
+fn cutover_aborted_transactions_are_shown() {
+    let stopped = MirrorDescription {
+        mirror_topic: "t".into(),
+        link_name: "l".into(),
+        source_topic: "t".into(),
+        state: "STOPPED".into(),
+        num_partitions: 2,
+        partitions: (0..2)
+            .map(|p| MirrorPartition {
+                partition: p,
+                state: "STOPPED".into(),
+                log_end_offset: 10,
+                source_high_watermark: -1,
+                lag: -1,
+                lag_ms: -1,
+                time_since_last_fetch_ms: -1,
+                error: None,
+                aborted_transactions: Some(i64::from(p) + 1),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let table = mirrors::render_describe(std::slice::from_ref(&stopped), OutputFormat::Table);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[1].trim_end().ends_with("AbortedTransactions"),
+        "{table}"
+    );
+    assert!(lines[2].trim_end().ends_with('1'), "{table}");
+    assert!(lines[3].trim_end().ends_with('2'), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&mirrors::render_describe(&[stopped], OutputFormat::Json)).unwrap();
+    assert_eq!(json[0]["partitions"][1]["aborted_transactions"], 2);
+
+    let results = [ItemResult {
+        name: "t".into(),
+        aborted_transactions: vec![
+            PartitionCount {
+                partition: 0,
+                count: 1,
+            },
+            PartitionCount {
+                partition: 1,
+                count: 2,
+            },
+        ],
+        ..Default::default()
+    }];
+    let r = mirrors::render_alter(MirrorOp::Failover, false, &results, OutputFormat::Table);
+    assert!(
+        r.out.ends_with(
+            "Aborted 3 open mirrored transaction(s) of topic t (partition 0: 1, partition 1: 2).\n"
+        ),
+        "{}",
+        r.out
+    );
+    let r = mirrors::render_alter(MirrorOp::Failover, false, &results, OutputFormat::Json);
+    let json: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(
+        json["results"][0]["aborted_transactions"][1]["aborted_transactions"],
         2
     );
 }

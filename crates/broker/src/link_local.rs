@@ -69,6 +69,7 @@ fn to_info(m: &MirrorRecord) -> MirrorInfo {
         reason: m.reason.clone(),
         reason_message: m.reason_message.clone(),
         state_time_ms: m.state_time_ms,
+        aborted_transactions: m.aborted_transactions.clone(),
     }
 }
 
@@ -145,6 +146,7 @@ impl LocalCluster for BrokerLocal {
             reason_message: mirror.reason_message,
             state_time_ms: mirror.state_time_ms,
             final_offsets: None,
+            aborted_transactions: None,
         };
         self.topics
             .create_mirror_topic(topic, partitions, configs, record)
@@ -436,7 +438,7 @@ impl LocalCluster for BrokerLocal {
             .map_err(local)
     }
 
-    fn promote(&self, topic: &str) -> Result<(), LocalError> {
+    fn promote(&self, topic: &str) -> Result<Vec<i64>, LocalError> {
         self.topics.promote(topic).map_err(local)
     }
 }

@@ -41,6 +41,10 @@ pub struct MirrorRecord {
     /// last mirrored offset + 1, where client writes begin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_offsets: Option<Vec<i64>>,
+    /// Per partition, how many open mirrored transactions the cutover closed with an
+    /// ABORT marker (set with `final_offsets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_transactions: Option<Vec<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

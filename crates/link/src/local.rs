@@ -57,6 +57,9 @@ pub struct MirrorInfo {
     pub reason: Option<String>,
     pub reason_message: Option<String>,
     pub state_time_ms: i64,
+    /// Per partition, how many open mirrored transactions the cutover aborted (`None`
+    /// before a promote or failover committed).
+    pub aborted_transactions: Option<Vec<i64>>,
 }
 
 /// A mirror topic as the broker knows it.
@@ -195,6 +198,8 @@ pub trait LocalCluster: Send + Sync + 'static {
         delete: &[crate::filters::AclBinding],
     ) -> Result<(usize, usize, Vec<String>), LocalError>;
     /// Makes a mirror writable: leader epoch above every mirrored epoch, producer ids above
-    /// every mirrored producer id, state STOPPED.
-    fn promote(&self, topic: &str) -> Result<(), LocalError>;
+    /// every mirrored producer id, every open mirrored transaction aborted (an ABORT marker
+    /// written before the state change), state STOPPED. Returns the number of transactions
+    /// aborted per partition; a topic already STOPPED is left alone (its recorded counts).
+    fn promote(&self, topic: &str) -> Result<Vec<i64>, LocalError>;
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use strait_client::{Client, ClientConfig};
 use strait_protocol::admin::{
     ClusterLinkListing, ConfigEntry, DescribeMirrorsRequest, ItemResult, LinkTask,
-    MirrorDescription, MirrorOp, MirrorPartition,
+    MirrorDescription, MirrorOp, MirrorPartition, PartitionCount,
 };
 use strait_protocol::ErrorCode;
 
@@ -464,6 +464,11 @@ impl LinkManager {
                                 .last_fetch_ms
                                 .map_or(-1, |t| (now - t).max(0)),
                             error: stats.error,
+                            aborted_transactions: m
+                                .mirror
+                                .aborted_transactions
+                                .as_ref()
+                                .and_then(|a| a.get(usize::try_from(p).ok()?).copied()),
                         }
                     })
                     .collect()
@@ -520,10 +525,20 @@ impl LinkManager {
             .into_iter()
             .map(|topic| {
                 let outcome = self.alter_one(op, &topic, &mirrors, validate_only);
+                let aborted_transactions = outcome
+                    .as_ref()
+                    .map(|counts| {
+                        (0i32..)
+                            .zip(counts)
+                            .map(|(partition, &count)| PartitionCount { partition, count })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 ItemResult {
                     name: topic,
                     error_code: outcome.as_ref().err().map_or(0, |e| e.code.code()),
                     error_message: outcome.err().map(|e| e.message),
+                    aborted_transactions,
                 }
             })
             .collect();
@@ -536,7 +551,7 @@ impl LinkManager {
         topic: &str,
         mirrors: &[crate::local::MirrorTopic],
         validate_only: bool,
-    ) -> Result<(), LinkError> {
+    ) -> Result<Vec<i64>, LinkError> {
         let Some(m) = mirrors.iter().find(|m| m.topic == topic) else {
             return Err(if self.local.topic_exists(topic) {
                 err(
@@ -555,19 +570,19 @@ impl LinkManager {
         let next = match (op, state) {
             (_, MirrorState::Stopped) => return Err(err(ErrorCode::InvalidRequest, format!("topic '{topic}' has already stopped its mirror from '{link}'"))),
             (MirrorOp::Promote, MirrorState::Active | MirrorState::Paused) => MirrorState::PendingStopped,
-            (MirrorOp::Promote, MirrorState::PendingStopped) => return Ok(()),
+            (MirrorOp::Promote, MirrorState::PendingStopped) => return Ok(Vec::new()),
             (MirrorOp::Promote, MirrorState::Failed) => {
                 return Err(err(ErrorCode::InvalidRequest, format!("mirror topic '{topic}' has failed ({}); promote needs a healthy mirror, use failover", m.mirror.reason.as_deref().unwrap_or("unknown reason"))))
             }
             (MirrorOp::Failover, _) => MirrorState::Stopped,
             (MirrorOp::Pause, MirrorState::Active) => MirrorState::Paused,
-            (MirrorOp::Pause, MirrorState::Paused) => return Ok(()),
+            (MirrorOp::Pause, MirrorState::Paused) => return Ok(Vec::new()),
             (MirrorOp::Resume, MirrorState::Paused) => MirrorState::Active,
-            (MirrorOp::Resume, MirrorState::Active) => return Ok(()),
+            (MirrorOp::Resume, MirrorState::Active) => return Ok(Vec::new()),
             (op, state) => return Err(err(ErrorCode::InvalidRequest, format!("cannot {op:?} mirror topic '{topic}' in state {}", state.name()))),
         };
         if validate_only {
-            return Ok(());
+            return Ok(Vec::new());
         }
         if next == MirrorState::Stopped {
             // Failover: fence (take every partition from its fetcher; returns once no
@@ -577,8 +592,12 @@ impl LinkManager {
                     l.owner.fence(topic, p);
                 }
             }
-            self.local.promote(topic)?;
-            tracing::info!(mirror = topic, link = %link, "mirror failed over: now a writable topic");
+            let aborted = self.local.promote(topic)?;
+            tracing::info!(mirror = topic, link = %link, aborted_transactions = aborted.iter().sum::<i64>(), "mirror failed over: now a writable topic");
+            if let Some(l) = self.get(link) {
+                l.wake.notify_one();
+            }
+            return Ok(aborted);
         } else {
             self.local.set_mirror_state(topic, next, None)?;
             if next == MirrorState::PendingStopped {
@@ -590,7 +609,7 @@ impl LinkManager {
         if let Some(l) = self.get(link) {
             l.wake.notify_one();
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Stops every link task (broker shutdown).

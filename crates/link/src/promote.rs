@@ -11,8 +11,10 @@
 //!    partition, and a partition already there is fenced at once (lag 0 costs one source
 //!    round trip, no fetch);
 //! 3. once every partition is fenced, runs the final consumer-offset sync, then commits:
-//!    [`crate::local::LocalCluster::promote`] bumps the leader epochs, sets the producer-id
-//!    barrier, records the final offsets and sets STOPPED in one metadata change.
+//!    [`crate::local::LocalCluster::promote`] aborts every mirrored transaction still open
+//!    (ABORT markers at the log ends: nothing can append after the fence), then bumps the
+//!    leader epochs, sets the producer-id barrier, records the final offsets and the
+//!    per-partition aborted counts and sets STOPPED in one metadata change.
 //!
 //! A step that fails leaves the mirror PENDING_STOPPED (fenced partitions stay fenced) and
 //! the next loop iteration starts over; new targets never un-fence a partition.
@@ -135,8 +137,8 @@ pub(crate) async fn run_promotion(shared: Arc<LinkShared>, client: Client, topic
         return;
     }
     match shared.local.promote(&topic) {
-        Ok(()) => {
-            tracing::info!(link = %shared.name(), mirror = %topic, elapsed_ms = started.elapsed().as_millis() as u64, "mirror promoted: now a writable topic")
+        Ok(aborted) => {
+            tracing::info!(link = %shared.name(), mirror = %topic, elapsed_ms = started.elapsed().as_millis() as u64, aborted_transactions = ?aborted, "mirror promoted: now a writable topic")
         }
         Err(e) => {
             tracing::warn!(mirror = %topic, error = %e, "promotion failed; retrying");

@@ -324,6 +324,7 @@ pub async fn create_mirror(
         reason: None,
         reason_message: None,
         state_time_ms: now_ms(),
+        aborted_transactions: None,
     };
     // Not fetched until positioned (the link loop skips it), so no fetch from offset 0
     // races the positioning. A crash in between leaves partitions that start at the

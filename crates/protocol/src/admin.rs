@@ -7,6 +7,13 @@
 //! the end of every struct (unknown tags are skipped, so fields can be added later as tags
 //! without a new version). Clients discover these keys through ApiVersions like any other.
 //!
+//! Tagged fields defined so far (all optional: an older peer skips them, and a field an
+//! older peer does not send decodes as its default):
+//! * `ItemResult` tag 0: `aborted_transactions`, per partition the open mirrored
+//!   transactions a failover aborted (AlterMirrors), an array of (partition i32, count i64);
+//! * `MirrorPartition` tag 0: `aborted_transactions` (i64), the open mirrored transactions
+//!   the partition's cutover aborted, present once a promote or failover committed.
+//!
 //! Link configs travel as plain key/value pairs, as Confluent's do; the three filter JSON
 //! documents are the configs `auto.create.mirror.topics.filters`,
 //! `consumer.offset.group.filters` and `acl.filters`.
@@ -42,6 +49,9 @@ pub trait AdminMessage: Sized {
         Self::read(&mut r)
     }
 }
+
+/// Writes one tagged field's value (see [`Writer::tagged`]).
+pub type TagWriter<'a> = Box<dyn FnOnce(&mut Writer) + 'a>;
 
 /// Compact-format writer.
 #[derive(Default)]
@@ -97,6 +107,22 @@ impl Writer {
     /// The (empty) tagged-field section that ends every struct.
     pub fn tags(&mut self) {
         self.uvarint(0);
+    }
+    /// A tagged-field section with the given `(tag, field writer)` entries, in tag order;
+    /// `None` entries are left out.
+    pub fn tagged(&mut self, fields: Vec<(u64, Option<TagWriter<'_>>)>) {
+        let fields: Vec<_> = fields
+            .into_iter()
+            .filter_map(|(t, f)| f.map(|f| (t, f)))
+            .collect();
+        self.uvarint(fields.len() as u64);
+        for (tag, f) in fields {
+            let mut inner = Writer::default();
+            f(&mut inner);
+            self.uvarint(tag);
+            self.uvarint(inner.buf.len() as u64);
+            self.buf.put_slice(&inner.buf);
+        }
     }
 }
 
@@ -203,15 +229,28 @@ impl Reader<'_> {
         self.nullable_array(each)?
             .ok_or_else(|| self.err("null where an array is required"))
     }
-    /// Skips a tagged-field section (no tags are defined yet).
+    /// Skips a tagged-field section.
     pub fn tags(&mut self) -> Result<(), ProtocolError> {
+        self.tags_with(|_, _| Ok(()))
+    }
+    /// Reads a tagged-field section, handing each field to `known` (tag, a reader over the
+    /// field's bytes only); fields `known` does not read are skipped.
+    pub fn tags_with(
+        &mut self,
+        mut known: impl FnMut(u64, &mut Reader) -> Result<(), ProtocolError>,
+    ) -> Result<(), ProtocolError> {
         let count = self.uvarint()?;
         for _ in 0..count {
-            let _tag = self.uvarint()?;
+            let tag = self.uvarint()?;
             let size =
                 usize::try_from(self.uvarint()?).map_err(|_| self.err("tag size overflows"))?;
             self.need(size)?;
-            self.buf.advance(size);
+            let mut field = self.buf.split_to(size);
+            let mut inner = Reader {
+                buf: &mut field,
+                what: self.what,
+            };
+            known(tag, &mut inner)?;
         }
         Ok(())
     }
@@ -241,27 +280,62 @@ fn read_config(r: &mut Reader) -> Result<ConfigEntry, ProtocolError> {
     Ok(c)
 }
 
+/// A per-partition count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartitionCount {
+    pub partition: i32,
+    pub count: i64,
+}
+
 /// The outcome for one named item (link or topic).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ItemResult {
     pub name: String,
     pub error_code: i16,
     pub error_message: Option<String>,
+    /// Tag 0 (AlterMirrors failover): open mirrored transactions aborted, per partition.
+    /// Empty when not applicable (sent only when non-empty).
+    pub aborted_transactions: Vec<PartitionCount>,
 }
 
 fn write_result(w: &mut Writer, x: &ItemResult) {
     w.string(&x.name);
     w.i16(x.error_code);
     w.nullable_string(x.error_message.as_deref());
-    w.tags();
+    let aborted = &x.aborted_transactions;
+    w.tagged(vec![(
+        0,
+        (!aborted.is_empty()).then(|| {
+            Box::new(move |w: &mut Writer| {
+                w.array(aborted, |w, c| {
+                    w.i32(c.partition);
+                    w.i64(c.count);
+                    w.tags();
+                })
+            }) as TagWriter
+        }),
+    )]);
 }
 fn read_result(r: &mut Reader) -> Result<ItemResult, ProtocolError> {
-    let x = ItemResult {
+    let mut x = ItemResult {
         name: r.string()?,
         error_code: r.i16()?,
         error_message: r.nullable_string()?,
+        aborted_transactions: Vec::new(),
     };
-    r.tags()?;
+    r.tags_with(|tag, r| {
+        if tag == 0 {
+            x.aborted_transactions = r.array(|r| {
+                let c = PartitionCount {
+                    partition: r.i32()?,
+                    count: r.i64()?,
+                };
+                r.tags()?;
+                Ok(c)
+            })?;
+        }
+        Ok(())
+    })?;
     Ok(x)
 }
 
@@ -604,6 +678,9 @@ pub struct MirrorPartition {
     /// Milliseconds since the last successful fetch (-1 before any).
     pub time_since_last_fetch_ms: i64,
     pub error: Option<String>,
+    /// Tag 0: open mirrored transactions the cutover aborted (`None` before a promote or
+    /// failover committed, or from a broker that does not report it).
+    pub aborted_transactions: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -650,7 +727,11 @@ impl AdminMessage for DescribeMirrorsResponse {
                 w.i64(p.lag_ms);
                 w.i64(p.time_since_last_fetch_ms);
                 w.nullable_string(p.error.as_deref());
-                w.tags();
+                w.tagged(vec![(
+                    0,
+                    p.aborted_transactions
+                        .map(|n| Box::new(move |w: &mut Writer| w.i64(n)) as TagWriter),
+                )]);
             });
             w.tags();
         });
@@ -669,7 +750,7 @@ impl AdminMessage for DescribeMirrorsResponse {
             let state_time_ms = r.i64()?;
             let num_partitions = r.i32()?;
             let partitions = r.array(|r| {
-                let p = MirrorPartition {
+                let mut p = MirrorPartition {
                     partition: r.i32()?,
                     state: r.string()?,
                     log_end_offset: r.i64()?,
@@ -678,8 +759,14 @@ impl AdminMessage for DescribeMirrorsResponse {
                     lag_ms: r.i64()?,
                     time_since_last_fetch_ms: r.i64()?,
                     error: r.nullable_string()?,
+                    aborted_transactions: None,
                 };
-                r.tags()?;
+                r.tags_with(|tag, r| {
+                    if tag == 0 {
+                        p.aborted_transactions = Some(r.i64()?);
+                    }
+                    Ok(())
+                })?;
                 Ok(p)
             })?;
             r.tags()?;
@@ -856,7 +943,72 @@ mod tests {
                 name: "t".into(),
                 error_code: 0,
                 error_message: None,
+                aborted_transactions: Vec::new(),
             }],
+        });
+    }
+
+    #[test]
+    fn aborted_transaction_counts_are_tagged_fields() {
+        let with = AlterMirrorsResponse {
+            results: vec![ItemResult {
+                name: "t".into(),
+                aborted_transactions: vec![
+                    PartitionCount {
+                        partition: 0,
+                        count: 2,
+                    },
+                    PartitionCount {
+                        partition: 1,
+                        count: 0,
+                    },
+                ],
+                ..Default::default()
+            }],
+        };
+        round_trip(with.clone());
+        // An old peer (no tagged fields read) still decodes the rest: same bytes as the
+        // untagged message up to the tag section, and the tag is skipped.
+        let plain = AlterMirrorsResponse {
+            results: vec![ItemResult {
+                name: "t".into(),
+                ..Default::default()
+            }],
+        };
+        let mut r_bytes = with.encode();
+        let mut r = Reader {
+            buf: &mut r_bytes,
+            what: "old",
+        };
+        let old = r
+            .array(|r| {
+                let name = r.string()?;
+                let code = r.i16()?;
+                let msg = r.nullable_string()?;
+                r.tags()?;
+                Ok((name, code, msg))
+            })
+            .unwrap();
+        r.tags().unwrap();
+        assert_eq!(old, vec![("t".to_string(), 0, None)]);
+        assert!(r_bytes.is_empty());
+        // A message without the tag decodes with the default.
+        let decoded = AlterMirrorsResponse::decode(plain.encode()).unwrap();
+        assert!(decoded.results[0].aborted_transactions.is_empty());
+        round_trip(DescribeMirrorsResponse {
+            mirrors: vec![MirrorDescription {
+                mirror_topic: "t".into(),
+                state: "STOPPED".into(),
+                num_partitions: 1,
+                partitions: vec![MirrorPartition {
+                    partition: 0,
+                    state: "STOPPED".into(),
+                    aborted_transactions: Some(1),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
         });
     }
 

@@ -163,6 +163,7 @@ pub fn ok(name: &str) -> ItemResult {
         name: name.into(),
         error_code: 0,
         error_message: None,
+        aborted_transactions: Vec::new(),
     }
 }
 
@@ -171,6 +172,7 @@ pub fn err(name: &str, code: i16, message: &str) -> ItemResult {
         name: name.into(),
         error_code: code,
         error_message: Some(message.into()),
+        aborted_transactions: Vec::new(),
     }
 }
 

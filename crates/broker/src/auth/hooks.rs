@@ -201,6 +201,7 @@ pub fn private_denied(
         name: name.to_string(),
         error_code: e.error_code(),
         error_message: e.message.clone(),
+        aborted_transactions: Vec::new(),
     };
     let body = body.clone();
     let encoded = match ctx.api_key {

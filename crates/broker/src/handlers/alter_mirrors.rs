@@ -26,6 +26,7 @@ pub fn handle(broker: &Broker, req: AlterMirrorsRequest) -> AlterMirrorsResponse
                 name: req.link_name.unwrap_or_default(),
                 error_code: e.error_code(),
                 error_message: e.message,
+                aborted_transactions: Vec::new(),
             }],
         },
     }

@@ -68,6 +68,7 @@ pub(crate) fn item(name: &str, outcome: Result<(), ApiError>) -> admin::ItemResu
         name: name.to_string(),
         error_code: outcome.as_ref().err().map_or(0, |e| e.error_code()),
         error_message: outcome.err().and_then(|e| e.message),
+        aborted_transactions: Vec::new(),
     }
 }
 

@@ -7,6 +7,20 @@
 //!   offsets and STOPPED are persisted together (or none is). The link fences its fetcher
 //!   before calling it, and the mirror append path refuses a topic that is STOPPED, so no
 //!   mirrored append lands after it.
+//! * Open mirrored transactions are closed first: after the fence and before that metadata
+//!   write, every producer with a transaction still open in a partition gets an ABORT
+//!   marker at the log end (its producer id and epoch; the coordinator epoch of its last
+//!   marker, 0 if none), stamped with the new leader epoch, so the LSO reaches the high
+//!   watermark and read_committed consumers are not blocked by a coordinator that is out
+//!   of reach. A crash between the markers and the metadata write leaves the mirror in its
+//!   old state; the cutover runs again and finds no open transaction left (the markers
+//!   closed them), so no second marker is written (that run reports 0 for the partitions
+//!   already closed). A topic already STOPPED is never touched again: its open
+//!   transactions belong to clients.
+//! * A transactional id re-initialised on the promoted topic cannot collide with a
+//!   mirrored producer: the producer-id barrier hands out ids above every mirrored one,
+//!   so its (new) producer id has no state in the mirrored data and no aborted marker
+//!   applies to it.
 //! * Every mirror-state change bumps `mirror_changes`, so a produce request held during
 //!   PENDING_STOPPED ([`wait_for_cutover`]) wakes the moment it is decided, without holding
 //!   a tokio worker.
@@ -27,27 +41,58 @@ impl TopicManager {
 
     /// Turns a mirror into a normal writable topic in one metadata change: every
     /// partition's leader epoch moves above every epoch in its log (and is recorded in the
-    /// epoch cache, so new appends are distinguishable from mirrored ones), producer ids are
-    /// allocated above every producer id in the mirrored data, the final offsets are
-    /// recorded and the state becomes STOPPED.
-    pub fn promote(&self, name: &str) -> Result<(), ApiError> {
+    /// epoch cache, so new appends are distinguishable from mirrored ones), every open
+    /// mirrored transaction is aborted (a marker at the log end, before the metadata
+    /// write), producer ids are allocated above every producer id in the mirrored data,
+    /// the final offsets (after the markers: where client writes begin) are recorded and
+    /// the state becomes STOPPED. Returns how many transactions were aborted per
+    /// partition; on a topic already STOPPED, what its cutover recorded (nothing changes).
+    pub fn promote(&self, name: &str) -> Result<Vec<i64>, ApiError> {
         let topic = self.get(name).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("Topic '{name}' does not exist."),
             )
         })?;
+        let stopped = |t: &Topic| t.mirror().filter(|m| m.state == "STOPPED");
+        if let Some(m) = stopped(&topic) {
+            return Ok(m.aborted_transactions.unwrap_or_default());
+        }
         let mut epochs = Vec::new();
         let mut finals = Vec::new();
+        let mut aborted = Vec::new();
         let mut max_producer_id = -1i64;
+        let now = now_ms();
         for p in topic.partitions() {
-            let epoch = p.with_log_mut(|log| {
+            let done = p.with_log_mut(|log| {
+                // Checked under the log lock: once STOPPED, client transactions may be
+                // open here and are not ours to abort (a concurrent cutover committed).
+                if stopped(&topic).is_some() {
+                    return Ok(None);
+                }
                 let epoch = p.leader_epoch().max(log.latest_epoch().unwrap_or(-1)) + 1;
                 max_producer_id = max_producer_id.max(log.max_producer_id().unwrap_or(-1));
-                finals.push(log.log_end_offset());
-                log.assign_epoch_start(epoch).map(|()| epoch)
+                log.assign_epoch_start(epoch).map_err(storage_error)?;
+                let markers = log
+                    .abort_ongoing_transactions(epoch, now)
+                    .map_err(|e| ApiError::new(ErrorCode::KafkaStorageError, e.to_string()))?;
+                for (producer_id, offset) in &markers {
+                    tracing::info!(
+                        topic = name,
+                        partition = p.index,
+                        producer_id,
+                        offset,
+                        "cutover: aborted an open mirrored transaction"
+                    );
+                }
+                Ok(Some((epoch, log.log_end_offset(), markers.len() as i64)))
             })?;
-            let epoch = epoch.map_err(storage_error)?;
+            let Some((epoch, end, count)) = done? else {
+                let m = stopped(&topic).and_then(|m| m.aborted_transactions);
+                return Ok(m.unwrap_or_default());
+            };
+            finals.push(end);
+            aborted.push(count);
             epochs.push((p.index, epoch));
         }
         // Lock order as in next_producer_id: producer ids, then the image (which also
@@ -60,11 +105,16 @@ impl TopicManager {
                 format!("topic '{name}' is not a mirror topic"),
             )
         })?;
+        if record.state == "STOPPED" {
+            // Committed meanwhile by another cutover (failover racing promote).
+            return Ok(record.aborted_transactions.unwrap_or_default());
+        }
         record.state = "STOPPED".into();
         record.reason = None;
         record.reason_message = None;
         record.state_time_ms = now_ms();
         record.final_offsets = Some(finals);
+        record.aborted_transactions = Some(aborted.clone());
         let mut next = image.clone();
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
             for &(i, e) in &epochs {
@@ -96,7 +146,7 @@ impl TopicManager {
         }
         *write(&topic.mirror) = Some(record);
         self.mirror_changed();
-        Ok(())
+        Ok(aborted)
     }
 }
 

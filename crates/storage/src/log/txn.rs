@@ -40,6 +40,42 @@ impl PartitionLog {
         self.producers.ongoing_transactions().collect()
     }
 
+    /// Closes every ongoing transaction with an ABORT marker at the log end, stamped with
+    /// `leader_epoch` (a mirror cutover: the source coordinator that would have finished
+    /// them is out of reach). Each marker carries the producer's id and current epoch, and
+    /// the coordinator epoch of the producer's last marker (0 if it never had one), so the
+    /// coordinator checks of [`Self::append_control_marker`] pass. Afterwards the last
+    /// stable offset equals the high watermark. Idempotent: with no transaction open it
+    /// writes nothing. Returns `(producer id, marker offset)` per marker written.
+    pub fn abort_ongoing_transactions(
+        &mut self,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<Vec<(i64, i64)>, AppendError> {
+        let open: Vec<(i64, i16, i32)> = self
+            .producers
+            .ongoing_transactions()
+            .filter_map(|(pid, _)| {
+                self.producers
+                    .get(pid)
+                    .map(|e| (pid, e.epoch, e.coordinator_epoch.max(0)))
+            })
+            .collect();
+        let mut written = Vec::with_capacity(open.len());
+        for (pid, epoch, coordinator_epoch) in open {
+            let offset = self.append_control_marker(
+                pid,
+                epoch,
+                coordinator_epoch,
+                false,
+                leader_epoch,
+                now_ms,
+            )?;
+            written.push((pid, offset));
+        }
+        Ok(written)
+    }
+
     /// Kafka `collectAbortedTransactions(startOffset, upperBoundOffset)`: every aborted
     /// transaction with `lastOffset >= start_offset` and `firstOffset < upper_bound`,
     /// searched from the segment holding `start_offset` onward (an entry sits in its
