@@ -569,7 +569,8 @@ def test_many_keys_with_the_smallest_dedupe_buffer(broker_factory, topic):
     # The cleaner's own account, as Prometheus scrapes it: several passes, the first
     # round's 60k records (at least) removed, nothing given up on.
     import urllib.request
-    url = next(l for l in b.stdout_lines if l.startswith("strait: metrics on ")).split(" on ", 1)[1]
+    url = wait_until(lambda: next((l for l in b.stdout_lines if l.startswith("strait: metrics on ")), None),
+                     timeout=10, what="the metrics start-up line").split(" on ", 1)[1]
     metrics = {}
     for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
         if line.startswith("strait_log_cleaner_"):

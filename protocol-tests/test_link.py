@@ -454,7 +454,9 @@ def test_prometheus_metrics(broker_factory):
     import urllib.request
     source = broker_factory("source")
     dest = broker_factory("dest", overrides={"metrics.http.listener": "127.0.0.1:0"})
-    line = next(l for l in dest.stdout_lines if l.startswith("strait: metrics on "))
+    # The metrics line follows the ready line on stdout; the reader thread may not have it yet.
+    line = wait_until(lambda: next((l for l in dest.stdout_lines if l.startswith("strait: metrics on ")), None),
+                      timeout=10, what="the metrics start-up line")
     url = line.split("strait: metrics on ", 1)[1]
     ck.create_topic(source.bootstrap, "test-topic", 2)
     ck.produce(source.bootstrap, "test-topic", [{"value": b"m" * 100, "partition": i % 2} for i in range(50)])
