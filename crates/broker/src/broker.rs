@@ -22,6 +22,8 @@ pub struct Broker {
     pub topics: Arc<TopicManager>,
     /// The consumer-group coordinator (this broker coordinates every group).
     pub groups: Arc<GroupCoordinator>,
+    /// The transaction coordinator (this broker coordinates every transactional id).
+    pub txn: Arc<crate::txn::TransactionCoordinator>,
     /// ACLs, the authorizer and SCRAM credentials.
     pub security: Arc<crate::auth::Security>,
     cluster_id: String,
@@ -43,6 +45,11 @@ impl Broker {
         )?);
         let cluster_id = topics.cluster_id();
         let groups = Arc::new(GroupCoordinator::open(&config, topics.clone())?);
+        let txn = Arc::new(crate::txn::TransactionCoordinator::open(
+            &config,
+            topics.clone(),
+            groups.clone(),
+        )?);
         let security = Arc::new(
             crate::auth::Security::open(&config.security, &topics)
                 .map_err(StartupError::Security)?,
@@ -53,6 +60,7 @@ impl Broker {
             config,
             topics,
             groups,
+            txn,
             cluster_id,
             fetch_sessions: FetchSessionCache::default(),
             links: OnceLock::new(),

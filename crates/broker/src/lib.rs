@@ -40,6 +40,7 @@ pub mod recovery;
 pub mod server;
 pub mod topic_config;
 pub mod topics;
+pub mod txn;
 
 use std::sync::Arc;
 
@@ -71,6 +72,7 @@ impl RunningBroker {
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
         broker.start_log_cleaner();
         broker.groups.start_timer();
+        broker.txn.start();
         broker.start_links();
         let metrics_addr = match metrics_http::bind(&broker)
             .await

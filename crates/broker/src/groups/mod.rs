@@ -39,6 +39,7 @@
 
 pub mod consumer_protocol;
 pub mod store;
+pub mod txn_offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
