@@ -45,6 +45,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use strait_records::{decode_records, BatchBuilder, BatchIter, Compression};
+
+/// Appends here are not transactional: no coordinator verification.
+const NO_TXN: strait_storage::VerificationGuard = strait_storage::VerificationGuard::NONE;
 use strait_storage::{
     CleanCommit, CleanerContext, CleanupPolicy, LogConfig, OffsetMap, PartitionLog, Throttler,
 };
@@ -239,7 +242,8 @@ fn build_log(o: &Opts, dir: &Path) -> Built {
             b = b.append(now, Some(key.as_bytes()), Some(&value));
             keys_by_offset.push(k);
         }
-        log.append_leader(&b.build().unwrap(), 0, now).unwrap();
+        log.append_leader(&b.build().unwrap(), 0, now, NO_TXN)
+            .unwrap();
     }
     let bases = log.segment_base_offsets();
     let active_base = *bases.last().unwrap();

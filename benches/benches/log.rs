@@ -10,6 +10,8 @@ use strait_records::BatchBuilder;
 use strait_storage::{LogConfig, PartitionLog};
 
 const NOW: i64 = 1_700_000_000_000;
+/// Appends here are not transactional: no coordinator verification.
+const NO_TXN: strait_storage::VerificationGuard = strait_storage::VerificationGuard::NONE;
 
 /// One ~16 KiB uncompressed batch (100 records of ~160 bytes).
 fn batch_16k() -> Vec<u8> {
@@ -40,7 +42,7 @@ fn bench(c: &mut Criterion) {
         let dir = tempfile::tempdir().unwrap();
         let mut log = PartitionLog::open(dir.path(), config(), NOW).unwrap();
         b.iter(|| {
-            log.append_leader(&batch, 1, NOW).unwrap();
+            log.append_leader(&batch, 1, NOW, NO_TXN).unwrap();
             // Keep the directory bounded during long runs.
             if log.size_in_bytes() > 256 * 1024 * 1024 {
                 let end = log.log_end_offset();
@@ -53,7 +55,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut log = PartitionLog::open(dir.path(), config(), NOW).unwrap();
     while log.size_in_bytes() < 8 << 20 {
-        log.append_leader(&batch, 1, NOW).unwrap();
+        log.append_leader(&batch, 1, NOW, NO_TXN).unwrap();
     }
     let end = log.log_end_offset();
     g.throughput(Throughput::Bytes(1 << 20));

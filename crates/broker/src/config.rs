@@ -104,6 +104,14 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     /// `offsets.retention.check.interval.ms` (default 600000).
     pub offsets_retention_check_interval_ms: u64,
+    /// Transaction coordinator: `transaction.max.timeout.ms` (default 900000).
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms` (default 604800000, 7 days).
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (default 10000).
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` (default 3600000).
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
     /// The log cleaner (`log.cleaner.*` keys).
     pub log_cleaner: strait_storage::CleanerConfig,
     /// Topic defaults from `log.*` keys (static part; dynamic part is persisted metadata).
@@ -254,6 +262,16 @@ impl BrokerConfig {
                 p.i32("offsets.retention.minutes").map_err(key_err)?,
             ),
             offsets_retention_check_interval_ms: millis("offsets.retention.check.interval.ms")?,
+            transaction_max_timeout_ms: p.i32("transaction.max.timeout.ms").map_err(key_err)?,
+            transactional_id_expiration_ms: i64::from(
+                p.i32("transactional.id.expiration.ms").map_err(key_err)?,
+            ),
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: millis(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            )?,
+            transaction_remove_expired_transaction_cleanup_interval_ms: millis(
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+            )?,
             log_cleaner: broker_keys::cleaner_config(&p).map_err(key_err)?,
             topic_defaults,
             security,

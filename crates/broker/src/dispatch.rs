@@ -108,6 +108,36 @@ pub async fn handle_frame(
             })
             .await
         }
+        ApiKey::AddPartitionsToTxn => {
+            call(c, frame, |r| async {
+                Some(handlers::add_partitions_to_txn::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::AddOffsetsToTxn => {
+            call(c, frame, |r| async {
+                Some(handlers::add_offsets_to_txn::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::EndTxn => {
+            call(c, frame, |r| async {
+                Some(handlers::end_txn::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeTransactions => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_transactions::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::ListTransactions => {
+            call(c, frame, |r| async {
+                Some(handlers::list_transactions::handle(b, c, r))
+            })
+            .await
+        }
         ApiKey::CreateTopics => {
             call(c, frame, |r| async {
                 Some(handlers::create_topics::handle(b, c, r))
@@ -156,6 +186,18 @@ pub async fn handle_frame(
             })
             .await
         }
+        ApiKey::DescribeProducers => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_producers::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::WriteTxnMarkers => {
+            call(c, frame, |r| async {
+                Some(handlers::write_txn_markers::handle(b, c, r))
+            })
+            .await
+        }
         ApiKey::DescribeCluster => {
             call(c, frame, |r| async {
                 Some(handlers::describe_cluster::handle(b, c, r))
@@ -177,6 +219,12 @@ pub async fn handle_frame(
         ApiKey::OffsetFetch => {
             call(c, frame, |r| async {
                 Some(crate::auth::hooks::offset_fetch(b, c, r))
+            })
+            .await
+        }
+        ApiKey::TxnOffsetCommit => {
+            call(c, frame, |r| async {
+                Some(handlers::txn_offset_commit::handle(b, c, r))
             })
             .await
         }

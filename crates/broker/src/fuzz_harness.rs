@@ -83,6 +83,8 @@ pub fn decode_body(key: ApiKey, body: &mut Bytes, version: i16) -> bool {
         };
     }
     bodies! {
+        AddOffsetsToTxn => AddOffsetsToTxnRequest,
+        AddPartitionsToTxn => AddPartitionsToTxnRequest,
         AlterConfigs => AlterConfigsRequest,
         AlterUserScramCredentials => AlterUserScramCredentialsRequest,
         ApiVersions => ApiVersionsRequest,
@@ -98,7 +100,10 @@ pub fn decode_body(key: ApiKey, body: &mut Bytes, version: i16) -> bool {
         DescribeConfigs => DescribeConfigsRequest,
         DescribeGroups => DescribeGroupsRequest,
         DescribeLogDirs => DescribeLogDirsRequest,
+        DescribeProducers => DescribeProducersRequest,
+        DescribeTransactions => DescribeTransactionsRequest,
         DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
+        EndTxn => EndTxnRequest,
         Fetch => FetchRequest,
         FindCoordinator => FindCoordinatorRequest,
         Heartbeat => HeartbeatRequest,
@@ -108,6 +113,7 @@ pub fn decode_body(key: ApiKey, body: &mut Bytes, version: i16) -> bool {
         LeaveGroup => LeaveGroupRequest,
         ListGroups => ListGroupsRequest,
         ListOffsets => ListOffsetsRequest,
+        ListTransactions => ListTransactionsRequest,
         Metadata => MetadataRequest,
         OffsetCommit => OffsetCommitRequest,
         OffsetDelete => OffsetDeleteRequest,
@@ -117,6 +123,8 @@ pub fn decode_body(key: ApiKey, body: &mut Bytes, version: i16) -> bool {
         SaslAuthenticate => SaslAuthenticateRequest,
         SaslHandshake => SaslHandshakeRequest,
         SyncGroup => SyncGroupRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest,
+        WriteTxnMarkers => WriteTxnMarkersRequest,
     }
 }
 

@@ -37,6 +37,9 @@
 //! * The last stable offset is min(first offset of the earliest ongoing transaction, high
 //!   watermark), never below the log start; `read_committed` reads stop below it and carry
 //!   the aborted transactions overlapping what they return (see [`FetchIsolation`]).
+//! * A client (leader) append opens a transaction only with the [`VerificationGuard`] the
+//!   log handed out for that producer and epoch, unspent and not voided by a marker since
+//!   (KIP-890); continuing an open transaction needs none.
 //!
 //! [`PartitionLog`] is not internally synchronized: the broker wraps it in a lock. Reads
 //! take `&self` and use `pread`, so a reader-writer lock allows concurrent fetches.
@@ -60,7 +63,8 @@ pub use cleaner::{
     OffsetMap, Throttler,
 };
 pub use error::{AppendError, Offline, ReadError, StorageError};
-pub use log::{JitterRng, PartitionLog};
+pub use log::{JitterRng, PartitionLog, TxnVerification, VerificationGuard};
+pub use producer::ProducerSummary;
 pub use strait_records::TimestampType;
 pub use txn_index::{AbortedTxn, ABORTED_TXN_ENTRY_SIZE};
 

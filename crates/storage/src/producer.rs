@@ -41,7 +41,10 @@ use strait_records::{decode_records, BatchHeader, ControlRecordType, EndTxnMarke
 
 use crate::error::AppendError;
 
-const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS2";
+/// Current snapshot version: SPS3 adds each producer's last timestamp. SPS2 snapshots
+/// still load (timestamps unknown, -1, until the producer's next batch).
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS3";
+const SNAPSHOT_MAGIC_V2: &[u8; 4] = b"SPS2";
 
 /// How many batches per producer are kept for duplicate detection (Kafka: 5, matching
 /// `max.in.flight.requests.per.connection` for idempotent producers).
@@ -63,6 +66,24 @@ pub(crate) struct ProducerEntry {
     pub current_txn_first_offset: Option<i64>,
     /// Coordinator epoch of the last marker written for this producer, -1 if none.
     pub coordinator_epoch: i32,
+    /// Max timestamp of the producer's last batch, data or marker (Kafka
+    /// `ProducerStateEntry.lastTimestamp`, shown by DescribeProducers); -1 if unknown.
+    pub last_timestamp: i64,
+}
+
+/// One producer's state as DescribeProducers reports it (Kafka `ProducerState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Last sequence of its last retained data batch, -1 if none.
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch, -1 if unknown (e.g. loaded from an SPS2 snapshot).
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last transaction marker, -1 if none.
+    pub coordinator_epoch: i32,
+    /// First offset of its ongoing transaction, -1 if none.
+    pub current_txn_start_offset: i64,
 }
 
 /// What a transaction marker (control batch) says.
@@ -132,6 +153,7 @@ impl ProducerEntry {
             batches: VecDeque::new(),
             current_txn_first_offset: None,
             coordinator_epoch: -1,
+            last_timestamp: -1,
         }
     }
     /// The metadata a (non-control) batch contributes.
@@ -192,6 +214,24 @@ impl ProducerStateManager {
             .iter()
             .filter_map(|(id, e)| e.last_offset().map(|o| (*id, o)))
             .collect()
+    }
+
+    /// Every producer with state, by producer id (DescribeProducers).
+    pub fn summaries(&self) -> Vec<ProducerSummary> {
+        let mut out: Vec<ProducerSummary> = self
+            .producers
+            .iter()
+            .map(|(id, e)| ProducerSummary {
+                producer_id: *id,
+                producer_epoch: e.epoch,
+                last_sequence: e.last_seq(),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_unstable_by_key(|p| p.producer_id);
+        out
     }
 
     #[cfg(test)]
@@ -261,6 +301,9 @@ impl ProducerStateManager {
             .entry(h.producer_id)
             .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
         entry.add(h.producer_epoch, ProducerEntry::meta_of(h));
+        if h.max_timestamp >= 0 {
+            entry.last_timestamp = h.max_timestamp;
+        }
         if h.is_control() {
             let marker = marker?;
             entry.coordinator_epoch = marker.coordinator_epoch;
@@ -305,10 +348,11 @@ impl ProducerStateManager {
         self.ongoing.clear();
     }
 
-    /// Snapshot bytes: magic "SPS2", end offset, max pid (-1 = none), count, entries
-    /// (id, epoch, coordinator epoch, ongoing transaction's first offset or -1, batches),
-    /// CRC. Version 1 ("SPS1", no transaction fields) is not read: the log rebuilds from
-    /// the batches instead, which also regenerates `.txnindex` files it lacked.
+    /// Snapshot bytes: magic "SPS3", end offset, max pid (-1 = none), count, entries
+    /// (id, epoch, coordinator epoch, ongoing transaction's first offset or -1, last
+    /// timestamp, batches), CRC. Version 2 ("SPS2") is the same without the last timestamp
+    /// and still loads. Version 1 ("SPS1", no transaction fields) is not read: the log
+    /// rebuilds from the batches instead, which also regenerates `.txnindex` files it lacked.
     pub fn encode_snapshot(&self, end_offset: i64) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(SNAPSHOT_MAGIC);
@@ -325,6 +369,7 @@ impl ProducerStateManager {
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
             out.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
+            out.extend_from_slice(&e.last_timestamp.to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -348,11 +393,12 @@ impl ProducerStateManager {
             return Err("snapshot CRC mismatch".into());
         }
         let mut r = Cursor { b: body, pos: 0 };
-        match r.take(4)? {
-            m if m == SNAPSHOT_MAGIC => {}
+        let has_timestamps = match r.take(4)? {
+            m if m == SNAPSHOT_MAGIC => true,
+            m if m == SNAPSHOT_MAGIC_V2 => false,
             b"SPS1" => return Err("version 1 snapshot (no transaction state)".into()),
             _ => return Err("bad snapshot magic".into()),
-        }
+        };
         let end_offset = r.i64()?;
         let max_pid = r.i64()?;
         let count = r.i64()?;
@@ -364,6 +410,7 @@ impl ProducerStateManager {
             let coordinator_epoch = r.i32()?;
             let txn_first = r.i64()?;
             let current_txn_first_offset = (txn_first >= 0).then_some(txn_first);
+            let last_timestamp = if has_timestamps { r.i64()? } else { -1 };
             if let Some(first) = current_txn_first_offset {
                 if ongoing.insert(first, id).is_some() {
                     return Err(format!("two ongoing transactions start at offset {first}"));
@@ -389,6 +436,7 @@ impl ProducerStateManager {
                     batches,
                     current_txn_first_offset,
                     coordinator_epoch,
+                    last_timestamp,
                 },
             );
         }
@@ -513,5 +561,45 @@ mod tests {
         assert!(ProducerStateManager::decode_snapshot(&bad).is_err());
         m.evict_below(7);
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn version_2_snapshots_still_load_without_timestamps() {
+        let mut m = ProducerStateManager::default();
+        let mut h = header(4, 1, 0, 10, 2);
+        h.max_timestamp = 1234;
+        h.attributes = 0x10; // transactional
+        m.update(&h, None);
+        assert_eq!(m.get(4).unwrap().last_timestamp, 1234);
+        // Hand-written SPS2 layout: as SPS3 minus the per-entry timestamp.
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(b"SPS2");
+        v2.extend_from_slice(&12i64.to_be_bytes());
+        v2.extend_from_slice(&4i64.to_be_bytes());
+        v2.extend_from_slice(&1u64.to_be_bytes());
+        v2.extend_from_slice(&4i64.to_be_bytes());
+        v2.extend_from_slice(&1i16.to_be_bytes());
+        v2.extend_from_slice(&(-1i32).to_be_bytes());
+        v2.extend_from_slice(&10i64.to_be_bytes());
+        v2.push(1);
+        for v in [0i32, 1] {
+            v2.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [10i64, 11] {
+            v2.extend_from_slice(&v.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&v2);
+        v2.extend_from_slice(&crc.to_be_bytes());
+        let (old, end) = ProducerStateManager::decode_snapshot(&v2).unwrap();
+        assert_eq!(end, 12);
+        let mut expected = m.clone();
+        if let Some(e) = expected.producers.get_mut(&4) {
+            e.last_timestamp = -1;
+        }
+        assert_eq!(old, expected);
+        assert_eq!(old.first_unstable_offset(), Some(10));
+        // And the current version round-trips the timestamp.
+        let (new, _) = ProducerStateManager::decode_snapshot(&m.encode_snapshot(12)).unwrap();
+        assert_eq!(new, m);
     }
 }

@@ -17,6 +17,8 @@ use strait_storage::{
 };
 
 const NOW: i64 = 1_700_000_000_000;
+/// Appends here are not transactional: no coordinator verification.
+const NO_TXN: strait_storage::VerificationGuard = strait_storage::VerificationGuard::NONE;
 
 fn compact_config() -> LogConfig {
     LogConfig {
@@ -192,7 +194,7 @@ fn fill(log: &mut PartitionLog, rounds: usize, keys: usize, now: i64) -> Vec<Rec
     for round in 0..rounds {
         for k in 0..keys {
             let v = format!("v{round}-{k}-{}", "x".repeat(40));
-            log.append_leader(&kv(&[(&format!("k{k}"), Some(&v))], now), 0, now)
+            log.append_leader(&kv(&[(&format!("k{k}"), Some(&v))], now), 0, now, NO_TXN)
                 .unwrap();
         }
     }
@@ -265,6 +267,7 @@ fn unchanged_batches_are_copied_byte_for_byte() {
             &kv(&[(&format!("u{i}"), Some(&"y".repeat(60)))], NOW),
             0,
             NOW,
+            NO_TXN,
         )
         .unwrap();
     }
@@ -278,10 +281,20 @@ fn unchanged_batches_are_copied_byte_for_byte() {
 fn tombstones_get_a_delete_horizon_then_are_removed_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), compact_config());
-    log.append_leader(&kv(&[("a", Some("1")), ("b", Some("2"))], NOW - 5), 0, NOW)
-        .unwrap();
-    log.append_leader(&kv(&[("a", None), ("c", Some("3"))], NOW - 3), 0, NOW)
-        .unwrap();
+    log.append_leader(
+        &kv(&[("a", Some("1")), ("b", Some("2"))], NOW - 5),
+        0,
+        NOW,
+        NO_TXN,
+    )
+    .unwrap();
+    log.append_leader(
+        &kv(&[("a", None), ("c", Some("3"))], NOW - 3),
+        0,
+        NOW,
+        NO_TXN,
+    )
+    .unwrap();
     fill(&mut log, 1, 20, NOW); // roll the tombstones out of the active segment
     let original = all_records(&log);
     let mut c = Cleaner::new(1 << 20);
@@ -381,10 +394,12 @@ fn idempotent_producers_last_batch_is_kept_empty_and_sequence_continues() {
             .build()
             .unwrap()
     };
-    log.append_leader(&idem(0, "p", "old"), 0, NOW).unwrap();
-    log.append_leader(&idem(2, "p", "old2"), 0, NOW).unwrap(); // offsets 2..3, seq 2..3
-                                                               // A plain producer overwrites "p": the idempotent batches become fully obsolete.
-    log.append_leader(&kv(&[("p", Some("new"))], NOW), 0, NOW)
+    log.append_leader(&idem(0, "p", "old"), 0, NOW, NO_TXN)
+        .unwrap();
+    log.append_leader(&idem(2, "p", "old2"), 0, NOW, NO_TXN)
+        .unwrap(); // offsets 2..3, seq 2..3
+                   // A plain producer overwrites "p": the idempotent batches become fully obsolete.
+    log.append_leader(&kv(&[("p", Some("new"))], NOW), 0, NOW, NO_TXN)
         .unwrap();
     fill(&mut log, 1, 20, NOW);
     let mut c = Cleaner::new(1 << 20);
@@ -408,10 +423,12 @@ fn idempotent_producers_last_batch_is_kept_empty_and_sequence_continues() {
     drop(log);
     let mut log = open(dir.path(), compact_config());
     assert_eq!(log.producer_state(77), Some((3, 3)));
-    let info = log.append_leader(&idem(4, "p", "next"), 0, NOW).unwrap();
+    let info = log
+        .append_leader(&idem(4, "p", "next"), 0, NOW, NO_TXN)
+        .unwrap();
     assert!(!info.duplicate);
     assert!(matches!(
-        log.append_leader(&idem(9, "p", "gap"), 0, NOW),
+        log.append_leader(&idem(9, "p", "gap"), 0, NOW, NO_TXN),
         Err(AppendError::OutOfOrderSequence { .. })
     ));
 }
@@ -500,7 +517,7 @@ fn keyless_records_refused_on_compacted_leader_path_only() {
         .unwrap();
     let mut two = kv(&[("k", Some("v"))], NOW);
     two.extend_from_slice(&keyless);
-    let err = log.append_leader(&two, 0, NOW).unwrap_err();
+    let err = log.append_leader(&two, 0, NOW, NO_TXN).unwrap_err();
     assert!(
         matches!(
             err,
@@ -517,7 +534,7 @@ fn keyless_records_refused_on_compacted_leader_path_only() {
     // A delete-only topic takes keyless records.
     let dir2 = tempfile::tempdir().unwrap();
     let mut plain = open(dir2.path(), LogConfig::default());
-    plain.append_leader(&keyless, 0, NOW).unwrap();
+    plain.append_leader(&keyless, 0, NOW, NO_TXN).unwrap();
 }
 
 #[test]
@@ -572,7 +589,7 @@ proptest! {
                 let k = format!("key{}", (*key as usize + i) % 25);
                 b = b.append(NOW, Some(k.as_bytes()), value.map(|v| format!("value{v}")).as_deref().map(str::as_bytes));
             }
-            log.append_leader(&b.build().unwrap(), 0, NOW).unwrap();
+            log.append_leader(&b.build().unwrap(), 0, NOW, NO_TXN).unwrap();
         }
         let original = all_records(&log);
         let mut c = Cleaner::new(24 * map_keys);
@@ -604,7 +621,7 @@ fn segment_jitter_shortens_segment_ms() {
             log.active_roll_jitter_ms(),
             if jitter > 0 { 400 } else { 0 }
         );
-        log.append_leader(&kv(&[("a", Some("b"))], NOW), 0, NOW)
+        log.append_leader(&kv(&[("a", Some("b"))], NOW), 0, NOW, NO_TXN)
             .unwrap();
         log.maybe_roll(NOW + 700).unwrap();
         assert_eq!(log.segment_count() == 2, rolled, "jitter {jitter}");

@@ -17,6 +17,8 @@ use strait_records::{BatchBuilder, BatchIter};
 use strait_storage::{AppendError, LogConfig, PartitionLog};
 
 const NOW: i64 = 1_700_000_000_000;
+/// Appends here are not transactional: no coordinator verification.
+const NO_TXN: strait_storage::VerificationGuard = strait_storage::VerificationGuard::NONE;
 const PID: i64 = 42;
 const RECORDS_PER_BATCH: i32 = 8;
 
@@ -164,7 +166,7 @@ fn appends_until_enospc_lose_nothing_acknowledged() {
     let mut handed_out = -1i64;
     for _ in 0..2000 {
         let leo = log.log_end_offset();
-        match log.append_leader(&idem(seq), 0, NOW) {
+        match log.append_leader(&idem(seq), 0, NOW, NO_TXN) {
             Ok(info) => {
                 assert_eq!(info.base_offset, leo, "append not at the log end");
                 assert!(
@@ -192,7 +194,7 @@ fn appends_until_enospc_lose_nothing_acknowledged() {
                 if log.is_offline() {
                     // Offline is final until restart.
                     assert!(matches!(
-                        log.append_leader(&idem(seq), 0, NOW),
+                        log.append_leader(&idem(seq), 0, NOW, NO_TXN),
                         Err(AppendError::Offline(_))
                     ));
                     break;
@@ -226,8 +228,8 @@ fn appends_until_enospc_lose_nothing_acknowledged() {
     }
     // The producer retries its failed batch: written once (or found as a duplicate).
     if let Some(&retry_seq) = failed.last() {
-        let first = log.append_leader(&idem(retry_seq), 0, NOW).unwrap();
-        let again = log.append_leader(&idem(retry_seq), 0, NOW).unwrap();
+        let first = log.append_leader(&idem(retry_seq), 0, NOW, NO_TXN).unwrap();
+        let again = log.append_leader(&idem(retry_seq), 0, NOW, NO_TXN).unwrap();
         assert!(again.duplicate);
         assert_eq!(again.base_offset, first.base_offset);
     }

@@ -11,6 +11,8 @@ use strait_records::{BatchBuilder, BatchIter, Compression, ControlRecordType, Ti
 use strait_storage::{AppendError, LogConfig, PartitionLog, ReadError, StorageError};
 
 const NOW: i64 = 1_700_000_000_000;
+/// Appends here are not transactional: no coordinator verification.
+const NO_TXN: strait_storage::VerificationGuard = strait_storage::VerificationGuard::NONE;
 
 fn batch(n: usize, ts: i64) -> Vec<u8> {
     let mut b = BatchBuilder::new(0);
@@ -79,7 +81,7 @@ fn offsets_assigned_across_many_appends_and_rolls() {
     let mut expected = 0;
     for i in 0..200 {
         let n = 1 + i % 5;
-        let info = log.append_leader(&batch(n, NOW), 3, NOW).unwrap();
+        let info = log.append_leader(&batch(n, NOW), 3, NOW, NO_TXN).unwrap();
         assert_eq!(info.base_offset, expected);
         assert_eq!(info.last_offset, expected + n as i64 - 1);
         assert_eq!(info.record_count, n as i64);
@@ -112,7 +114,7 @@ fn offsets_assigned_across_many_appends_and_rolls() {
     assert_eq!(log.size_in_bytes(), size);
     assert_eq!(offsets(&log, 0).len(), got.len());
     assert_eq!(
-        log.append_leader(&batch(1, NOW), 3, NOW)
+        log.append_leader(&batch(1, NOW), 3, NOW, NO_TXN)
             .unwrap()
             .base_offset,
         expected
@@ -130,37 +132,37 @@ fn leader_validation_errors() {
         },
     );
     assert!(matches!(
-        log.append_leader(&batch(20, NOW), 0, NOW),
+        log.append_leader(&batch(20, NOW), 0, NOW, NO_TXN),
         Err(AppendError::RecordTooLarge { max: 1000, .. })
     ));
     let mut bad = batch(1, NOW);
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
     assert!(matches!(
-        log.append_leader(&bad, 0, NOW),
+        log.append_leader(&bad, 0, NOW, NO_TXN),
         Err(AppendError::Corrupt(_))
     ));
     let good = batch(1, NOW);
     assert!(matches!(
-        log.append_leader(&good[..good.len() - 3], 0, NOW),
+        log.append_leader(&good[..good.len() - 3], 0, NOW, NO_TXN),
         Err(AppendError::Corrupt(_))
     ));
     assert!(matches!(
-        log.append_leader(&[], 0, NOW),
+        log.append_leader(&[], 0, NOW, NO_TXN),
         Err(AppendError::InvalidRecord(_))
     ));
     let marker = BatchBuilder::end_txn_marker(0, ControlRecordType::Commit, 1, 0, 0, NOW)
         .build()
         .unwrap();
     assert!(matches!(
-        log.append_leader(&marker, 0, NOW),
+        log.append_leader(&marker, 0, NOW, NO_TXN),
         Err(AppendError::InvalidRecord(_))
     ));
     let mut two = batch(2, NOW);
     two[60] = 5; // recordsCount no longer matches lastOffsetDelta
     strait_records::batch::write_crc(&mut two);
     assert!(matches!(
-        log.append_leader(&two, 0, NOW),
+        log.append_leader(&two, 0, NOW, NO_TXN),
         Err(AppendError::InvalidRecord(_))
     ));
     assert_eq!(log.log_end_offset(), 0);
@@ -182,7 +184,9 @@ fn compressed_batches_and_log_append_time() {
         for i in 0..10 {
             b = b.append(5 + i, None, Some(b"hello hello hello"));
         }
-        let info = log.append_leader(&b.build().unwrap(), 1, NOW + 9).unwrap();
+        let info = log
+            .append_leader(&b.build().unwrap(), 1, NOW + 9, NO_TXN)
+            .unwrap();
         assert_eq!(info.log_append_time_ms, NOW + 9);
     }
     let r = log.read(0, 1 << 20, i64::MAX, false).unwrap();
@@ -204,7 +208,7 @@ fn read_semantics() {
     let mut log = open(dir.path(), LogConfig::default());
     // Batches [0-4] [5-9] [10-14]
     for _ in 0..3 {
-        log.append_leader(&batch(5, NOW), 0, NOW).unwrap();
+        log.append_leader(&batch(5, NOW), 0, NOW, NO_TXN).unwrap();
     }
     let size = batch(5, NOW).len();
     // Fetch inside a batch returns the whole batch, starting below the offset.
@@ -357,12 +361,12 @@ fn epoch_cache_and_end_offsets() {
     let mut log = open(dir.path(), LogConfig::default());
     assert_eq!(log.end_offset_for_epoch(0), (-1, -1));
     assert_eq!(log.latest_epoch(), None);
-    log.append_leader(&batch(3, NOW), 1, NOW).unwrap(); // 0-2 @1
-    log.append_leader(&batch(3, NOW), 1, NOW).unwrap(); // 3-5 @1
-    log.append_leader(&batch(3, NOW), 4, NOW).unwrap(); // 6-8 @4
+    log.append_leader(&batch(3, NOW), 1, NOW, NO_TXN).unwrap(); // 0-2 @1
+    log.append_leader(&batch(3, NOW), 1, NOW, NO_TXN).unwrap(); // 3-5 @1
+    log.append_leader(&batch(3, NOW), 4, NOW, NO_TXN).unwrap(); // 6-8 @4
     log.assign_epoch_start(7).unwrap(); // starts at 9
     log.assign_epoch_start(6).unwrap(); // not newer: no-op
-    log.append_leader(&batch(2, NOW), 7, NOW).unwrap(); // 9-10 @7
+    log.append_leader(&batch(2, NOW), 7, NOW, NO_TXN).unwrap(); // 9-10 @7
     assert_eq!(log.epoch_entries(), vec![(1, 0), (4, 6), (7, 9)]);
     assert_eq!(log.latest_epoch(), Some(7));
     assert_eq!(log.end_offset_for_epoch(7), (7, 11));
@@ -388,21 +392,27 @@ fn epoch_cache_and_end_offsets() {
 fn idempotent_producer() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default());
-    let first = log.append_leader(&idem(7, 0, 0, 3), 0, NOW).unwrap();
+    let first = log
+        .append_leader(&idem(7, 0, 0, 3), 0, NOW, NO_TXN)
+        .unwrap();
     assert_eq!((first.base_offset, first.last_offset), (0, 2));
-    log.append_leader(&batch(2, NOW), 0, NOW).unwrap(); // 3-4, no producer
-    let second = log.append_leader(&idem(7, 0, 3, 2), 0, NOW).unwrap();
+    log.append_leader(&batch(2, NOW), 0, NOW, NO_TXN).unwrap(); // 3-4, no producer
+    let second = log
+        .append_leader(&idem(7, 0, 3, 2), 0, NOW, NO_TXN)
+        .unwrap();
     assert_eq!((second.base_offset, second.last_offset), (5, 6));
     // Retry of the first batch: original offsets, nothing written.
     let size = log.size_in_bytes();
-    let dup = log.append_leader(&idem(7, 0, 0, 3), 0, NOW).unwrap();
+    let dup = log
+        .append_leader(&idem(7, 0, 0, 3), 0, NOW, NO_TXN)
+        .unwrap();
     assert!(dup.duplicate);
     assert_eq!((dup.base_offset, dup.last_offset), (0, 2));
     assert_eq!(log.size_in_bytes(), size);
     assert_eq!(log.log_end_offset(), 7);
     // Gap.
     assert!(matches!(
-        log.append_leader(&idem(7, 0, 9, 1), 0, NOW),
+        log.append_leader(&idem(7, 0, 9, 1), 0, NOW, NO_TXN),
         Err(AppendError::OutOfOrderSequence {
             producer_id: 7,
             base_sequence: 9,
@@ -412,12 +422,13 @@ fn idempotent_producer() {
     ));
     // New epoch must start at 0.
     assert!(matches!(
-        log.append_leader(&idem(7, 1, 5, 1), 0, NOW),
+        log.append_leader(&idem(7, 1, 5, 1), 0, NOW, NO_TXN),
         Err(AppendError::OutOfOrderSequence { .. })
     ));
-    log.append_leader(&idem(7, 1, 0, 1), 0, NOW).unwrap();
+    log.append_leader(&idem(7, 1, 0, 1), 0, NOW, NO_TXN)
+        .unwrap();
     assert!(matches!(
-        log.append_leader(&idem(7, 0, 5, 1), 0, NOW),
+        log.append_leader(&idem(7, 0, 5, 1), 0, NOW, NO_TXN),
         Err(AppendError::InvalidProducerEpoch {
             producer_id: 7,
             producer_epoch: 0,
@@ -426,19 +437,20 @@ fn idempotent_producer() {
     ));
     assert_eq!(log.producer_state(7), Some((1, 0)));
     // Unknown producer: any starting sequence is accepted (Kafka >= 2.5).
-    log.append_leader(&idem(9, 0, 42, 1), 0, NOW).unwrap();
+    log.append_leader(&idem(9, 0, 42, 1), 0, NOW, NO_TXN)
+        .unwrap();
     assert_eq!(log.max_producer_id(), Some(9));
     // Two batches of one producer in one append are checked in order.
     let mut set = idem(11, 0, 0, 2);
     set.extend(idem(11, 0, 2, 2));
-    log.append_leader(&set, 0, NOW).unwrap();
+    log.append_leader(&set, 0, NOW, NO_TXN).unwrap();
     assert_eq!(log.producer_state(11), Some((0, 3)));
     // State survives both an unclean and a clean restart.
     drop(log);
     let mut log = open(dir.path(), LogConfig::default());
     assert_eq!(log.producer_state(7), Some((1, 0)));
     assert!(
-        log.append_leader(&idem(7, 1, 0, 1), 0, NOW)
+        log.append_leader(&idem(7, 1, 0, 1), 0, NOW, NO_TXN)
             .unwrap()
             .duplicate
     );
@@ -446,12 +458,12 @@ fn idempotent_producer() {
     let mut log = open(dir.path(), LogConfig::default());
     assert!(!dir.path().join("producer-state.snapshot").exists());
     assert!(
-        log.append_leader(&idem(7, 1, 0, 1), 0, NOW)
+        log.append_leader(&idem(7, 1, 0, 1), 0, NOW, NO_TXN)
             .unwrap()
             .duplicate
     );
     assert_eq!(
-        log.append_leader(&idem(7, 1, 1, 1), 0, NOW)
+        log.append_leader(&idem(7, 1, 1, 1), 0, NOW, NO_TXN)
             .unwrap()
             .base_offset,
         log.log_end_offset() - 1
@@ -485,7 +497,7 @@ fn retention_by_time_and_size() {
     let mut config = small_config();
     let mut log = open(dir.path(), config.clone());
     for i in 0..60 {
-        log.append_leader(&batch(2, NOW + i * 1000), 0, NOW)
+        log.append_leader(&batch(2, NOW + i * 1000), 0, NOW, NO_TXN)
             .unwrap();
     }
     let segments = log.segment_count();
@@ -508,7 +520,7 @@ fn retention_by_time_and_size() {
     config.retention_bytes = 8192;
     log.update_config(config.clone());
     for _ in 0..60 {
-        log.append_leader(&batch(2, NOW), 0, NOW).unwrap();
+        log.append_leader(&batch(2, NOW), 0, NOW, NO_TXN).unwrap();
     }
     let before = log.size_in_bytes();
     assert!(before > 8192);
@@ -532,7 +544,7 @@ fn delete_records_before_persists() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_config());
     for _ in 0..50 {
-        log.append_leader(&batch(3, NOW), 2, NOW).unwrap();
+        log.append_leader(&batch(3, NOW), 2, NOW, NO_TXN).unwrap();
     }
     let segments = log.segment_count();
     assert!(matches!(
@@ -565,7 +577,7 @@ fn delete_records_before_persists() {
     let mut log = open(dir.path(), small_config());
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (150, 150));
     assert_eq!(
-        log.append_leader(&batch(1, NOW), 2, NOW)
+        log.append_leader(&batch(1, NOW), 2, NOW, NO_TXN)
             .unwrap()
             .base_offset,
         150
@@ -577,13 +589,13 @@ fn truncation() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_config());
     for _ in 0..40 {
-        log.append_leader(&batch(5, NOW), 1, NOW).unwrap();
+        log.append_leader(&batch(5, NOW), 1, NOW, NO_TXN).unwrap();
     }
     log.truncate_to(103).unwrap(); // inside batch 100-104: removed whole
     assert_eq!(log.log_end_offset(), 100);
     assert_eq!(offsets(&log, 0).last().unwrap().1, 99);
     assert_eq!(
-        log.append_leader(&batch(1, NOW), 1, NOW)
+        log.append_leader(&batch(1, NOW), 1, NOW, NO_TXN)
             .unwrap()
             .base_offset,
         100
@@ -606,7 +618,7 @@ fn timestamps() {
     let mut log = open(dir.path(), small_config());
     // Batch i holds records with timestamps 1000*i + 0..4.
     for i in 0..50 {
-        log.append_leader(&batch(5, 1000 * i), i as i32, NOW)
+        log.append_leader(&batch(5, 1000 * i), i as i32, NOW, NO_TXN)
             .unwrap();
     }
     let t = log.offset_for_timestamp(7002).unwrap().unwrap();
@@ -644,19 +656,22 @@ fn segment_ms_roll_and_flush_policy() {
             ..LogConfig::default()
         },
     );
-    log.append_leader(&batch(1, NOW), 0, NOW).unwrap();
+    log.append_leader(&batch(1, NOW), 0, NOW, NO_TXN).unwrap();
     log.maybe_roll(NOW + 500).unwrap();
     assert_eq!(log.segment_count(), 1);
     log.maybe_roll(NOW + 1001).unwrap();
     assert_eq!(log.segment_count(), 2);
     log.maybe_roll(NOW + 5000).unwrap(); // empty active: no roll
     assert_eq!(log.segment_count(), 2);
-    log.append_leader(&batch(1, NOW), 0, NOW + 5000).unwrap();
-    log.append_leader(&batch(1, NOW), 0, NOW + 6001).unwrap(); // time roll on append
+    log.append_leader(&batch(1, NOW), 0, NOW + 5000, NO_TXN)
+        .unwrap();
+    log.append_leader(&batch(1, NOW), 0, NOW + 6001, NO_TXN)
+        .unwrap(); // time roll on append
     assert_eq!(log.segment_count(), 3);
     let rp =
         || std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
-    log.append_leader(&batch(3, NOW), 0, NOW + 6002).unwrap(); // flush.messages reached
+    log.append_leader(&batch(3, NOW), 0, NOW + 6002, NO_TXN)
+        .unwrap(); // flush.messages reached
     assert_eq!(rp(), format!("0\n1\n{}\n", log.log_end_offset()));
     log.maybe_flush(NOW + 7000).unwrap();
     log.flush().unwrap();
@@ -667,7 +682,7 @@ fn segment_ms_roll_and_flush_policy() {
 fn fill(dir: &Path) -> (Vec<(i64, i64)>, u64) {
     let mut log = open(dir, small_config());
     for _ in 0..30 {
-        log.append_leader(&batch(3, NOW), 0, NOW).unwrap();
+        log.append_leader(&batch(3, NOW), 0, NOW, NO_TXN).unwrap();
     }
     let got = offsets(&log, 0);
     let size = log.size_in_bytes();
@@ -691,7 +706,7 @@ fn check_recovered(dir: &Path, expect: &[(i64, i64)]) {
     let leo = expect.last().map_or(0, |b| b.1 + 1);
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(
-        log.append_leader(&batch(2, NOW), 0, NOW)
+        log.append_leader(&batch(2, NOW), 0, NOW, NO_TXN)
             .unwrap()
             .base_offset,
         leo
@@ -771,7 +786,7 @@ fn corrupt_or_missing_index_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_config());
     for _ in 0..30 {
-        log.append_leader(&batch(3, NOW), 0, NOW).unwrap();
+        log.append_leader(&batch(3, NOW), 0, NOW, NO_TXN).unwrap();
     }
     let expect = offsets(&log, 0);
     log.close().unwrap();
@@ -828,7 +843,7 @@ fn delete_removes_directory() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("topic-0");
     let mut log = open(&dir, LogConfig::default());
-    log.append_leader(&batch(1, NOW), 0, NOW).unwrap();
+    log.append_leader(&batch(1, NOW), 0, NOW, NO_TXN).unwrap();
     log.delete().unwrap();
     assert!(!dir.exists());
 }
@@ -871,7 +886,7 @@ mod props {
                                edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6)) {
             let dir = tempfile::tempdir().unwrap();
             let mut log = open(dir.path(), LogConfig::default());
-            log.append_leader(&batch(2, NOW), 0, NOW).unwrap();
+            log.append_leader(&batch(2, NOW), 0, NOW, NO_TXN).unwrap();
             let mut mutated = [batch(3, NOW), idem(1, 0, 0, 2)].concat();
             for (i, v) in edits {
                 let at = i.index(mutated.len());
@@ -879,7 +894,7 @@ mod props {
             }
             for input in [&data[..], &mutated[..]] {
                 let (leo, size) = (log.log_end_offset(), log.size_in_bytes());
-                if log.append_leader(input, 0, NOW).is_err() {
+                if log.append_leader(input, 0, NOW, NO_TXN).is_err() {
                     prop_assert_eq!((log.log_end_offset(), log.size_in_bytes()), (leo, size));
                 }
                 let (leo, size) = (log.log_end_offset(), log.size_in_bytes());
@@ -902,7 +917,7 @@ mod props {
             let mut ends = Vec::new();
             let mut pos = 0u64;
             for i in 0..8 {
-                log.append_leader(&batch(1 + i % 3, NOW), 0, NOW).unwrap();
+                log.append_leader(&batch(1 + i % 3, NOW), 0, NOW, NO_TXN).unwrap();
                 pos = log.size_in_bytes();
                 ends.push((pos, log.log_end_offset()));
             }
@@ -934,7 +949,7 @@ fn read_returns_file_bytes_and_reports_a_short_file() {
     }
     let one = b.build().unwrap();
     for _ in 0..6 {
-        log.append_leader(&one, 0, NOW).unwrap();
+        log.append_leader(&one, 0, NOW, NO_TXN).unwrap();
     }
     let seg_path = dir.path().join("00000000000000000000.log");
     let on_disk = std::fs::read(&seg_path).unwrap();

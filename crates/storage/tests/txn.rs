@@ -1,7 +1,8 @@
 //! Transaction state of the partition log: mirrored transactional data (committed, aborted
 //! and still-open transactions of several producers, across segments) gives the source's
 //! last stable offset and aborted-transaction list, survives clean and unclean restarts,
-//! truncation, retention and the cleaner; the leader path refuses client transactions; a
+//! truncation, retention and the cleaner; the leader path refuses unverified client
+//! transactions (verified ones: `txn_leader.rs`); a
 //! property test checks random interleavings against a model of Kafka's rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -378,7 +379,7 @@ fn leader_refuses_transactional_batches_and_writes_markers() {
         .build()
         .unwrap();
     assert!(matches!(
-        log.append_leader(&txn, 1, NOW),
+        log.append_leader(&txn, 1, NOW, strait_storage::VerificationGuard::NONE),
         Err(AppendError::InvalidTxnState(_))
     ));
     assert_eq!(log.log_end_offset(), 0);

@@ -123,7 +123,7 @@ fn dedupe_buffer(v: &str) -> Result<(), String> {
 }
 
 use ConfigType::{Boolean, Double, Int, List, Long, Short, String as Str};
-use Support::{Applied, Refused, Replication, SingleNode};
+use Support::{Applied, OnlyDefault, Refused, Replication, SingleNode};
 
 pub const BROKER_KEYS: &[KeyDef] = &[
     key("node.id", Int, Some("1"), Validator::Between(0, i32::MAX as i64), Applied,
@@ -183,6 +183,14 @@ pub const BROKER_KEYS: &[KeyDef] = &[
         "How long committed offsets of an empty group are kept.", "60"),
     key("offsets.retention.check.interval.ms", Long, Some("600000"), Validator::AtLeast(1), Applied,
         "How often expired offsets are removed.", "1000"),
+    key("transaction.max.timeout.ms", Int, Some("900000"), Validator::AtLeast(1), Applied,
+        "Largest transaction.timeout.ms a transactional producer may ask for (InitProducerId answers INVALID_TRANSACTION_TIMEOUT above it).", "60000"),
+    key("transactional.id.expiration.ms", Int, Some("604800000"), Validator::AtLeast(1), Applied,
+        "How long an idle transactional id (no transaction, no InitProducerId) is kept before the coordinator removes it.", "3600000"),
+    key("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), Validator::AtLeast(1), Applied,
+        "How often the coordinator aborts transactions that exceeded their timeout (with a bumped epoch, fencing the producer).", "1000"),
+    key("transaction.remove.expired.transaction.cleanup.interval.ms", Int, Some("3600000"), Validator::AtLeast(1), Applied,
+        "How often the coordinator removes transactional ids idle for transactional.id.expiration.ms.", "60000"),
     key("log.cleaner.enable", Boolean, Some("true"), Validator::None, Applied,
         "Run the log cleaner (compaction of cleanup.policy=compact topics).", "false"),
     key("log.cleaner.threads", Int, Some("1"), Validator::AtLeast(0), Applied,
@@ -227,11 +235,11 @@ pub const BROKER_KEYS: &[KeyDef] = &[
         Refused("Strait keeps committed offsets in its own store, not in a __consumer_offsets topic"),
         "Segment size of __consumer_offsets.", "1048576"),
     key("transaction.state.log.num.partitions", Int, Some("50"), Validator::None,
-        Refused("Strait has no transaction state log (transactions are not implemented yet)"),
+        OnlyDefault("Strait keeps transaction state in one local log (log.dirs/__strait_transactions), not in a partitioned __transaction_state topic"),
         "Partitions of __transaction_state.", "50"),
     key("transaction.state.log.segment.bytes", Int, Some("104857600"), Validator::None,
-        Refused("Strait has no transaction state log (transactions are not implemented yet)"),
-        "Segment size of __transaction_state.", "1048576"),
+        OnlyDefault("Strait keeps transaction state in one local log (log.dirs/__strait_transactions, compacted by snapshot), not in __transaction_state segments"),
+        "Segment size of __transaction_state.", "104857600"),
     key("zookeeper.connect", Str, None, Validator::None,
         Refused("Strait is KRaft-shaped and never uses ZooKeeper; remove it"),
         "ZooKeeper connection string.", "localhost:2181"),

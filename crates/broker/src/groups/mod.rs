@@ -36,6 +36,11 @@
 //! appended to a CRC-framed log before the request is answered. Members are not persisted:
 //! after a restart groups come back Empty and clients rejoin (Kafka's clients handle
 //! UNKNOWN_MEMBER_ID by rejoining).
+//!
+//! # Transactions
+//! Offsets committed with TxnOffsetCommit stay pending per producer id until the transaction
+//! coordinator completes the transaction; see [`txn_offsets`] (ordering against plain
+//! commits, `require_stable`, expiry and deletion rules).
 
 pub mod consumer_protocol;
 pub mod store;
@@ -53,6 +58,7 @@ use crate::config::BrokerConfig;
 use crate::metadata::MetadataError;
 use crate::topics::{now_ms, TopicManager};
 use store::{GroupStore, OffsetRecord, Record};
+pub use txn_offsets::{StableFetchedOffsets, TxnCommitRequest};
 
 /// A Kafka error code, NONE included (the codec's `ResponseError` has no success value).
 /// Named like the codec's variants.
@@ -163,6 +169,10 @@ pub struct CommittedOffset {
     pub metadata: Option<String>,
     pub commit_ts: i64,
     pub topic_id: Option<String>,
+    /// Where the record that wrote it falls in apply order ([`txn_offsets::next_seq`]):
+    /// Kafka's commit-record offset, which decides between a transactional and a plain
+    /// commit of the same partition. Not persisted: replay reassigns it in the same order.
+    pub seq: u64,
 }
 
 /// A JoinGroup as the coordinator sees it.
@@ -377,6 +387,8 @@ struct Group {
     /// Topics the members subscribe to (consumer protocol); `None` if unknown.
     subscribed_topics: Option<BTreeSet<String>>,
     offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// TxnOffsetCommit offsets of open transactions (not visible to OffsetFetch).
+    txn: txn_offsets::PendingTxnOffsets,
     /// Persisted metadata changed since the last write.
     dirty: bool,
     /// Ever written to the store (so deletion needs a tombstone).
@@ -401,6 +413,7 @@ impl Group {
             initial: None,
             subscribed_topics: None,
             offsets: BTreeMap::new(),
+            txn: txn_offsets::PendingTxnOffsets::default(),
             dirty: false,
             persisted: false,
         }
@@ -448,6 +461,7 @@ impl Group {
             && self.members.is_empty()
             && self.pending.is_empty()
             && self.offsets.is_empty()
+            && self.txn.is_empty()
             && !self.persisted
     }
 
@@ -829,6 +843,9 @@ struct State {
     groups: HashMap<String, Group>,
     store: GroupStore,
     last_retention_check: Instant,
+    /// Counts completed transactions, so TxnOffsetCommit can tell that one ended while it
+    /// was being verified (see [`txn_offsets`]).
+    txn_ends: txn_offsets::EndCounters,
 }
 
 impl State {
@@ -896,6 +913,7 @@ impl GroupCoordinator {
                 groups,
                 store,
                 last_retention_check: now,
+                txn_ends: txn_offsets::EndCounters::default(),
             }),
             wake: Arc::new(Notify::new()),
             timer: OnceLock::new(),
@@ -1213,7 +1231,15 @@ impl GroupCoordinator {
         topics: Option<Vec<(String, Vec<i32>)>>,
     ) -> FetchedOffsets {
         let st = lock(&self.state);
-        let group = st.groups.get(group_id);
+        self.fetch_offsets_in(st.groups.get(group_id), topics)
+    }
+
+    /// [`Self::fetch_offsets`] under the lock the caller holds.
+    fn fetch_offsets_in(
+        &self,
+        group: Option<&Group>,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> FetchedOffsets {
         match topics {
             Some(topics) => topics
                 .into_iter()
@@ -1297,7 +1323,10 @@ impl GroupCoordinator {
                     } else if is_subscribed {
                         Code::GroupSubscribedToTopic
                     } else {
-                        if group.offsets.contains_key(&(topic.clone(), p)) {
+                        // Kafka's tombstone drops a pending transactional offset too.
+                        if group.offsets.contains_key(&(topic.clone(), p))
+                            || group.txn.contains(topic, p)
+                        {
                             deleted.push((topic.clone(), p));
                         }
                         Code::None
@@ -1475,6 +1504,9 @@ impl GroupCoordinator {
             for ((topic, p), o) in &g.offsets {
                 let expired = if !self.offset_applies(topic, o) {
                     true
+                } else if g.txn.contains(topic, *p) {
+                    // A transaction may still commit this partition (Kafka waits too).
+                    false
                 } else if g.state == GroupState::Empty {
                     let base = if g.protocol_type.is_some() {
                         g.state_ts.max(o.commit_ts)
@@ -1492,6 +1524,11 @@ impl GroupCoordinator {
                 };
                 if expired {
                     gone.push((topic.clone(), *p));
+                }
+            }
+            for key in self.stale_txn_offsets(g) {
+                if !gone.contains(&key) {
+                    gone.push(key);
                 }
             }
             if !gone.is_empty() {
@@ -1515,6 +1552,7 @@ impl GroupCoordinator {
                     && g.members.is_empty()
                     && g.pending.is_empty()
                     && g.offsets.is_empty()
+                    && g.txn.is_empty()
                     && now.saturating_sub(g.state_ts) >= retention
             })
             .map(|g| g.id.clone())
@@ -1549,28 +1587,12 @@ fn compact(st: &mut State) -> Result<(), MetadataError> {
     ids.sort();
     for id in ids {
         let Some(g) = st.groups.get(id) else { continue };
-        if !g.persisted && g.offsets.is_empty() {
+        if !g.persisted && g.offsets.is_empty() && g.txn.is_empty() {
             continue;
         }
         records.push(g.group_record());
-        if !g.offsets.is_empty() {
-            records.push(Record::Offsets {
-                group: g.id.clone(),
-                offsets: g
-                    .offsets
-                    .iter()
-                    .map(|((topic, partition), o)| OffsetRecord {
-                        topic: topic.clone(),
-                        partition: *partition,
-                        offset: o.offset,
-                        leader_epoch: o.leader_epoch,
-                        metadata: o.metadata.clone(),
-                        commit_ts: o.commit_ts,
-                        topic_id: o.topic_id.clone(),
-                    })
-                    .collect(),
-            });
-        }
+        // Committed and pending offsets, in the order that decides between them.
+        txn_offsets::snapshot_offsets(g, &mut records);
     }
     let before = st.store.len();
     st.store.rewrite(&records)?;
@@ -1607,26 +1629,31 @@ fn apply_record(groups: &mut HashMap<String, Group>, record: Record) {
             let g = groups
                 .entry(group.clone())
                 .or_insert_with(|| Group::new(&group));
+            let seq = txn_offsets::next_seq();
             for o in offsets {
-                g.offsets.insert(
-                    (o.topic, o.partition),
-                    CommittedOffset {
-                        offset: o.offset,
-                        leader_epoch: o.leader_epoch,
-                        metadata: o.metadata,
-                        commit_ts: o.commit_ts,
-                        topic_id: o.topic_id,
-                    },
-                );
+                let (key, o) = txn_offsets::committed(o, seq);
+                g.offsets.insert(key, o);
             }
         }
         Record::OffsetsDeleted { group, partitions } => {
             if let Some(g) = groups.get_mut(&group) {
+                g.txn.remove_partitions(&partitions);
                 for key in partitions {
                     g.offsets.remove(&key);
                 }
             }
         }
+        Record::TxnOffsets {
+            group,
+            producer_id,
+            producer_epoch,
+            offsets,
+        } => txn_offsets::apply_pending(groups, group, producer_id, producer_epoch, offsets),
+        Record::TxnOffsetsEnd {
+            group,
+            producer_id,
+            commit,
+        } => txn_offsets::apply_end(groups, &group, producer_id, commit),
         Record::GroupDeleted { group } => {
             groups.remove(&group);
         }

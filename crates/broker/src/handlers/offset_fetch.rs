@@ -1,7 +1,9 @@
 //! OffsetFetch (key 9, v1-9): committed offsets with their leader epoch (v5+) and
 //! metadata; -1 for partitions without a committed offset. v2+ a null topic list means
-//! every committed offset of the group; v8+ batches groups. `require_stable` (v7+) is
-//! always satisfied: Strait has no pending transactional offsets.
+//! every committed offset of the group; v8+ batches groups. Offsets pending in an open
+//! transaction (TxnOffsetCommit) are never returned; with `require_stable` (v7+, KIP-447) a
+//! partition that has one answers UNSTABLE_OFFSET_COMMIT (offset -1) and the client
+//! retries — per partition in every version, as Kafka (v8+ within its group).
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -12,7 +14,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
-use crate::groups::{CommittedOffset, FetchedOffsets};
+use crate::groups::{CommittedOffset, StableFetchedOffsets};
 
 pub fn handle(
     broker: &Broker,
@@ -20,6 +22,7 @@ pub fn handle(
     req: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let v = ctx.api_version;
+    let require_stable = v >= 7 && req.require_stable;
     if v >= 8 {
         let groups = req
             .groups
@@ -30,7 +33,11 @@ pub fn handle(
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let fetched = broker.groups.fetch_offsets(g.group_id.0.as_str(), topics);
+                let fetched = broker.groups.fetch_offsets_stable(
+                    g.group_id.0.as_str(),
+                    topics,
+                    require_stable,
+                );
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(
@@ -42,13 +49,14 @@ pub fn handle(
                                     .with_partitions(
                                         parts
                                             .into_iter()
-                                            .map(|(p, o)| {
+                                            .map(|(p, o, e)| {
                                                 let (offset, epoch, metadata) = values(o);
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
                                                     .with_committed_offset(offset)
                                                     .with_committed_leader_epoch(epoch)
                                                     .with_metadata(Some(str_bytes(metadata)))
+                                                    .with_error_code(e.code())
                                             })
                                             .collect(),
                                     )
@@ -69,7 +77,10 @@ pub fn handle(
         None if v >= 2 => None,
         None => Some(Vec::new()),
     };
-    let fetched: FetchedOffsets = broker.groups.fetch_offsets(req.group_id.0.as_str(), topics);
+    let fetched: StableFetchedOffsets =
+        broker
+            .groups
+            .fetch_offsets_stable(req.group_id.0.as_str(), topics, require_stable);
     OffsetFetchResponse::default().with_topics(
         fetched
             .into_iter()
@@ -79,12 +90,13 @@ pub fn handle(
                     .with_partitions(
                         parts
                             .into_iter()
-                            .map(|(p, o)| {
+                            .map(|(p, o, e)| {
                                 let (offset, epoch, metadata) = values(o);
                                 let mut r = OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
                                     .with_committed_offset(offset)
-                                    .with_metadata(Some(str_bytes(metadata)));
+                                    .with_metadata(Some(str_bytes(metadata)))
+                                    .with_error_code(e.code());
                                 if v >= 5 {
                                     r.committed_leader_epoch = epoch;
                                 }

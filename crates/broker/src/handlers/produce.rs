@@ -8,6 +8,9 @@
 //! request's timeout (then REQUEST_TIMED_OUT, retriable); a produce to any other read-only
 //! mirror fails at once with non-retriable INVALID_REQUEST naming the link.
 //!
+//! Transactional records are verified with the transaction coordinator first
+//! ([`crate::produce_checks`]); its errors are translated as Kafka does for produce.
+//!
 //! Topic configs applied here: `min.insync.replicas` (acks=all below it gets
 //! NOT_ENOUGH_REPLICAS) and `compression.type` (batches in another codec are re-encoded by
 //! [`crate::recompress`] before the append).
@@ -43,6 +46,7 @@ pub async fn handle(
     // for the request's timeout.
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
+    let transactional_id = req.transactional_id.as_ref().map(|t| t.to_string());
     let mut appended_any = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic_data in req.topic_data {
@@ -52,8 +56,7 @@ pub async fn handle(
             .as_ref()
             .map(|t| broker.topics.defaults().produce_settings(&t.configs()));
         let denied = acks_error.clone().or_else(|| {
-            let txn = req.transactional_id.as_ref().map(|t| t.to_string());
-            crate::auth::check_produce(broker, ctx, txn.as_deref(), &name).err()
+            crate::auth::check_produce(broker, ctx, transactional_id.as_deref(), &name).err()
         });
         let denied = match (&denied, &topic) {
             (None, Some(t)) => {
@@ -86,11 +89,13 @@ pub async fn handle(
                     None,
                 )),
                 (None, Some(topic)) => append(
+                    broker,
                     topic,
                     pd.index,
                     pd.records.as_deref(),
                     acks,
                     settings.as_ref(),
+                    transactional_id.as_deref(),
                 ),
             };
             let mut pr = PartitionProduceResponse::default().with_index(pd.index);
@@ -145,11 +150,13 @@ type AppendResult = Result<(Appended, i64), (ApiError, Option<i32>)>;
 const IN_SYNC_REPLICAS: i32 = 1;
 
 fn append(
+    broker: &Broker,
     topic: &crate::topics::Topic,
     index: i32,
     records: Option<&[u8]>,
     acks: i16,
     settings: Option<&ProduceSettings>,
+    transactional_id: Option<&str>,
 ) -> AppendResult {
     let partition = topic.partition(index).ok_or_else(|| {
         (
@@ -200,9 +207,22 @@ fn append(
         None => None,
     };
     let records = recompressed.as_deref().unwrap_or(records);
+    // Transactional records: the coordinator must confirm the partition is in the
+    // producer's ongoing transaction (KIP-890); the guard ties that answer to the append.
+    let now = now_ms();
+    let guard = crate::produce_checks::verify_transactional_records(
+        broker,
+        &partition,
+        &topic.name,
+        index,
+        transactional_id,
+        records,
+        now,
+    )
+    .map_err(|e| (e, None))?;
     let epoch = partition.leader_epoch();
     let info = partition
-        .with_log_mut(|log| log.append_leader(records, epoch, now_ms()))
+        .with_log_mut(|log| log.append_leader(records, epoch, now, guard))
         .map_err(|e| (e, None))?
         .map_err(|e| map_append_error(&topic.name, index, e))?;
     Ok((

@@ -62,7 +62,8 @@ fn fill(log: &mut PartitionLog, round: usize) {
             .append(NOW, Some(format!("k{k}").as_bytes()), Some(v.as_bytes()))
             .build()
             .unwrap();
-        log.append_leader(&b, 0, NOW).unwrap();
+        log.append_leader(&b, 0, NOW, crate::VerificationGuard::NONE)
+            .unwrap();
     }
 }
 

@@ -9,26 +9,44 @@
 use std::collections::HashMap;
 
 use strait_records::batch::{set_base_offset, set_max_timestamp, set_partition_leader_epoch};
-use strait_records::{decode_records, BatchHeader, BatchIter, TimestampType};
+use strait_records::{decode_records, BatchHeader, BatchIter, RecordBatch, TimestampType};
 
 use std::io;
 
-use super::PartitionLog;
+use super::{PartitionLog, VerificationGuard};
 use crate::error::{AppendError, AppendFailure, StorageError};
 use crate::producer::{end_marker_of, ClientCheck, ProducerEntry, ProducerStateManager};
 use crate::segment::BatchMeta;
 use crate::{LeaderAppendInfo, MirrorAppendInfo};
 
 impl PartitionLog {
-    /// Client produce path (Kafka `appendAsLeader`). See the crate docs and the brief in
-    /// the method list: validates, deduplicates idempotent retries, assigns offsets from
-    /// the log end, stamps `leader_epoch`, applies `LogAppendTime`, writes, and applies
-    /// the flush policy.
+    /// Client produce path (Kafka `appendAsLeader`): validates, deduplicates idempotent
+    /// retries, assigns offsets from the log end, stamps `leader_epoch`, applies
+    /// `LogAppendTime`, writes, and applies the flush policy.
+    ///
+    /// Transactional batches (Kafka `ProducerAppendInfo`, CLIENT origin, and
+    /// `UnifiedLog.analyzeAndValidateProducerState`):
+    /// * epochs and sequences are checked as for idempotent batches (an older epoch is
+    ///   `InvalidProducerEpoch`, a new epoch must start at sequence 0), and retries are
+    ///   deduplicated the same way;
+    /// * one append is one producer's and all transactional, or holds no transactional
+    ///   batch at all (`InvalidRecord`; Kafka's produce carries a single batch per partition);
+    /// * a batch that would open a transaction needs `guard` to be the one
+    ///   [`PartitionLog::start_txn_verification`] handed out for this producer and epoch,
+    ///   still unspent and not cleared by a marker; a batch continuing the producer's open
+    ///   transaction (same epoch) needs none. Otherwise `InvalidTxnState`. Callers with no
+    ///   coordinator check pass [`VerificationGuard::NONE`];
+    /// * a non-transactional batch of a producer whose transaction is open is
+    ///   `InvalidTxnState` (Kafka: "Expected transactional write from producer").
+    ///
+    /// The first transactional batch opens the producer's transaction at its offset, which
+    /// pins the last stable offset there until a marker closes it.
     pub fn append_leader(
         &mut self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        guard: VerificationGuard,
     ) -> Result<LeaderAppendInfo, AppendError> {
         self.check_online().map_err(AppendError::Offline)?;
         let batches = BatchIter::frame_all(records).map_err(AppendError::Corrupt)?;
@@ -41,6 +59,7 @@ impl PartitionLog {
         // Kafka's LogValidator: a compacted topic cannot hold a record it could never
         // compact. Only the leader path checks; mirrored bytes are stored as served.
         let compacted = self.config.cleanup_policy.compact;
+        let txn_producer = transactional_producer(&batches)?;
         let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
         let mut duplicates = Vec::new();
         // (header with its final offsets, max record timestamp)
@@ -60,15 +79,6 @@ impl PartitionLog {
             if h.is_control() {
                 return Err(AppendError::InvalidRecord(format!(
                     "batch {i} is a control batch; clients may not write control records"
-                )));
-            }
-            if h.is_transactional() {
-                // No transaction coordinator yet: no partition was added to a transaction,
-                // so this is Kafka's unverified transactional write (KIP-890).
-                return Err(AppendError::InvalidTxnState(format!(
-                    "batch {i}: transactional write from producer {} epoch {} was not part of \
-                     an ongoing transaction (this broker has no transaction coordinator yet)",
-                    h.producer_id, h.producer_epoch
                 )));
             }
             if h.last_offset_delta < 0
@@ -117,6 +127,7 @@ impl PartitionLog {
                         continue;
                     }
                     ClientCheck::Append => {
+                        self.check_txn_batch(i, current, &h, guard)?;
                         let mut entry = current
                             .cloned()
                             .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
@@ -154,7 +165,7 @@ impl PartitionLog {
         let mut buf = records.to_vec();
         let mut metas = Vec::with_capacity(planned.len());
         let mut pos = 0usize;
-        for (batch, (h, max_ts)) in batches.iter().zip(&planned) {
+        for (batch, (h, max_ts)) in batches.iter().zip(planned.iter_mut()) {
             let size = batch.size_in_bytes();
             let b = &mut buf[pos..pos + size];
             set_base_offset(b, h.base_offset);
@@ -166,6 +177,8 @@ impl PartitionLog {
                 set_max_timestamp(b, TimestampType::CreateTime, *max_ts);
                 *max_ts
             };
+            // Producer state keeps the stamped value (DescribeProducers' lastTimestamp).
+            h.max_timestamp = max_timestamp;
             metas.push(BatchMeta {
                 base_offset: h.base_offset,
                 last_offset: h.last_offset(),
@@ -185,6 +198,10 @@ impl PartitionLog {
                 for (h, _) in &planned {
                     log.apply_producer_batch(h, None)?;
                 }
+                if let Some((producer_id, _)) = txn_producer {
+                    // The open transaction is the proof from now on; the guard is spent.
+                    log.clear_verification(producer_id);
+                }
                 Ok(())
             },
         )?;
@@ -196,6 +213,39 @@ impl PartitionLog {
             duplicate: false,
             record_count,
         })
+    }
+
+    /// The transaction rules of [`Self::append_leader`] for batch `i`, after its epoch and
+    /// sequence passed (`current` is the producer's state including staged batches).
+    fn check_txn_batch(
+        &self,
+        i: usize,
+        current: Option<&ProducerEntry>,
+        h: &BatchHeader,
+        guard: VerificationGuard,
+    ) -> Result<(), AppendError> {
+        let open = current.and_then(|e| e.current_txn_first_offset);
+        if !h.is_transactional() {
+            return match open {
+                Some(first) => Err(AppendError::InvalidTxnState(format!(
+                    "batch {i}: expected a transactional write from producer {}: its \
+                     transaction is open since offset {first}",
+                    h.producer_id
+                ))),
+                None => Ok(()),
+            };
+        }
+        if self.has_ongoing_txn(h.producer_id, h.producer_epoch)
+            || self.guard_matches(h.producer_id, h.producer_epoch, guard)
+        {
+            return Ok(());
+        }
+        Err(AppendError::InvalidTxnState(format!(
+            "batch {i}: transactional write from producer {} epoch {} was not part of an \
+             ongoing transaction (not verified with the transaction coordinator, or its \
+             transaction ended meanwhile)",
+            h.producer_id, h.producer_epoch
+        )))
     }
 
     /// Mirror path (Kafka `appendAsFollower`): whole batches stored byte-for-byte.
@@ -415,4 +465,47 @@ impl PartitionLog {
             || a.offset_index_bytes() + 8 > max_index
             || a.time_index_bytes() + 12 > max_index
     }
+}
+
+/// The producer `(id, epoch)` of an append holding transactional batches, `None` if it
+/// holds none. Such an append must be one producer's and all transactional (with a
+/// producer id), so one verification covers it and no batch can slip out of the
+/// transaction. Control batches are refused later, with their own message.
+fn transactional_producer(batches: &[RecordBatch<'_>]) -> Result<Option<(i64, i16)>, AppendError> {
+    let mut producer = None;
+    let mut plain = false;
+    for b in batches {
+        let h = b.header();
+        if h.is_control() {
+            continue;
+        }
+        if !h.is_transactional() {
+            plain = true;
+            continue;
+        }
+        if h.producer_id < 0 {
+            return Err(AppendError::InvalidRecord(
+                "a transactional batch has no producer id".into(),
+            ));
+        }
+        match producer {
+            None => producer = Some((h.producer_id, h.producer_epoch)),
+            Some(p) if p != (h.producer_id, h.producer_epoch) => {
+                return Err(AppendError::InvalidRecord(format!(
+                    "transactional batches of producers {p:?} and {:?} in one partition of one \
+                     produce request",
+                    (h.producer_id, h.producer_epoch)
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if producer.is_some() && plain {
+        return Err(AppendError::InvalidRecord(
+            "transactional records cannot be mixed with non-transactional ones in one \
+             partition of one produce request"
+                .into(),
+        ));
+    }
+    Ok(producer)
 }

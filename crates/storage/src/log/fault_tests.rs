@@ -16,6 +16,8 @@ use crate::fault::{self, Op};
 use crate::{AppendError, LogConfig, PartitionLog, ReadError, StorageError};
 
 const NOW: i64 = 1_700_000_000_000;
+/// Appends here are not transactional: no coordinator verification.
+const NO_TXN: crate::VerificationGuard = crate::VerificationGuard::NONE;
 const PID: i64 = 7;
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
@@ -70,7 +72,7 @@ fn run(dir: &Path, op: Op, nth: u32, errno: i32, partial: bool, expect: Expect) 
     let mut acked: Vec<(i64, i32)> = Vec::new();
     let mut seq = 0;
     for _ in 0..3 {
-        let info = log.append_leader(&idem(seq), 0, NOW).unwrap();
+        let info = log.append_leader(&idem(seq), 0, NOW, NO_TXN).unwrap();
         acked.push((info.base_offset, seq));
         seq += 3;
     }
@@ -78,7 +80,7 @@ fn run(dir: &Path, op: Op, nth: u32, errno: i32, partial: bool, expect: Expect) 
     let mut failed_seq = None;
     for _ in 0..40 {
         let leo = log.log_end_offset();
-        match log.append_leader(&idem(seq), 1, NOW) {
+        match log.append_leader(&idem(seq), 1, NOW, NO_TXN) {
             Ok(info) => {
                 assert_eq!(
                     info.base_offset, leo,
@@ -112,7 +114,9 @@ fn run(dir: &Path, op: Op, nth: u32, errno: i32, partial: bool, expect: Expect) 
         Expect::Retriable => {
             // The retry lands at the next offset, exactly once.
             let leo = log.log_end_offset();
-            let info = log.append_leader(&idem(failed_seq), 1, NOW).unwrap();
+            let info = log
+                .append_leader(&idem(failed_seq), 1, NOW, NO_TXN)
+                .unwrap();
             assert!(!info.duplicate);
             assert_eq!(info.base_offset, leo);
             acked.push((info.base_offset, failed_seq));
@@ -120,7 +124,7 @@ fn run(dir: &Path, op: Op, nth: u32, errno: i32, partial: bool, expect: Expect) 
         }
         Expect::Offline => {
             assert!(matches!(
-                log.append_leader(&idem(failed_seq), 1, NOW),
+                log.append_leader(&idem(failed_seq), 1, NOW, NO_TXN),
                 Err(AppendError::Offline(_))
             ));
             assert!(matches!(
@@ -150,13 +154,17 @@ fn run(dir: &Path, op: Op, nth: u32, errno: i32, partial: bool, expect: Expect) 
     }
     // Idempotent retries: the failed batch is written once (or deduplicated if the
     // recovery kept it), the last acknowledged one is deduplicated.
-    let retry = log.append_leader(&idem(failed_seq), 1, NOW).unwrap();
-    let again = log.append_leader(&idem(failed_seq), 1, NOW).unwrap();
+    let retry = log
+        .append_leader(&idem(failed_seq), 1, NOW, NO_TXN)
+        .unwrap();
+    let again = log
+        .append_leader(&idem(failed_seq), 1, NOW, NO_TXN)
+        .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.base_offset, retry.base_offset);
     let last = *acked.last().unwrap();
     if last.1 != failed_seq {
-        let old = log.append_leader(&idem(last.1), 1, NOW);
+        let old = log.append_leader(&idem(last.1), 1, NOW, NO_TXN);
         // A retry of an older batch than the producer's last is a duplicate or
         // out-of-order; never a second copy.
         if let Ok(info) = old {
@@ -198,17 +206,17 @@ fn partial_data_write_without_cut_back_goes_offline() {
     fault::clear();
     // The cut-back is the only SetLen in the append path.
     let mut log = PartitionLog::open(dir.path(), config(), NOW).unwrap();
-    log.append_leader(&idem(0), 0, NOW).unwrap();
+    log.append_leader(&idem(0), 0, NOW, NO_TXN).unwrap();
     fault::fail_nth(Op::LogWrite, 0, EIO, true, false);
     fault::fail_nth(Op::SetLen, 0, EIO, false, false);
-    let e = log.append_leader(&idem(3), 0, NOW).unwrap_err();
+    let e = log.append_leader(&idem(3), 0, NOW, NO_TXN).unwrap_err();
     assert!(matches!(e, AppendError::Offline(_)), "{e}");
     fault::clear();
     assert!(log.is_offline());
     assert!(log.close().is_err());
     let mut log = PartitionLog::open(dir.path(), config(), NOW).unwrap();
     assert_eq!(contents(&log), vec![(0, 0)]);
-    let info = log.append_leader(&idem(3), 0, NOW).unwrap();
+    let info = log.append_leader(&idem(3), 0, NOW, NO_TXN).unwrap();
     assert_eq!((info.base_offset, info.duplicate), (3, false));
 }
 
@@ -281,7 +289,7 @@ fn split_append_is_whole_or_offline() {
     let many: Vec<u8> = std::iter::repeat_n(one.clone(), 8).flatten().collect();
     let leo = log.log_end_offset();
     fault::fail_nth(Op::SegmentCreate, 0, ENOSPC, false, false);
-    let e = log.append_leader(&many, 0, NOW).unwrap_err();
+    let e = log.append_leader(&many, 0, NOW, NO_TXN).unwrap_err();
     assert!(matches!(e, AppendError::Offline(_)), "{e}");
     assert_eq!(
         log.log_end_offset(),
@@ -296,7 +304,7 @@ fn split_append_is_whole_or_offline() {
     let after = contents(&log);
     assert!(after.len() < 8, "{after:?}");
     let leo = log.log_end_offset();
-    let info = log.append_leader(&many, 0, NOW).unwrap();
+    let info = log.append_leader(&many, 0, NOW, NO_TXN).unwrap();
     assert_eq!(info.base_offset, leo);
     assert_eq!(info.last_offset, leo + 23);
     log.close().unwrap();

@@ -1,7 +1,7 @@
 //! [`PartitionLog`]: segments, offsets, the two append paths, recovery at open.
 //! Appends live in [`append`], reads in [`read`], retention/DeleteRecords/truncation in
 //! [`retention`], the log cleaner's phases in [`clean`], transaction state (LSO,
-//! `.txnindex`, markers) in [`txn`].
+//! `.txnindex`, markers) in [`txn`], transaction verification guards in [`verify`].
 
 mod append;
 mod clean;
@@ -10,8 +10,11 @@ mod fault_tests;
 mod read;
 mod retention;
 mod txn;
+mod verify;
 
-use std::collections::BTreeMap;
+pub use verify::{TxnVerification, VerificationGuard};
+
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -81,6 +84,8 @@ pub struct PartitionLog {
     /// Set when an I/O error left files and memory out of step (see [`append`]): every
     /// later append, read, flush and close fails with it until a restart recovers the log.
     offline: Option<Offline>,
+    /// Producer id → its pending transaction verification (see [`verify`]); memory only.
+    verifications: HashMap<i64, verify::VerificationEntry>,
 }
 
 fn all_segments<'a>(
@@ -255,6 +260,7 @@ impl PartitionLog {
             active_roll_jitter_ms: 0,
             jitter_rng: default_jitter_rng(),
             offline: None,
+            verifications: HashMap::new(),
         };
         log.active_roll_jitter_ms = log.draw_roll_jitter();
         let first_base = log.first_segment_base();

@@ -13,7 +13,7 @@ use strait_records::{BatchBuilder, BatchHeader, ControlRecordType, RecordBatch};
 
 use super::{all_segments, corrupt, PartitionLog};
 use crate::error::{AppendError, StorageError};
-use crate::producer::{end_marker_of, EndMarker, ProducerStateManager};
+use crate::producer::{end_marker_of, EndMarker, ProducerStateManager, ProducerSummary};
 use crate::segment::{BatchMeta, Segment};
 use crate::txn_index::AbortedTxn;
 
@@ -33,6 +33,12 @@ impl PartitionLog {
     /// Kafka `firstUnstableOffset`: first offset of the earliest ongoing transaction.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.producers.first_unstable_offset()
+    }
+
+    /// Every producer this partition holds state for, by producer id (Kafka
+    /// `UnifiedLog.activeProducers`, what DescribeProducers reports).
+    pub fn active_producers(&self) -> Vec<ProducerSummary> {
+        self.producers.summaries()
     }
 
     /// `(producer id, first offset)` of every ongoing transaction, by first offset.
@@ -109,6 +115,11 @@ impl PartitionLog {
         h: &BatchHeader,
         marker: Option<EndMarker>,
     ) -> Result<(), StorageError> {
+        if h.is_control() && h.producer_id >= 0 {
+            // The transaction (if any) ended: a verification started before this marker
+            // must not open a new one (see `verify`).
+            self.clear_verification(h.producer_id);
+        }
         let Some(done) = self.producers.update(h, marker) else {
             return Ok(());
         };
