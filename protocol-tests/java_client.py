@@ -229,3 +229,157 @@ class JavaClient:
         if rc != 0 or not lines:
             raise AssertionError(f"java create-topic exited {rc}: {lines}\nstderr:\n{err}")
         return lines[-1]
+
+    def consume_with(self, bootstrap: str, topic: str, partition: int = 0, start: int = -1, timeout: float = 60,
+                     **props) -> tuple[list[tuple[int, bytes | None, bytes | None]], int, int]:
+        """consume() with consumer props (_ for .), e.g. isolation_level="read_committed":
+        ([(offset, key, value)], begin, end) where end is the end offset for that isolation
+        level (the last stable offset under read_committed)."""
+        kv = [f"{k.replace('_', '.')}={v}" for k, v in props.items()]
+        rc, lines, err = self.run("consume", bootstrap, topic, str(partition), str(start),
+                                  str(int(scaled(timeout) * 1000)), *kv, timeout=timeout + 60)
+        if rc != 0 or not lines or "count" not in lines[-1]:
+            raise AssertionError(f"java consume {topic}[{partition}] {kv} exited {rc}: last lines {lines[-3:]}\nstderr:\n{err}")
+        head = lines[0]
+        recs = [(l["offset"], dec(l["key"]), dec(l["value"])) for l in lines[1:-1]]
+        return recs, head["begin"], head["end"]
+
+    def _session(self, what: str, *args: str) -> "JavaSession":
+        err_path = self._stderr_file(what)
+        proc = subprocess.Popen(self.argv(*args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(err_path, "wb"))
+        return JavaSession(proc, err_path)
+
+    def txn_producer(self, bootstrap: str, topic: str, txn_id: str, **props) -> "JavaSession":
+        """A transactional KafkaProducer (`txn-produce`); wait for its init with .init()."""
+        kv = [f"{k.replace('_', '.')}={str(v).lower() if isinstance(v, bool) else v}" for k, v in props.items()]
+        return self._session("txn", "txn-produce", bootstrap, topic, txn_id, *kv)
+
+    def ctp(self, bootstrap: str, in_topic: str, out_topic: str, group: str, txn_id: str, **props) -> "JavaSession":
+        """A consume-transform-produce application (`ctp`)."""
+        kv = [f"{k.replace('_', '.')}={v}" for k, v in props.items()]
+        return self._session("ctp", "ctp", bootstrap, in_topic, out_topic, group, txn_id, *kv)
+
+    def admin(self, bootstrap: str, op: str, *args: str, timeout: float = 60) -> list[dict]:
+        """One `admin` op: the result items; raises AssertionError carrying the Java error."""
+        rc, lines, err = self.run("admin", bootstrap, op, *map(str, args), timeout=timeout)
+        if rc != 0 or not lines or not ("ok" in lines[-1] or "error" in lines[-1]):
+            raise AssertionError(f"java admin {op} exited {rc}: {lines[-3:]}\nstderr:\n{err}")
+        if "error" in lines[-1]:
+            raise JavaError(lines[-1]["error"], lines[-1].get("message"))
+        return lines[:-1]
+
+
+class JavaError(AssertionError):
+    def __init__(self, cls: str, message: str | None):
+        super().__init__(f"{cls}: {message}")
+        self.cls = cls
+        self.message = message
+
+
+class JavaSession:
+    """A scripted JVM (`txn-produce` / `ctp`): op() writes one command line and waits for
+    its {"op": ...} answer; send() queues a record whose callback lands in `outcomes`."""
+
+    def __init__(self, proc: subprocess.Popen, stderr_path: Path):
+        self.proc = proc
+        self.stderr_path = stderr_path
+        self.outcomes: dict[int, Outcome] = {}
+        self.sent = 0
+        self.lines: list[dict] = []
+        self._pending: list[dict] = []
+        self._cv = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True, name="java-session-stdout").start()
+
+    def _pump(self):
+        for raw in self.proc.stdout:
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                continue
+            with self._cv:
+                self.lines.append(obj)
+                if "i" in obj:
+                    self.outcomes[obj["i"]] = Outcome(**{k: obj.get(k) for k in ("i", "offset", "partition", "error", "message")})
+                else:
+                    self._pending.append(obj)
+                self._cv.notify_all()
+        with self._cv:
+            self._pending.append({"eof": True})
+            self._cv.notify_all()
+
+    def _wait(self, pred, timeout: float, what: str) -> dict:
+        import time
+        deadline = time.monotonic() + scaled(timeout)
+        with self._cv:
+            while True:
+                for i, obj in enumerate(self._pending):
+                    if pred(obj):
+                        return self._pending.pop(i)
+                    if obj.get("eof"):
+                        raise AssertionError(f"java {what}: the JVM exited ({self.proc.wait()}); stderr:\n{self.stderr()}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"java: timed out after {scaled(timeout):.0f}s waiting for {what}; stderr:\n{self.stderr()}")
+                self._cv.wait(min(left, 0.2))
+
+    def init(self, timeout: float = 90) -> dict:
+        """The initTransactions() answer: {"op":"init","ok":true} or with "error"."""
+        return self._wait(lambda o: o.get("op") == "init", timeout, "initTransactions")
+
+    def op(self, line: str, timeout: float = 90) -> dict:
+        name = line.split()[0]
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        return self._wait(lambda o: o.get("op") == name, timeout, f"'{line}'")
+
+    def ok(self, line: str, timeout: float = 90) -> dict:
+        r = self.op(line, timeout)
+        assert r.get("ok"), f"java '{line}' failed: {r}\nstderr:\n{self.stderr()}"
+        return r
+
+    def send(self, key: bytes | None, value: bytes | None, partition: int | None = None) -> int:
+        self.proc.stdin.write(f"{enc(key)}\t{enc(value)}\t{'' if partition is None else partition}\n".encode())
+        self.proc.stdin.flush()
+        self.sent += 1
+        return self.sent - 1
+
+    def wait_outcomes(self, n: int | None = None, timeout: float = 60) -> dict[int, Outcome]:
+        n = self.sent if n is None else n
+        import time
+        deadline = time.monotonic() + scaled(timeout)
+        with self._cv:
+            while len(self.outcomes) < n:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"java: {len(self.outcomes)} of {n} callbacks; stderr:\n{self.stderr()}")
+                self._cv.wait(0.2)
+        return self.outcomes
+
+    def close(self, timeout: float = 60) -> int:
+        """EOF on stdin (the client closes), then the exit status."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                return self.proc.wait(scaled(timeout))
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+    def exit_now(self, timeout: float = 30) -> int:
+        """Runtime.halt() inside the JVM: nothing is flushed, closed or aborted."""
+        self.proc.stdin.write(b"exit-now\n")
+        self.proc.stdin.flush()
+        return self.proc.wait(scaled(timeout))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def stderr(self) -> str:
+        try:
+            return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-40:])
+        except FileNotFoundError:
+            return ""
