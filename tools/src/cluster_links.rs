@@ -5,6 +5,8 @@
 //!     --link l --config-file source.config --topic-filters-json-file topics.json
 //! cluster-links create --bootstrap-server dst:9092 --link l --config bootstrap.servers=src:9092
 //! cluster-links --list|--describe|--delete ...
+//! cluster-links --alter --link l --add-config consumer.offset.sync.ms=5000 \
+//!     --delete-config acl.sync.ms --config-file new-credentials.properties
 //! ```
 
 use std::ffi::OsString;
@@ -23,8 +25,12 @@ use strait_protocol::admin::{
 use crate::argv::{self, OpFlags, Unsupported};
 use crate::connect::{connect, AdminClient, Common};
 use crate::error::ToolError;
-use crate::link_config::{build_link_configs, LinkConfigArgs};
+use crate::link_config::{build_alter_configs, build_link_configs, LinkConfigArgs};
 use crate::output::{self, item_error, or_dash, response_error, ItemJson, OutputFormat, Report};
+use strait_protocol::link_admin::AlterClusterLinkConfigsResponse;
+
+mod alter;
+pub use alter::{alter_request, render_alter, AlterArgs};
 
 /// Confluent's operation flags.
 pub const OPS: OpFlags = &[
@@ -32,6 +38,7 @@ pub const OPS: OpFlags = &[
     ("--list", "list"),
     ("--describe", "describe"),
     ("--delete", "delete"),
+    ("--alter", "alter"),
 ];
 
 const UNSUPPORTED: Unsupported = &[(
@@ -46,7 +53,7 @@ pub const HIDDEN: &str = "[hidden]";
 #[command(
     name = "cluster-links",
     version,
-    about = "Create, list, describe and delete Strait cluster links (kafka-cluster-links compatible)",
+    about = "Create, list, describe, alter and delete Strait cluster links (kafka-cluster-links compatible)",
     long_about = "Create, list, describe and delete Strait cluster links.\n\n\
         The operation can be a subcommand (`cluster-links create ...`) or Confluent's flag \
         (`cluster-links --create ...`). --bootstrap-server names the DESTINATION cluster.\n\n\
@@ -67,6 +74,8 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Delete a cluster link (`--delete`).
     Delete(DeleteArgs),
+    /// Change configs of a running link, applied live without re-mirroring (`--alter`).
+    Alter(AlterArgs),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
@@ -259,6 +268,15 @@ pub async fn run(cli: Cli) -> Result<Report, ToolError> {
                 errors: vec![],
             })
         }
+        Command::Alter(a) => {
+            non_empty_link(&a.link)?;
+            let configs = build_alter_configs(&a.alter_config_args())?;
+            let client = connect(&a.common).await?;
+            let req = alter_request(&a, &configs, broker_timeout_ms(&client));
+            let resp: AlterClusterLinkConfigsResponse = client.call(&req).await?;
+            client.close();
+            render_alter(&a.link, a.validate_only, &resp, a.common.output)
+        }
         Command::Delete(a) => {
             non_empty_link(&a.link)?;
             let client = connect(&a.common).await?;
@@ -393,6 +411,30 @@ pub struct LinkJson {
     pub max_lag: i64,
     pub max_lag_ms: i64,
     pub tasks: Vec<TaskJson>,
+    /// Mirror partitions in error (stuck), and how many per reason code; left out while
+    /// there are none (or the broker does not report them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub partitions_in_error: i64,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub partition_errors: std::collections::BTreeMap<String, i64>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// "2 (LOCAL_STORAGE_ERROR 1, SOURCE_DATA_CORRUPT 1)" for a link's partitions in error.
+fn partition_errors_cell(l: &ClusterLinkListing) -> String {
+    let total: i64 = l.partition_errors.iter().map(|c| i64::from(c.count)).sum();
+    if total == 0 {
+        return "0".to_string();
+    }
+    let per: Vec<String> = l
+        .partition_errors
+        .iter()
+        .map(|c| format!("{} {}", c.reason, c.count))
+        .collect();
+    format!("{total} ({})", per.join(", "))
 }
 
 /// A periodic link task (config / offset / ACL sync) as shown to operators.
@@ -419,6 +461,12 @@ impl LinkJson {
             sync_status: l.sync_status.clone(),
             max_lag: l.max_lag,
             max_lag_ms: l.max_lag_ms,
+            partitions_in_error: l.partition_errors.iter().map(|c| i64::from(c.count)).sum(),
+            partition_errors: l
+                .partition_errors
+                .iter()
+                .map(|c| (c.reason.clone(), i64::from(c.count)))
+                .collect(),
             tasks: l
                 .tasks
                 .iter()
@@ -476,6 +524,11 @@ pub fn render_list(
         "MaxLag",
         "Error",
     ];
+    // Shown once some link has stuck partitions (older brokers never report them).
+    let stuck = links.iter().any(|l| !l.partition_errors.is_empty());
+    if stuck {
+        headers.push("PartitionsInError");
+    }
     if include_topics {
         headers.push("Topics");
     }
@@ -491,6 +544,9 @@ pub fn render_list(
                 l.max_lag.to_string(),
                 or_dash(l.error.as_deref()),
             ];
+            if stuck {
+                row.push(partition_errors_cell(l));
+            }
             if include_topics {
                 row.push(if l.topics.is_empty() {
                     "-".to_string()
@@ -527,6 +583,12 @@ pub fn render_describe(link: &ClusterLinkListing, format: OutputFormat) -> Strin
             ),
         ],
     ];
+    if !link.partition_errors.is_empty() {
+        fields.push(vec![
+            "PartitionsInError:".to_string(),
+            partition_errors_cell(link),
+        ]);
+    }
     if j.error.is_some() || j.error_message.is_some() {
         let mut e = or_dash(j.error.as_deref());
         if let Some(m) = &j.error_message {

@@ -156,6 +156,163 @@ pub fn build_link_configs(args: &LinkConfigArgs) -> Result<Vec<ConfigEntry>, Too
         .collect())
 }
 
+/// The config flags of `cluster-links --alter`, as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlterConfigArgs {
+    /// `--config-file`: every key in the file is set (keys not in it keep their value).
+    pub config_file: Option<PathBuf>,
+    /// `--add-config k=v,...` (repeatable).
+    pub add_config: Vec<String>,
+    /// `--delete-config k,...` (repeatable).
+    pub delete_config: Vec<String>,
+    pub topic_filters_json_file: Option<PathBuf>,
+    pub topic_filters_json: Option<String>,
+    pub consumer_group_filters_json_file: Option<PathBuf>,
+    pub consumer_group_filters_json: Option<String>,
+    pub acl_filters_json_file: Option<PathBuf>,
+    pub acl_filters_json: Option<String>,
+}
+
+/// What `--alter` asks for: keys to set (with values) and keys to delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlterConfigs {
+    pub set: BTreeMap<String, String>,
+    pub delete: Vec<String>,
+}
+
+/// Reads and checks the alter flags locally (known keys, value types and ranges, filter
+/// JSON, a key given twice): a typo fails at once with exit 2, naming the flag and key.
+/// The broker validates the whole resulting config again, and alone knows the current
+/// one (alterability, deleting a key that is not set).
+pub fn build_alter_configs(args: &AlterConfigArgs) -> Result<AlterConfigs, ToolError> {
+    let mut set: BTreeMap<String, Sourced> = BTreeMap::new();
+    let mut put = |k: String, v: String, origin: &str| -> Result<(), ToolError> {
+        if let Some(prev) = set.get(&k) {
+            if prev.origin != origin || prev.value != v {
+                return Err(ToolError::usage(format!(
+                    "link config '{k}' is given both by {} and by {origin}; give it once",
+                    prev.origin
+                )));
+            }
+        }
+        set.insert(
+            k,
+            Sourced {
+                value: v,
+                origin: origin.to_string(),
+            },
+        );
+        Ok(())
+    };
+    if let Some(path) = &args.config_file {
+        let origin = format!("--config-file {}", path.display());
+        let text = read_file(&origin, path)?;
+        let map = strait_protocol::properties::parse(&text)
+            .map_err(|e| ToolError::usage(format!("{origin}: {e}")))?;
+        for (k, v) in map {
+            put(k, v, &origin)?;
+        }
+    }
+    for arg in &args.add_config {
+        for (k, v) in parse_config_arg(arg)
+            .map_err(|e| ToolError::usage(e.to_string().replace("--config:", "--add-config:")))?
+        {
+            put(k, v, "--add-config")?;
+        }
+    }
+    let filters: [FilterFlags; 3] = [
+        (
+            TOPIC_FILTERS_KEY,
+            "topic-filters-json",
+            &args.topic_filters_json_file,
+            &args.topic_filters_json,
+            |s| parse_topic_filters(s).map(drop),
+        ),
+        (
+            GROUP_FILTERS_KEY,
+            "consumer-group-filters-json",
+            &args.consumer_group_filters_json_file,
+            &args.consumer_group_filters_json,
+            |s| parse_group_filters(s).map(drop),
+        ),
+        (
+            ACL_FILTERS_KEY,
+            "acl-filters-json",
+            &args.acl_filters_json_file,
+            &args.acl_filters_json,
+            |s| parse_acl_filters(s).map(drop),
+        ),
+    ];
+    for (key, flag, file, inline, parse) in filters {
+        let (origin, text) = match (file, inline) {
+            (Some(_), Some(_)) => {
+                return Err(ToolError::usage(format!(
+                    "give only one of --{flag}-file and --{flag}"
+                )))
+            }
+            (Some(path), None) => {
+                let origin = format!("--{flag}-file {}", path.display());
+                let text = read_file(&origin, path)?;
+                (origin, text)
+            }
+            (None, Some(text)) => (format!("--{flag}"), text.clone()),
+            (None, None) => continue,
+        };
+        let text = text.trim().to_string();
+        parse(&text).map_err(|e| ToolError::usage(format!("{origin}: {e}")))?;
+        put(key.to_string(), text, &origin)?;
+    }
+    let mut delete: Vec<String> = Vec::new();
+    for arg in &args.delete_config {
+        for k in arg.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            if !delete.iter().any(|d| d == k) {
+                delete.push(k.to_string());
+            }
+        }
+    }
+    for k in &delete {
+        if let Some(s) = set.get(k) {
+            return Err(ToolError::usage(format!(
+                "link config '{k}' is both set (by {}) and deleted (by --delete-config); give it once",
+                s.origin
+            )));
+        }
+        if strait_link::registry::link_key(k).is_none() {
+            return Err(ToolError::usage(format!(
+                "--delete-config: unknown link config '{k}'"
+            )));
+        }
+    }
+    for (k, s) in &set {
+        let Some(def) = strait_link::registry::link_key(k) else {
+            return Err(ToolError::usage(format!(
+                "{}: unknown link config '{k}'",
+                s.origin
+            )));
+        };
+        if let Err(reason) = strait_link::registry::check_simple(def, &s.value) {
+            return Err(ToolError::usage(if is_sensitive(k) {
+                format!("{}: invalid value for link config {k}: {reason}", s.origin)
+            } else {
+                format!(
+                    "{}: invalid value '{}' for link config {k}: {reason}",
+                    s.origin,
+                    s.value.trim()
+                )
+            }));
+        }
+    }
+    if set.is_empty() && delete.is_empty() {
+        return Err(ToolError::usage(
+            "--alter needs at least one of --add-config, --delete-config, --config-file or a filter JSON flag",
+        ));
+    }
+    Ok(AlterConfigs {
+        set: set.into_iter().map(|(k, s)| (k, s.value)).collect(),
+        delete,
+    })
+}
+
 fn read_file(origin: &str, path: &Path) -> Result<String, ToolError> {
     std::fs::read_to_string(path)
         .map_err(|e| ToolError::usage(format!("{origin}: cannot read: {e}")))

@@ -21,7 +21,7 @@ use serde::Serialize;
 use strait_protocol::admin::{
     AlterMirrorsRequest, AlterMirrorsResponse, ConfigEntry, CreateMirrorTopicsRequest,
     CreateMirrorTopicsResponse, DescribeMirrorsRequest, DescribeMirrorsResponse, ItemResult,
-    MirrorDescription, MirrorOp, NewMirrorTopic, PartitionCount,
+    MirrorDescription, MirrorOp, MirrorPartition, NewMirrorTopic, PartitionCount,
 };
 
 use crate::argv::{self, OpFlags, Unsupported};
@@ -29,7 +29,7 @@ use crate::connect::{connect, AdminClient, Common};
 use crate::error::{one_line, ToolError};
 use crate::link_config::parse_config_arg;
 use crate::output::{
-    self, item_error, num_or_dash, or_dash, response_error, ItemJson, OutputFormat, Report,
+    self, item_error, num_or_dash, response_error, ItemJson, OutputFormat, Report,
 };
 
 /// Confluent's operation flags.
@@ -770,6 +770,13 @@ pub struct PartitionJson {
     /// -1 before the first fetch.
     pub time_since_last_fetch_ms: i64,
     pub error: Option<String>,
+    /// Machine-readable reason of the partition's current run of failures (absent while
+    /// it progresses, or from a broker that does not report it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<String>,
+    /// Wall-clock ms of that run's first failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_since_ms: Option<i64>,
     /// Open mirrored transactions the cutover aborted (absent before it committed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted_transactions: Option<i64>,
@@ -816,10 +823,22 @@ impl MirrorJson {
                     lag_ms: p.lag_ms,
                     time_since_last_fetch_ms: p.time_since_last_fetch_ms,
                     error: p.error.clone(),
+                    error_reason: p.error_reason.clone(),
+                    error_since_ms: p.error_since_ms,
                     aborted_transactions: p.aborted_transactions,
                 })
                 .collect(),
         }
+    }
+}
+
+/// A partition's error: "REASON: message" (the reason alone, the message alone, or "-").
+fn error_cell(p: &MirrorPartition) -> String {
+    match (&p.error_reason, &p.error) {
+        (None, None) => "-".to_string(),
+        (Some(r), None) => r.clone(),
+        (None, Some(msg)) => one_line(msg),
+        (Some(r), Some(msg)) => format!("{r}: {}", one_line(msg)),
     }
 }
 
@@ -916,7 +935,7 @@ pub fn render_describe(mirrors: &[MirrorDescription], format: OutputFormat) -> S
                     num_or_dash(p.lag),
                     num_or_dash(p.lag_ms),
                     num_or_dash(p.time_since_last_fetch_ms),
-                    or_dash(p.error.as_deref()),
+                    error_cell(p),
                 ];
                 if aborted {
                     row.push(p.aborted_transactions.map_or("-".into(), |n| n.to_string()));

@@ -162,8 +162,8 @@ fn conflicting_or_missing_operations_are_usage_errors() {
     assert_eq!(
         links_usage_error(&["--bootstrap-server", "b:1"]),
         ToolError::usage(
-            "no operation given: use one of --create, --list, --describe, --delete \
-             (or a subcommand: create, list, describe, delete)"
+            "no operation given: use one of --create, --list, --describe, --delete, --alter \
+             (or a subcommand: create, list, describe, delete, alter)"
         )
     );
     assert_eq!(

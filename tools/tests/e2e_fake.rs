@@ -396,6 +396,8 @@ fn mirror(topic: &str, state: &str, lag: i64) -> MirrorDescription {
             time_since_last_fetch_ms: 12,
             error: None,
             aborted_transactions: None,
+            error_reason: None,
+            error_since_ms: None,
         }],
     }
 }

@@ -166,6 +166,8 @@ fn failed_mirror() -> MirrorDescription {
                 time_since_last_fetch_ms: -1,
                 error: Some("UNKNOWN_TOPIC_OR_PARTITION".into()),
                 aborted_transactions: None,
+                error_reason: None,
+                error_since_ms: None,
             },
             MirrorPartition {
                 partition: 1,
@@ -177,6 +179,8 @@ fn failed_mirror() -> MirrorDescription {
                 time_since_last_fetch_ms: 60000,
                 error: None,
                 aborted_transactions: None,
+                error_reason: None,
+                error_since_ms: None,
             },
         ],
     }
@@ -295,6 +299,8 @@ fn cutover_aborted_transactions_are_shown() {
                 time_since_last_fetch_ms: -1,
                 error: None,
                 aborted_transactions: Some(i64::from(p) + 1),
+                error_reason: None,
+                error_since_ms: None,
             })
             .collect(),
         ..Default::default()
@@ -339,4 +345,75 @@ fn cutover_aborted_transactions_are_shown() {
         json["results"][0]["aborted_transactions"][1]["aborted_transactions"],
         2
     );
+}
+
+#[test]
+fn partitions_in_error_are_shown_with_their_reason() {
+    let m = MirrorDescription {
+        mirror_topic: "t".into(),
+        link_name: "l".into(),
+        source_topic: "t".into(),
+        state: "ACTIVE".into(),
+        num_partitions: 2,
+        partitions: vec![
+            MirrorPartition {
+                partition: 0,
+                state: "ACTIVE".into(),
+                ..Default::default()
+            },
+            MirrorPartition {
+                partition: 1,
+                state: "IN_ERROR".into(),
+                error: Some("injected append fault\non t-1".into()),
+                error_reason: Some("LOCAL_STORAGE_ERROR".into()),
+                error_since_ms: Some(99),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let text = mirrors::render_describe(std::slice::from_ref(&m), OutputFormat::Table);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap();
+    assert!(row.contains("IN_ERROR"), "{text}");
+    assert!(
+        row.ends_with("LOCAL_STORAGE_ERROR: injected append fault on t-1"),
+        "{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&mirrors::render_describe(&[m], OutputFormat::Json)).unwrap();
+    assert_eq!(v[0]["partitions"][1]["error_reason"], "LOCAL_STORAGE_ERROR");
+    assert_eq!(v[0]["partitions"][1]["error_since_ms"], 99);
+    assert!(v[0]["partitions"][0].get("error_reason").is_none());
+
+    let mut l = link();
+    l.partition_errors = vec![
+        ReasonCount {
+            reason: "LOCAL_STORAGE_ERROR".into(),
+            count: 1,
+        },
+        ReasonCount {
+            reason: "SOURCE_DATA_CORRUPT".into(),
+            count: 2,
+        },
+    ];
+    let text = cluster_links::render_describe(&l, OutputFormat::Table);
+    assert!(
+        text.contains("PartitionsInError:  3 (LOCAL_STORAGE_ERROR 1, SOURCE_DATA_CORRUPT 2)\n"),
+        "{text}"
+    );
+    let list = cluster_links::render_list(&[l.clone(), link()], false, OutputFormat::Table);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].ends_with("PartitionsInError"), "{list}");
+    assert!(
+        lines[1].ends_with("3 (LOCAL_STORAGE_ERROR 1, SOURCE_DATA_CORRUPT 2)"),
+        "{list}"
+    );
+    assert!(lines[2].ends_with(" 0"), "{list}");
+    let v: serde_json::Value =
+        serde_json::from_str(&cluster_links::render_describe(&l, OutputFormat::Json)).unwrap();
+    assert_eq!(v["partitions_in_error"], 3);
+    assert_eq!(v["partition_errors"]["SOURCE_DATA_CORRUPT"], 2);
 }

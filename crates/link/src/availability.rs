@@ -23,19 +23,33 @@ use crate::runtime::classify;
 use crate::shared::LinkShared;
 use crate::state::LinkState;
 
-/// Runs the checks until the link is deleted. A paused link is not checked.
+/// Runs the checks until the link is deleted. A paused link is not checked (and makes no
+/// connection); the checks start when it is resumed. Intervals and connection settings
+/// are re-read every round, so `cluster-links --alter` applies to them at once.
 pub async fn run_availability_check(shared: Arc<LinkShared>) {
-    if shared.config.paused {
-        return;
-    }
-    let interval = Duration::from_millis(shared.config.availability_check_ms.max(1));
     let mut client: Option<Client> = None;
+    let mut generation = shared.client_generation();
     while !shared.deleted.load(Ordering::Acquire) {
+        let config = shared.config();
+        if config.paused || shared.client_generation() != generation {
+            // Paused, or credentials / addresses altered: the old connection goes.
+            if let Some(c) = client.take() {
+                c.close().await;
+            }
+            generation = shared.client_generation();
+            if config.paused {
+                // Polled rather than woken: the link loop owns `wake` (a permit taken
+                // here would be lost to it).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        }
+        let interval = Duration::from_millis(config.availability_check_ms.max(1));
         let started = tokio::time::Instant::now();
         let probe = async {
             let c = match &client {
                 Some(c) => c.clone(),
-                None => Client::connect(&shared.client_config).await?,
+                None => Client::connect(&shared.client_config()).await?,
             };
             c.refresh_metadata(&[]).await?;
             Ok::<Client, strait_client::ClientError>(c)

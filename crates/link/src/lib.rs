@@ -14,11 +14,15 @@
 //! * [`runtime`]: one task per link: source metadata, discovery, partition growth, failure
 //!   detection, promotion; [`shared`]: the state it shares; [`sync_tasks`]: config, ACL
 //!   and offset syncs; [`availability`]: the source availability check; [`fetcher`]:
-//!   `num.cluster.link.fetchers` tasks per source broker, spread by [`assign`].
+//!   `num.cluster.link.fetchers` tasks per source broker, spread by [`assign`];
+//!   [`faults`]: per-partition fault state (reason codes, which fail the topic, what
+//!   counts as in error).
 //! * [`cutover`]: [`cutover::MirrorOwner`], the one owner of each mirror partition's write
 //!   state (fetcher appends need it; promote and failover fence through it);
 //!   [`promote`]: the promotion task (fence, final catch-up, one commit).
 //! * [`state`]: mirror and link states.
+//! * [`shadow`]: local normal topics under a would-be mirror's name (auto-created by a
+//!   client before the link mirrored them), reported rather than skipped silently.
 //!
 //! # Invariants (DESIGN.md)
 //! * Mirrored batches are appended byte-for-byte through the broker's mirror path; the local
@@ -35,6 +39,7 @@ pub mod assign;
 pub mod availability;
 pub mod config;
 pub mod cutover;
+pub mod faults;
 pub mod fetcher;
 pub mod filters;
 pub mod local;
@@ -43,9 +48,10 @@ pub mod metrics;
 pub mod promote;
 pub mod registry;
 pub mod runtime;
+pub mod shadow;
 pub mod shared;
 pub mod state;
 pub mod sync;
 pub mod sync_tasks;
 
-pub use manager::LinkManager;
+pub use manager::{ConfigChange, LinkManager};

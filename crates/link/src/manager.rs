@@ -23,6 +23,10 @@ use crate::local::{LocalCluster, LocalError, StoredLink};
 use crate::runtime::{classify, create_mirror, lock, now_ms, run_link, LinkShared};
 use crate::state::{LinkState, MirrorState};
 
+mod alter;
+mod resume;
+pub use alter::ConfigChange;
+
 /// An admin operation's failure: a Kafka error code and a one-line message.
 pub type LinkError = LocalError;
 
@@ -38,10 +42,12 @@ struct Running {
 pub struct LinkManager {
     local: Arc<dyn LocalCluster>,
     links: Mutex<BTreeMap<String, Running>>,
+    /// Serialises config alters (each is read, validate, persist, install).
+    alter_lock: tokio::sync::Mutex<()>,
 }
 
 /// Builds the source client config from a link config; errors name the key.
-fn client_config(config: &LinkConfig) -> Result<ClientConfig, LinkError> {
+pub(crate) fn client_config(config: &LinkConfig) -> Result<ClientConfig, LinkError> {
     let (mut cc, _ignored) =
         ClientConfig::from_properties(&config.client_properties()).map_err(|e| {
             err(
@@ -53,6 +59,37 @@ fn client_config(config: &LinkConfig) -> Result<ClientConfig, LinkError> {
         cc.client_id = "strait-cluster-link".into();
     }
     Ok(cc)
+}
+
+/// Reaches and authenticates to the source with `cc` and reads its cluster id (create and
+/// alter validation). Errors are one line naming the link and the reason.
+pub(crate) async fn probe_source(
+    name: &str,
+    config: &LinkConfig,
+    cc: &ClientConfig,
+    timeout: Duration,
+) -> Result<Option<String>, LinkError> {
+    let probe = async {
+        let client = Client::connect(cc).await?;
+        let described = client.describe_cluster().await;
+        let id = match described {
+            Ok(d) => d.cluster_id,
+            // Sources without DescribeCluster (older brokers, the librdkafka mock)
+            // still told us their cluster id in Metadata.
+            Err(_) => client.metadata().cluster_id.clone(),
+        };
+        client.close().await;
+        Ok::<_, strait_client::ClientError>(id)
+    };
+    match tokio::time::timeout(timeout, probe).await {
+        Err(_) => Err(err(ErrorCode::RequestTimedOut, format!("cannot validate cluster link '{name}': no answer from the source cluster at {} within {} ms", config.bootstrap_servers.join(","), timeout.as_millis()))),
+        Ok(Err(e)) => {
+            let (_, reason) = classify(&e);
+            let code = e.kafka_code().unwrap_or(ErrorCode::NetworkException);
+            Err(err(code, format!("cannot validate cluster link '{name}' ({reason}): {e}")))
+        }
+        Ok(Ok(id)) => Ok(id),
+    }
 }
 
 fn validate_link_name(name: &str) -> Result<(), LinkError> {
@@ -73,6 +110,7 @@ impl LinkManager {
         let manager = Arc::new(LinkManager {
             local: local.clone(),
             links: Mutex::new(BTreeMap::new()),
+            alter_lock: tokio::sync::Mutex::new(()),
         });
         for stored in local.load_links() {
             let name = stored.name.clone();
@@ -111,7 +149,7 @@ impl LinkManager {
         &self.local
     }
 
-    fn get(&self, name: &str) -> Option<Arc<LinkShared>> {
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<LinkShared>> {
         lock(&self.links).get(name).map(|r| r.shared.clone())
     }
 
@@ -136,29 +174,7 @@ impl LinkManager {
         let cc = client_config(&config)?;
         let mut source_cluster_id = None;
         if validate_link {
-            let probe = async {
-                let client = Client::connect(&cc).await?;
-                let described = client.describe_cluster().await;
-                let id = match described {
-                    Ok(d) => d.cluster_id,
-                    // Sources without DescribeCluster (older brokers, the librdkafka mock)
-                    // still told us their cluster id in Metadata.
-                    Err(_) => client.metadata().cluster_id.clone(),
-                };
-                client.close().await;
-                Ok::<_, strait_client::ClientError>(id)
-            };
-            match tokio::time::timeout(timeout, probe).await {
-                Err(_) => {
-                    return Err(err(ErrorCode::RequestTimedOut, format!("cannot validate cluster link '{name}': no answer from the source cluster at {} within {} ms", config.bootstrap_servers.join(","), timeout.as_millis())))
-                }
-                Ok(Err(e)) => {
-                    let (_, reason) = classify(&e);
-                    let code = e.kafka_code().unwrap_or(ErrorCode::NetworkException);
-                    return Err(err(code, format!("cannot validate cluster link '{name}' ({reason}): {e}")));
-                }
-                Ok(Ok(id)) => source_cluster_id = id,
-            }
+            source_cluster_id = probe_source(name, &config, &cc, timeout).await?;
         }
         if validate_only {
             return Ok(());
@@ -220,8 +236,8 @@ impl LinkManager {
                     })
                     .collect();
                 for (name, enabled) in [
-                    ("consumer_offset_sync", s.config.consumer_offset_sync),
-                    ("acl_sync", s.config.acl_sync),
+                    ("consumer_offset_sync", s.config().consumer_offset_sync),
+                    ("acl_sync", s.config().acl_sync),
                 ] {
                     if !tasks.iter().any(|t| t.name == name) {
                         tasks.push(LinkTask {
@@ -244,7 +260,7 @@ impl LinkManager {
                         Vec::new()
                     },
                     configs: if include_configs {
-                        s.config
+                        s.config()
                             .describe()
                             .into_iter()
                             .map(|(name, value, sensitive)| ConfigEntry {
@@ -260,6 +276,7 @@ impl LinkManager {
                     max_lag,
                     max_lag_ms,
                     tasks,
+                    partition_errors: partition_error_counts(s),
                 }
             })
             .collect())
@@ -342,23 +359,29 @@ impl LinkManager {
             } else {
                 "a normal topic"
             };
-            return Err(err(ErrorCode::TopicAlreadyExists, format!("topic '{mirror_topic}' already exists as {what}; a mirror needs a topic name that is not in use")));
+            let why = match crate::shadow::shadowed_by(&self.running(), mirror_topic) {
+                Some((link, _)) => format!(" (cluster link '{link}' reports it as shadowing its mirror: a local client probably auto-created it; delete it to let the link mirror it)"),
+                None => String::new(),
+            };
+            return Err(err(ErrorCode::TopicAlreadyExists, format!("topic '{mirror_topic}' already exists as {what}{why}; a mirror needs a topic name that is not in use")));
         }
         let source_topic = match source_topic {
             Some(s) => s.to_string(),
-            None => match &shared.config.cluster_link_prefix {
+            None => match &shared.config().cluster_link_prefix {
                 Some(p) => mirror_topic.strip_prefix(p.as_str()).map(str::to_string).ok_or_else(|| {
                     err(ErrorCode::InvalidRequest, format!("mirror topic '{mirror_topic}' must start with the link prefix '{p}' (or name --source-topic)"))
                 })?,
                 None => mirror_topic.to_string(),
             },
         };
-        let client = Client::connect(&shared.client_config).await.map_err(|e| {
-            err(
-                e.kafka_code().unwrap_or(ErrorCode::NetworkException),
-                format!("cannot reach the source cluster of link '{link_name}': {e}"),
-            )
-        })?;
+        let client = Client::connect(&shared.client_config())
+            .await
+            .map_err(|e| {
+                err(
+                    e.kafka_code().unwrap_or(ErrorCode::NetworkException),
+                    format!("cannot reach the source cluster of link '{link_name}': {e}"),
+                )
+            })?;
         let result = async {
             let md = client.refresh_metadata(&[source_topic.as_str()]).await.map_err(|e| err(e.kafka_code().unwrap_or(ErrorCode::NetworkException), e.to_string()))?;
             match md.topic(&source_topic) {
@@ -399,7 +422,11 @@ impl LinkManager {
                     } else {
                         ErrorCode::UnknownTopicOrPartition
                     };
-                    return Err(err(code, format!("topic '{t}' is not a mirror topic")));
+                    let why = match crate::shadow::shadowed_by(&self.running(), t) {
+                        Some((link, source)) => format!(": it is a local normal topic shadowing the mirror cluster link '{link}' would create for source topic '{source}' (delete it to let the link mirror it)"),
+                        None => String::new(),
+                    };
+                    return Err(err(code, format!("topic '{t}' is not a mirror topic{why}")));
                 }
             }
         }
@@ -453,9 +480,23 @@ impl LinkManager {
                         } else {
                             -1
                         };
+                        // A stuck partition of a topic that is still mirroring shows
+                        // IN_ERROR (its topic stays ACTIVE: the others keep copying); link
+                        // trouble and the topic's own end states take precedence.
+                        let fault = stats.fault.clone();
+                        let partition_state = match &fault {
+                            Some(f)
+                                if f.in_error()
+                                    && m.mirror.state.is_mirroring()
+                                    && state == m.mirror.state.name() =>
+                            {
+                                "IN_ERROR"
+                            }
+                            _ => state,
+                        };
                         MirrorPartition {
                             partition: p,
-                            state: state.to_string(),
+                            state: partition_state.to_string(),
                             log_end_offset: leo,
                             source_high_watermark: hw,
                             lag: if hw >= 0 { (hw - leo).max(0) } else { -1 },
@@ -469,6 +510,8 @@ impl LinkManager {
                                 .aborted_transactions
                                 .as_ref()
                                 .and_then(|a| a.get(usize::try_from(p).ok()?).copied()),
+                            error_reason: fault.as_ref().map(|f| f.reason.name().to_string()),
+                            error_since_ms: fault.as_ref().map(|f| f.since_ms),
                         }
                     })
                     .collect()
@@ -578,6 +621,9 @@ impl LinkManager {
             (MirrorOp::Pause, MirrorState::Active) => MirrorState::Paused,
             (MirrorOp::Pause, MirrorState::Paused) => return Ok(Vec::new()),
             (MirrorOp::Resume, MirrorState::Paused) => MirrorState::Active,
+            (MirrorOp::Resume, MirrorState::Failed) => {
+                return self.resume_failed(m, validate_only).map(|()| Vec::new())
+            }
             (MirrorOp::Resume, MirrorState::Active) => return Ok(Vec::new()),
             (op, state) => return Err(err(ErrorCode::InvalidRequest, format!("cannot {op:?} mirror topic '{topic}' in state {}", state.name()))),
         };
@@ -619,6 +665,21 @@ impl LinkManager {
             r.task.abort();
         }
     }
+}
+
+/// The link's partitions in error, counted by reason (sorted by reason).
+fn partition_error_counts(s: &LinkShared) -> Vec<strait_protocol::admin::ReasonCount> {
+    let mut counts: BTreeMap<&'static str, i32> = BTreeMap::new();
+    for (_, _, reason) in s.partitions_in_error() {
+        *counts.entry(reason.name()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(reason, count)| strait_protocol::admin::ReasonCount {
+            reason: reason.to_string(),
+            count,
+        })
+        .collect()
 }
 
 /// The state shown to operators: link trouble overrides a mirror's own ACTIVE.

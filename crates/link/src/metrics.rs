@@ -86,7 +86,7 @@ impl LinkManager {
             ("strait_mirror_bytes_written_total", "counter", "Record bytes appended to the mirror (byte-for-byte)."),
             ("strait_mirror_records_written_total", "counter", "Records appended to the mirror."),
             ("strait_mirror_batches_written_total", "counter", "Record batches appended to the mirror."),
-            ("strait_mirror_fetch_errors_total", "counter", "Fetch failures and source partition errors."),
+            ("strait_mirror_fetch_errors_total", "counter", "Failed fetch attempts and source partition errors (bounded by the per-partition back-off); a partition the link cannot fetch at all (no source leader, source topic missing) counts once per episode."),
             ("strait_mirror_offsets_lost_total", "counter", "Offsets the source deleted before they were mirrored."),
         ];
         let mut rows: Vec<(String, String, i32, [i64; 8])> = Vec::new();
@@ -140,6 +140,40 @@ impl LinkManager {
 
         family(
             out,
+            "strait_mirror_partition_errors",
+            "gauge",
+            "1 for each mirror partition in error (stuck: retried and not progressing, or the cause of a FAILED mirror), labelled with its reason code.",
+        );
+        let mut in_error: Vec<(String, usize)> = Vec::new();
+        for l in &links {
+            let stuck = l.partitions_in_error();
+            for (topic, p, reason) in &stuck {
+                let _ = writeln!(
+                    out,
+                    "strait_mirror_partition_errors{{link=\"{}\",topic=\"{}\",partition=\"{p}\",reason=\"{}\"}} 1",
+                    esc(l.name()),
+                    esc(topic),
+                    reason.name()
+                );
+            }
+            in_error.push((l.name().to_string(), stuck.len()));
+        }
+        family(
+            out,
+            "strait_cluster_link_partitions_in_error",
+            "gauge",
+            "Mirror partitions of the link that are in error.",
+        );
+        for (link, n) in &in_error {
+            let _ = writeln!(
+                out,
+                "strait_cluster_link_partitions_in_error{{link=\"{}\"}} {n}",
+                esc(link)
+            );
+        }
+
+        family(
+            out,
             "strait_link_task_runs_total",
             "counter",
             "Runs of each periodic link task (topic_config_sync, consumer_offset_sync, acl_sync).",
@@ -183,5 +217,6 @@ impl LinkManager {
                 t.changed_total
             );
         }
+        crate::shadow::render_metrics(&links, out);
     }
 }

@@ -92,7 +92,7 @@ pub(crate) async fn run_promotion(shared: Arc<LinkShared>, client: Client, topic
         Ok(l) => l,
         Err(e) => {
             tracing::debug!(link = %shared.name(), mirror = %topic, error = %e, "promote: source high watermarks unavailable; retrying");
-            tokio::time::sleep(Duration::from_millis(shared.config.retry_backoff_ms)).await;
+            tokio::time::sleep(Duration::from_millis(shared.config().retry_backoff_ms)).await;
             return;
         }
     };
@@ -103,7 +103,7 @@ pub(crate) async fn run_promotion(shared: Arc<LinkShared>, client: Client, topic
             .map(|l| l.offset)
         else {
             tracing::debug!(mirror = %topic, partition = p, "promote: no source high watermark; retrying");
-            tokio::time::sleep(Duration::from_millis(shared.config.retry_backoff_ms)).await;
+            tokio::time::sleep(Duration::from_millis(shared.config().retry_backoff_ms)).await;
             return;
         };
         shared.owner.drain(shared.local.as_ref(), &topic, p, target);
@@ -119,7 +119,7 @@ pub(crate) async fn run_promotion(shared: Arc<LinkShared>, client: Client, topic
         return;
     }
     // Fenced: nothing the link does can change the log any more.
-    if shared.config.consumer_offset_sync {
+    if shared.config().consumer_offset_sync {
         let outcome =
             sync_consumer_offsets(&shared, &client, Some(std::slice::from_ref(&source))).await;
         let failed = outcome.is_err();
@@ -128,7 +128,7 @@ pub(crate) async fn run_promotion(shared: Arc<LinkShared>, client: Client, topic
             // Promote carries every source commit made before it (Confluent checks for
             // consumer-offset-sync lag too): stay PENDING_STOPPED and retry. A source that
             // is gone for good needs failover, which skips the sync.
-            tokio::time::sleep(Duration::from_millis(shared.config.retry_backoff_ms)).await;
+            tokio::time::sleep(Duration::from_millis(shared.config().retry_backoff_ms)).await;
             return;
         }
     }
@@ -142,7 +142,7 @@ pub(crate) async fn run_promotion(shared: Arc<LinkShared>, client: Client, topic
         }
         Err(e) => {
             tracing::warn!(mirror = %topic, error = %e, "promotion failed; retrying");
-            tokio::time::sleep(Duration::from_millis(shared.config.retry_backoff_ms)).await;
+            tokio::time::sleep(Duration::from_millis(shared.config().retry_backoff_ms)).await;
         }
     }
 }

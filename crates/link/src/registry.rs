@@ -91,10 +91,12 @@ pub struct LinkKey {
     pub validator: Validator,
     pub support: Support,
     pub scope: Scope,
-    /// Confluent lets this key change on a running link (`kafka-configs --entity-type
-    /// cluster-links --alter`). Strait has no alter path yet: every key is read when the
-    /// link starts.
-    pub dynamic: bool,
+    /// The key may be changed on an existing link (`cluster-links --alter`), and the
+    /// running link applies the new value without re-mirroring (see
+    /// `crate::manager::alter`). Keys fixed at creation are those Confluent makes
+    /// read-only after creation (the link's shape and the names it gives mirrors and
+    /// groups): [`fixed_reason`] says why for each.
+    pub alterable: bool,
     pub doc: &'static str,
     /// A valid, non-default value, used by the tests that prove the key has an effect.
     pub example: &'static str,
@@ -113,7 +115,7 @@ const fn key(
     kind: KeyType,
     default: Option<&'static str>,
     validator: Validator,
-    dynamic: bool,
+    alterable: bool,
     doc: &'static str,
     example: &'static str,
 ) -> LinkKey {
@@ -124,7 +126,7 @@ const fn key(
         validator,
         support: Support::Applied,
         scope: Scope::Link,
-        dynamic,
+        alterable,
         doc,
         example,
     }
@@ -144,7 +146,7 @@ const fn source(
         validator: Validator::None,
         support: Support::Applied,
         scope: Scope::Source,
-        dynamic: true,
+        alterable: true,
         doc,
         example,
     }
@@ -158,7 +160,7 @@ const fn refused(name: &'static str, kind: KeyType, why: &'static str) -> LinkKe
         validator: Validator::None,
         support: Support::Refused(why),
         scope: Scope::Link,
-        dynamic: false,
+        alterable: false,
         doc: "",
         example: "",
     }
@@ -198,13 +200,13 @@ pub const LINK_KEYS: &[LinkKey] = &[
     key("replica.fetch.min.bytes", KeyType::Int, Some("1"), Validator::Between(1, I32_MAX), true,
         "Bytes the source waits for before answering a fetch (up to replica.fetch.wait.max.ms).", "1024"),
     key("replica.fetch.backoff.ms", KeyType::Int, Some("1000"), Validator::Between(0, 3_600_000), true,
-        "How long a mirror partition whose fetch failed waits before it is fetched again; other partitions keep fetching.", "100"),
+        "How long a mirror partition whose fetch or append failed waits before it is fetched again; the back-off is the partition's own, the other partitions keep fetching at full speed.", "100"),
     key("retry.backoff.ms", KeyType::Long, Some("100"), Validator::Between(0, I32_MAX), true,
         "First wait before the link reconnects after losing the source (a failed connect or metadata request); doubles on each consecutive failure up to retry.backoff.max.ms and starts over once the source answers.", "50"),
     key("retry.backoff.max.ms", KeyType::Long, Some("1000"), Validator::Between(0, I32_MAX), true,
         "Upper bound of the growing retry.backoff.ms wait.", "2000"),
     key("cluster.link.retry.timeout.ms", KeyType::Int, Some("300000"), Validator::Between(0, I32_MAX), true,
-        "How long the operations of a mirror partition may keep failing, retried with back-off, before the link gives up and marks the mirror topic FAILED with the reason: partition errors in fetch responses, failed appends, offset lookups, a partition without a leader (RETRY_TIMEOUT_EXCEEDED), a source topic missing from source metadata (SOURCE_TOPIC_MAY_BE_DELETED). 0 gives up at the first failure. Time the source is unreachable does not count (see availability.check.ms). On a source without topic ids, a topic deleted and recreated within this time is mirrored on as the same topic.", "1000"),
+        "How long the operations of a mirror partition may keep failing, retried with back-off, before the link gives up and marks the mirror topic FAILED with the partition's reason: a source topic missing from source metadata (SOURCE_TOPIC_MAY_BE_DELETED), partition errors in fetch responses (SOURCE_PARTITION_GONE, OFFSET_OUT_OF_RANGE, UNEXPECTED_TRUNCATION, SOURCE_ERROR), failed local appends (LOCAL_STORAGE_ERROR). A source partition without a leader or refusing as not its leader (SOURCE_UNAVAILABLE) is retried without limit; a corrupt source batch (SOURCE_DATA_CORRUPT) fails the mirror at once. 0 gives up at the first failure. Time the source is unreachable does not count (see availability.check.ms). On a source without topic ids, a topic deleted and recreated within this time is mirrored on as the same topic.", "1000"),
     key("availability.check.ms", KeyType::Int, Some("60000"), Validator::Between(100, I32_MAX), true,
         "How often the link checks that the source answers (a metadata request, which must answer within this interval).", "500"),
     key("availability.check.consecutive.failure.threshold", KeyType::Int, Some("5"), Validator::Between(1, I32_MAX), true,
@@ -222,7 +224,7 @@ pub const LINK_KEYS: &[LinkKey] = &[
         "Confluent groupFilters JSON: which source groups' offsets are synced (none without a filter).", r#"{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#),
     key("consumer.offset.sync.ms", KeyType::Int, Some("30000"), Validator::Between(1000, I32_MAX), true,
         "How often consumer offsets are synced.", "5000"),
-    key("consumer.group.prefix.enable", KeyType::Boolean, Some("false"), Validator::None, true,
+    key("consumer.group.prefix.enable", KeyType::Boolean, Some("false"), Validator::None, false,
         "Also prefix synced consumer group names with cluster.link.prefix.", "true"),
     key("acl.sync.enable", KeyType::Boolean, Some("false"), Validator::None, true,
         "Make the destination's ACLs that acl.filters selects equal the source's selected ACLs (needs acl.filters; not with cluster.link.prefix).", "true"),
@@ -298,6 +300,23 @@ pub const LINK_KEYS: &[LinkKey] = &[
     refused("local.sasl.jaas.config", KeyType::Password, "local.* keys belong to source-initiated and bidirectional links, which are not implemented"),
 ];
 
+/// Why a key that is not [`LinkKey::alterable`] cannot change on an existing link.
+pub fn fixed_reason(def: &LinkKey) -> &'static str {
+    match def.name {
+        "link.mode" | "connection.mode" => "it fixes which side of the link connects and pulls",
+        "cluster.link.prefix" => {
+            "the names of the link's existing mirror topics are derived from it"
+        }
+        "consumer.group.prefix.enable" => {
+            "the names of the consumer groups the link already synced are derived from it"
+        }
+        _ => match def.support {
+            Support::Refused(_) => "it is not supported",
+            _ => "it is fixed when the link is created",
+        },
+    }
+}
+
 /// The registry entry of `name`.
 pub fn link_key(name: &str) -> Option<&'static LinkKey> {
     LINK_KEYS.iter().find(|k| k.name == name)
@@ -362,7 +381,7 @@ fn cell(s: &str) -> String {
 /// The README's link config table (between the `link-config-table` markers).
 pub fn readme_table() -> String {
     let mut out = String::from(
-        "| key | type | default | dynamic | Strait | meaning |\n|---|---|---|---|---|---|\n",
+        "| key | type | default | alterable | Strait | meaning |\n|---|---|---|---|---|---|\n",
     );
     for k in LINK_KEYS {
         let default = match k.default {
@@ -378,9 +397,9 @@ pub fn readme_table() -> String {
             ),
             Support::Refused(why) => ("refused".to_string(), format!("Refused: {why}.")),
         };
-        let dynamic = if k.dynamic { "yes" } else { "no" };
+        let alterable = if k.alterable { "yes" } else { "no" };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {dynamic} | {support} | {} |\n",
+            "| `{}` | {} | {} | {alterable} | {support} | {} |\n",
             k.name,
             k.kind.name(),
             cell(&default),

@@ -52,10 +52,10 @@ struct Backoff {
 
 impl Backoff {
     fn new(shared: &LinkShared) -> Self {
-        let initial = Duration::from_millis(shared.config.retry_backoff_ms);
+        let initial = Duration::from_millis(shared.config().retry_backoff_ms);
         Backoff {
             initial,
-            max: Duration::from_millis(shared.config.retry_backoff_max_ms),
+            max: Duration::from_millis(shared.config().retry_backoff_max_ms),
             next: initial,
         }
     }
@@ -76,12 +76,12 @@ pub async fn run_link(shared: Arc<LinkShared>) {
     )));
     let mut backoff = Backoff::new(&shared);
     while !shared.deleted.load(Ordering::Acquire) {
-        if shared.config.paused {
+        if shared.config().paused {
             shared.set_status(LinkState::Paused, None);
             shared.wake.notified().await;
             continue;
         }
-        let error = match Client::connect(&shared.client_config).await {
+        let error = match Client::connect(&shared.client_config()).await {
             Err(e) => format!("cannot connect to the source cluster: {e}"),
             Ok(client) => {
                 *lock(&shared.client) = Some(client.clone());
@@ -89,7 +89,11 @@ pub async fn run_link(shared: Arc<LinkShared>) {
                 *lock(&shared.client) = None;
                 client.close().await;
                 match result {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        // An alter may have changed the retry.backoff.* settings.
+                        backoff = Backoff::new(&shared);
+                        continue;
+                    }
                     Err(e) => format!("lost the source cluster: {e}"),
                 }
             }
@@ -171,19 +175,30 @@ async fn drive(
     let mut fetchers: HashMap<(i32, usize), Fetcher> = HashMap::new();
     // Which fetcher index each mirror partition was given, for a sticky spread.
     let mut placement: HashMap<PartitionKey, usize> = HashMap::new();
-    let refresh_every = Duration::from_millis(shared.config.metadata_max_age_ms);
     let mut last_refresh: Option<Instant> = None;
     let mut last_config_sync: Option<Instant> = None;
     let mut last_offset_sync: Option<Instant> = None;
     let mut last_acl_sync: Option<Instant> = None;
-    let acl_sync_every = Duration::from_millis(shared.config.acl_sync_ms);
-    let offset_sync_every = Duration::from_millis(shared.config.consumer_offset_sync_ms);
-    let config_sync_every = Duration::from_millis(shared.config.topic_config_sync_ms);
     let mut metadata = Arc::new(ClusterMetadata::default());
+    // The source connection settings this client was made with: an alter that changes
+    // them ends this drive, and the caller reconnects with the new ones (fetchers are
+    // dropped and restart at each mirror's local log end, so nothing is lost or copied
+    // twice).
+    let generation = shared.client_generation();
     loop {
-        if shared.deleted.load(Ordering::Acquire) || shared.config.paused {
+        // Read every pass, so an alter of intervals, filters or fetcher count takes
+        // effect on the next pass without reconnecting.
+        let config = shared.config();
+        if shared.deleted.load(Ordering::Acquire)
+            || config.paused
+            || shared.client_generation() != generation
+        {
             return Ok(());
         }
+        let refresh_every = Duration::from_millis(config.metadata_max_age_ms);
+        let acl_sync_every = Duration::from_millis(config.acl_sync_ms);
+        let offset_sync_every = Duration::from_millis(config.consumer_offset_sync_ms);
+        let config_sync_every = Duration::from_millis(config.topic_config_sync_ms);
         let due = last_refresh.is_none_or(|t| t.elapsed() >= refresh_every);
         if due {
             metadata = client.refresh_all_metadata().await?;
@@ -196,7 +211,7 @@ async fn drive(
         // First, so a promote request that woke the loop is acted on at once.
         crate::promote::start_promotions(shared, client);
         let by_leader = reconcile(shared, &metadata).await;
-        let n = shared.config.num_fetchers.max(1);
+        let n = config.num_fetchers.max(1);
         let mut wanted: HashMap<(i32, usize), Vec<Assignment>> = HashMap::new();
         let mut next_placement = HashMap::new();
         for (broker, parts) in by_leader {
@@ -248,14 +263,14 @@ async fn drive(
             let outcome = sync_topic_configs(shared, client).await;
             shared.record_task("topic_config_sync", outcome);
         }
-        if shared.config.consumer_offset_sync
+        if config.consumer_offset_sync
             && last_offset_sync.is_none_or(|t| t.elapsed() >= offset_sync_every)
         {
             last_offset_sync = Some(Instant::now());
             let outcome = sync_consumer_offsets(shared, client, None).await;
             shared.record_task("consumer_offset_sync", outcome);
         }
-        if shared.config.acl_sync && last_acl_sync.is_none_or(|t| t.elapsed() >= acl_sync_every) {
+        if config.acl_sync && last_acl_sync.is_none_or(|t| t.elapsed() >= acl_sync_every) {
             last_acl_sync = Some(Instant::now());
             let outcome = sync_acls(shared, client).await;
             shared.record_task("acl_sync", outcome);
@@ -270,25 +285,33 @@ async fn drive(
 
 /// Creates mirrors for source topics that match the link's topic filters.
 async fn discover(shared: &Arc<LinkShared>, client: &Client, metadata: &ClusterMetadata) {
-    if !shared.config.auto_create_mirror_topics {
+    let config = shared.config();
+    if !config.auto_create_mirror_topics {
+        crate::shadow::record(shared, Default::default());
         return;
     }
+    // Local normal topics found under a would-be mirror's name this pass.
+    let mut shadowed = std::collections::BTreeMap::new();
     for (name, topic) in &metadata.topics {
         if is_internal(name)
             || topic.is_internal
             || topic.error.is_some()
-            || !shared.config.topic_filters.selects(name)
+            || !config.topic_filters.selects(name)
         {
             continue;
         }
-        let mirror_name = shared.config.mirror_name(name);
+        let mirror_name = config.mirror_name(name);
         if shared.local.topic_exists(&mirror_name) {
+            if crate::shadow::is_shadowing(shared, &mirror_name) {
+                shadowed.insert(mirror_name, name.clone());
+            }
             continue;
         }
         if let Err(e) = create_mirror(shared, client, &mirror_name, name, metadata).await {
             tracing::warn!(link = %shared.name(), topic = %name, error = %e, "could not create mirror topic");
         }
     }
+    crate::shadow::record(shared, shadowed);
 }
 
 /// Creates one mirror topic from the source's metadata and configs.
@@ -395,7 +418,7 @@ async fn reconcile(
             // Possibly deleted, possibly a source broker with stale metadata: retried until
             // cluster.link.retry.timeout.ms, as Confluent does.
             let missing_ms = shared.source_topic_missing(&m.topic);
-            let timeout = shared.config.retry_timeout_ms;
+            let timeout = shared.config().retry_timeout_ms;
             let message = format!(
                 "source topic '{}' is missing from source metadata",
                 m.mirror.source_topic
@@ -407,11 +430,14 @@ async fn reconcile(
                 );
             } else {
                 for p in 0..m.partitions {
-                    shared.update_stats(&m.topic, p, |s| {
-                        s.error = Some(format!(
+                    shared.partition_waiting(
+                        &m.topic,
+                        p,
+                        crate::faults::Reason::SourceTopicMayBeDeleted,
+                        format!(
                             "{message}; retrying for up to cluster.link.retry.timeout.ms={timeout}"
-                        ));
-                    });
+                        ),
+                    );
                 }
             }
             continue;
@@ -447,12 +473,15 @@ async fn reconcile(
         }
         for (partition, pm) in &source.partitions {
             let Some(leader) = pm.leader_id.filter(|l| *l >= 0) else {
-                shared.partition_failed(
+                // Not fetched until the source elects a leader; retried for as long as
+                // that takes (an unavailable source partition never fails its mirror), and
+                // counted once per episode however often this loop looks.
+                shared.partition_waiting(
                     &m.topic,
                     *partition,
-                    "RETRY_TIMEOUT_EXCEEDED",
+                    crate::faults::Reason::SourceUnavailable,
                     format!(
-                        "source partition has no leader ({})",
+                        "source partition has no leader ({}); waiting for the source to elect one",
                         ErrorCode::LeaderNotAvailable
                     ),
                 );
@@ -480,7 +509,7 @@ async fn resolve_start_offsets(
     source_topic: &str,
     partitions: i32,
 ) -> Result<Option<Vec<(i32, i64)>>, ClientError> {
-    let spec = match shared.config.start_offset {
+    let spec = match shared.config().start_offset {
         StartOffsetSpec::Earliest => return Ok(None),
         StartOffsetSpec::Latest => OffsetSpec::Latest,
         StartOffsetSpec::Timestamp(t) => OffsetSpec::Timestamp(t),

@@ -4,13 +4,14 @@
 //!
 //! Invariants: the local log is the only record of mirroring progress (nothing here is
 //! persisted); link state changes go through [`LinkShared::set_status`] so each transition
-//! is logged once; a partition's `failing_since_ms` is set by its first failure and cleared
-//! by its first success, so `cluster.link.retry.timeout.ms` measures one uninterrupted run
-//! of failures.
+//! is logged once; a partition's `failing_since_ms` is set by its first failure that the
+//! retry timeout applies to and cleared by its first success, so
+//! `cluster.link.retry.timeout.ms` measures one uninterrupted run of failures; its fault
+//! (reason, message, attempts) is [`crate::faults`]'s.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use strait_client::ClientConfig;
 use tokio::sync::Notify;
@@ -54,6 +55,9 @@ pub struct PartitionStats {
     /// Wall-clock ms of the first failure in the current run of failures of this partition
     /// (fetch errors, offset lookups, append failures); `None` after a success.
     pub failing_since_ms: Option<i64>,
+    /// The current run of failures with its reason (see [`crate::faults`]); `None` after
+    /// a success.
+    pub fault: Option<crate::faults::PartitionFault>,
 }
 
 /// One periodic link task (config sync, offset sync, ACL sync): when it last ran and
@@ -82,8 +86,18 @@ pub struct LinkStatus {
 /// Everything about a running link that the admin API, the link loop and the fetchers share.
 pub struct LinkShared {
     pub stored: StoredLink,
-    pub config: LinkConfig,
-    pub client_config: ClientConfig,
+    /// The link's config, replaced as a whole by `cluster-links --alter` (readers take a
+    /// snapshot with [`LinkShared::config`], so one decision never sees half of an alter).
+    config: RwLock<Arc<LinkConfig>>,
+    /// The source client config derived from `config`, replaced together with it.
+    client_config: RwLock<Arc<ClientConfig>>,
+    /// Bumped when an alter changed how the source is reached (bootstrap, security,
+    /// credentials): the link loop and the availability checker drop their connections
+    /// and reconnect with the new settings.
+    client_generation: AtomicU64,
+    /// Local normal topics that carry the name a mirror of this link would get (found by
+    /// topic discovery): mirror topic -> source topic. See [`crate::shadow`].
+    pub(crate) shadowed: Mutex<BTreeMap<String, String>>,
     pub local: Arc<dyn LocalCluster>,
     status: Mutex<LinkStatus>,
     stats: Mutex<HashMap<(String, i32), PartitionStats>>,
@@ -133,8 +147,10 @@ impl LinkShared {
                 source_cluster_id: stored.source_cluster_id.clone(),
             }),
             stored,
-            config,
-            client_config,
+            config: RwLock::new(Arc::new(config)),
+            client_config: RwLock::new(Arc::new(client_config)),
+            client_generation: AtomicU64::new(0),
+            shadowed: Mutex::new(BTreeMap::new()),
             local,
             stats: Mutex::new(HashMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
@@ -152,6 +168,41 @@ impl LinkShared {
 
     pub fn name(&self) -> &str {
         &self.stored.name
+    }
+
+    /// A snapshot of the link's current config (alters replace it as a whole).
+    pub fn config(&self) -> Arc<LinkConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A snapshot of the current source client config.
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.client_config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Which source connection settings are in force (see [`Self::replace_config`]).
+    pub fn client_generation(&self) -> u64 {
+        self.client_generation.load(Ordering::Acquire)
+    }
+
+    /// Installs an altered config (already validated and persisted). When `reconnect`,
+    /// the source connection settings changed: connections made with the old ones are
+    /// dropped by their owners once they see the generation move.
+    pub(crate) fn replace_config(&self, config: LinkConfig, client: ClientConfig, reconnect: bool) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        *self
+            .client_config
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(client);
+        if reconnect {
+            self.client_generation.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     pub fn status(&self) -> LinkStatus {
@@ -193,7 +244,7 @@ impl LinkShared {
             .consecutive_check_failures
             .fetch_add(1, Ordering::AcqRel)
             .saturating_add(1);
-        let threshold = self.config.availability_failure_threshold;
+        let threshold = self.config().availability_failure_threshold;
         let state = self.status().state;
         if n >= threshold && matches!(state, LinkState::Active | LinkState::Unavailable) {
             self.set_status(
@@ -202,40 +253,12 @@ impl LinkShared {
                     reason,
                     format!(
                         "the source cluster failed {n} consecutive availability checks (availability.check.consecutive.failure.threshold={threshold}, availability.check.ms={}): {message}",
-                        self.config.availability_check_ms
+                        self.config().availability_check_ms
                     ),
                 )),
             );
         }
         n
-    }
-
-    /// Records a failed operation on a mirror partition. Once its failures have lasted
-    /// `cluster.link.retry.timeout.ms` the operation is given up: the mirror topic becomes
-    /// FAILED with `reason` (persisted, so it survives restarts) and is no longer fetched.
-    pub(crate) fn partition_failed(
-        &self,
-        topic: &str,
-        partition: i32,
-        reason: &str,
-        message: String,
-    ) {
-        let now = now_ms();
-        let mut since = now;
-        self.update_stats(topic, partition, |s| {
-            since = *s.failing_since_ms.get_or_insert(now);
-            s.error = Some(message.clone());
-            s.fetch_errors += 1;
-        });
-        let timeout = self.config.retry_timeout_ms;
-        let elapsed = now - since;
-        if u64::try_from(elapsed).unwrap_or(0) >= timeout {
-            self.fail_mirror(
-                topic,
-                reason,
-                format!("partition {partition} kept failing for {elapsed} ms, giving up after cluster.link.retry.timeout.ms={timeout}: {message}"),
-            );
-        }
     }
 
     /// Forgets every run of partition failures and missing source topics (the source was
@@ -245,13 +268,6 @@ impl LinkShared {
             s.failing_since_ms = None;
         }
         lock(&self.missing_since).clear();
-    }
-
-    /// A partition operation worked: its run of failures (if any) is over.
-    pub(crate) fn partition_recovered(&self, topic: &str, partition: i32) {
-        self.update_stats(topic, partition, |s| {
-            s.failing_since_ms = None;
-        });
     }
 
     /// The source topic of `mirror` is missing from source metadata. Returns how long it has
@@ -338,13 +354,14 @@ impl LinkShared {
     }
 
     /// The link's health against `link.target.latency.ms` (seed 002's vocabulary):
-    /// OUT_OF_SYNC when the link is down or a mirroring partition is further behind than the
-    /// target; STALE when a mirror failed or a partition has not been fetched within the
+    /// OUT_OF_SYNC when the link is down, a mirroring partition is further behind than the
+    /// target, or a mirroring partition is in error (stuck: it is not copying, see
+    /// [`crate::faults`]); STALE when a mirror failed or a partition has not been fetched within the
     /// target (so its lag is unknown); IN_SYNC otherwise. Returns (status, max lag in
     /// offsets, max lag in ms).
     pub fn sync_status(&self) -> (&'static str, i64, i64) {
         let now = now_ms();
-        let target = self.config.target_latency_ms;
+        let target = self.config().target_latency_ms;
         let (mut max_lag, mut max_lag_ms, mut stale, mut behind) = (0i64, 0i64, false, false);
         for m in self.mirrors() {
             match m.mirror.state {
@@ -375,7 +392,7 @@ impl LinkShared {
         }
         let link_down =
             self.status().state != LinkState::Active && self.status().state != LinkState::Paused;
-        let status = if link_down || behind {
+        let status = if link_down || behind || self.any_mirroring_partition_in_error() {
             "OUT_OF_SYNC"
         } else if stale {
             "STALE"

@@ -55,8 +55,11 @@ pub async fn sync_topic_configs(shared: &Arc<LinkShared>, client: &Client) -> Re
         let Ok(local) = shared.local.mirror_configs(&m.topic) else {
             continue;
         };
-        let desired =
-            crate::sync::synced_configs(&local, &source, &shared.config.topic_config_sync_include);
+        let desired = crate::sync::synced_configs(
+            &local,
+            &source,
+            &shared.config().topic_config_sync_include,
+        );
         if desired != local {
             match shared.local.set_mirror_configs(&m.topic, desired) {
                 Ok(()) => {
@@ -79,7 +82,7 @@ pub async fn sync_topic_configs(shared: &Arc<LinkShared>, client: &Client) -> Re
 /// do not select are never touched. Nothing changes when the source cannot be read.
 pub async fn sync_acls(shared: &Arc<LinkShared>, client: &Client) -> Result<u64, String> {
     use std::collections::HashSet;
-    let filters = &shared.config.acl_filters;
+    let filters = &shared.config().acl_filters;
     let source = client
         .describe_acls(&strait_client::acls::AclBindingFilter::any())
         .await
@@ -143,7 +146,7 @@ pub async fn sync_consumer_offsets(
     client: &Client,
     only_source_topics: Option<&[String]>,
 ) -> Result<u64, String> {
-    if !shared.config.consumer_offset_sync || shared.config.group_filters.is_empty() {
+    if !shared.config().consumer_offset_sync || shared.config().group_filters.is_empty() {
         return Ok(0);
     }
     let mirrors = following_mirrors(shared, only_source_topics);
@@ -159,11 +162,11 @@ pub async fn sync_consumer_offsets(
     let mut ahead = Vec::new();
     for g in groups
         .iter()
-        .filter(|g| shared.config.group_filters.selects(&g.group_id))
+        .filter(|g| shared.config().group_filters.selects(&g.group_id))
     {
         let local_group = match (
-            &shared.config.cluster_link_prefix,
-            shared.config.consumer_group_prefix,
+            &shared.config().cluster_link_prefix,
+            shared.config().consumer_group_prefix,
         ) {
             (Some(p), true) => format!("{p}{}", g.group_id),
             _ => g.group_id.clone(),

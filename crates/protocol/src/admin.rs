@@ -12,7 +12,12 @@
 //! * `ItemResult` tag 0: `aborted_transactions`, per partition the open mirrored
 //!   transactions a failover aborted (AlterMirrors), an array of (partition i32, count i64);
 //! * `MirrorPartition` tag 0: `aborted_transactions` (i64), the open mirrored transactions
-//!   the partition's cutover aborted, present once a promote or failover committed.
+//!   the partition's cutover aborted, present once a promote or failover committed;
+//! * `MirrorPartition` tag 1: `error_reason` (string), the machine-readable reason of the
+//!   partition's current run of failures (SOURCE_DATA_CORRUPT, OFFSET_OUT_OF_RANGE ...);
+//!   tag 2: `error_since_ms` (i64), wall-clock ms of the run's first failure;
+//! * `ClusterLinkListing` tag 0: `partition_errors`, the link's partitions in error counted
+//!   by reason, an array of (reason string, count i32).
 //!
 //! Link configs travel as plain key/value pairs, as Confluent's do; the three filter JSON
 //! documents are the configs `auto.create.mirror.topics.filters`,
@@ -458,6 +463,16 @@ pub struct ClusterLinkListing {
     pub max_lag_ms: i64,
     /// Periodic link tasks (topic config sync, consumer offset sync, ACL sync).
     pub tasks: Vec<LinkTask>,
+    /// Tag 0: the link's mirror partitions that are in error (stuck), counted by reason,
+    /// sorted by reason. Empty when none (or from a broker that does not report it).
+    pub partition_errors: Vec<ReasonCount>,
+}
+
+/// How many partitions are in error for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub count: i32,
 }
 
 /// One periodic link task and its last outcome.
@@ -506,7 +521,19 @@ impl AdminMessage for ListClusterLinksResponse {
                 w.i64(t.changed_total);
                 w.tags();
             });
-            w.tags();
+            let errors = &l.partition_errors;
+            w.tagged(vec![(
+                0,
+                (!errors.is_empty()).then(|| {
+                    Box::new(move |w: &mut Writer| {
+                        w.array(errors, |w, c| {
+                            w.string(&c.reason);
+                            w.i32(c.count);
+                            w.tags();
+                        })
+                    }) as TagWriter
+                }),
+            )]);
         });
         w.tags();
     }
@@ -514,7 +541,7 @@ impl AdminMessage for ListClusterLinksResponse {
         let error_code = r.i16()?;
         let error_message = r.nullable_string()?;
         let links = r.array(|r| {
-            let l = ClusterLinkListing {
+            let mut l = ClusterLinkListing {
                 name: r.string()?,
                 link_id: r.string()?,
                 source_cluster_id: r.nullable_string()?,
@@ -538,8 +565,21 @@ impl AdminMessage for ListClusterLinksResponse {
                     r.tags()?;
                     Ok(t)
                 })?,
+                partition_errors: Vec::new(),
             };
-            r.tags()?;
+            r.tags_with(|tag, r| {
+                if tag == 0 {
+                    l.partition_errors = r.array(|r| {
+                        let c = ReasonCount {
+                            reason: r.string()?,
+                            count: r.i32()?,
+                        };
+                        r.tags()?;
+                        Ok(c)
+                    })?;
+                }
+                Ok(())
+            })?;
             Ok(l)
         })?;
         r.tags()?;
@@ -681,6 +721,11 @@ pub struct MirrorPartition {
     /// Tag 0: open mirrored transactions the cutover aborted (`None` before a promote or
     /// failover committed, or from a broker that does not report it).
     pub aborted_transactions: Option<i64>,
+    /// Tag 1: machine-readable reason of the partition's current run of failures
+    /// (`None` while it progresses, or from a broker that does not report it).
+    pub error_reason: Option<String>,
+    /// Tag 2: wall-clock ms of the first failure of that run.
+    pub error_since_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -727,11 +772,23 @@ impl AdminMessage for DescribeMirrorsResponse {
                 w.i64(p.lag_ms);
                 w.i64(p.time_since_last_fetch_ms);
                 w.nullable_string(p.error.as_deref());
-                w.tagged(vec![(
-                    0,
-                    p.aborted_transactions
-                        .map(|n| Box::new(move |w: &mut Writer| w.i64(n)) as TagWriter),
-                )]);
+                let reason = p.error_reason.as_deref();
+                w.tagged(vec![
+                    (
+                        0,
+                        p.aborted_transactions
+                            .map(|n| Box::new(move |w: &mut Writer| w.i64(n)) as TagWriter),
+                    ),
+                    (
+                        1,
+                        reason.map(|r| Box::new(move |w: &mut Writer| w.string(r)) as TagWriter),
+                    ),
+                    (
+                        2,
+                        p.error_since_ms
+                            .map(|n| Box::new(move |w: &mut Writer| w.i64(n)) as TagWriter),
+                    ),
+                ]);
             });
             w.tags();
         });
@@ -760,10 +817,15 @@ impl AdminMessage for DescribeMirrorsResponse {
                     time_since_last_fetch_ms: r.i64()?,
                     error: r.nullable_string()?,
                     aborted_transactions: None,
+                    error_reason: None,
+                    error_since_ms: None,
                 };
                 r.tags_with(|tag, r| {
-                    if tag == 0 {
-                        p.aborted_transactions = Some(r.i64()?);
+                    match tag {
+                        0 => p.aborted_transactions = Some(r.i64()?),
+                        1 => p.error_reason = Some(r.string()?),
+                        2 => p.error_since_ms = Some(r.i64()?),
+                        _ => {}
                     }
                     Ok(())
                 })?;
@@ -907,6 +969,10 @@ mod tests {
                     errors: 1,
                     changed_total: 5,
                 }],
+                partition_errors: vec![ReasonCount {
+                    reason: "LOCAL_STORAGE_ERROR".into(),
+                    count: 2,
+                }],
             }],
         });
         round_trip(DescribeMirrorsResponse {
@@ -918,12 +984,22 @@ mod tests {
                 source_topic: "t".into(),
                 state: "ACTIVE".into(),
                 num_partitions: 1,
-                partitions: vec![MirrorPartition {
-                    partition: 0,
-                    state: "ACTIVE".into(),
-                    lag: 3,
-                    ..Default::default()
-                }],
+                partitions: vec![
+                    MirrorPartition {
+                        partition: 0,
+                        state: "ACTIVE".into(),
+                        lag: 3,
+                        ..Default::default()
+                    },
+                    MirrorPartition {
+                        partition: 1,
+                        state: "IN_ERROR".into(),
+                        error: Some("injected".into()),
+                        error_reason: Some("SOURCE_DATA_CORRUPT".into()),
+                        error_since_ms: Some(17),
+                        ..Default::default()
+                    },
+                ],
                 ..Default::default()
             }],
         });

@@ -90,6 +90,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     private(crate::admin::CREATE_MIRROR_TOPICS),
     private(crate::admin::DESCRIBE_MIRRORS),
     private(crate::admin::ALTER_MIRRORS),
+    private(crate::link_admin::ALTER_CLUSTER_LINK_CONFIGS),
 ];
 
 /// The implemented range of `api_key`, if Strait answers it at all.

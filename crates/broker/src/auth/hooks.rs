@@ -233,6 +233,14 @@ pub fn private_denied(
                 .collect(),
         }
         .encode(),
+        strait_protocol::link_admin::ALTER_CLUSTER_LINK_CONFIGS => {
+            strait_protocol::link_admin::AlterClusterLinkConfigsResponse {
+                error_code: e.error_code(),
+                error_message: e.message.clone(),
+                ..Default::default()
+            }
+            .encode()
+        }
         admin::CREATE_MIRROR_TOPICS => admin::CreateMirrorTopicsResponse {
             results: admin::CreateMirrorTopicsRequest::decode(body)?
                 .mirrors

@@ -3,6 +3,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_cluster_link_configs;
 pub mod alter_configs;
 pub mod alter_mirrors;
 pub mod alter_user_scram_credentials;

@@ -46,6 +46,11 @@ pub async fn handle(
             describe_mirrors::handle(broker, AdminMessage::decode(body)?).encode()
         }
         admin::ALTER_MIRRORS => alter_mirrors::handle(broker, AdminMessage::decode(body)?).encode(),
+        strait_protocol::link_admin::ALTER_CLUSTER_LINK_CONFIGS => {
+            super::alter_cluster_link_configs::handle(broker, AdminMessage::decode(body)?)
+                .await
+                .encode()
+        }
         other => return Err(ProtocolError::UnknownApiKey(other)),
     };
     Ok(encode_private_response(ctx.correlation_id, &response))
