@@ -369,3 +369,30 @@ async fn a_deleted_source_topic_is_in_error_while_retried_and_counted_once() {
     source.shutdown();
     dest.shutdown();
 }
+
+/// The source's only topic is deleted: its Metadata answer then lists no topics at all,
+/// which must not be taken for "metadata not fetched yet".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_sources_last_topic_still_puts_its_mirror_in_error() {
+    let (sd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (source, dest, src, dst) = setup(sd.path(), dd.path(), &[("only", 1)], &[]).await;
+    src.delete_topics(&["only"], 10_000).await.unwrap();
+    wait_for("only IN_ERROR", || {
+        let dst = dst.clone();
+        async move {
+            mirror(&dst, "only")
+                .await
+                .unwrap()
+                .partitions
+                .iter()
+                .all(|p| {
+                    p.state == "IN_ERROR"
+                        && p.error_reason.as_deref() == Some("SOURCE_TOPIC_MAY_BE_DELETED")
+                })
+        }
+    })
+    .await;
+    assert_eq!(link(&dst, "l").await.sync_status, "OUT_OF_SYNC");
+    source.shutdown();
+    dest.shutdown();
+}

@@ -407,8 +407,10 @@ async fn reconcile(
             continue;
         }
         let fail = |reason: &str, message: String| shared.fail_mirror(&m.topic, reason, message);
-        // Metadata may not have been refreshed since the mirror was created by hand.
-        if metadata.topics.is_empty() {
+        // Metadata may not have been refreshed since the mirror was created by hand. A
+        // real Metadata answer always names a broker; a source whose last topic was
+        // deleted answers with no topics, and that must still fail its mirrors.
+        if metadata.brokers.is_empty() {
             continue;
         }
         let source = metadata
