@@ -91,24 +91,8 @@ pub struct CreateArgs {
     /// Link configs as k=v[,k=v...]; repeatable; overrides --config-file.
     #[arg(long, value_name = "K=V,...", num_args = 1.., action = clap::ArgAction::Append)]
     pub config: Vec<String>,
-    /// topicFilters JSON file (auto.create.mirror.topics.filters).
-    #[arg(long, value_name = "FILE")]
-    pub topic_filters_json_file: Option<PathBuf>,
-    /// topicFilters JSON, inline.
-    #[arg(long, value_name = "JSON")]
-    pub topic_filters_json: Option<String>,
-    /// groupFilters JSON file (consumer.offset.group.filters).
-    #[arg(long, value_name = "FILE")]
-    pub consumer_group_filters_json_file: Option<PathBuf>,
-    /// groupFilters JSON, inline.
-    #[arg(long, value_name = "JSON")]
-    pub consumer_group_filters_json: Option<String>,
-    /// aclFilters JSON file (acl.filters).
-    #[arg(long, value_name = "FILE")]
-    pub acl_filters_json_file: Option<PathBuf>,
-    /// aclFilters JSON, inline.
-    #[arg(long, value_name = "JSON")]
-    pub acl_filters_json: Option<String>,
+    #[command(flatten)]
+    pub filters: crate::link_config::FilterArgs,
     /// Validate everything (including reaching the source) without creating the link.
     #[arg(long)]
     pub validate_only: bool,
@@ -122,12 +106,7 @@ impl CreateArgs {
         LinkConfigArgs {
             config_file: self.config_file.clone(),
             config: self.config.clone(),
-            topic_filters_json_file: self.topic_filters_json_file.clone(),
-            topic_filters_json: self.topic_filters_json.clone(),
-            consumer_group_filters_json_file: self.consumer_group_filters_json_file.clone(),
-            consumer_group_filters_json: self.consumer_group_filters_json.clone(),
-            acl_filters_json_file: self.acl_filters_json_file.clone(),
-            acl_filters_json: self.acl_filters_json.clone(),
+            filters: self.filters.clone(),
         }
     }
 }

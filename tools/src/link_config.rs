@@ -24,27 +24,37 @@ pub const TOPIC_FILTERS_KEY: &str = "auto.create.mirror.topics.filters";
 pub const GROUP_FILTERS_KEY: &str = "consumer.offset.group.filters";
 pub const ACL_FILTERS_KEY: &str = "acl.filters";
 
+/// The three filter documents of `cluster-links --create` and `--alter`, each given as a
+/// file or inline (Confluent's flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct FilterArgs {
+    /// topicFilters JSON file (auto.create.mirror.topics.filters).
+    #[arg(long, value_name = "FILE")]
+    pub topic_filters_json_file: Option<PathBuf>,
+    /// topicFilters JSON, inline.
+    #[arg(long, value_name = "JSON")]
+    pub topic_filters_json: Option<String>,
+    /// groupFilters JSON file (consumer.offset.group.filters).
+    #[arg(long, value_name = "FILE")]
+    pub consumer_group_filters_json_file: Option<PathBuf>,
+    /// groupFilters JSON, inline.
+    #[arg(long, value_name = "JSON")]
+    pub consumer_group_filters_json: Option<String>,
+    /// aclFilters JSON file (acl.filters).
+    #[arg(long, value_name = "FILE")]
+    pub acl_filters_json_file: Option<PathBuf>,
+    /// aclFilters JSON, inline.
+    #[arg(long, value_name = "JSON")]
+    pub acl_filters_json: Option<String>,
+}
+
 /// The config-related flags of `cluster-links create`, as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkConfigArgs {
     pub config_file: Option<PathBuf>,
     pub config: Vec<String>,
-    pub topic_filters_json_file: Option<PathBuf>,
-    pub topic_filters_json: Option<String>,
-    pub consumer_group_filters_json_file: Option<PathBuf>,
-    pub consumer_group_filters_json: Option<String>,
-    pub acl_filters_json_file: Option<PathBuf>,
-    pub acl_filters_json: Option<String>,
+    pub filters: FilterArgs,
 }
-
-/// One filter document's flags: (config key, flag stem, file flag, inline flag, validator).
-type FilterFlags<'a> = (
-    &'static str,
-    &'static str,
-    &'a Option<PathBuf>,
-    &'a Option<String>,
-    fn(&str) -> Result<(), FilterError>,
-);
 
 /// A merged value and where it came from ("--config-file /tmp/source.config", ...).
 #[derive(Debug, Clone)]
@@ -85,46 +95,7 @@ pub fn build_link_configs(args: &LinkConfigArgs) -> Result<Vec<ConfigEntry>, Too
         }
     }
 
-    let filters: [FilterFlags; 3] = [
-        (
-            TOPIC_FILTERS_KEY,
-            "topic-filters-json",
-            &args.topic_filters_json_file,
-            &args.topic_filters_json,
-            |s| parse_topic_filters(s).map(drop),
-        ),
-        (
-            GROUP_FILTERS_KEY,
-            "consumer-group-filters-json",
-            &args.consumer_group_filters_json_file,
-            &args.consumer_group_filters_json,
-            |s| parse_group_filters(s).map(drop),
-        ),
-        (
-            ACL_FILTERS_KEY,
-            "acl-filters-json",
-            &args.acl_filters_json_file,
-            &args.acl_filters_json,
-            |s| parse_acl_filters(s).map(drop),
-        ),
-    ];
-    for (key, flag, file, inline, parse) in filters {
-        let (origin, text) = match (file, inline) {
-            (Some(_), Some(_)) => {
-                return Err(ToolError::usage(format!(
-                    "give only one of --{flag}-file and --{flag}"
-                )))
-            }
-            (Some(path), None) => {
-                let origin = format!("--{flag}-file {}", path.display());
-                let text = read_file(&origin, path)?;
-                (origin, text)
-            }
-            (None, Some(text)) => (format!("--{flag}"), text.clone()),
-            (None, None) => continue,
-        };
-        let text = text.trim().to_string();
-        parse(&text).map_err(|e| ToolError::usage(format!("{origin}: {e}")))?;
+    for (key, origin, text) in filter_documents(&args.filters)? {
         if let Some(existing) = merged.get(key) {
             return Err(ToolError::usage(format!(
                 "{key} is set both by {} and by {origin}; give it once",
@@ -165,12 +136,7 @@ pub struct AlterConfigArgs {
     pub add_config: Vec<String>,
     /// `--delete-config k,...` (repeatable).
     pub delete_config: Vec<String>,
-    pub topic_filters_json_file: Option<PathBuf>,
-    pub topic_filters_json: Option<String>,
-    pub consumer_group_filters_json_file: Option<PathBuf>,
-    pub consumer_group_filters_json: Option<String>,
-    pub acl_filters_json_file: Option<PathBuf>,
-    pub acl_filters_json: Option<String>,
+    pub filters: FilterArgs,
 }
 
 /// What `--alter` asks for: keys to set (with values) and keys to delete.
@@ -220,46 +186,7 @@ pub fn build_alter_configs(args: &AlterConfigArgs) -> Result<AlterConfigs, ToolE
             put(k, v, "--add-config")?;
         }
     }
-    let filters: [FilterFlags; 3] = [
-        (
-            TOPIC_FILTERS_KEY,
-            "topic-filters-json",
-            &args.topic_filters_json_file,
-            &args.topic_filters_json,
-            |s| parse_topic_filters(s).map(drop),
-        ),
-        (
-            GROUP_FILTERS_KEY,
-            "consumer-group-filters-json",
-            &args.consumer_group_filters_json_file,
-            &args.consumer_group_filters_json,
-            |s| parse_group_filters(s).map(drop),
-        ),
-        (
-            ACL_FILTERS_KEY,
-            "acl-filters-json",
-            &args.acl_filters_json_file,
-            &args.acl_filters_json,
-            |s| parse_acl_filters(s).map(drop),
-        ),
-    ];
-    for (key, flag, file, inline, parse) in filters {
-        let (origin, text) = match (file, inline) {
-            (Some(_), Some(_)) => {
-                return Err(ToolError::usage(format!(
-                    "give only one of --{flag}-file and --{flag}"
-                )))
-            }
-            (Some(path), None) => {
-                let origin = format!("--{flag}-file {}", path.display());
-                let text = read_file(&origin, path)?;
-                (origin, text)
-            }
-            (None, Some(text)) => (format!("--{flag}"), text.clone()),
-            (None, None) => continue,
-        };
-        let text = text.trim().to_string();
-        parse(&text).map_err(|e| ToolError::usage(format!("{origin}: {e}")))?;
+    for (key, origin, text) in filter_documents(&args.filters)? {
         put(key.to_string(), text, &origin)?;
     }
     let mut delete: Vec<String> = Vec::new();
@@ -311,6 +238,55 @@ pub fn build_alter_configs(args: &AlterConfigArgs) -> Result<AlterConfigs, ToolE
         set: set.into_iter().map(|(k, s)| (k, s.value)).collect(),
         delete,
     })
+}
+
+/// The three filter documents given on the command line (topic, consumer group, ACL; each
+/// as `--X-file F` or inline `--X`), read and validated: `(config key, origin, text)`.
+fn filter_documents(f: &FilterArgs) -> Result<Vec<(&'static str, String, String)>, ToolError> {
+    let stems: [(
+        &'static str,
+        &'static str,
+        fn(&str) -> Result<(), FilterError>,
+    ); 3] = [
+        (TOPIC_FILTERS_KEY, "topic-filters-json", |s| {
+            parse_topic_filters(s).map(drop)
+        }),
+        (GROUP_FILTERS_KEY, "consumer-group-filters-json", |s| {
+            parse_group_filters(s).map(drop)
+        }),
+        (ACL_FILTERS_KEY, "acl-filters-json", |s| {
+            parse_acl_filters(s).map(drop)
+        }),
+    ];
+    let given = [
+        (&f.topic_filters_json_file, &f.topic_filters_json),
+        (
+            &f.consumer_group_filters_json_file,
+            &f.consumer_group_filters_json,
+        ),
+        (&f.acl_filters_json_file, &f.acl_filters_json),
+    ];
+    let mut out = Vec::new();
+    for ((key, flag, parse), (file, inline)) in stems.into_iter().zip(given) {
+        let (origin, text) = match (file, inline) {
+            (Some(_), Some(_)) => {
+                return Err(ToolError::usage(format!(
+                    "give only one of --{flag}-file and --{flag}"
+                )))
+            }
+            (Some(path), None) => {
+                let origin = format!("--{flag}-file {}", path.display());
+                let text = read_file(&origin, path)?;
+                (origin, text)
+            }
+            (None, Some(text)) => (format!("--{flag}"), text.clone()),
+            (None, None) => continue,
+        };
+        let text = text.trim().to_string();
+        parse(&text).map_err(|e| ToolError::usage(format!("{origin}: {e}")))?;
+        out.push((key, origin, text));
+    }
+    Ok(out)
 }
 
 fn read_file(origin: &str, path: &Path) -> Result<String, ToolError> {

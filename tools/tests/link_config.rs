@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use strait_tools::link_config::{build_link_configs, LinkConfigArgs};
+use strait_tools::link_config::{build_link_configs, FilterArgs, LinkConfigArgs};
 use strait_tools::ToolError;
 
 const SECRET: &str = "s3cr3t-pw";
@@ -51,10 +51,13 @@ fn config_overrides_config_file_and_filters_join_in() {
     let entries = build_link_configs(&LinkConfigArgs {
         config_file: Some(file),
         config: vec!["consumer.offset.sync.ms=5000".into()],
-        acl_filters_json_file: Some(acl),
-        topic_filters_json: Some(
-            r#"{"topicFilters":[{"name":"*","patternType":"LITERAL"}]}"#.into(),
-        ),
+        filters: FilterArgs {
+            acl_filters_json_file: Some(acl),
+            topic_filters_json: Some(
+                r#"{"topicFilters":[{"name":"*","patternType":"LITERAL"}]}"#.into(),
+            ),
+            ..Default::default()
+        },
         ..Default::default()
     })
     .unwrap();
@@ -142,7 +145,10 @@ fn exact_messages() {
     assert_eq!(
         usage(&LinkConfigArgs {
             config: vec![format!("bootstrap.servers=a:1,acl.filters={ACL}")],
-            acl_filters_json: Some(ACL.into()),
+            filters: FilterArgs {
+                acl_filters_json: Some(ACL.into()),
+                ..Default::default()
+            },
             ..Default::default()
         }),
         "acl.filters is set both by --config and by --acl-filters-json; give it once"
@@ -151,7 +157,10 @@ fn exact_messages() {
     assert_eq!(
         usage(&LinkConfigArgs {
             config: vec!["bootstrap.servers=a:1".into()],
-            consumer_group_filters_json: Some(r#"{"groupFilters":[{"name":"g","color":"red"}]}"#.into()),
+            filters: FilterArgs {
+                consumer_group_filters_json: Some(r#"{"groupFilters":[{"name":"g","color":"red"}]}"#.into()),
+                ..Default::default()
+            },
             ..Default::default()
         }),
         "--consumer-group-filters-json: invalid consumer group filters (consumer.offset.group.filters): unknown field `color`, expected one of `name`, `patternType`, `filterType` at line 1 column 36"
@@ -160,8 +169,11 @@ fn exact_messages() {
     let both = write(&dir, "t.json", "{}");
     assert_eq!(
         usage(&LinkConfigArgs {
-            topic_filters_json_file: Some(both),
-            topic_filters_json: Some("{}".into()),
+            filters: FilterArgs {
+                topic_filters_json_file: Some(both),
+                topic_filters_json: Some("{}".into()),
+                ..Default::default()
+            },
             ..Default::default()
         }),
         "give only one of --topic-filters-json-file and --topic-filters-json"

@@ -29,21 +29,8 @@ pub struct AlterArgs {
     /// Java-properties file whose every key is set (keys not in it keep their values).
     #[arg(long, visible_alias = "add-config-file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
-    /// New topicFilters JSON file (auto.create.mirror.topics.filters).
-    #[arg(long, value_name = "FILE")]
-    pub topic_filters_json_file: Option<PathBuf>,
-    #[arg(long, value_name = "JSON")]
-    pub topic_filters_json: Option<String>,
-    /// New groupFilters JSON file (consumer.offset.group.filters).
-    #[arg(long, value_name = "FILE")]
-    pub consumer_group_filters_json_file: Option<PathBuf>,
-    #[arg(long, value_name = "JSON")]
-    pub consumer_group_filters_json: Option<String>,
-    /// New aclFilters JSON file (acl.filters).
-    #[arg(long, value_name = "FILE")]
-    pub acl_filters_json_file: Option<PathBuf>,
-    #[arg(long, value_name = "JSON")]
-    pub acl_filters_json: Option<String>,
+    #[command(flatten)]
+    pub filters: crate::link_config::FilterArgs,
     /// Validate the change (including reaching the source with new connection settings)
     /// without applying it.
     #[arg(long)]
@@ -59,12 +46,7 @@ impl AlterArgs {
             config_file: self.config_file.clone(),
             add_config: self.add_config.clone(),
             delete_config: self.delete_config.clone(),
-            topic_filters_json_file: self.topic_filters_json_file.clone(),
-            topic_filters_json: self.topic_filters_json.clone(),
-            consumer_group_filters_json_file: self.consumer_group_filters_json_file.clone(),
-            consumer_group_filters_json: self.consumer_group_filters_json.clone(),
-            acl_filters_json_file: self.acl_filters_json_file.clone(),
-            acl_filters_json: self.acl_filters_json.clone(),
+            filters: self.filters.clone(),
         }
     }
 }
