@@ -240,14 +240,17 @@ pub fn build_alter_configs(args: &AlterConfigArgs) -> Result<AlterConfigs, ToolE
     })
 }
 
+/// A filter document's config key, flag stem and validator.
+type FilterFlag = (
+    &'static str,
+    &'static str,
+    fn(&str) -> Result<(), FilterError>,
+);
+
 /// The three filter documents given on the command line (topic, consumer group, ACL; each
 /// as `--X-file F` or inline `--X`), read and validated: `(config key, origin, text)`.
 fn filter_documents(f: &FilterArgs) -> Result<Vec<(&'static str, String, String)>, ToolError> {
-    let stems: [(
-        &'static str,
-        &'static str,
-        fn(&str) -> Result<(), FilterError>,
-    ); 3] = [
+    let stems: [FilterFlag; 3] = [
         (TOPIC_FILTERS_KEY, "topic-filters-json", |s| {
             parse_topic_filters(s).map(drop)
         }),
