@@ -58,7 +58,6 @@ fn config_overrides_config_file_and_filters_join_in() {
             ),
             ..Default::default()
         },
-        ..Default::default()
     })
     .unwrap();
     assert_eq!(
