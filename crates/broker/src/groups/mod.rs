@@ -1122,15 +1122,17 @@ impl GroupCoordinator {
 
     /// OffsetCommit. Returns one error per partition, in request order. Offsets are
     /// written to the store before this returns.
-    pub fn commit_offsets(self: &Arc<Self>, req: CommitRequest) -> PartitionErrors {
-        self.start_timer();
-        let now = Instant::now();
-        let mut st = lock(&self.state);
-        let group_error = self.validate_commit(&mut st, &req, now);
-        let mut out = Vec::with_capacity(req.topics.len());
-        let mut records = Vec::new();
+    /// Checks each partition of an offset commit (`group_error` applies to all) and builds
+    /// the records of those that pass; the per-partition results in request order.
+    pub(crate) fn offset_records(
+        &self,
+        topics: &[(String, Vec<CommitPartition>)],
+        group_error: Option<Code>,
+    ) -> (Vec<OffsetRecord>, PartitionErrors) {
         let commit_ts = now_ms();
-        for (topic, partitions) in &req.topics {
+        let mut records = Vec::new();
+        let mut out = Vec::with_capacity(topics.len());
+        for (topic, partitions) in topics {
             let known = self.topics.get(topic);
             let mut results = Vec::with_capacity(partitions.len());
             for p in partitions {
@@ -1163,6 +1165,15 @@ impl GroupCoordinator {
             }
             out.push((topic.clone(), results));
         }
+        (records, out)
+    }
+
+    pub fn commit_offsets(self: &Arc<Self>, req: CommitRequest) -> PartitionErrors {
+        self.start_timer();
+        let now = Instant::now();
+        let mut st = lock(&self.state);
+        let group_error = self.validate_commit(&mut st, &req, now);
+        let (records, mut out) = self.offset_records(&req.topics, group_error);
         if !records.is_empty() {
             let record = Record::Offsets {
                 group: req.group_id.clone(),

@@ -44,7 +44,6 @@ use super::{
     GroupCoordinator, GroupState, PartitionErrors, State,
 };
 use crate::metadata::MetadataError;
-use crate::topics::now_ms;
 
 #[allow(non_upper_case_globals)]
 impl Code {
@@ -324,40 +323,7 @@ impl GroupCoordinator {
         if let Some(e) = validate_txn_commit(st, req) {
             return all_partitions(req, e);
         }
-        let commit_ts = now_ms();
-        let mut records = Vec::new();
-        let mut out = Vec::with_capacity(req.topics.len());
-        for (topic, partitions) in &req.topics {
-            let known = self.topics.get(topic);
-            let mut results = Vec::with_capacity(partitions.len());
-            for p in partitions {
-                let error = if !known
-                    .as_ref()
-                    .is_some_and(|t| p.partition >= 0 && p.partition < t.partition_count())
-                {
-                    Code::UnknownTopicOrPartition
-                } else if p
-                    .metadata
-                    .as_ref()
-                    .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
-                {
-                    Code::OffsetMetadataTooLarge
-                } else {
-                    records.push(OffsetRecord {
-                        topic: topic.clone(),
-                        partition: p.partition,
-                        offset: p.offset,
-                        leader_epoch: p.leader_epoch,
-                        metadata: p.metadata.clone(),
-                        commit_ts,
-                        topic_id: known.as_ref().map(|t| t.topic_id.to_string()),
-                    });
-                    Code::None
-                };
-                results.push((p.partition, error));
-            }
-            out.push((topic.clone(), results));
-        }
+        let (records, mut out) = self.offset_records(&req.topics, None);
         if !records.is_empty() {
             let record = Record::TxnOffsets {
                 group: req.group_id.clone(),
