@@ -336,3 +336,85 @@ fn no_panics_on_odd_argv() {
         let _ = cluster_links::parse(vec!["cluster-links".into(), bad, "--list".into()]);
     }
 }
+
+#[test]
+fn failback_verbs_parse_in_both_forms() {
+    let flag = mirrors_cli(&[
+        "--bootstrap-server",
+        "a:1",
+        "--truncate-and-restore",
+        "--topics",
+        "t,u",
+        "--link",
+        "from-b",
+        "--dry-run",
+    ]);
+    let sub = mirrors_cli(&[
+        "truncate-and-restore",
+        "--bootstrap-server",
+        "a:1",
+        "--topics",
+        "t",
+        "--topics",
+        "u",
+        "--link",
+        "from-b",
+        "--validate-only",
+    ]);
+    assert_eq!(flag, sub);
+    let mirrors::Command::TruncateAndRestore(a) = flag.command else {
+        panic!("{flag:?}")
+    };
+    let req = mirrors::restore_request(&a).unwrap();
+    assert_eq!(req.topics, vec!["t", "u"]);
+    assert_eq!(req.link_name, "from-b");
+    assert!(req.validate_only && !req.pause);
+
+    let c = mirrors_cli(&[
+        "--reverse-and-pause",
+        "--topics",
+        "t",
+        "--link",
+        "l",
+        "--remote-link",
+        "back",
+        "--bootstrap-server",
+        "b:1",
+    ]);
+    let mirrors::Command::ReverseAndPause(a) = c.command else {
+        panic!("{c:?}")
+    };
+    let req = mirrors::reverse_request(&a, true).unwrap();
+    assert_eq!(req.remote_link_name.as_deref(), Some("back"));
+    assert!(req.pause_remote);
+    let c = mirrors_cli(&[
+        "--reverse-and-start",
+        "--topics",
+        "t",
+        "--link",
+        "l",
+        "--bootstrap-server",
+        "b:1",
+    ]);
+    let mirrors::Command::ReverseAndStart(a) = c.command else {
+        panic!("{c:?}")
+    };
+    assert_eq!(
+        mirrors::reverse_request(&a, false)
+            .unwrap()
+            .remote_link_name,
+        None
+    );
+    // --link is required.
+    assert!(matches!(
+        mirrors::parse([
+            "mirrors",
+            "--truncate-and-restore",
+            "--topics",
+            "t",
+            "--bootstrap-server",
+            "a:1"
+        ]),
+        Err(ParseError::Clap(_))
+    ));
+}

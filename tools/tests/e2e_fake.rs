@@ -748,8 +748,8 @@ fn usage_errors_exit_2_and_send_nothing() {
             "Error: --replication-factor 3: Strait keeps one replica per partition; omit the flag or pass 1\n".into(),
         ),
         (
-            mirrors(&["--truncate-and-restore", "--topics", "t", "--bootstrap-server", a]),
-            "Error: --truncate-and-restore is not supported: Strait links are one-way (link.mode=DESTINATION); bidirectional reverse and restore flows are not implemented\n".into(),
+            mirrors(&["--truncate-and-restore", "--topics", " ", "--link", "l", "--bootstrap-server", a]),
+            "Error: --topics names no topic\n".into(),
         ),
     ];
     for (run, expected) in cases {

@@ -417,3 +417,62 @@ fn partitions_in_error_are_shown_with_their_reason() {
     assert_eq!(v["partitions_in_error"], 3);
     assert_eq!(v["partition_errors"]["SOURCE_DATA_CORRUPT"], 2);
 }
+
+#[test]
+fn failback_output_is_confluent_like() {
+    use strait_protocol::mirror_admin::*;
+    let req = RestoreMirrorsRequest {
+        topics: vec!["orders".into(), "gone".into()],
+        link_name: "from-b".into(),
+        ..Default::default()
+    };
+    let resp = RestoreMirrorsResponse {
+        error_code: 0,
+        error_message: None,
+        results: vec![
+            RestoreResult {
+                topic: "orders".into(),
+                state: "ACTIVE".into(),
+                partitions: vec![PartitionTruncation {
+                    partition: 0,
+                    offset_truncated_to: 10,
+                    previous_end_offset: 13,
+                    records_truncated: 3,
+                }],
+                clamped_offsets: vec![ClampedOffset {
+                    group: "app".into(),
+                    partition: 0,
+                    from: 12,
+                    to: 10,
+                }],
+                ..Default::default()
+            },
+            RestoreResult {
+                topic: "gone".into(),
+                error_code: 3,
+                error_message: Some("topic 'gone' does not exist".into()),
+                ..Default::default()
+            },
+        ],
+    };
+    let r = mirrors::render_restore(&req, &resp, OutputFormat::Table);
+    assert_eq!(
+        r.out,
+        "Truncate and restore of mirror topic 'orders' over link 'from-b' completed: 3 messages truncated.\n\
+         \x20 Partition  Offset Truncated To  Previous End Offset  Messages Truncated\n\
+         \x20 0          10                   13                   3\n\
+         Consumer group offsets beyond the truncation point were clamped:\n\
+         \x20 Group  Partition  From  To\n\
+         \x20 app    0          12    10\n\
+         Mirror topic 'orders' is now ACTIVE, mirroring from link 'from-b'.\n"
+    );
+    assert_eq!(r.errors, vec!["topic 'gone' does not exist".to_string()]);
+    let r = mirrors::render_restore(&req, &resp, OutputFormat::Json);
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v[0]["messages_truncated"], 3);
+    assert_eq!(
+        v[0]["partition_level_truncation_data"][0]["offset_truncated_to"],
+        10
+    );
+    assert_eq!(v[0]["clamped_consumer_offsets"][0]["from"], 12);
+}

@@ -104,7 +104,7 @@ pub async fn handle_frame(
         }
         ApiKey::InitProducerId => {
             call(c, frame, |r| async {
-                Some(handlers::init_producer_id::handle(b, c, r))
+                Some(handlers::init_producer_id::handle(b, c, r).await)
             })
             .await
         }

@@ -148,6 +148,15 @@ fn decode_private(api_key: i16, body: Bytes) {
         admin::ALTER_MIRRORS => {
             let _ = admin::AlterMirrorsRequest::decode(body);
         }
+        strait_protocol::mirror_admin::RESTORE_MIRRORS => {
+            let _ = strait_protocol::mirror_admin::RestoreMirrorsRequest::decode(body);
+        }
+        strait_protocol::mirror_admin::REVERSE_MIRRORS => {
+            let _ = strait_protocol::mirror_admin::ReverseMirrorsRequest::decode(body);
+        }
+        strait_protocol::mirror_admin::DESCRIBE_TOPIC_LINEAGE => {
+            let _ = strait_protocol::mirror_admin::DescribeTopicLineageRequest::decode(body);
+        }
         _ => {}
     }
 }

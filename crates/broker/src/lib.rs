@@ -12,6 +12,8 @@
 //!   DescribeConfigs and the README tables.
 //! * [`topic_config`] / [`config_resources`]: topic and broker configs with Kafka's names.
 //! * [`recompress`]: a topic's `compression.type` applied to produced batches.
+//! * [`forward_produce`]: write forwarding, Produce to a forwarding link's ACTIVE mirror
+//!   sent to the source (`strait_link::forward` is the source side).
 //! * [`log_cleaner`]: the compaction threads over every `cleanup.policy=compact` log.
 //! * [`fetch_session`]: incremental fetch sessions.
 //! * [`auth`]: sessions, ACLs and the authorizer, SASL (PLAIN, SCRAM), TLS listeners.
@@ -27,6 +29,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
+pub mod forward_produce;
 pub mod fuzz_harness;
 pub mod groups;
 pub mod handlers;
@@ -72,6 +75,10 @@ impl RunningBroker {
             tasks.push(tokio::spawn(server::serve(broker.clone(), socket, l.name)));
         }
         tasks.push(tokio::spawn(broker.clone().run_log_maintenance()));
+        // Keeps the bytes a crash restart must validate to a few seconds of writes.
+        tasks.push(tokio::spawn(recovery::run_background_flush(
+            broker.topics.clone(),
+        )));
         broker.start_log_cleaner();
         broker.groups.start_timer();
         broker.txn.start();

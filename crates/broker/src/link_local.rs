@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strait_link::local::{
-    GroupOffset, LocalCluster, LocalError, MirrorAppend, MirrorInfo, MirrorTopic,
-    PartitionPosition, StoredLink,
+    BatchId, GroupCommit, GroupOffset, LocalCluster, LocalError, LocalTopic, MirrorAppend,
+    MirrorInfo, MirrorTopic, PartitionPosition, StoredLink,
 };
 use strait_link::state::MirrorState;
+use strait_protocol::mirror_admin::PartitionTruncation;
 use strait_protocol::ErrorCode;
 
 use crate::auth::acl::AclRecord;
@@ -147,6 +148,7 @@ impl LocalCluster for BrokerLocal {
             state_time_ms: mirror.state_time_ms,
             final_offsets: None,
             aborted_transactions: None,
+            restore_plan: None,
         };
         self.topics
             .create_mirror_topic(topic, partitions, configs, record)
@@ -440,5 +442,149 @@ impl LocalCluster for BrokerLocal {
 
     fn promote(&self, topic: &str) -> Result<Vec<i64>, LocalError> {
         self.topics.promote(topic).map_err(local)
+    }
+
+    fn cluster_id(&self) -> String {
+        self.topics.cluster_id()
+    }
+
+    fn topic_info(&self, topic: &str) -> Option<LocalTopic> {
+        self.topics.get(topic).map(|t| LocalTopic {
+            topic_id: t.topic_id.to_string(),
+            partitions: t.partition_count(),
+            mirror: t.mirror().as_ref().map(to_info),
+        })
+    }
+
+    fn epoch_entries(&self, topic: &str, index: i32) -> Result<Vec<(i32, i64)>, LocalError> {
+        self.partition(topic, index)?
+            .with_log(|log| log.epoch_entries())
+            .map_err(local)
+    }
+
+    fn batch_at(
+        &self,
+        topic: &str,
+        index: i32,
+        offset: i64,
+    ) -> Result<Option<BatchId>, LocalError> {
+        self.partition(topic, index)?
+            .with_log(|log| {
+                let read = log
+                    .read(offset, 64 * 1024, log.log_end_offset(), true)
+                    .map_err(storage)?;
+                let first = strait_records::BatchIter::new(&read.records)
+                    .filter_map(Result::ok)
+                    .find(|b| b.last_offset() >= offset);
+                Ok(first
+                    .filter(|b| b.base_offset() <= offset)
+                    .map(|b| BatchId {
+                        base_offset: b.base_offset(),
+                        last_offset: b.last_offset(),
+                        leader_epoch: b.partition_leader_epoch(),
+                        crc: b.crc(),
+                    }))
+            })
+            .map_err(local)?
+    }
+
+    fn records_from(&self, topic: &str, index: i32, offset: i64) -> Result<i64, LocalError> {
+        self.partition(topic, index)?
+            .with_log(|log| {
+                let end = log.log_end_offset();
+                let mut at = offset.max(log.log_start_offset());
+                let mut count = 0i64;
+                while at < end {
+                    let read = log.read(at, 1024 * 1024, end, true).map_err(storage)?;
+                    let mut next = at;
+                    for b in strait_records::BatchIter::new(&read.records).filter_map(Result::ok) {
+                        if b.last_offset() >= offset && !b.is_control() {
+                            count += i64::from(b.records_count());
+                        }
+                        next = next.max(b.next_offset());
+                    }
+                    if next == at {
+                        break;
+                    }
+                    at = next;
+                }
+                Ok(count)
+            })
+            .map_err(local)?
+    }
+
+    fn begin_restore(
+        &self,
+        topic: &str,
+        mirror: MirrorInfo,
+        plan: &[PartitionTruncation],
+    ) -> Result<(), LocalError> {
+        let record = MirrorRecord {
+            link_name: mirror.link_name,
+            source_topic: mirror.source_topic,
+            source_topic_id: mirror.source_topic_id,
+            state: mirror.state.name().to_string(),
+            reason: mirror.reason,
+            reason_message: mirror.reason_message,
+            state_time_ms: mirror.state_time_ms,
+            final_offsets: None,
+            aborted_transactions: None,
+            restore_plan: Some(
+                plan.iter()
+                    .map(|p| crate::metadata::RestorePlanEntry {
+                        partition: p.partition,
+                        truncate_to: p.offset_truncated_to,
+                        previous_end_offset: p.previous_end_offset,
+                        records: p.records_truncated,
+                    })
+                    .collect(),
+            ),
+        };
+        self.topics.begin_restore(topic, record).map_err(local)
+    }
+
+    fn restore_plan(&self, topic: &str) -> Option<Vec<PartitionTruncation>> {
+        let plan = self.topics.get(topic)?.mirror()?.restore_plan?;
+        Some(
+            plan.into_iter()
+                .map(|p| PartitionTruncation {
+                    partition: p.partition,
+                    offset_truncated_to: p.truncate_to,
+                    previous_end_offset: p.previous_end_offset,
+                    records_truncated: p.records,
+                })
+                .collect(),
+        )
+    }
+
+    fn finish_restore(&self, topic: &str, state: MirrorState) -> Result<(), LocalError> {
+        self.topics
+            .finish_restore(topic, state.name())
+            .map_err(local)
+    }
+
+    fn topic_group_commits(&self, topic: &str) -> Vec<GroupCommit> {
+        let mut out = Vec::new();
+        for g in self.groups.list_groups(&[]) {
+            let active = !self.groups.describe_group(&g.group_id).members.is_empty();
+            for (t, parts) in self.groups.fetch_offsets(&g.group_id, None) {
+                if t != topic {
+                    continue;
+                }
+                for (partition, o) in parts {
+                    if let Some(o) = o {
+                        out.push(GroupCommit {
+                            group: g.group_id.clone(),
+                            partition,
+                            offset: o.offset,
+                            leader_epoch: o.leader_epoch,
+                            metadata: o.metadata,
+                            active,
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 }

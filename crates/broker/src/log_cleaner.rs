@@ -157,11 +157,17 @@ impl LogCleaner {
 }
 
 fn run(shared: Arc<Shared>, map_bytes: usize, io_bytes: usize) {
-    let mut map = OffsetMap::new(map_bytes, shared.config.io_buffer_load_factor);
+    // Allocated (and zeroed: `log.cleaner.dedupe.buffer.size` / threads) at the first
+    // cleaning, not at start-up, where it competed with log recovery and the first fetches
+    // for CPU although most brokers have nothing to compact yet.
+    let mut map: Option<OffsetMap> = None;
     while !shared.stop.load(Ordering::SeqCst) {
         let cleaned = match grab_filthiest(&shared) {
             Some((partition, key, plan)) => {
-                clean_one(&shared, &partition, &mut map, io_bytes, plan);
+                let map = map.get_or_insert_with(|| {
+                    OffsetMap::new(map_bytes, shared.config.io_buffer_load_factor)
+                });
+                clean_one(&shared, &partition, map, io_bytes, plan);
                 lock(&shared.in_progress).remove(&key);
                 true
             }

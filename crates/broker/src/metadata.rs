@@ -45,6 +45,20 @@ pub struct MirrorRecord {
     /// ABORT marker (set with `final_offsets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_transactions: Option<Vec<i64>>,
+    /// Set between a truncate-and-restore's metadata write and its end (state PAUSED,
+    /// reason PENDING_RESTORE): per partition the planned truncation, so a re-run after a
+    /// crash finishes the same restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_plan: Option<Vec<RestorePlanEntry>>,
+}
+
+/// One partition of a persisted truncate-and-restore plan.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestorePlanEntry {
+    pub partition: i32,
+    pub truncate_to: i64,
+    pub previous_end_offset: i64,
+    pub records: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use strait_broker::RunningBroker;
-use strait_client::fetch::{FetchParams, FetchPartitionSpec};
 use strait_client::Client;
 use strait_protocol::admin::*;
 use strait_records::record::BatchBuilder;
 use strait_records::Compression;
+use support::link_listing as link;
+use support::lz4_batch as batch;
 use support::*;
 
 /// A source broker reachable only through `proxy` (which it advertises).
@@ -32,35 +33,6 @@ async fn start_behind(dir: &std::path::Path, proxy: &proxy::Proxy) -> RunningBro
     .await;
     proxy.up(&addr(&b));
     b
-}
-
-async fn raw_log(c: &Client, topic: &str, partition: i32) -> Bytes {
-    c.refresh_metadata(&[topic]).await.unwrap();
-    let leader = c.find_leader(topic, partition).await.unwrap();
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
-        let params = FetchParams {
-            max_wait_ms: 0,
-            partitions: vec![FetchPartitionSpec::new(topic, partition, offset)],
-            ..FetchParams::default()
-        };
-        let r = c.fetch_raw(leader, &params).await.unwrap();
-        let p = &r.partitions[0];
-        assert!(p.error.is_none(), "{:?}", p.error);
-        if p.records.is_empty() {
-            return Bytes::from(out);
-        }
-        let mut last = offset;
-        for b in strait_records::BatchIter::new(&p.records) {
-            let b = b.unwrap();
-            if b.last_offset() >= offset {
-                out.extend_from_slice(b.as_bytes());
-                last = b.last_offset() + 1;
-            }
-        }
-        offset = last;
-    }
 }
 
 fn link_request(name: &str, source: &str, extra: &[(&str, &str)]) -> CreateClusterLinksRequest {
@@ -360,18 +332,6 @@ async fn bad_link_requests_leave_nothing_behind() {
     dest.shutdown();
 }
 
-fn batch(tag: &str, n: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0).compression(Compression::Lz4);
-    for r in 0..n {
-        b = b.append(
-            1_700_000_000_000 + r,
-            Some(format!("k{r}").as_bytes()),
-            Some(format!("{tag}-{r}").as_bytes()),
-        );
-    }
-    Bytes::from(b.build().unwrap())
-}
-
 async fn create_link(dst: &Client, name: &str, source: &str, extra: &[(&str, &str)]) {
     let resp: CreateClusterLinksResponse = admin(dst, &link_request(name, source, extra)).await;
     assert_eq!(
@@ -379,19 +339,6 @@ async fn create_link(dst: &Client, name: &str, source: &str, extra: &[(&str, &st
         "{:?}",
         resp.results[0].error_message
     );
-}
-
-async fn link(dst: &Client, name: &str) -> ClusterLinkListing {
-    let r: ListClusterLinksResponse = admin(
-        dst,
-        &ListClusterLinksRequest {
-            names: Some(vec![name.into()]),
-            include_topics: false,
-            include_configs: true,
-        },
-    )
-    .await;
-    r.links.into_iter().next().unwrap()
 }
 
 /// Waits until every partition of mirror `topic` has `leo` as its log end offset.
@@ -410,17 +357,6 @@ async fn wait_caught_up(dst: &Client, topic: &str, partitions: usize, leo: i64) 
     })
     .await;
 }
-
-async fn assert_identical(src: &Client, dst: &Client, topic: &str, partitions: i32) {
-    for p in 0..partitions {
-        let a = raw_log(src, topic, p).await;
-        assert!(!a.is_empty());
-        assert_eq!(a, raw_log(dst, topic, p).await, "{topic}/{p}: bytes differ");
-    }
-}
-
-const ALL: &str =
-    r#"{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn num_cluster_link_fetchers_spreads_partitions_over_sessions() {

@@ -11,41 +11,12 @@
 
 mod support;
 
-use bytes::Bytes;
 use strait_broker::RunningBroker;
 use strait_client::Client;
 use strait_protocol::admin::*;
-use strait_records::record::BatchBuilder;
-use strait_records::Compression;
+use support::link_listing as link;
+use support::lz4_batch as batch;
 use support::*;
-
-const ALL: &str =
-    r#"{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
-
-fn batch(tag: &str, n: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0).compression(Compression::Lz4);
-    for r in 0..n {
-        b = b.append(
-            1_700_000_000_000 + r,
-            Some(format!("k{r}").as_bytes()),
-            Some(format!("{tag}-{r}").as_bytes()),
-        );
-    }
-    Bytes::from(b.build().unwrap())
-}
-
-async fn link(dst: &Client, name: &str) -> ClusterLinkListing {
-    let r: ListClusterLinksResponse = admin(
-        dst,
-        &ListClusterLinksRequest {
-            names: Some(vec![name.into()]),
-            include_topics: false,
-            include_configs: false,
-        },
-    )
-    .await;
-    r.links.into_iter().next().unwrap()
-}
 
 /// A source with `topics` (name, partitions), 5 records in every partition, a link `l`
 /// mirroring everything, and every mirror caught up.

@@ -15,30 +15,14 @@ mod proxy;
 
 mod support;
 
-use bytes::Bytes;
 use strait_broker::RunningBroker;
 use strait_client::groups::OffsetToCommit;
 use strait_client::offsets::OffsetSpec;
 use strait_client::{Client, Connection};
 use strait_protocol::admin::*;
-use strait_records::record::BatchBuilder;
-use strait_records::Compression;
+use support::lz4_batch as batch;
 use support::*;
 
-fn batch(tag: &str, n: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0).compression(Compression::Lz4);
-    for r in 0..n {
-        b = b.append(
-            1_700_000_000_000 + r,
-            Some(format!("k{r}").as_bytes()),
-            Some(format!("{tag}-{r}").as_bytes()),
-        );
-    }
-    Bytes::from(b.build().unwrap())
-}
-
-const ALL: &str =
-    r#"{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
 const GROUP_G: &str =
     r#"{"groupFilters":[{"name":"g","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
 

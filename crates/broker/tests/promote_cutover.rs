@@ -10,24 +10,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use strait_client::fetch::{FetchParams, FetchPartitionSpec};
 use strait_client::Client;
 use strait_protocol::admin::*;
-use strait_records::record::{decode_records, BatchBuilder};
+use strait_records::record::decode_records;
 use support::*;
-
-fn batch(tag: &str, n: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0);
-    for r in 0..n {
-        b = b.append(
-            1_700_000_000_000 + r,
-            Some(format!("k{r}").as_bytes()),
-            Some(format!("{tag}-{r}").as_bytes()),
-        );
-    }
-    Bytes::from(b.build().unwrap())
-}
 
 /// Every record value of `topic`-0, in offset order, with its offset.
 async fn values(c: &Client, topic: &str) -> Vec<(i64, String)> {

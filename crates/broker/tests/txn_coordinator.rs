@@ -771,6 +771,7 @@ async fn a_read_only_mirror_cannot_join_a_transaction() {
         state_time_ms: now_ms(),
         final_offsets: None,
         aborted_transactions: None,
+        restore_plan: None,
     };
     b.broker
         .topics

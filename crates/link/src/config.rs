@@ -89,6 +89,9 @@ pub struct LinkConfig {
     pub cluster_link_prefix: Option<String>,
     pub start_offset: StartOffsetSpec,
     pub paused: bool,
+    /// `mirror.produce.forwarding.enable`: Produce to an ACTIVE mirror goes to the source
+    /// (see [`crate::forward`]).
+    pub produce_forwarding: bool,
     /// `num.cluster.link.fetchers`: fetcher tasks (and connections) per source broker.
     pub num_fetchers: usize,
     pub fetch_max_bytes: i32,
@@ -327,6 +330,7 @@ impl LinkConfig {
             cluster_link_prefix,
             start_offset,
             paused: p.bool("cluster.link.paused")?,
+            produce_forwarding: p.bool("mirror.produce.forwarding.enable")?,
             num_fetchers: usize::try_from(p.num("num.cluster.link.fetchers")?).unwrap_or(1),
             fetch_max_bytes: p.int("replica.fetch.max.bytes")?,
             fetch_response_max_bytes: p.int("replica.fetch.response.max.bytes")?,

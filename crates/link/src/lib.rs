@@ -20,6 +20,12 @@
 //! * [`cutover`]: [`cutover::MirrorOwner`], the one owner of each mirror partition's write
 //!   state (fetcher appends need it; promote and failover fence through it);
 //!   [`promote`]: the promotion task (fence, final catch-up, one commit).
+//! * [`failback`]: the divergence search of truncate-and-restore (Kafka's follower
+//!   truncation over OffsetForLeaderEpoch); `manager::restore` stages it (validate, one
+//!   metadata write, truncate, mirror) and `manager::reverse` runs reverse-and-start/pause
+//!   through the peer's admin API.
+//! * [`forward`]: write forwarding (`mirror.produce.forwarding.enable`): Produce to an
+//!   ACTIVE mirror and idempotent producers' InitProducerId sent to the source.
 //! * [`state`]: mirror and link states.
 //! * [`shadow`]: local normal topics under a would-be mirror's name (auto-created by a
 //!   client before the link mirrored them), reported rather than skipped silently.
@@ -39,9 +45,11 @@ pub mod assign;
 pub mod availability;
 pub mod config;
 pub mod cutover;
+pub mod failback;
 pub mod faults;
 pub mod fetcher;
 pub mod filters;
+pub mod forward;
 pub mod local;
 pub mod manager;
 pub mod metrics;

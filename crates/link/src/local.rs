@@ -99,6 +99,45 @@ pub struct GroupOffset {
     pub metadata: Option<String>,
 }
 
+/// A local topic's identity and partition count (failback validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTopic {
+    pub topic_id: String,
+    pub partitions: i32,
+    /// Its mirror record, if it is or was a mirror (STOPPED once promoted).
+    pub mirror: Option<MirrorInfo>,
+}
+
+/// One batch's identity: enough to tell whether two logs hold the same batch (the CRC
+/// covers everything but the offset and epoch fields, which are compared directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchId {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub leader_epoch: i32,
+    pub crc: u32,
+}
+
+/// One consumer-group commit on a topic partition (failback clamps those beyond the
+/// truncation point).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommit {
+    pub group: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    /// The group has members (its offsets are theirs: never moved under them).
+    pub active: bool,
+}
+
+fn unsupported<T>(what: &str) -> Result<T, LocalError> {
+    Err(LocalError::new(
+        ErrorCode::UnsupportedVersion,
+        format!("this broker does not support {what}"),
+    ))
+}
+
 /// The destination broker, as the link sees it.
 pub trait LocalCluster: Send + Sync + 'static {
     fn load_links(&self) -> Vec<StoredLink>;
@@ -202,4 +241,59 @@ pub trait LocalCluster: Send + Sync + 'static {
     /// written before the state change), state STOPPED. Returns the number of transactions
     /// aborted per partition; a topic already STOPPED is left alone (its recorded counts).
     fn promote(&self, topic: &str) -> Result<Vec<i64>, LocalError>;
+
+    // ---- failback (truncate-and-restore); defaults refuse, so fakes need not care.
+
+    /// This cluster's id (the peer finds its link back to us by it).
+    fn cluster_id(&self) -> String {
+        String::new()
+    }
+    /// A topic's id, partition count and mirror record.
+    fn topic_info(&self, _topic: &str) -> Option<LocalTopic> {
+        None
+    }
+    /// The partition's leader-epoch cache: `(epoch, start offset)`, ascending.
+    fn epoch_entries(&self, _topic: &str, _partition: i32) -> Result<Vec<(i32, i64)>, LocalError> {
+        unsupported("leader-epoch lookups")
+    }
+    /// The batch holding `offset`, if the log has one.
+    fn batch_at(
+        &self,
+        _topic: &str,
+        _partition: i32,
+        _offset: i64,
+    ) -> Result<Option<BatchId>, LocalError> {
+        unsupported("batch lookups")
+    }
+    /// How many (non-control) records the log holds at or after `offset`.
+    fn records_from(&self, _topic: &str, _partition: i32, _offset: i64) -> Result<i64, LocalError> {
+        unsupported("record counts")
+    }
+    /// The one metadata write of a truncate-and-restore: a normal (or STOPPED) topic
+    /// becomes a read-only mirror, PAUSED with reason PENDING_RESTORE, carrying the
+    /// persisted plan (per partition: truncate to, previous end, records to remove), so
+    /// a crash after it leaves a topic nobody can write and a re-run can finish.
+    fn begin_restore(
+        &self,
+        _topic: &str,
+        _mirror: MirrorInfo,
+        _plan: &[strait_protocol::mirror_admin::PartitionTruncation],
+    ) -> Result<(), LocalError> {
+        unsupported("truncate-and-restore")
+    }
+    /// The persisted plan of a mirror still PENDING_RESTORE.
+    fn restore_plan(
+        &self,
+        _topic: &str,
+    ) -> Option<Vec<strait_protocol::mirror_admin::PartitionTruncation>> {
+        None
+    }
+    /// Ends a restore: clears the plan and sets the mirror's state (ACTIVE or PAUSED).
+    fn finish_restore(&self, _topic: &str, _state: MirrorState) -> Result<(), LocalError> {
+        unsupported("truncate-and-restore")
+    }
+    /// Every consumer-group commit on `topic`.
+    fn topic_group_commits(&self, _topic: &str) -> Vec<GroupCommit> {
+        Vec::new()
+    }
 }

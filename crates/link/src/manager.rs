@@ -24,7 +24,9 @@ use crate::runtime::{classify, create_mirror, lock, now_ms, run_link, LinkShared
 use crate::state::{LinkState, MirrorState};
 
 mod alter;
+pub mod restore;
 mod resume;
+mod reverse;
 pub use alter::ConfigChange;
 
 /// An admin operation's failure: a Kafka error code and a one-line message.
@@ -610,6 +612,9 @@ impl LinkManager {
         };
         let link = &m.mirror.link_name;
         let state = m.mirror.state;
+        if restore::is_pending_restore(&m.mirror) && op != MirrorOp::Failover {
+            return Err(err(ErrorCode::InvalidRequest, format!("mirror topic '{topic}' is PENDING_RESTORE (a truncate-and-restore over '{link}' was interrupted); run mirrors --truncate-and-restore --topics {topic} --link {link} again to finish it, or fail it over")));
+        }
         let next = match (op, state) {
             (_, MirrorState::Stopped) => return Err(err(ErrorCode::InvalidRequest, format!("topic '{topic}' has already stopped its mirror from '{link}'"))),
             (MirrorOp::Promote, MirrorState::Active | MirrorState::Paused) => MirrorState::PendingStopped,

@@ -184,6 +184,8 @@ pub const LINK_KEYS: &[LinkKey] = &[
         "Prefix of every mirror topic name (source `t` is mirrored as `<prefix>t`) and, with consumer.group.prefix.enable, of synced group names.", "dr."),
     key("cluster.link.paused", KeyType::Boolean, Some("false"), Validator::None, true,
         "Pauses the whole link: nothing is fetched or synced, mirrors show LINK_PAUSED.", "true"),
+    key("mirror.produce.forwarding.enable", KeyType::Boolean, Some("false"), Validator::None, true,
+        "Strait extension (AutoMQ-style write forwarding): Produce to an ACTIVE mirror of this link is forwarded to the source partition leader with the client's acks and acknowledged with the source's offset, the offset the record gets in the mirror; idempotent producers get their producer ids from the source while forwarding (see the README's write forwarding section). Transactional produce is not forwarded (INVALID_TXN_STATE). Off: produce to a mirror fails with non-retriable INVALID_REQUEST naming the link.", "true"),
     key("mirror.start.offset.spec", KeyType::String, Some("earliest"), Validator::Custom("earliest, latest or an ISO-8601 timestamp"), true,
         "Where the partitions of a newly created mirror topic start: the source's earliest offset, its latest, or the first offset at or after a timestamp. Partitions added later start at their first offset; a restart resumes at the local log end.", "latest"),
     // --- replication --------------------------------------------------------------------

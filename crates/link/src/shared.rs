@@ -123,6 +123,8 @@ pub struct LinkShared {
     /// The link loop's connected source client while it has one, so that a promote
     /// request can start its promotion at once instead of waiting for the loop.
     pub(crate) client: Mutex<Option<strait_client::Client>>,
+    /// The write-forwarding connection to the source (see [`crate::forward`]).
+    pub(crate) forward: crate::forward::ForwardState,
 }
 
 impl LinkShared {
@@ -163,6 +165,7 @@ impl LinkShared {
             owner: crate::cutover::MirrorOwner::default(),
             promoting: Mutex::new(std::collections::HashSet::new()),
             client: Mutex::new(None),
+            forward: crate::forward::ForwardState::default(),
         }
     }
 

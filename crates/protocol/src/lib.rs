@@ -19,6 +19,7 @@ pub mod admin;
 pub mod frame;
 pub mod header;
 pub mod link_admin;
+pub mod mirror_admin;
 pub mod properties;
 pub mod response;
 pub mod versions;

@@ -91,6 +91,9 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     private(crate::admin::DESCRIBE_MIRRORS),
     private(crate::admin::ALTER_MIRRORS),
     private(crate::link_admin::ALTER_CLUSTER_LINK_CONFIGS),
+    private(crate::mirror_admin::RESTORE_MIRRORS),
+    private(crate::mirror_admin::REVERSE_MIRRORS),
+    private(crate::mirror_admin::DESCRIBE_TOPIC_LINEAGE),
 ];
 
 /// The implemented range of `api_key`, if Strait answers it at all.

@@ -9,8 +9,12 @@ use std::path::Path;
 use crate::error::io_context;
 
 pub(crate) const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Everything below this offset has been fsynced (with its index entries): written after
+/// every flush and roll, never advanced by open (see `log::recover`).
 pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub(crate) const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
+/// Legacy: the one producer snapshot older versions wrote at close. Now snapshots are
+/// `<offset>.snapshot` (see `log::recover`); this one is adopted once and deleted.
 pub(crate) const PRODUCER_SNAPSHOT: &str = "producer-state.snapshot";
 pub(crate) const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
 /// First dirty offset of a compacted log (Kafka keeps one `cleaner-offset-checkpoint` per

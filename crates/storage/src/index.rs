@@ -180,6 +180,13 @@ impl<E: IndexEntry> IndexFile<E> {
             .map_err(|e| io_context("fsync index", &self.path, e))
     }
 
+    /// A second handle to the file, to fsync it without holding the log.
+    pub fn try_clone_file(&self) -> io::Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| io_context("duplicate handle of", &self.path, e))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

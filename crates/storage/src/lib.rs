@@ -8,7 +8,9 @@
 //! * `leader-epoch-checkpoint` (Kafka's text format), `log-start-offset-checkpoint`,
 //!   `recovery-point-offset-checkpoint`, all replaced atomically (tmp, fsync, rename,
 //!   fsync dir);
-//! * `producer-state.snapshot` and `.clean-shutdown`, written by [`PartitionLog::close`];
+//! * producer snapshots `<20-digit offset>.snapshot`, written at every roll and by
+//!   [`PartitionLog::close`] (the newest three kept), and `.clean-shutdown`, written last by
+//!   close; open loads the newest usable snapshot and replays only the batches after it;
 //! * for compacted logs, `cleaner-offset-checkpoint` (first dirty offset) and, only while a
 //!   cleaned segment is being swapped in, `<base>.cleaner-swap` manifests (see [`cleaner`]);
 //! * `<file>.deleted` files waiting for `file.delete.delay.ms`.
@@ -29,9 +31,13 @@
 //!   CRC) for `LogAppendTime` topics or headers that disagree with their records.
 //! * An append that returns `Ok` has been written to the OS (`pwrite` done); `kill -9`
 //!   cannot lose it. fsync happens per `flush.messages`/`flush.ms`, on segment roll and on
-//!   close — Kafka's durability model.
+//!   close — Kafka's durability model — and, off the append path, when the broker completes a
+//!   [`FlushTicket`] (background flush bounding what a crash restart must validate).
 //! * After an unclean shutdown every segment past the recovery point is validated (framing,
 //!   CRC, offsets) and truncated at the first bad byte; indexes never point past the data.
+//!   Segments below it are trusted with their indexes after a cheap sanity check, and
+//!   producer state comes from a snapshot, so recovery work is bounded by what was written
+//!   since the last flush or roll, not by the size of the log.
 //! * Nothing here panics on any input bytes; errors say what and where.
 //!
 //! * The last stable offset is min(first offset of the earliest ongoing transaction, high
@@ -63,7 +69,9 @@ pub use cleaner::{
     OffsetMap, Throttler,
 };
 pub use error::{AppendError, Offline, ReadError, StorageError};
-pub use log::{JitterRng, PartitionLog, TxnVerification, VerificationGuard};
+pub use log::{
+    FlushTicket, JitterRng, PartitionLog, RecoveryStats, TxnVerification, VerificationGuard,
+};
 pub use producer::ProducerSummary;
 pub use strait_records::TimestampType;
 pub use txn_index::{AbortedTxn, ABORTED_TXN_ENTRY_SIZE};

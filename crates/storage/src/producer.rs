@@ -33,7 +33,8 @@
 //!
 //! Mirrored appends (REPLICATION origin) update state with no checks.
 //! State is rebuilt at open from batch headers, or loaded from a snapshot written on clean
-//! shutdown (`producer-state.snapshot`, binary with a CRC-32C trailer).
+//! shutdown, at every roll (`<offset>.snapshot`, binary with a CRC-32C trailer; see
+//! `log::recover`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 

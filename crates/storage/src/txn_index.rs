@@ -249,6 +249,13 @@ impl TxnIndex {
             .map_err(|e| io_context("fsync", &self.path, e))
     }
 
+    /// A second handle to the file, to fsync it without holding the log.
+    pub fn try_clone_file(&self) -> io::Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| io_context("duplicate handle of", &self.path, e))
+    }
+
     /// Entries with `lastOffset >= fetch_offset && firstOffset < upper_bound`, and whether
     /// the search is complete (an entry's LSO reached `upper_bound`: later entries, here or
     /// in later segments, cannot overlap).

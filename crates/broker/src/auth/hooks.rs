@@ -186,7 +186,9 @@ pub fn private_denied(
     use strait_protocol::admin::{self, AdminMessage, ItemResult};
     let describe = matches!(
         ctx.api_key,
-        admin::LIST_CLUSTER_LINKS | admin::DESCRIBE_MIRRORS
+        admin::LIST_CLUSTER_LINKS
+            | admin::DESCRIBE_MIRRORS
+            | strait_protocol::mirror_admin::DESCRIBE_TOPIC_LINEAGE
     );
     let op = if describe {
         AclOperation::Describe
@@ -240,6 +242,25 @@ pub fn private_denied(
                 ..Default::default()
             }
             .encode()
+        }
+        strait_protocol::mirror_admin::RESTORE_MIRRORS => {
+            strait_protocol::mirror_admin::RestoreMirrorsResponse {
+                error_code: e.error_code(),
+                error_message: e.message.clone(),
+                ..Default::default()
+            }
+            .encode()
+        }
+        strait_protocol::mirror_admin::REVERSE_MIRRORS => {
+            strait_protocol::mirror_admin::ReverseMirrorsResponse {
+                error_code: e.error_code(),
+                error_message: e.message.clone(),
+                ..Default::default()
+            }
+            .encode()
+        }
+        strait_protocol::mirror_admin::DESCRIBE_TOPIC_LINEAGE => {
+            strait_protocol::mirror_admin::DescribeTopicLineageResponse::default().encode()
         }
         admin::CREATE_MIRROR_TOPICS => admin::CreateMirrorTopicsResponse {
             results: admin::CreateMirrorTopicsRequest::decode(body)?

@@ -8,7 +8,9 @@
 //! those checks, nothing is added and the others get OPERATION_NOT_ATTEMPTED. A read-only
 //! mirror topic cannot join a transaction: its partitions get INVALID_REQUEST
 //! (non-retriable, the code Produce to a mirror answers; the reason naming the link is
-//! logged, since v0-3 responses carry no message). Otherwise every partition gets the
+//! logged, since v0-3 responses carry no message); a mirror whose link forwards writes
+//! (`mirror.produce.forwarding.enable`) answers INVALID_TXN_STATE instead: its plain writes
+//! are accepted, but transactions are not forwarded. Otherwise every partition gets the
 //! coordinator's answer (PRODUCER_FENCED is INVALID_PRODUCER_EPOCH below v2).
 
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -41,6 +43,19 @@ pub fn handle(
                 Some(ErrorCode::TopicAuthorizationFailed)
             } else if topic.as_ref().is_none_or(|t| t.partition(p).is_none()) {
                 Some(ErrorCode::UnknownTopicOrPartition)
+            } else if let Some(link) = topic
+                .as_ref()
+                .filter(|t| {
+                    matches!(
+                        crate::forward_produce::route(broker, t),
+                        crate::forward_produce::Route::Forward { .. }
+                    )
+                })
+                .and_then(|t| t.mirror())
+                .map(|m| m.link_name)
+            {
+                tracing::info!(transactional_id = %id, topic = %name, partition = p, link = %link, "AddPartitionsToTxn refused: the topic is a mirror whose writes are forwarded over its cluster link; transactions are not forwarded");
+                Some(ErrorCode::InvalidTxnState)
             } else if let Some(reason) = &read_only {
                 tracing::info!(transactional_id = %id, partition = p, "AddPartitionsToTxn refused: {reason}");
                 Some(ErrorCode::InvalidRequest)

@@ -6,6 +6,14 @@
 //! * With a transactional id: the transaction coordinator ([`crate::txn`]) answers
 //!   (fencing by epoch, KIP-360 bumps, an ongoing transaction aborted first). Needs WRITE
 //!   on the TRANSACTIONAL_ID. PRODUCER_FENCED is spelled INVALID_PRODUCER_EPOCH below v4.
+//! * Write forwarding: while a cluster link has `mirror.produce.forwarding.enable=true`,
+//!   a request without a transactional id is forwarded to that link's source (fresh ids
+//!   and KIP-360 bumps alike), so an idempotent producer writing to a forwarding mirror
+//!   holds an id the source allocated: a destination id could belong to another producer
+//!   on the source. Its sequences then reach the mirror with the mirrored batches, and
+//!   after promote the same id continues here. The id is reserved locally as well (this
+//!   broker never allocates it later). The source's errors pass through (unreachable:
+//!   REQUEST_TIMED_OUT, retriable); see `strait_link::forward`.
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use strait_protocol::ErrorCode;
@@ -13,7 +21,11 @@ use strait_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 
-pub fn handle(
+/// How long a forwarded InitProducerId may wait for the source (the request has no
+/// timeout of its own; Kafka clients wait `request.timeout.ms`, 30 s by default).
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: InitProducerIdRequest,
@@ -45,6 +57,26 @@ pub fn handle(
                 resp.with_error_code(crate::txn::fenced_code(e.code, ctx.api_version, 4).code())
             }
         };
+    }
+    if let Some(links) = broker.links() {
+        let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
+        let (pid, epoch) = expected.unwrap_or((-1, -1));
+        if let Some(forwarded) = links.forward_init_producer_id(pid, epoch, deadline).await {
+            return match forwarded {
+                Ok((pid, epoch, link)) => match broker.topics.reserve_producer_ids_above(pid) {
+                    Ok(()) => {
+                        tracing::debug!(producer_id = pid, epoch, link = %link, "producer id from the forwarding link's source");
+                        resp.with_producer_id(ProducerId(pid))
+                            .with_producer_epoch(epoch)
+                    }
+                    Err(e) => resp.with_error_code(e.error_code()),
+                },
+                Err(e) => {
+                    tracing::warn!(code = %e.code, "InitProducerId refused: {}", e.message);
+                    resp.with_error_code(e.code.code())
+                }
+            };
+        }
     }
     if let Some((pid, epoch)) = expected.filter(|(p, e)| *p >= 0 && (0..i16::MAX - 1).contains(e)) {
         return resp

@@ -28,6 +28,7 @@ pub mod describe_producers;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod end_txn;
+pub mod failback;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;

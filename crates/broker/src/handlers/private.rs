@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use strait_protocol::admin::{self, AdminMessage};
+use strait_protocol::mirror_admin;
 use strait_protocol::response::encode_private_response;
 use strait_protocol::{ErrorCode, ProtocolError};
 
@@ -50,6 +51,19 @@ pub async fn handle(
             super::alter_cluster_link_configs::handle(broker, AdminMessage::decode(body)?)
                 .await
                 .encode()
+        }
+        mirror_admin::RESTORE_MIRRORS => {
+            super::failback::restore(broker, AdminMessage::decode(body)?)
+                .await
+                .encode()
+        }
+        mirror_admin::REVERSE_MIRRORS => {
+            super::failback::reverse(broker, AdminMessage::decode(body)?)
+                .await
+                .encode()
+        }
+        mirror_admin::DESCRIBE_TOPIC_LINEAGE => {
+            super::failback::lineage(broker, AdminMessage::decode(body)?).encode()
         }
         other => return Err(ProtocolError::UnknownApiKey(other)),
     };

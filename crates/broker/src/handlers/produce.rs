@@ -6,7 +6,9 @@
 //! A produce to a mirror being promoted (PENDING_STOPPED) is held, without blocking a
 //! worker, until the promotion commits ([`crate::topics::wait_for_cutover`]), at most for the
 //! request's timeout (then REQUEST_TIMED_OUT, retriable); a produce to any other read-only
-//! mirror fails at once with non-retriable INVALID_REQUEST naming the link.
+//! mirror fails at once with non-retriable INVALID_REQUEST naming the link, unless its link
+//! forwards writes (`mirror.produce.forwarding.enable`): then an ACTIVE mirror's records go
+//! to the source ([`crate::forward_produce`]).
 //!
 //! Transactional records are verified with the transaction coordinator first
 //! ([`crate::produce_checks`]); its errors are translated as Kafka does for produce.
@@ -26,6 +28,7 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
+use crate::forward_produce::Route;
 use crate::topic_config::ProduceSettings;
 use crate::topics::now_ms;
 
@@ -73,6 +76,34 @@ pub async fn handle(
                 }
             }
             _ => denied,
+        };
+        // Write forwarding: an ACTIVE mirror of a forwarding link goes to the source.
+        let denied = match (denied, &topic) {
+            (None, Some(t)) => match crate::forward_produce::route(broker, t) {
+                Route::Forward { link, source_topic } => {
+                    let partition_responses = crate::forward_produce::forward_topic(
+                        broker,
+                        t,
+                        &link,
+                        &source_topic,
+                        topic_data.partition_data,
+                        acks,
+                        deadline,
+                        transactional_id.as_deref(),
+                        v,
+                    )
+                    .await;
+                    responses.push(
+                        TopicProduceResponse::default()
+                            .with_name(topic_data.name)
+                            .with_partition_responses(partition_responses),
+                    );
+                    continue;
+                }
+                Route::Refused(e) => Some(e),
+                Route::Local => None,
+            },
+            (denied, _) => denied,
         };
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in topic_data.partition_data {
@@ -221,9 +252,16 @@ fn append(
     )
     .map_err(|e| (e, None))?;
     let epoch = partition.leader_epoch();
+    // Checked again under the log lock: a cutover or a restore makes the topic read-only
+    // in one metadata write and then takes every log lock once, so an append that passed
+    // the check above but had not yet locked the log cannot land after that point.
     let info = partition
-        .with_log_mut(|log| log.append_leader(records, epoch, now, guard))
+        .with_log_mut(|log| match topic.read_only_reason() {
+            Some(reason) => Err(reason),
+            None => Ok(log.append_leader(records, epoch, now, guard)),
+        })
         .map_err(|e| (e, None))?
+        .map_err(|reason| (ApiError::new(ErrorCode::InvalidRequest, reason), None))?
         .map_err(|e| map_append_error(&topic.name, index, e))?;
     Ok((
         Appended {

@@ -6,67 +6,15 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use strait_client::fetch::{FetchParams, FetchPartitionSpec};
 use strait_client::{Client, ClientConfig};
 use strait_protocol::admin::*;
 use strait_protocol::link_admin::*;
-use strait_records::record::BatchBuilder;
 
+pub use super::support::link_listing as listing;
 use super::support::*;
 
-pub const ALL: &str =
-    r#"{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
 pub const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
     username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\";";
-
-pub fn batch(tag: &str, n: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0);
-    for r in 0..n {
-        b = b.append(
-            1_700_000_000_000 + r,
-            Some(format!("k{r}").as_bytes()),
-            Some(format!("{tag}-{r}").as_bytes()),
-        );
-    }
-    Bytes::from(b.build().unwrap())
-}
-
-pub async fn raw_log(c: &Client, topic: &str, partition: i32) -> Bytes {
-    c.refresh_metadata(&[topic]).await.unwrap();
-    let leader = c.find_leader(topic, partition).await.unwrap();
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
-        let params = FetchParams {
-            max_wait_ms: 0,
-            partitions: vec![FetchPartitionSpec::new(topic, partition, offset)],
-            ..FetchParams::default()
-        };
-        let r = c.fetch_raw(leader, &params).await.unwrap();
-        let p = &r.partitions[0];
-        assert!(p.error.is_none(), "{:?}", p.error);
-        if p.records.is_empty() {
-            return Bytes::from(out);
-        }
-        let mut last = offset;
-        for b in strait_records::BatchIter::new(&p.records) {
-            let b = b.unwrap();
-            if b.last_offset() >= offset {
-                out.extend_from_slice(b.as_bytes());
-                last = b.last_offset() + 1;
-            }
-        }
-        offset = last;
-    }
-}
-
-pub async fn assert_identical(src: &Client, dst: &Client, topic: &str, partitions: i32) {
-    for p in 0..partitions {
-        let a = raw_log(src, topic, p).await;
-        assert!(!a.is_empty());
-        assert_eq!(a, raw_log(dst, topic, p).await, "{topic}/{p}: bytes differ");
-    }
-}
 
 pub async fn create_topic(c: &Client, topic: &str, partitions: i32) {
     c.create_topics(
@@ -84,20 +32,6 @@ pub async fn produce(c: &Client, topic: &str, partition: i32, tag: &str, n: i64)
     c.produce_raw(topic, partition, batch(tag, n), -1)
         .await
         .unwrap();
-}
-
-pub async fn listing(dst: &Client, name: &str) -> ClusterLinkListing {
-    let r: ListClusterLinksResponse = admin(
-        dst,
-        &ListClusterLinksRequest {
-            names: Some(vec![name.into()]),
-            include_topics: true,
-            include_configs: true,
-        },
-    )
-    .await;
-    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
-    r.links.into_iter().next().unwrap()
 }
 
 pub fn config_of(l: &ClusterLinkListing, key: &str) -> Option<String> {

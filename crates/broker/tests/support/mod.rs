@@ -98,3 +98,85 @@ pub async fn mirror(dst: &Client, topic: &str) -> Option<MirrorDescription> {
     .await;
     r.mirrors.into_iter().next()
 }
+
+/// A topic filter that mirrors every source topic.
+pub const ALL: &str =
+    r#"{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}"#;
+
+/// `n` records `k<r>` → `<tag>-<r>` in one uncompressed batch (base offset 0).
+pub fn batch(tag: &str, n: i64) -> bytes::Bytes {
+    batch_with(tag, n, strait_records::Compression::None)
+}
+
+/// [`batch`] compressed with LZ4 (a mirror must keep the codec's bytes).
+pub fn lz4_batch(tag: &str, n: i64) -> bytes::Bytes {
+    batch_with(tag, n, strait_records::Compression::Lz4)
+}
+
+fn batch_with(tag: &str, n: i64, codec: strait_records::Compression) -> bytes::Bytes {
+    let mut b = strait_records::record::BatchBuilder::new(0).compression(codec);
+    for r in 0..n {
+        b = b.append(
+            1_700_000_000_000 + r,
+            Some(format!("k{r}").as_bytes()),
+            Some(format!("{tag}-{r}").as_bytes()),
+        );
+    }
+    bytes::Bytes::from(b.build().unwrap())
+}
+
+/// Every batch of `topic`-`partition` as stored, concatenated (Fetch from offset 0 to the
+/// end): two logs are byte-identical iff these are equal.
+pub async fn raw_log(c: &Client, topic: &str, partition: i32) -> bytes::Bytes {
+    use strait_client::fetch::{FetchParams, FetchPartitionSpec};
+    c.refresh_metadata(&[topic]).await.unwrap();
+    let leader = c.find_leader(topic, partition).await.unwrap();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let params = FetchParams {
+            max_wait_ms: 0,
+            partitions: vec![FetchPartitionSpec::new(topic, partition, offset)],
+            ..FetchParams::default()
+        };
+        let r = c.fetch_raw(leader, &params).await.unwrap();
+        let p = &r.partitions[0];
+        assert!(p.error.is_none(), "{:?}", p.error);
+        if p.records.is_empty() {
+            return bytes::Bytes::from(out);
+        }
+        let mut last = offset;
+        for b in strait_records::BatchIter::new(&p.records) {
+            let b = b.unwrap();
+            if b.last_offset() >= offset {
+                out.extend_from_slice(b.as_bytes());
+                last = b.last_offset() + 1;
+            }
+        }
+        offset = last;
+    }
+}
+
+/// Partitions `0..partitions` of `topic` hold the same bytes on both clusters (and some).
+pub async fn assert_identical(src: &Client, dst: &Client, topic: &str, partitions: i32) {
+    for p in 0..partitions {
+        let a = raw_log(src, topic, p).await;
+        assert!(!a.is_empty());
+        assert_eq!(a, raw_log(dst, topic, p).await, "{topic}/{p}: bytes differ");
+    }
+}
+
+/// ListClusterLinks for one link, with its topics and configs.
+pub async fn link_listing(dst: &Client, name: &str) -> ClusterLinkListing {
+    let r: ListClusterLinksResponse = admin(
+        dst,
+        &ListClusterLinksRequest {
+            names: Some(vec![name.into()]),
+            include_topics: true,
+            include_configs: true,
+        },
+    )
+    .await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    r.links.into_iter().next().unwrap()
+}

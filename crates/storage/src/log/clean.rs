@@ -180,7 +180,7 @@ impl PartitionLog {
             let due = Some(now_ms.saturating_add(self.config.file_delete_delay_ms));
             self.pending_deletes
                 .extend(deleted.into_iter().map(|p| (due, p)));
-            let (seg, _) = Segment::open(&self.dir, group.base_offset, false, interval)?;
+            let (seg, _) = Segment::open(&self.dir, group.base_offset, None, interval)?;
             for b in &group.replaced {
                 // Files already unlinked or renamed; dropping closes the handles.
                 self.older.remove(b);

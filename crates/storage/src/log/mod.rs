@@ -5,23 +5,27 @@
 
 mod append;
 mod clean;
+mod durable;
 #[cfg(test)]
 mod fault_tests;
 mod read;
+mod recover;
 mod retention;
 mod txn;
 mod verify;
 
+pub use durable::FlushTicket;
+pub use recover::RecoveryStats;
 pub use verify::{TxnVerification, VerificationGuard};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{
-    read_offset, read_optional, sync_dir, write_atomic, write_offset, CLEANER_OFFSET_CHECKPOINT,
-    CLEAN_SHUTDOWN, LOG_START_OFFSET_CHECKPOINT, PRODUCER_SNAPSHOT, RECOVERY_POINT_CHECKPOINT,
+    read_offset, sync_dir, write_atomic, write_offset, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 use crate::epoch::LeaderEpochCache;
 use crate::error::{io_context, Offline, StorageError};
@@ -66,6 +70,8 @@ pub struct PartitionLog {
     log_end_offset: i64,
     /// Everything below this offset has been fsynced; recovery after a crash starts here.
     recovery_point: i64,
+    /// Bytes of the active segment known fsynced (see [`durable`]).
+    flushed_active_size: u64,
     epochs: LeaderEpochCache,
     producers: ProducerStateManager,
     unflushed_messages: i64,
@@ -86,6 +92,10 @@ pub struct PartitionLog {
     offline: Option<Offline>,
     /// Producer id → its pending transaction verification (see [`verify`]); memory only.
     verifications: HashMap<i64, verify::VerificationEntry>,
+    /// Offsets of the `<offset>.snapshot` producer snapshots on disk (see [`recover`]).
+    snapshots: BTreeSet<i64>,
+    /// What open did.
+    recovery_stats: RecoveryStats,
 }
 
 fn all_segments<'a>(
@@ -114,10 +124,13 @@ impl PartitionLog {
     /// Opens (creating if absent) and recovers the log in `dir`.
     ///
     /// After a clean shutdown (marker present) indexes are trusted after sanity checks and
-    /// producer state comes from the snapshot, so opening does not scan the data. Otherwise
-    /// every segment from the one holding the recovery point on is validated batch by batch
-    /// and truncated at the first bad byte (segments after a damaged one are deleted, as in
-    /// Kafka), and producer state is rebuilt from batch headers.
+    /// producer state comes from the snapshot at the log end, so opening does not scan the
+    /// data. Otherwise every segment from the one holding the recovery point on is
+    /// validated batch by batch and truncated at the first bad byte (segments after a
+    /// damaged one are deleted, as in Kafka); segments before it keep their indexes after
+    /// the same sanity checks (a failing one is rebuilt). Either way producer state is the
+    /// newest usable producer snapshot plus a replay of the batch headers after it (see
+    /// [`recover`]), so neither case reads the log below the recovery point.
     pub fn open(
         dir: impl Into<PathBuf>,
         config: LogConfig,
@@ -139,6 +152,7 @@ impl PartitionLog {
 
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
+        let mut snapshots = BTreeSet::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_context("list", &dir, e))? {
             let entry = entry.map_err(|e| io_context("list", &dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -162,6 +176,9 @@ impl PartitionLog {
                 LOG_SUFFIX => bases.push(base),
                 INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX => {
                     index_files.push((base, path))
+                }
+                recover::SNAPSHOT_SUFFIX => {
+                    snapshots.insert(base);
                 }
                 _ => {}
             }
@@ -192,10 +209,15 @@ impl PartitionLog {
             }
         };
 
+        let mut stats = RecoveryStats {
+            clean_shutdown: clean,
+            ..RecoveryStats::default()
+        };
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
         let mut damaged_at: Option<i64> = None;
         for &base in &bases {
             if let Some(bad) = damaged_at {
+                stats.segments_deleted += 1;
                 tracing::warn!(
                     base,
                     damaged = bad,
@@ -206,8 +228,26 @@ impl PartitionLog {
                 }
                 continue;
             }
-            let recover = recover_from.is_some_and(|r| base >= r) || force_recover.contains(&base);
-            let (seg, truncated) = Segment::open(&dir, base, recover, config.index_interval_bytes)?;
+            // Validate from the recovery point in its segment (everything below it was
+            // fsynced with its index entries), whole segments after it, and whole segments
+            // a cleaner swap just put in place.
+            let recover = if force_recover.contains(&base) {
+                Some(base)
+            } else {
+                match recover_from {
+                    Some(r) if base == r => Some(recovery_checkpoint.unwrap_or(base).max(base)),
+                    Some(r) if base > r => Some(base),
+                    _ => None,
+                }
+            };
+            let (seg, opened) = Segment::open(&dir, base, recover, config.index_interval_bytes)?;
+            let truncated = opened.truncated;
+            if opened.recovered {
+                stats.segments_recovered += 1;
+                stats.indexes_rebuilt += usize::from(opened.index_rebuilt);
+                stats.bytes_validated += opened.bytes_validated;
+                stats.bytes_truncated += truncated;
+            }
             if let Some(prev) = segments.last() {
                 if prev.next_offset() > base {
                     return Err(corrupt(
@@ -219,7 +259,11 @@ impl PartitionLog {
                     ));
                 }
             }
-            if recover {
+            // Segments at or after the recovery point are not fsynced here (Kafka does not
+            // either): the recovery point stays where it was, so a crash before the next
+            // flush validates them again. Segments below it are never validated again, so
+            // those whose indexes were rebuilt (or that a cleaner swap put in place) are.
+            if opened.recovered && (opened.index_rebuilt || force_recover.contains(&base)) {
                 seg.flush()?;
             }
             if truncated > 0 {
@@ -246,6 +290,7 @@ impl PartitionLog {
             log_end_offset: active.next_offset(),
             log_start_offset: 0,
             recovery_point: 0,
+            flushed_active_size: 0,
             dir,
             config,
             older,
@@ -261,6 +306,8 @@ impl PartitionLog {
             jitter_rng: default_jitter_rng(),
             offline: None,
             verifications: HashMap::new(),
+            snapshots,
+            recovery_stats: stats,
         };
         log.active_roll_jitter_ms = log.draw_roll_jitter();
         let first_base = log.first_segment_base();
@@ -280,31 +327,13 @@ impl PartitionLog {
             write_offset(&log.dir, LOG_START_OFFSET_CHECKPOINT, log.log_start_offset)?;
         }
 
-        // Producer state: the clean-shutdown snapshot if it matches, else a header scan.
-        let snapshot_path = log.dir.join(PRODUCER_SNAPSHOT);
-        let mut producers_loaded = false;
-        if clean && epochs_ok {
-            if let Some(bytes) = read_optional(&snapshot_path)? {
-                match ProducerStateManager::decode_snapshot(&bytes) {
-                    Ok((state, end)) if end == log.log_end_offset => {
-                        log.producers = state;
-                        producers_loaded = true;
-                    }
-                    Ok((_, end)) => tracing::warn!(
-                        end,
-                        "producer snapshot does not match the log end; rebuilding"
-                    ),
-                    Err(e) => tracing::warn!("ignoring producer snapshot: {e}"),
-                }
-            }
-        }
-        // A snapshot is only valid for the shutdown that wrote it.
-        remove_if_exists(&snapshot_path)?;
+        // Producer state (and regenerated `.txnindex` files): newest usable snapshot plus
+        // the batches after it; a lost epoch checkpoint needs every batch.
         let has_data = all_segments(&log.older, &log.active).any(|s| !s.is_empty());
-        // A `.txnindex` that was missing, torn or insane is regenerated by the same scan.
-        if !producers_loaded || (!epochs_ok && has_data) || log.any_txn_index_needs_rebuild() {
-            log.rebuild_from_headers(!epochs_ok)?;
-        }
+        let (snapshot, batches, bytes) = log.load_producer_state(clean, !epochs_ok && has_data)?;
+        log.recovery_stats.snapshot_offset = snapshot;
+        log.recovery_stats.batches_replayed = batches;
+        log.recovery_stats.bytes_replayed = bytes;
         log.producers.evict_below(log.log_start_offset);
         let mut epochs_changed = !epochs_ok && has_data;
         epochs_changed |= log.epochs.truncate_from_end(log.log_end_offset);
@@ -323,14 +352,28 @@ impl PartitionLog {
                 now_ms
             });
         }
-        // Segments recovered above were fsynced, and older ones were fsynced when rolled.
-        log.recovery_point = log.log_end_offset;
+        // After a clean shutdown everything was flushed. Otherwise the recovery point does
+        // not move: what recovery validated is not fsynced yet (Kafka's rule: only a flush
+        // advances it), it is only clamped to a log end that truncation moved below it.
+        log.recovery_point = if clean {
+            log.log_end_offset
+        } else {
+            recovery_checkpoint
+                .unwrap_or(0)
+                .max(log.first_segment_base())
+                .min(log.log_end_offset)
+        };
         if recovery_checkpoint != Some(log.recovery_point) {
             write_offset(&log.dir, RECOVERY_POINT_CHECKPOINT, log.recovery_point)?;
         }
+        if clean {
+            log.flushed_active_size = log.active.size();
+        }
+        log.recovery_stats.segments = log.segment_count();
         tracing::debug!(
             dir = %log.dir.display(),
             clean,
+            stats = ?log.recovery_stats,
             log_start_offset = log.log_start_offset,
             log_end_offset = log.log_end_offset,
             segments = log.older.len() + 1,
@@ -454,6 +497,11 @@ impl PartitionLog {
             self.older.insert(old.base_offset(), old);
         }
         sync_dir(&self.dir)?;
+        // Producer state has been applied up to the log end offset as it was before the
+        // append that is rolling (that append's batches are applied after it is written),
+        // so that is the snapshot's offset. Written before the recovery point moves: a
+        // crash in between recovers the previous segment from an older snapshot.
+        self.take_snapshot(self.log_end_offset)?;
         self.recovery_point = self.recovery_point.max(new_base.min(self.log_end_offset));
         write_offset(&self.dir, RECOVERY_POINT_CHECKPOINT, self.recovery_point)?;
         tracing::debug!(dir = %self.dir.display(), new_base, "rolled segment");
@@ -468,6 +516,7 @@ impl PartitionLog {
             seg.preallocate(self.config.segment_bytes);
         }
         self.active_roll_jitter_ms = self.draw_roll_jitter();
+        self.flushed_active_size = 0;
         Ok(seg)
     }
 
@@ -580,6 +629,7 @@ impl PartitionLog {
 
     fn flush_files(&mut self, now_ms: Option<i64>) -> Result<(), StorageError> {
         self.active.flush()?;
+        self.flushed_active_size = self.active.size();
         if self.recovery_point != self.log_end_offset {
             self.recovery_point = self.log_end_offset;
             write_offset(&self.dir, RECOVERY_POINT_CHECKPOINT, self.recovery_point)?;
@@ -603,17 +653,14 @@ impl PartitionLog {
             .map(|e| (e.epoch, e.last_seq()))
     }
 
-    /// Flushes, writes the producer snapshot and the clean-shutdown marker.
+    /// Flushes, writes the producer snapshot at the log end and the clean-shutdown marker
+    /// (last: its presence promises everything before it is on disk).
     /// An offline log is not closed cleanly: no marker is written, so the next open
     /// recovers (validates and truncates) the torn tail.
     pub fn close(mut self) -> Result<(), StorageError> {
         self.check_online().map_err(StorageError::Offline)?;
         self.flush()?;
-        write_atomic(
-            &self.dir,
-            PRODUCER_SNAPSHOT,
-            &self.producers.encode_snapshot(self.log_end_offset),
-        )?;
+        self.take_snapshot(self.log_end_offset)?;
         write_atomic(&self.dir, CLEAN_SHUTDOWN, b"")?;
         Ok(())
     }

@@ -217,6 +217,9 @@ impl PartitionLog {
         }
         self.active.truncate_to(offset)?;
         self.log_end_offset = self.active.next_offset();
+        // Unknown how much of the (possibly older) active segment is fsynced: count all
+        // of it, so the background flush (see `durable`) covers it soon.
+        self.flushed_active_size = 0;
         if self.log_start_offset > self.log_end_offset {
             self.log_start_offset = self.log_end_offset;
             write_offset(
@@ -228,7 +231,10 @@ impl PartitionLog {
         if self.epochs.truncate_from_end(self.log_end_offset) {
             self.epochs.flush()?;
         }
-        self.rebuild_from_headers(false)?;
+        // Snapshots above the new end describe batches that are gone (Kafka
+        // `truncateAndReload`); the state is replayed from the newest one left.
+        self.delete_snapshots_above(Some(self.log_end_offset))?;
+        self.load_producer_state(false, false)?;
         if self.recovery_point > self.log_end_offset {
             self.recovery_point = self.log_end_offset;
             write_offset(&self.dir, RECOVERY_POINT_CHECKPOINT, self.recovery_point)?;
@@ -270,6 +276,9 @@ impl PartitionLog {
         self.epochs.clear();
         self.epochs.flush()?;
         self.producers.clear();
+        self.delete_snapshots_above(None)?;
+        // The empty state at the new start: a crash before the next roll replays from here.
+        self.take_snapshot(offset)?;
         self.recovery_point = offset;
         write_offset(&self.dir, RECOVERY_POINT_CHECKPOINT, offset)?;
         if self.cleaner_checkpoint.is_some() {

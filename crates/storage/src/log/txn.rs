@@ -11,9 +11,9 @@
 
 use strait_records::{BatchBuilder, BatchHeader, ControlRecordType, RecordBatch};
 
-use super::{all_segments, corrupt, PartitionLog};
+use super::{all_segments, PartitionLog};
 use crate::error::{AppendError, StorageError};
-use crate::producer::{end_marker_of, EndMarker, ProducerStateManager, ProducerSummary};
+use crate::producer::{EndMarker, ProducerSummary};
 use crate::segment::{BatchMeta, Segment};
 use crate::txn_index::AbortedTxn;
 
@@ -149,79 +149,6 @@ impl PartitionLog {
             Some((_, seg)) => seg,
             None => &mut self.active,
         }
-    }
-
-    /// Rebuilds producer state (and, if asked, the epoch cache) from every batch, reading
-    /// the record of each control batch for its marker. Segments whose `.txnindex` could
-    /// not be trusted at open get it regenerated from this scan; the others keep theirs
-    /// (after a truncation they were truncated with the data).
-    pub(super) fn rebuild_from_headers(
-        &mut self,
-        rebuild_epochs: bool,
-    ) -> Result<(), StorageError> {
-        let mut producers = ProducerStateManager::default();
-        if rebuild_epochs {
-            self.epochs.clear();
-        }
-        let mut rebuilt: Vec<(i64, Vec<AbortedTxn>)> = Vec::new();
-        for seg in all_segments(&self.older, &self.active) {
-            let regenerate = seg.txn_index_needs_rebuild().is_some();
-            let mut entries = Vec::new();
-            let mut scan = seg.scan();
-            while let Some((pos, h, size)) = scan.next_header()? {
-                let marker = if h.is_control() && h.producer_id >= 0 {
-                    let bytes = seg.read_at(pos, size)?;
-                    let batch = RecordBatch::new(&bytes).map_err(|e| corrupt(seg.log_path(), e))?;
-                    match end_marker_of(&batch) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            // Accepted before (CRC-valid): keep going rather than refuse to open.
-                            tracing::warn!(segment = %seg.log_path().display(), offset = h.base_offset, "ignoring unreadable transaction marker: {e}");
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                if let Some(done) = producers.update(&h, marker) {
-                    if done.aborted && regenerate {
-                        entries.push(AbortedTxn {
-                            producer_id: done.producer_id,
-                            first_offset: done.first_offset,
-                            last_offset: done.last_offset,
-                            last_stable_offset: producers
-                                .first_unstable_offset()
-                                .unwrap_or(done.last_offset + 1),
-                        });
-                    }
-                }
-                if rebuild_epochs {
-                    self.epochs.assign(h.partition_leader_epoch, h.base_offset);
-                }
-            }
-            if regenerate {
-                rebuilt.push((seg.base_offset(), entries));
-            }
-        }
-        for (base, entries) in rebuilt {
-            let seg = if base == self.active.base_offset() {
-                Some(&mut self.active)
-            } else {
-                self.older.get_mut(&base)
-            };
-            if let Some(seg) = seg {
-                tracing::info!(segment = %seg.log_path().display(), entries = entries.len(), "rebuilt transaction index");
-                seg.rebuild_txn_index(entries)?;
-            }
-        }
-        producers.evict_below(self.log_start_offset);
-        self.producers = producers;
-        Ok(())
-    }
-
-    /// Whether any segment's `.txnindex` awaits a rebuild (open forces a batch scan then).
-    pub(super) fn any_txn_index_needs_rebuild(&self) -> bool {
-        all_segments(&self.older, &self.active).any(|s| s.txn_index_needs_rebuild().is_some())
     }
 
     /// Writes a transaction marker (a Kafka control batch: transactional + control bits,

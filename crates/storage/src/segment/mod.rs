@@ -1,5 +1,6 @@
 //! One log segment: `<base>.log` holding whole batches back to back, plus its sparse
-//! `.index` and `.timeindex` (see [`crate::index`]).
+//! `.index` and `.timeindex` (see [`crate::index`]). Recovery (validate from a position,
+//! truncate, rebuild index entries) lives in [`recover`], header scans in [`scan`].
 //!
 //! Invariants: the log file's first `size` bytes are a sequence of complete batches whose
 //! offsets strictly increase, all within `[base_offset, base_offset + i32::MAX]`; the file
@@ -13,14 +14,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use strait_records::{BatchHeader, RecordBatch, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
+use strait_records::BatchHeader;
 
 use crate::error::{invalid_data, io_context, AppendFailure};
 use crate::fault::{self, Op};
 use crate::index::{IndexFile, OffsetEntry, TimeEntry};
 use crate::txn_index::{AbortedTxn, TxnIndex, TxnIndexState, TXN_INDEX_SUFFIX};
 
+mod recover;
 mod scan;
+use recover::RecoverStart;
 pub(crate) use scan::HeaderScan;
 use scan::Window;
 
@@ -133,6 +136,19 @@ impl Stats {
     }
 }
 
+/// What [`Segment::open`] did: trusted the indexes, or validated every batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Opened {
+    /// Every batch was validated and the indexes rebuilt.
+    pub recovered: bool,
+    /// Recovery was not asked for but the indexes failed their sanity check.
+    pub index_rebuilt: bool,
+    /// Bytes read and CRC-checked by recovery (0 when the indexes were trusted).
+    pub bytes_validated: u64,
+    /// Bytes cut off the end as torn or corrupt.
+    pub truncated: u64,
+}
+
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
@@ -145,6 +161,10 @@ pub(crate) struct Segment {
     /// Set when the `.txnindex` could not be trusted at open (missing, torn, insane, or the
     /// segment was recovered): the log rebuilds it from the batches.
     txn_index_needs_rebuild: Option<String>,
+    /// With a rebuild pending, the first marker offset whose entry must be regenerated:
+    /// the base offset, or after a recovery from the recovery point, the end of the trusted
+    /// prefix (entries for markers in it were fsynced with it and are kept).
+    txn_regen_from: i64,
     stats: Stats,
     /// Wall clock of the first append since this segment was created or opened; drives
     /// `segment.ms` rolling.
@@ -176,6 +196,7 @@ impl Segment {
             time_index: IndexFile::create(&time_index_path)?,
             txn_index: TxnIndex::create(dir, txn_name)?,
             txn_index_needs_rebuild: None,
+            txn_regen_from: base_offset,
             log_path,
             log,
             size: 0,
@@ -184,17 +205,21 @@ impl Segment {
         })
     }
 
-    /// Opens an existing segment. With `recover`, every batch is validated (framing, CRC,
-    /// offsets) and the file is truncated at the first bad byte, indexes rebuilt. Without
-    /// it, the indexes are trusted after sanity checks and only the tail after the last
-    /// index entry is scanned; any inconsistency falls back to full recovery.
-    /// Returns the segment and the number of bytes truncated.
+    /// Opens an existing segment. With `recover_from = Some(r)`, every batch that ends at
+    /// or after offset `r` (the log's recovery point: everything below it was fsynced with
+    /// its index entries) is validated (framing, CRC, offsets), the file is truncated at the
+    /// first bad byte and index entries from there on are rebuilt; the prefix below `r` is
+    /// trusted with its index entries, so a crash soon after a flush re-reads only what was
+    /// written since. With `None`, the indexes are trusted after sanity checks and only the
+    /// tail after the last index entry is scanned; any inconsistency falls back to full
+    /// recovery.
+    /// Returns the segment and what opening it did (see [`Opened`]).
     pub fn open(
         dir: &Path,
         base_offset: i64,
-        recover: bool,
+        recover_from: Option<i64>,
         index_interval: u32,
-    ) -> io::Result<(Segment, u64)> {
+    ) -> io::Result<(Segment, Opened)> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
         let log = OpenOptions::new()
             .read(true)
@@ -222,11 +247,13 @@ impl Segment {
                 TxnIndexState::Loaded => None,
                 TxnIndexState::NeedsRebuild(reason) => Some(reason),
             },
+            txn_regen_from: base_offset,
             stats: Stats::empty(),
             rolling_base_ms: None,
         };
-        if !recover {
-            let loaded = if offset_whole && time_whole {
+        let whole = offset_whole && time_whole;
+        if recover_from.is_none() {
+            let loaded = if whole {
                 seg.load_tail()
             } else {
                 Err("index file length is not a whole number of entries".to_string())
@@ -246,7 +273,7 @@ impl Segment {
                             "rebuilding the transaction index: {reason}"
                         );
                     }
-                    return Ok((seg, 0));
+                    return Ok((seg, Opened::default()));
                 }
                 Err(reason) => tracing::warn!(
                     segment = %seg.log_path.display(),
@@ -254,10 +281,31 @@ impl Segment {
                 ),
             }
         }
-        let truncated = seg.recover(index_interval)?;
-        // Its entries depend on producer state before this segment: the log rebuilds them.
+        let start = match recover_from {
+            Some(r) if whole && r > base_offset => {
+                let start = seg.trusted_prefix(r);
+                seg.extend_prefix(start, r, index_interval)
+            }
+            _ => RecoverStart::empty(),
+        };
+        let from = start.position;
+        // Entries for markers in the trusted prefix are kept if the file loaded whole.
+        let trusted_end = start.stats.last_offset.map(|l| l + 1);
+        let txn_loaded = seg.txn_index_needs_rebuild.is_none();
+        let truncated = seg.recover(start, index_interval)?;
+        // Its entries depend on producer state before them: the log rebuilds them.
         seg.txn_index_needs_rebuild = Some("segment was recovered".into());
-        Ok((seg, truncated))
+        seg.txn_regen_from = match trusted_end {
+            Some(end) if txn_loaded && from > 0 => end,
+            _ => base_offset,
+        };
+        let opened = Opened {
+            recovered: true,
+            index_rebuilt: recover_from.is_none(),
+            bytes_validated: (seg.size + truncated).saturating_sub(from),
+            truncated,
+        };
+        Ok((seg, opened))
     }
 
     /// Restores `stats` from the indexes plus a header scan of the bytes after the last
@@ -343,75 +391,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Validates every batch, truncates at the first invalid byte, rebuilds both indexes.
-    fn recover(&mut self, index_interval: u32) -> io::Result<u64> {
-        let mut stats = Stats::empty();
-        let mut offset_entries = Vec::new();
-        let mut time_entries = Vec::new();
-        let mut pos = 0u64;
-        let mut damage: Option<String> = None;
-        {
-            let mut window = Window::new(&self.log, &self.log_path, self.size, RECOVERY_CHUNK);
-            while pos < self.size {
-                let Some(prefix) = window.get(pos, LOG_OVERHEAD)? else {
-                    damage = Some("partial batch length prefix".into());
-                    break;
-                };
-                let length = i32::from_be_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
-                let Ok(length) = usize::try_from(length) else {
-                    damage = Some(format!("negative batchLength {length}"));
-                    break;
-                };
-                if length < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD {
-                    damage = Some(format!("batchLength {length} too small"));
-                    break;
-                }
-                let Some(bytes) = window.get(pos, LOG_OVERHEAD + length)? else {
-                    damage = Some("partial batch".into());
-                    break;
-                };
-                let batch = match RecordBatch::new(bytes) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        damage = Some(e.to_string());
-                        break;
-                    }
-                };
-                if let Err(e) = batch.validate_crc() {
-                    damage = Some(e.to_string());
-                    break;
-                }
-                let h = batch.header();
-                if let Err(m) = self.check_batch_offsets(&h, stats.last_offset) {
-                    damage = Some(m);
-                    break;
-                }
-                let meta = BatchMeta::of_header(&h, bytes.len());
-                let (o, t) = stats.account(self.base_offset, &meta, pos, index_interval);
-                offset_entries.extend(o);
-                time_entries.extend(t);
-                pos += meta.size as u64;
-            }
-        }
-        let truncated = self.size - pos;
-        if let Some(reason) = damage {
-            tracing::warn!(
-                segment = %self.log_path.display(),
-                position = pos,
-                bytes = truncated,
-                "truncating invalid tail: {reason}"
-            );
-            self.log
-                .set_len(pos)
-                .map_err(|e| io_context("truncate", &self.log_path, e))?;
-            self.size = pos;
-        }
-        self.offset_index.rewrite(offset_entries)?;
-        self.time_index.rewrite(time_entries)?;
-        self.stats = stats;
-        Ok(truncated)
-    }
-
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -456,6 +435,7 @@ impl Segment {
         HeaderScan {
             window: Window::new(&self.log, &self.log_path, self.size, chunk),
             pos: position,
+            chunk,
         }
     }
 
@@ -675,6 +655,31 @@ impl Segment {
         self.txn_index.sync()
     }
 
+    /// Second handles to the segment's files (log first) with their paths, so they can be
+    /// fsynced while appends go on (see `PartitionLog::begin_background_flush`).
+    pub fn clone_handles(&self) -> io::Result<Vec<(File, PathBuf)>> {
+        Ok(vec![
+            (
+                self.log
+                    .try_clone()
+                    .map_err(|e| io_context("duplicate handle of", &self.log_path, e))?,
+                self.log_path.clone(),
+            ),
+            (
+                self.offset_index.try_clone_file()?,
+                self.offset_index.path().to_path_buf(),
+            ),
+            (
+                self.time_index.try_clone_file()?,
+                self.time_index.path().to_path_buf(),
+            ),
+            (
+                self.txn_index.try_clone_file()?,
+                self.txn_index.path().to_path_buf(),
+            ),
+        ])
+    }
+
     /// The segment's files, the log first.
     fn file_paths(&self) -> [PathBuf; 4] {
         [
@@ -695,15 +700,29 @@ impl Segment {
         self.txn_index.append(entry)
     }
 
-    /// Why the transaction index must be rebuilt, if it must.
-    pub fn txn_index_needs_rebuild(&self) -> Option<&str> {
-        self.txn_index_needs_rebuild.as_deref()
+    /// With a rebuild pending, the first marker offset whose entry must be regenerated
+    /// (entries for earlier markers are kept).
+    pub fn txn_index_regen_from(&self) -> Option<i64> {
+        self.txn_index_needs_rebuild
+            .as_ref()
+            .map(|_| self.txn_regen_from)
     }
 
-    /// Replaces the transaction index with entries rebuilt from the batches.
+    /// Replaces the transaction index entries for markers at or after
+    /// [`Self::txn_index_regen_from`] with `entries`, rebuilt from the batches.
     pub fn rebuild_txn_index(&mut self, entries: Vec<AbortedTxn>) -> io::Result<()> {
-        self.txn_index.rewrite(entries)?;
+        let from = self.txn_regen_from;
+        let mut all: Vec<AbortedTxn> = self
+            .txn_index
+            .entries()
+            .iter()
+            .filter(|e| e.last_offset < from)
+            .copied()
+            .collect();
+        all.extend(entries);
+        self.txn_index.rewrite(all)?;
         self.txn_index_needs_rebuild = None;
+        self.txn_regen_from = self.base_offset;
         Ok(())
     }
 

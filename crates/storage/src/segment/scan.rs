@@ -56,9 +56,16 @@ impl<'a> Window<'a> {
 }
 
 /// Forward scan over batch headers, trusting framing only as far as it checks it.
+///
+/// The read-ahead adapts to the batches: after a batch larger than the chunk, the next
+/// read fetches just one header, so a scan over large batches does not copy every record
+/// byte out of the page cache (replaying producer state after a crash reads only headers);
+/// small batches keep the chunked read-ahead, which covers many headers per `pread`.
 pub(crate) struct HeaderScan<'a> {
     pub(super) window: Window<'a>,
     pub(super) pos: u64,
+    /// The read-ahead asked for; `window.chunk` drops to a header after a large batch.
+    pub(super) chunk: usize,
 }
 
 impl HeaderScan<'_> {
@@ -101,6 +108,11 @@ impl HeaderScan<'_> {
             ));
         }
         self.pos = pos + size as u64;
+        self.window.chunk = if size > self.chunk {
+            RECORD_BATCH_OVERHEAD
+        } else {
+            self.chunk
+        };
         Ok(Some((pos, h, size)))
     }
 }
