@@ -27,12 +27,15 @@ use tokio::sync::watch;
 
 use crate::assign::{spread, PartitionKey};
 use crate::config::StartOffsetSpec;
-use crate::fetcher::{run_fetcher, Assignment};
+use crate::fetcher::{run_fetcher, Assignment, Assignments};
 use crate::local::MirrorInfo;
 pub(crate) use crate::shared::lock;
 pub use crate::shared::{now_ms, LinkShared, LinkStatus, PartitionStats, TaskStatus};
 use crate::state::{LinkState, MirrorState};
+
+mod inputs;
 pub use crate::sync_tasks::{sync_acls, sync_consumer_offsets, sync_topic_configs};
+use inputs::{needs_reconcile, ReconcileInputs};
 
 /// Aborts the availability checker when the link task ends (or is aborted).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -155,7 +158,7 @@ pub fn is_internal(topic: &str) -> bool {
 }
 
 struct Fetcher {
-    assignments: watch::Sender<Vec<Assignment>>,
+    assignments: watch::Sender<Assignments>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -180,6 +183,10 @@ async fn drive(
     let mut last_offset_sync: Option<Instant> = None;
     let mut last_acl_sync: Option<Instant> = None;
     let mut metadata = Arc::new(ClusterMetadata::default());
+    // Bumped at every metadata refresh: with the mirrors' fingerprint it tells a pass
+    // whether anything reconcile reads has changed (see [`ReconcileInputs`]).
+    let mut metadata_generation = 0u64;
+    let mut last_inputs: Option<ReconcileInputs> = None;
     // The source connection settings this client was made with: an alter that changes
     // them ends this drive, and the caller reconnects with the new ones (fetchers are
     // dropped and restart at each mirror's local log end, so nothing is lost or copied
@@ -196,12 +203,10 @@ async fn drive(
             return Ok(());
         }
         let refresh_every = Duration::from_millis(config.metadata_max_age_ms);
-        let acl_sync_every = Duration::from_millis(config.acl_sync_ms);
-        let offset_sync_every = Duration::from_millis(config.consumer_offset_sync_ms);
-        let config_sync_every = Duration::from_millis(config.topic_config_sync_ms);
         let due = last_refresh.is_none_or(|t| t.elapsed() >= refresh_every);
         if due {
             metadata = client.refresh_all_metadata().await?;
+            metadata_generation += 1;
             last_refresh = Some(Instant::now());
             backoff.reset();
             shared.set_source_cluster_id(metadata.cluster_id.clone());
@@ -210,76 +215,129 @@ async fn drive(
         }
         // First, so a promote request that woke the loop is acted on at once.
         crate::promote::start_promotions(shared, client);
-        let by_leader = reconcile(shared, &metadata).await;
         let n = config.num_fetchers.max(1);
-        let mut wanted: HashMap<(i32, usize), Vec<Assignment>> = HashMap::new();
-        let mut next_placement = HashMap::new();
-        for (broker, parts) in by_leader {
-            for (i, list) in spread(&placement, &parts, n).into_iter().enumerate() {
-                if list.is_empty() {
-                    continue;
-                }
-                for a in &list {
-                    next_placement.insert((a.mirror_topic.clone(), a.partition), i);
-                }
-                wanted.insert((broker, i), list);
+        // Idle passes cost one look at the mirror topics, not a walk over every partition:
+        // reconcile and the fetchers' assignments only change when what they are computed
+        // from changes (or a fetcher ended and must be restarted).
+        let inputs = ReconcileInputs::of(shared, metadata_generation, n);
+        let fetchers_alive = fetchers.values().all(|f| !f.task.is_finished());
+        if needs_reconcile(last_inputs.as_ref(), &inputs, fetchers_alive) {
+            let (by_leader, outcome) = reconcile(shared, &metadata).await;
+            // A pass that left something waiting (a source topic missing, a partition
+            // without a leader) runs again next time: its retry timeout is measured by
+            // these passes.
+            last_inputs = outcome.settled.then_some(inputs);
+            if outcome.missing_source
+                && last_refresh.is_some_and(|t| t.elapsed() >= MISSING_TOPIC_REFRESH)
+            {
+                // A mirror created by hand (or a topic created on the source) after the
+                // last refresh: look again soon instead of waiting out metadata.max.age.ms.
+                last_refresh = None;
             }
+            assign_fetchers(shared, client, by_leader, n, &mut placement, &mut fetchers);
         }
-        placement = next_placement;
-        fetchers.retain(|key, _| wanted.contains_key(key));
-        for ((broker, index), parts) in wanted {
-            match fetchers.get(&(broker, index)) {
-                Some(f) if !f.task.is_finished() => {
-                    f.assignments.send_if_modified(|cur| {
-                        if *cur != parts {
-                            *cur = parts.clone();
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                }
-                _ => {
-                    let (tx, rx) = watch::channel(parts);
-                    let task = tokio::spawn(run_fetcher(
-                        shared.clone(),
-                        client.clone(),
-                        broker,
-                        index,
-                        rx,
-                    ));
-                    fetchers.insert(
-                        (broker, index),
-                        Fetcher {
-                            assignments: tx,
-                            task,
-                        },
-                    );
-                }
-            }
-        }
-        if last_config_sync.is_none_or(|t| t.elapsed() >= config_sync_every) {
-            last_config_sync = Some(Instant::now());
-            let outcome = sync_topic_configs(shared, client).await;
-            shared.record_task("topic_config_sync", outcome);
-        }
-        if config.consumer_offset_sync
-            && last_offset_sync.is_none_or(|t| t.elapsed() >= offset_sync_every)
-        {
-            last_offset_sync = Some(Instant::now());
-            let outcome = sync_consumer_offsets(shared, client, None).await;
-            shared.record_task("consumer_offset_sync", outcome);
-        }
-        if config.acl_sync && last_acl_sync.is_none_or(|t| t.elapsed() >= acl_sync_every) {
-            last_acl_sync = Some(Instant::now());
-            let outcome = sync_acls(shared, client).await;
-            shared.record_task("acl_sync", outcome);
-        }
+        run_due_syncs(
+            shared,
+            client,
+            &config,
+            &mut last_config_sync,
+            &mut last_offset_sync,
+            &mut last_acl_sync,
+        )
+        .await;
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = shared.refresh.notified() => { last_refresh = None; }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
+    }
+}
+
+/// Hands the partitions to fetch to `n` fetchers per source leader, spread evenly and
+/// stickily; a fetcher whose list changed gets the new list as a whole (one new `Arc`, so
+/// it can tell "unchanged" by pointer), a missing or ended one is started.
+fn assign_fetchers(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    by_leader: HashMap<i32, Vec<Assignment>>,
+    n: usize,
+    placement: &mut HashMap<PartitionKey, usize>,
+    fetchers: &mut HashMap<(i32, usize), Fetcher>,
+) {
+    let mut wanted: HashMap<(i32, usize), Vec<Assignment>> = HashMap::new();
+    let mut next_placement = HashMap::new();
+    for (broker, parts) in by_leader {
+        for (i, list) in spread(placement, &parts, n).into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            for a in &list {
+                next_placement.insert((a.mirror_topic.clone(), a.partition), i);
+            }
+            wanted.insert((broker, i), list);
+        }
+    }
+    *placement = next_placement;
+    fetchers.retain(|key, _| wanted.contains_key(key));
+    for ((broker, index), parts) in wanted {
+        match fetchers.get(&(broker, index)) {
+            Some(f) if !f.task.is_finished() => {
+                f.assignments.send_if_modified(|cur| {
+                    if **cur != parts {
+                        *cur = Arc::new(parts);
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            _ => {
+                let (tx, rx) = watch::channel(Arc::new(parts));
+                let task = tokio::spawn(run_fetcher(
+                    shared.clone(),
+                    client.clone(),
+                    broker,
+                    index,
+                    rx,
+                ));
+                fetchers.insert(
+                    (broker, index),
+                    Fetcher {
+                        assignments: tx,
+                        task,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Runs the periodic config, consumer-offset and ACL syncs that are due.
+async fn run_due_syncs(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    config: &crate::config::LinkConfig,
+    last_config_sync: &mut Option<Instant>,
+    last_offset_sync: &mut Option<Instant>,
+    last_acl_sync: &mut Option<Instant>,
+) {
+    let due = |last: &Option<Instant>, every_ms: u64| {
+        last.is_none_or(|t| t.elapsed() >= Duration::from_millis(every_ms))
+    };
+    if due(last_config_sync, config.topic_config_sync_ms) {
+        *last_config_sync = Some(Instant::now());
+        let outcome = sync_topic_configs(shared, client).await;
+        shared.record_task("topic_config_sync", outcome);
+    }
+    if config.consumer_offset_sync && due(last_offset_sync, config.consumer_offset_sync_ms) {
+        *last_offset_sync = Some(Instant::now());
+        let outcome = sync_consumer_offsets(shared, client, None).await;
+        shared.record_task("consumer_offset_sync", outcome);
+    }
+    if config.acl_sync && due(last_acl_sync, config.acl_sync_ms) {
+        *last_acl_sync = Some(Instant::now());
+        let outcome = sync_acls(shared, client).await;
+        shared.record_task("acl_sync", outcome);
     }
 }
 
@@ -395,15 +453,36 @@ async fn source_topic_configs(client: &Client, topic: &str) -> BTreeMap<String, 
     }
 }
 
+/// How often the link loop refreshes source metadata while a mirror's source topic is
+/// missing from it.
+const MISSING_TOPIC_REFRESH: Duration = Duration::from_secs(1);
+
+/// What a reconcile pass left undone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReconcileOutcome {
+    /// Nothing is waiting on the source (false: a missing topic, a partition without a
+    /// leader, metadata not fetched yet, a topic being positioned), so the next pass may be
+    /// skipped if its inputs are unchanged.
+    pub settled: bool,
+    /// A mirroring topic's source topic is missing from the metadata used.
+    pub missing_source: bool,
+}
+
 /// Checks every mirror of this link against source metadata; returns partitions to fetch,
-/// grouped by source leader.
-async fn reconcile(
+/// grouped by source leader, and what the pass left waiting.
+pub(crate) async fn reconcile(
     shared: &Arc<LinkShared>,
     metadata: &ClusterMetadata,
-) -> HashMap<i32, Vec<Assignment>> {
+) -> (HashMap<i32, Vec<Assignment>>, ReconcileOutcome) {
     let mut by_leader: HashMap<i32, Vec<Assignment>> = HashMap::new();
+    let mut settled = true;
+    let mut missing_source = false;
     for m in shared.mirrors() {
-        if !m.mirror.state.is_mirroring() || lock(&shared.positioning).contains(&m.topic) {
+        if !m.mirror.state.is_mirroring() {
+            continue;
+        }
+        if lock(&shared.positioning).contains(&m.topic) {
+            settled = false;
             continue;
         }
         let fail = |reason: &str, message: String| shared.fail_mirror(&m.topic, reason, message);
@@ -411,12 +490,15 @@ async fn reconcile(
         // real Metadata answer always names a broker; a source whose last topic was
         // deleted answers with no topics, and that must still fail its mirrors.
         if metadata.brokers.is_empty() {
+            settled = false;
             continue;
         }
         let source = metadata
             .topic(&m.mirror.source_topic)
             .filter(|t| t.error != Some(ErrorCode::UnknownTopicOrPartition));
         let Some(source) = source else {
+            settled = false;
+            missing_source = true;
             // Possibly deleted, possibly a source broker with stale metadata: retried until
             // cluster.link.retry.timeout.ms, as Confluent does.
             let missing_ms = shared.source_topic_missing(&m.topic);
@@ -463,6 +545,7 @@ async fn reconcile(
             continue;
         }
         if source_partitions > m.partitions {
+            settled = false;
             match shared
                 .local
                 .add_mirror_partitions(&m.topic, source_partitions)
@@ -475,6 +558,7 @@ async fn reconcile(
         }
         for (partition, pm) in &source.partitions {
             let Some(leader) = pm.leader_id.filter(|l| *l >= 0) else {
+                settled = false;
                 // Not fetched until the source elects a leader; retried for as long as
                 // that takes (an unavailable source partition never fails its mirror), and
                 // counted once per episode however often this loop looks.
@@ -497,7 +581,13 @@ async fn reconcile(
             });
         }
     }
-    by_leader
+    (
+        by_leader,
+        ReconcileOutcome {
+            settled,
+            missing_source,
+        },
+    )
 }
 
 /// Where each partition of a new mirror starts, by `mirror.start.offset.spec`, resolved

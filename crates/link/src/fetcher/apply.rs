@@ -50,15 +50,26 @@ pub(super) struct Prediction {
 }
 
 impl Pending {
+    /// The position entry of each (source topic, partition), so matching a response of
+    /// many partitions is linear, not a scan per partition.
+    fn by_source(&self) -> HashMap<(&str, i32), usize> {
+        self.positions
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| ((a.source_topic.as_str(), a.partition), i))
+            .rev() // the first entry wins, as a scan would find it
+            .collect()
+    }
+
     /// Predicts, partition by partition, where the local logs will end once this response
     /// is appended.
     pub fn predict(&self) -> Prediction {
         let mut out = Prediction::default();
+        let index = self.by_source();
         for fp in &self.response.partitions {
-            let Some((a, pos)) = self
-                .positions
-                .iter()
-                .find(|(a, _)| a.source_topic == fp.topic && a.partition == fp.partition)
+            let Some((a, pos)) = index
+                .get(&(fp.topic.as_str(), fp.partition))
+                .and_then(|&i| self.positions.get(i))
             else {
                 continue;
             };
@@ -114,11 +125,11 @@ pub(super) async fn apply_pending(
     // Clean partitions first: an error path may wait on the source (offset lookups).
     let mut order: Vec<&FetchedPartition> = p.response.partitions.iter().collect();
     order.sort_by_key(|fp| fp.error.is_some() || fp.diverging_epoch.is_some());
+    let index = p.by_source();
     for fp in order {
-        let Some((a, pos)) = p
-            .positions
-            .iter()
-            .find(|(a, _)| a.source_topic == fp.topic && a.partition == fp.partition)
+        let Some((a, pos)) = index
+            .get(&(fp.topic.as_str(), fp.partition))
+            .and_then(|&i| p.positions.get(i))
         else {
             continue;
         };

@@ -15,6 +15,12 @@
 //! nothing. A partition absent from an incremental response was fetched and had nothing
 //! new. Any session error falls back to a full fetch that starts a new session.
 //!
+//! Idle cost: a round in which nothing changed sends an empty incremental request and does
+//! one position lookup and one session lookup per partition, without copying the
+//! assignment or allocating per partition ([`session`]); silent partitions get their
+//! last-fetch time recorded once per second, not per long poll. Nothing in a round scans
+//! the partitions once per partition.
+//!
 //! Fault containment (invariants; [`partition`], [`crate::faults`]):
 //! * a partition whose fetch or append failed is left out of requests for
 //!   `replica.fetch.backoff.ms` while the others keep fetching; its failure is recorded
@@ -30,7 +36,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strait_client::fetch::{FetchParams, FetchPartitionSpec, IsolationLevel};
 use strait_client::{Client, ClientError, Connection};
@@ -43,9 +49,11 @@ use crate::shared::{now_ms, LinkShared};
 
 mod apply;
 mod partition;
+mod session;
 
 use apply::{apply_pending, Key, Pending, Prediction};
 use partition::{adds_partitions, Backoffs};
+use session::{Session, Want};
 
 /// This fetcher's own connection to its source broker (reopened when it breaks or the
 /// broker's advertised address changes).
@@ -71,7 +79,7 @@ async fn connection(
 }
 
 /// One partition a fetcher is responsible for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Assignment {
     pub mirror_topic: String,
     pub source_topic: String,
@@ -81,14 +89,8 @@ pub struct Assignment {
     pub leader_epoch: i32,
 }
 
-/// The fetcher's side of an incremental fetch session.
-struct Session {
-    id: i32,
-    /// Epoch of the next request.
-    epoch: i32,
-    /// What the session holds for each partition: the last request data sent.
-    sent: HashMap<(String, i32), FetchPartitionSpec>,
-}
+/// A fetcher's assignment: replaced as a whole by the link loop, shared without copying.
+pub type Assignments = Arc<Vec<Assignment>>;
 
 enum SessionMode {
     /// Try to create a session with the next full fetch.
@@ -106,18 +108,25 @@ fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
+/// How often partitions that an incremental response left out (nothing new) get their
+/// last-fetch time and recovery recorded. Doing it every round would cost a stats update
+/// per idle partition per long poll; partitions the request itself carried are recorded
+/// at once.
+const SILENT_SWEEP: Duration = Duration::from_secs(1);
+
 /// Runs fetcher `index` of source broker `broker` until its assignment channel closes.
 pub async fn run_fetcher(
     shared: Arc<LinkShared>,
     client: Client,
     broker: i32,
     index: usize,
-    mut assignments: watch::Receiver<Vec<Assignment>>,
+    mut assignments: watch::Receiver<Assignments>,
 ) {
     let mut conn: Option<Connection> = None;
     let mut delayed = Backoffs::default();
     let mut rotation = 0usize;
     let mut session = SessionMode::Create;
+    let mut last_sweep = Instant::now();
     // A response received but not yet appended. Appending it overlaps with the next fetch
     // (sent at the offsets the append will leave), so the source and the destination work
     // at the same time instead of taking turns.
@@ -129,10 +138,10 @@ pub async fn run_fetcher(
         // Read every round: an alter of the link's fetch settings applies at once.
         let config = shared.config();
         let backoff = Duration::from_millis(config.fetch_backoff_ms.max(10));
-        let mut parts = assignments.borrow_and_update().clone();
+        let current: Assignments = assignments.borrow_and_update().clone();
         delayed.expire();
-        parts.retain(|a| !delayed.is_delayed(a));
-        if parts.is_empty() && pending.is_none() {
+        let any_due = current.iter().any(|a| !delayed.is_delayed(a));
+        if !any_due && pending.is_none() {
             // Everything is backing off (or nothing is assigned): wait for the first
             // partition to be due again, or for a new assignment.
             let wake = delayed.next_due();
@@ -147,47 +156,55 @@ pub async fn run_fetcher(
             }
             continue;
         }
-        if !parts.is_empty() {
-            rotation = rotation.wrapping_add(1);
-            let len = parts.len();
-            parts.rotate_left(rotation % len);
-        }
+        // Rotate the request order so no partition starves behind a busy one.
+        rotation = rotation.wrapping_add(1);
+        let rotated = current
+            .iter()
+            .cycle()
+            .skip(rotation % current.len().max(1))
+            .take(current.len());
 
         // Pipeline every partition of the pending response whose end offset can be
         // predicted; the others sit this request out and are fetched once applied.
         let predicted: Prediction = pending.as_ref().map(Pending::predict).unwrap_or_default();
-        let mut specs = Vec::with_capacity(parts.len());
-        let mut positions = Vec::with_capacity(parts.len());
-        for a in &parts {
-            let key: Key = (a.mirror_topic.clone(), a.partition);
-            if predicted.held.contains(&key) {
+        let any_predicted = !predicted.positions.is_empty() || !predicted.held.is_empty();
+        let mut positions: Vec<(&Assignment, PartitionPosition)> =
+            Vec::with_capacity(current.len());
+        for a in rotated {
+            if delayed.is_delayed(a) {
                 continue;
             }
+            let pred = if any_predicted {
+                let key: Key = (a.mirror_topic.clone(), a.partition);
+                if predicted.held.contains(&key) {
+                    continue;
+                }
+                predicted.positions.get(&key).copied()
+            } else {
+                None
+            };
             let actual = shared
                 .local
                 .partition_position(&a.mirror_topic, a.partition);
-            let position = match (predicted.positions.get(&key), actual) {
-                (Some(pred), Ok(_)) => Ok(*pred),
-                (_, actual) => actual,
-            };
-            match position {
-                Ok(pos) => {
-                    let mut spec = FetchPartitionSpec::new(
-                        a.source_topic.clone(),
-                        a.partition,
-                        pos.log_end_offset,
-                    );
-                    spec.current_leader_epoch = a.leader_epoch;
-                    spec.last_fetched_epoch = pos.latest_epoch.unwrap_or(-1);
-                    spec.partition_max_bytes = config.fetch_max_bytes;
-                    specs.push(spec);
-                    positions.push((a, pos));
-                }
+            match (pred, actual) {
+                (Some(pred), Ok(_)) => positions.push((a, pred)),
+                (_, Ok(pos)) => positions.push((a, pos)),
                 // The mirror was deleted or promoted under us; the link loop will reassign.
-                Err(_) => continue,
+                (_, Err(_)) => continue,
             }
         }
-        if specs.is_empty() {
+        let wanted: Vec<Want<'_>> = positions
+            .iter()
+            .map(|(a, pos)| Want {
+                topic: &a.source_topic,
+                partition: a.partition,
+                fetch_offset: pos.log_end_offset,
+                current_leader_epoch: a.leader_epoch,
+                last_fetched_epoch: pos.latest_epoch.unwrap_or(-1),
+                partition_max_bytes: config.fetch_max_bytes,
+            })
+            .collect();
+        if wanted.is_empty() {
             if let Some(p) = pending.take() {
                 // Nothing to overlap with: apply what was received, then start over.
                 let failed = apply_pending(&shared, &client, broker, p).await;
@@ -201,23 +218,14 @@ pub async fn run_fetcher(
             }
             continue;
         }
-        // Full or incremental request, depending on the session.
+        // Full or incremental request, depending on the session. An incremental one
+        // carries only what changed: in an idle round, nothing.
         let (session_id, session_epoch, request_parts, forgotten) = match &session {
-            SessionMode::Unsupported => (0, -1, specs.clone(), Vec::new()),
-            SessionMode::Create => (0, 0, specs.clone(), Vec::new()),
+            SessionMode::Unsupported => (0, -1, all_specs(&wanted), Vec::new()),
+            SessionMode::Create => (0, 0, all_specs(&wanted), Vec::new()),
             SessionMode::Open(s) => {
-                let changed: Vec<FetchPartitionSpec> = specs
-                    .iter()
-                    .filter(|sp| s.sent.get(&(sp.topic.clone(), sp.partition)) != Some(*sp))
-                    .cloned()
-                    .collect();
-                let mut forgotten: HashMap<String, Vec<i32>> = HashMap::new();
-                for (t, p) in s.sent.keys() {
-                    if !specs.iter().any(|sp| sp.topic == *t && sp.partition == *p) {
-                        forgotten.entry(t.clone()).or_default().push(*p);
-                    }
-                }
-                (s.id, s.epoch, changed, forgotten.into_iter().collect())
+                let (changed, forgotten) = s.plan(&wanted);
+                (s.id, s.epoch, changed, forgotten)
             }
         };
         let params = FetchParams {
@@ -232,7 +240,6 @@ pub async fn run_fetcher(
             rack_id: String::new(),
         };
         let to_apply = pending.take();
-        let in_flight: Vec<&Assignment> = positions.iter().map(|(a, _)| *a).collect();
         // The fetch is polled first, so its request is on the wire before the append runs.
         let fetch = async {
             connection(&client, broker, &mut conn)
@@ -256,6 +263,7 @@ pub async fn run_fetcher(
                     // Partitions leaving or a leader epoch moving wait for the next round
                     // (their results are dropped below); only new partitions should not
                     // wait out a long poll.
+                    let in_flight: Vec<&Assignment> = positions.iter().map(|(a, _)| *a).collect();
                     if adds_partitions(&assignments.borrow(), &in_flight) {
                         break None;
                     }
@@ -292,10 +300,15 @@ pub async fn run_fetcher(
             }
         }
         {
-            let current = assignments.borrow();
-            for (a, _) in &positions {
-                if !current.contains(a) {
-                    stale.insert((a.mirror_topic.clone(), a.partition));
+            // The link loop replaces the assignment as a whole, so an unchanged pointer
+            // means nothing moved and no partition needs checking.
+            let now_assigned = assignments.borrow();
+            if !Arc::ptr_eq(&current, &now_assigned) {
+                let set: HashSet<&Assignment> = now_assigned.iter().collect();
+                for (a, _) in &positions {
+                    if !set.contains(a) {
+                        stale.insert((a.mirror_topic.clone(), a.partition));
+                    }
                 }
             }
         }
@@ -340,20 +353,26 @@ pub async fn run_fetcher(
             }
         };
         let incremental = matches!(session, SessionMode::Open(_));
-        let sent = || {
-            specs
-                .iter()
-                .map(|sp| ((sp.topic.clone(), sp.partition), sp.clone()))
-                .collect()
-        };
+        let FetchParams {
+            partitions: carried,
+            forgotten,
+            ..
+        } = params;
+        // The partitions this request carried (for an incremental one: those whose
+        // request data changed), by source key.
+        let mut carried_keys: HashMap<String, HashSet<i32>> = HashMap::new();
+        if incremental {
+            for sp in &carried {
+                carried_keys
+                    .entry(sp.topic.clone())
+                    .or_default()
+                    .insert(sp.partition);
+            }
+        }
         session = match session {
             SessionMode::Create if response.session_id > 0 => {
                 tracing::debug!(link = %shared.name(), broker, fetcher = index, session = response.session_id, "fetch session established");
-                SessionMode::Open(Session {
-                    id: response.session_id,
-                    epoch: 1,
-                    sent: sent(),
-                })
+                SessionMode::Open(Session::new(response.session_id, carried))
             }
             SessionMode::Create => {
                 tracing::debug!(link = %shared.name(), broker, "source keeps no fetch sessions; fetching in full");
@@ -361,46 +380,81 @@ pub async fn run_fetcher(
             }
             SessionMode::Open(mut s) => {
                 s.epoch = next_epoch(s.epoch);
-                s.sent = sent();
+                s.commit(carried, &forgotten);
                 SessionMode::Open(s)
             }
             SessionMode::Unsupported => SessionMode::Unsupported,
         };
+        let answered: HashSet<(&str, i32)> = response
+            .partitions
+            .iter()
+            .map(|fp| (fp.topic.as_str(), fp.partition))
+            .collect();
         if incremental {
             // Silence in an incremental response means "nothing new": the partition was
             // fetched (a success, ending any run of failures), and its last-seen high
-            // watermark still holds.
+            // watermark still holds. Recorded at once for the partitions this request
+            // carried (a failure could only have been recorded for those), for the others
+            // once per SILENT_SWEEP.
+            let sweep = last_sweep.elapsed() >= SILENT_SWEEP;
+            if sweep {
+                last_sweep = Instant::now();
+            }
             let now = now_ms();
-            for (a, _) in &positions {
-                let answered = response
-                    .partitions
-                    .iter()
-                    .any(|fp| fp.topic == a.source_topic && fp.partition == a.partition);
-                if !answered && !stale.contains(&(a.mirror_topic.clone(), a.partition)) {
-                    shared.update_stats(&a.mirror_topic, a.partition, |s| {
-                        if s.last_fetch_ms.is_some() {
-                            s.last_fetch_ms = Some(now);
-                        }
-                    });
-                    shared.partition_recovered(&a.mirror_topic, a.partition);
+            for (a, _) in positions
+                .iter()
+                .filter(|_| sweep || !carried_keys.is_empty())
+            {
+                if answered.contains(&(a.source_topic.as_str(), a.partition)) {
+                    continue;
                 }
+                let carried = carried_keys
+                    .get(a.source_topic.as_str())
+                    .is_some_and(|ps| ps.contains(&a.partition));
+                if !sweep && !carried {
+                    continue;
+                }
+                if !stale.is_empty() && stale.contains(&(a.mirror_topic.clone(), a.partition)) {
+                    continue;
+                }
+                shared.update_stats(&a.mirror_topic, a.partition, |s| {
+                    if s.last_fetch_ms.is_some() {
+                        s.last_fetch_ms = Some(now);
+                    }
+                });
+                shared.partition_recovered(&a.mirror_topic, a.partition);
             }
         }
-        let mut response = response;
-        response.partitions.retain(|fp| {
-            !positions.iter().any(|(a, _)| {
-                a.source_topic == fp.topic
-                    && a.partition == fp.partition
-                    && stale.contains(&(a.mirror_topic.clone(), a.partition))
+        // Only the partitions the response answers wait to be applied (in an idle round,
+        // none), less those whose result became stale.
+        let kept: Vec<(Assignment, PartitionPosition)> = positions
+            .iter()
+            .filter(|(a, _)| answered.contains(&(a.source_topic.as_str(), a.partition)))
+            .filter(|(a, _)| {
+                stale.is_empty() || !stale.contains(&(a.mirror_topic.clone(), a.partition))
             })
-        });
+            .map(|(a, pos)| ((*a).clone(), *pos))
+            .collect();
+        drop(answered);
+        let mut response = response;
+        if !stale.is_empty() {
+            let stale_sources: HashSet<(&str, i32)> = positions
+                .iter()
+                .filter(|(a, _)| stale.contains(&(a.mirror_topic.clone(), a.partition)))
+                .map(|(a, _)| (a.source_topic.as_str(), a.partition))
+                .collect();
+            response
+                .partitions
+                .retain(|fp| !stale_sources.contains(&(fp.topic.as_str(), fp.partition)));
+        }
         pending = Some(Pending {
             response,
-            positions: positions
-                .into_iter()
-                .filter(|(a, _)| !stale.contains(&(a.mirror_topic.clone(), a.partition)))
-                .map(|(a, pos)| (a.clone(), pos))
-                .collect::<Vec<(Assignment, PartitionPosition)>>(),
+            positions: kept,
         });
     }
+}
+
+/// Every wanted partition as request data (a full fetch: no session, or creating one).
+fn all_specs(wanted: &[Want<'_>]) -> Vec<FetchPartitionSpec> {
+    wanted.iter().map(|w| w.to_spec()).collect()
 }

@@ -8,7 +8,7 @@
 //! leader epoch moved, so a flapping or failing partition cannot keep cutting the
 //! connection and fetch session of the partitions it shares a fetcher with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::apply::Key;
@@ -36,8 +36,12 @@ impl Backoffs {
     }
 
     pub fn is_delayed(&self, a: &Assignment) -> bool {
-        self.until
-            .contains_key(&(a.mirror_topic.clone(), a.partition))
+        // Asked for every partition every round: nothing to look up (or allocate) in the
+        // usual case of no partition backing off.
+        !self.until.is_empty()
+            && self
+                .until
+                .contains_key(&(a.mirror_topic.clone(), a.partition))
     }
 
     /// When the first partition is due again, if any is backing off.
@@ -48,11 +52,14 @@ impl Backoffs {
 
 /// Does `next` bring a partition (by mirror topic and partition) that `in_flight` lacks?
 pub(super) fn adds_partitions(next: &[Assignment], in_flight: &[&Assignment]) -> bool {
-    next.iter().any(|n| {
-        !in_flight
-            .iter()
-            .any(|a| a.mirror_topic == n.mirror_topic && a.partition == n.partition)
-    })
+    // Linear in the partitions (a set, not a scan per partition): this runs on every
+    // assignment change while a fetch of thousands of partitions is out.
+    let flying: HashSet<(&str, i32)> = in_flight
+        .iter()
+        .map(|a| (a.mirror_topic.as_str(), a.partition))
+        .collect();
+    next.iter()
+        .any(|n| !flying.contains(&(n.mirror_topic.as_str(), n.partition)))
 }
 
 #[cfg(test)]
