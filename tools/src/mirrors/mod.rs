@@ -70,8 +70,11 @@ pub const STATES: &[&str] = &[
     "PENDING_RESTORE",
 ];
 
-/// How often `--wait` polls.
+/// How often `--wait` polls: first after `WAIT_POLL_FIRST`, doubling up to `WAIT_POLL`, so
+/// a promotion at lag 0 (a few milliseconds on the broker) is reported at once and a long
+/// drain costs at most two DescribeMirrors a second.
 pub const WAIT_POLL: Duration = Duration::from_millis(500);
+const WAIT_POLL_FIRST: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
@@ -516,6 +519,7 @@ async fn wait_stopped(
     progress: &mut dyn FnMut(&str),
 ) -> Result<WaitOutcome, ToolError> {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut poll = WAIT_POLL_FIRST;
     let mut pending: Vec<String> = topics.to_vec();
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
     let mut last: BTreeMap<String, MirrorDescription> = BTreeMap::new();
@@ -574,7 +578,8 @@ async fn wait_stopped(
             ));
             break;
         }
-        tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
+        tokio::time::sleep(poll.min(deadline - now)).await;
+        poll = (poll * 2).min(WAIT_POLL);
     }
     let summary = if stopped.is_empty() {
         String::new()
