@@ -69,24 +69,7 @@ impl GroupCoordinator {
                 group: req.group_id.clone(),
                 offsets: records,
             };
-            match st.store.append(&record) {
-                Ok(()) => {
-                    apply_record(&mut st.groups, record);
-                    if let Some(g) = st.groups.get_mut(&req.group_id) {
-                        g.persisted = true;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(group = %req.group_id, error = %e, "cannot persist committed offsets");
-                    for (_, parts) in &mut out {
-                        for (_, err) in parts.iter_mut() {
-                            if *err == Code::None {
-                                *err = Code::KafkaStorageError;
-                            }
-                        }
-                    }
-                }
-            }
+            persist_offsets(&mut st, &req.group_id, record, &mut out);
         }
         st.settle(&req.group_id);
         out
@@ -261,5 +244,34 @@ impl GroupCoordinator {
             apply_record(&mut st.groups, record);
         }
         Ok(out)
+    }
+}
+
+/// Appends an offsets record (plain or transactional) and applies it once it is written;
+/// if it cannot be written, every partition that had passed its checks answers
+/// KAFKA_STORAGE_ERROR and nothing is applied.
+pub(super) fn persist_offsets(
+    st: &mut State,
+    group: &str,
+    record: Record,
+    out: &mut PartitionErrors,
+) {
+    match st.store.append(&record) {
+        Ok(()) => {
+            apply_record(&mut st.groups, record);
+            if let Some(g) = st.groups.get_mut(group) {
+                g.persisted = true;
+            }
+        }
+        Err(e) => {
+            tracing::error!(group, error = %e, "cannot persist committed offsets");
+            for (_, parts) in out.iter_mut() {
+                for (_, err) in parts.iter_mut() {
+                    if *err == Code::None {
+                        *err = Code::KafkaStorageError;
+                    }
+                }
+            }
+        }
     }
 }

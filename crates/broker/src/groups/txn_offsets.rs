@@ -331,24 +331,7 @@ impl GroupCoordinator {
                 producer_epoch: req.producer_epoch,
                 offsets: records,
             };
-            match st.store.append(&record) {
-                Ok(()) => {
-                    apply_record(&mut st.groups, record);
-                    if let Some(g) = st.groups.get_mut(&req.group_id) {
-                        g.persisted = true;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(group = %req.group_id, error = %e, "cannot persist transactional offsets");
-                    for (_, parts) in &mut out {
-                        for (_, err) in parts.iter_mut() {
-                            if *err == Code::None {
-                                *err = Code::KafkaStorageError;
-                            }
-                        }
-                    }
-                }
-            }
+            super::offsets::persist_offsets(st, &req.group_id, record, &mut out);
         }
         st.settle(&req.group_id);
         out
