@@ -863,7 +863,7 @@ def main() -> int:
     for name in ("strait", "cluster-links", "mirrors"):
         src = bindir / name
         if not src.exists():
-            sys.exit(f"{src} is missing: cargo build --release -p strait-broker --bin strait -p strait-tools")
+            sys.exit(f"{src} is missing: cargo build --release -p strait-broker --bin strait && cargo build --release -p strait-tools")
         bins[name] = workdir / "bin" / name
         try:
             # A hard link pins this inode: cargo and the linker write a new file when they rebuild.
