@@ -6,6 +6,10 @@
 
 #![allow(dead_code)]
 
+mod broker;
+#[allow(unused_imports)] // only the real-broker tests use it
+pub use broker::Broker;
+
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
