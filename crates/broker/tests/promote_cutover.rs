@@ -10,42 +10,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use strait_client::fetch::{FetchParams, FetchPartitionSpec};
 use strait_client::Client;
 use strait_protocol::admin::*;
-use strait_records::record::decode_records;
 use support::*;
 
 /// Every record value of `topic`-0, in offset order, with its offset.
 async fn values(c: &Client, topic: &str) -> Vec<(i64, String)> {
-    c.refresh_metadata(&[topic]).await.unwrap();
-    let leader = c.find_leader(topic, 0).await.unwrap();
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
-        let params = FetchParams {
-            max_wait_ms: 0,
-            partitions: vec![FetchPartitionSpec::new(topic, 0, offset)],
-            ..FetchParams::default()
-        };
-        let r = c.fetch_raw(leader, &params).await.unwrap();
-        let p = &r.partitions[0];
-        assert!(p.error.is_none(), "{:?}", p.error);
-        if p.records.is_empty() {
-            return out;
-        }
-        for b in strait_records::BatchIter::new(&p.records) {
-            let b = b.unwrap();
-            for rec in decode_records(&b).unwrap() {
-                let at = b.base_offset() + i64::from(rec.offset_delta);
-                if at >= offset {
-                    let v = rec.value.map(|v| String::from_utf8_lossy(&v).to_string());
-                    out.push((at, v.unwrap_or_default()));
-                }
-            }
-            offset = offset.max(b.last_offset() + 1);
-        }
-    }
+    records(c, topic)
+        .await
+        .into_iter()
+        .map(|(o, v, _)| (o, v))
+        .collect()
 }
 
 async fn alter(dst: &Client, op: MirrorOp, topic: &str) {

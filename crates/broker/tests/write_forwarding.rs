@@ -23,10 +23,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use strait_broker::{BrokerConfig, RunningBroker};
 use strait_client::acls::{AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType};
-use strait_client::fetch::{FetchParams, FetchPartitionSpec};
 use strait_client::{Client, ClientConfig, ClientError, ErrorCode};
 use strait_protocol::admin::*;
-use strait_records::record::{decode_records, BatchBuilder};
+use strait_records::record::BatchBuilder;
 use support::*;
 
 const ALL: &str =
@@ -45,35 +44,6 @@ fn batch(values: &[String], producer: Option<(i64, i16, i32)>) -> Bytes {
 
 fn vals(tag: &str, range: std::ops::Range<i32>) -> Vec<String> {
     range.map(|i| format!("{tag}-{i}")).collect()
-}
-
-/// Every record of `topic`-0 in offset order: (offset, value, producer id).
-async fn records(c: &Client, topic: &str) -> Vec<(i64, String, i64)> {
-    c.refresh_metadata(&[topic]).await.unwrap();
-    let leader = c.find_leader(topic, 0).await.unwrap();
-    let (mut out, mut offset) = (Vec::new(), 0);
-    loop {
-        let params = FetchParams {
-            max_wait_ms: 0,
-            partitions: vec![FetchPartitionSpec::new(topic, 0, offset)],
-            ..FetchParams::default()
-        };
-        let r = c.fetch_raw(leader, &params).await.unwrap();
-        let p = &r.partitions[0];
-        assert!(p.error.is_none(), "{:?}", p.error);
-        if p.records.is_empty() {
-            return out;
-        }
-        for b in strait_records::BatchIter::new(&p.records) {
-            let b = b.unwrap();
-            for rec in decode_records(&b).unwrap() {
-                let at = b.base_offset() + i64::from(rec.offset_delta);
-                let v = rec.value.map(|v| String::from_utf8_lossy(&v).to_string());
-                out.push((at, v.unwrap_or_default(), b.header().producer_id));
-            }
-            offset = offset.max(b.last_offset() + 1);
-        }
-    }
 }
 
 fn code_of(r: &Result<strait_client::produce::ProducedBatch, ClientError>) -> Option<ErrorCode> {

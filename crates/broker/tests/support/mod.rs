@@ -180,3 +180,21 @@ pub async fn link_listing(dst: &Client, name: &str) -> ClusterLinkListing {
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
     r.links.into_iter().next().unwrap()
 }
+
+/// Every record of `topic`-0 in offset order: (offset, value, producer id of its batch).
+pub async fn records(c: &Client, topic: &str) -> Vec<(i64, String, i64)> {
+    let raw = raw_log(c, topic, 0).await;
+    let mut out = Vec::new();
+    for b in strait_records::BatchIter::new(&raw) {
+        let b = b.unwrap();
+        for rec in strait_records::record::decode_records(&b).unwrap() {
+            let v = rec.value.map(|v| String::from_utf8_lossy(&v).to_string());
+            out.push((
+                b.base_offset() + i64::from(rec.offset_delta),
+                v.unwrap_or_default(),
+                b.header().producer_id,
+            ));
+        }
+    }
+    out
+}
