@@ -1,0 +1,452 @@
+//! [`Quorum`]: the API the broker uses — open a voter, propose records, read the image,
+//! observe leadership (what Kafka's DescribeQuorum answers), shut down.
+//!
+//! Owns the node's identity file (`quorum.json`: cluster id and node id recorded on first
+//! start, checked on every later one, as Kafka's `meta.properties`), the openraft instance
+//! and the listener task.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::config::{ConfigError, QuorumConfig, VoterAddr};
+use crate::fsutil::{at, write_atomic, PathError};
+use crate::log_store::disk::{DiskLog, LogError};
+use crate::log_store::LogStore;
+use crate::network::{serve, Network, Refusals, ServerIdentity};
+use crate::state_machine::{Image, Shared, SnapshotError, StateMachine};
+use crate::types::{NodeId, Raft, Record};
+
+const IDENTITY_FILE: &str = "quorum.json";
+const LOG_DIR: &str = "log";
+
+/// Why a voter could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid quorum configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Kafka's INCONSISTENT_CLUSTER_ID: the directory belongs to another cluster or node.
+    #[error("{path} records cluster id '{found_cluster}' and node id {found_node}, but this node is configured as cluster '{cluster}' node {node}")]
+    InconsistentIdentity {
+        path: PathBuf,
+        found_cluster: String,
+        found_node: NodeId,
+        cluster: String,
+        node: NodeId,
+    },
+    #[error("quorum listener on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("corrupt {path}: {message}")]
+    CorruptIdentity { path: PathBuf, message: String },
+    #[error("raft engine: {0}")]
+    Raft(String),
+}
+
+/// Why a proposal was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// This voter is not the leader; forward to `leader_id` (Kafka: NOT_CONTROLLER).
+    #[error("node {node_id} is not the quorum leader (leader: {leader_id:?} at {leader_addr:?})")]
+    NotLeader {
+        node_id: NodeId,
+        leader_id: Option<NodeId>,
+        leader_addr: Option<VoterAddr>,
+    },
+    /// No commit within `propose_timeout` (Kafka: REQUEST_TIMED_OUT). The outcome is unknown:
+    /// the record may still commit later, or be truncated if this leader lost its majority.
+    #[error("record not committed within {0:?}; its outcome is unknown")]
+    Timeout(Duration),
+    /// Committed at `index`, but the image refused it (deterministically, on every voter).
+    #[error("record at index {index} refused by the image: {message}")]
+    Rejected { index: u64, message: String },
+    /// The quorum is shutting down or its engine stopped.
+    #[error("quorum unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ProposeError {
+    /// The Kafka error code a broker answers with.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            ProposeError::NotLeader { .. } | ProposeError::Unavailable(_) => 41, // NOT_CONTROLLER
+            ProposeError::Timeout(_) => 7,       // REQUEST_TIMED_OUT
+            ProposeError::Rejected { .. } => 42, // INVALID_REQUEST
+        }
+    }
+}
+
+/// A committed and locally applied record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Its index (offset) in the metadata log.
+    pub index: u64,
+    /// The term (Kafka leader epoch) it was committed in.
+    pub leader_epoch: u64,
+    /// What the image's `apply` returned.
+    pub reply: Vec<u8>,
+}
+
+/// One voter as DescribeQuorum reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterState {
+    pub node_id: NodeId,
+    /// Last index known replicated to it + 1; known on the leader only (and for itself).
+    pub log_end_offset: Option<u64>,
+}
+
+/// What Kafka's DescribeQuorum answers, from this node's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    pub node_id: NodeId,
+    pub leader_id: Option<NodeId>,
+    /// The current raft term.
+    pub leader_epoch: u64,
+    /// Committed index + 1 (0 when nothing is committed).
+    pub high_watermark: u64,
+    pub is_leader: bool,
+    pub last_applied: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    /// On the leader: milliseconds since a majority last acknowledged it.
+    pub millis_since_quorum_ack: Option<u64>,
+    pub voters: Vec<VoterState>,
+    /// Connections refused in the handshake (other cluster id, unknown voter, other voter
+    /// set), and the latest refusal with its Kafka error code.
+    pub refused_connections: u64,
+    pub last_refusal: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Identity {
+    cluster_id: String,
+    node_id: NodeId,
+}
+
+/// One running voter of the metadata quorum.
+pub struct Quorum<I: Image> {
+    raft: Raft,
+    shared: Arc<Shared<I>>,
+    config: QuorumConfig,
+    server: tokio::task::JoinHandle<()>,
+    local_addr: SocketAddr,
+    refusals: Arc<Refusals>,
+    /// A reader handle on the log raft owns, to flush held-back state at shutdown.
+    log_store: LogStore,
+}
+
+impl<I: Image> Quorum<I> {
+    /// Binds `config.listen_addr` and opens the voter (see [`Quorum::open_with_listener`]).
+    pub async fn open(config: QuorumConfig, image: I) -> Result<Quorum<I>, QuorumError> {
+        let addr = config.listen_addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| QuorumError::Listen { addr, source })?;
+        Self::open_with_listener(config, listener, image).await
+    }
+
+    /// Opens the voter in `config.dir` (recovering log and snapshot), starts raft and serves
+    /// peers on `listener`; initialises the quorum by the rule in the crate docs.
+    pub async fn open_with_listener(
+        config: QuorumConfig,
+        listener: TcpListener,
+        image: I,
+    ) -> Result<Quorum<I>, QuorumError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.dir).map_err(at(&config.dir))?;
+        check_identity(&config)?;
+        let log = DiskLog::open(&config.dir.join(LOG_DIR), config.segment_bytes)?;
+        let fresh_log = log.state().vote.is_none() && log.last_log_id().is_none();
+        let log_store = LogStore::new(log);
+        let state_machine = StateMachine::open(&config.dir, image)?;
+        let fresh = fresh_log && state_machine.shared.progress_is_empty();
+        let shared = Arc::clone(&state_machine.shared);
+
+        let raft_config = openraft::Config {
+            cluster_name: config.cluster_id.clone(),
+            heartbeat_interval: millis(config.heartbeat_interval),
+            election_timeout_min: millis(config.election_timeout_min),
+            election_timeout_max: millis(config.election_timeout_max),
+            install_snapshot_timeout: millis(config.propose_timeout).max(1000),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
+            purge_batch_size: 1,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| QuorumError::Config(ConfigError(e.to_string())))?;
+        let voters = Arc::new(config.voters.clone());
+        let network = Network {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            voters: Arc::clone(&voters),
+        };
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            network,
+            log_store.clone(),
+            state_machine,
+        )
+        .await
+        .map_err(|e| QuorumError::Raft(e.to_string()))?;
+
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| QuorumError::Listen {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let refusals = Arc::new(Refusals::default());
+        let identity = ServerIdentity {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            voters,
+            refusals: Arc::clone(&refusals),
+        };
+        let server = serve(listener, raft.clone(), identity);
+
+        if fresh {
+            // Every pristine voter writes this entry at the same log id, so its bytes must be
+            // the same everywhere: ids only. Addresses come from each node's own voters
+            // config when dialling, and may legitimately differ between nodes (NAT, proxies).
+            let members: BTreeMap<NodeId, BasicNode> = config
+                .voters
+                .keys()
+                .map(|id| (*id, BasicNode::default()))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => {
+                    server.abort();
+                    let _ = raft.shutdown().await;
+                    return Err(QuorumError::Raft(format!("initialize: {e}")));
+                }
+            }
+        }
+        Ok(Quorum {
+            raft,
+            shared,
+            config,
+            server,
+            local_addr,
+            refusals,
+            log_store,
+        })
+    }
+
+    /// Proposes one record; resolves once it is committed by a majority and applied here.
+    pub async fn propose(&self, record: Vec<u8>) -> Result<Applied, ProposeError> {
+        let timeout = self.config.propose_timeout;
+        let written = tokio::time::timeout(timeout, self.raft.client_write(Record(record)))
+            .await
+            .map_err(|_| ProposeError::Timeout(timeout))?;
+        match written {
+            Ok(response) => {
+                let index = response.log_id.index;
+                match response.data.0 {
+                    Ok(reply) => Ok(Applied {
+                        index,
+                        leader_epoch: response.log_id.leader_id.term,
+                        reply,
+                    }),
+                    Err(message) => Err(ProposeError::Rejected { index, message }),
+                }
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ProposeError::NotLeader {
+                    node_id: self.config.node_id,
+                    leader_id: forward.leader_id,
+                    leader_addr: forward
+                        .leader_id
+                        .and_then(|id| self.config.voters.get(&id).cloned()),
+                })
+            }
+            Err(e) => Err(ProposeError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Reads the image (a consistent view: no apply runs while `f` does).
+    pub fn read<T>(&self, f: impl FnOnce(&I) -> T) -> T {
+        f(&self.shared.read())
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    /// The address peers reach this voter's listener on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The leader as this node last saw it, with its configured address.
+    pub fn leader(&self) -> Option<(NodeId, Option<VoterAddr>)> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        leader.map(|id| (id, self.config.voters.get(&id).cloned()))
+    }
+
+    /// Whether this node currently holds leadership (its own view; a partitioned leader may
+    /// still think so until it hears a higher term — it cannot commit either way).
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// What Kafka's DescribeQuorum reports, from this node's metrics.
+    pub async fn describe(&self) -> QuorumDescription {
+        let committed = self
+            .raft
+            .with_raft_state(|st| st.committed.map(|c| c.index))
+            .await
+            .ok()
+            .flatten();
+        let m = self.raft.metrics().borrow().clone();
+        let voters = self
+            .config
+            .voters
+            .keys()
+            .map(|&node_id| {
+                let log_end_offset = if node_id == self.config.node_id {
+                    m.last_log_index.map(|i| i + 1)
+                } else {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&node_id))
+                        .and_then(|matched| matched.map(|l| l.index + 1))
+                };
+                VoterState {
+                    node_id,
+                    log_end_offset,
+                }
+            })
+            .collect();
+        QuorumDescription {
+            node_id: self.config.node_id,
+            leader_id: m.current_leader,
+            leader_epoch: m.current_term,
+            high_watermark: committed.map_or(0, |c| c + 1),
+            is_leader: m.state == ServerState::Leader,
+            last_applied: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+            voters,
+            refused_connections: self.refusals.count(),
+            last_refusal: self.refusals.last(),
+        }
+    }
+
+    /// Waits until this node's metrics satisfy `pred` (leader known, index applied, ...);
+    /// `false` when `timeout` passed first.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&QuorumDescription) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut metrics = self.raft.metrics();
+        loop {
+            if pred(&self.describe().await) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            // Metrics change on every raft event; the refused counter does not notify, so
+            // re-check at least every 50 ms.
+            let step = tokio::time::Instant::now() + Duration::from_millis(50);
+            match tokio::time::timeout_at(deadline.min(step), metrics.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return false,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Asks raft to take a snapshot now (normally the `snapshot_every` policy does).
+    pub async fn trigger_snapshot(&self) -> Result<(), QuorumError> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()))
+    }
+
+    /// Stops raft and the listener; the directory can be reopened afterwards.
+    pub async fn shutdown(mut self) -> Result<(), QuorumError> {
+        self.server.abort();
+        // Wait for the listener and its connections to be gone before raft stops, so no peer
+        // request reaches a stopping engine and the port is free for a restart.
+        let _ = (&mut self.server).await;
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        self.log_store.flush()?;
+        Ok(())
+    }
+}
+
+impl<I: Image> Drop for Quorum<I> {
+    fn drop(&mut self) {
+        // Dropped without `shutdown`: at least stop serving peers; the raft core stops once
+        // its last handle (held by the listener's connections) is gone.
+        self.server.abort();
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn check_identity(config: &QuorumConfig) -> Result<(), QuorumError> {
+    let path = config.dir.join(IDENTITY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let found: Identity =
+                serde_json::from_slice(&bytes).map_err(|e| QuorumError::CorruptIdentity {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            if found.cluster_id != config.cluster_id || found.node_id != config.node_id {
+                return Err(QuorumError::InconsistentIdentity {
+                    path,
+                    found_cluster: found.cluster_id,
+                    found_node: found.node_id,
+                    cluster: config.cluster_id.clone(),
+                    node: config.node_id,
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let identity = Identity {
+                cluster_id: config.cluster_id.clone(),
+                node_id: config.node_id,
+            };
+            let bytes =
+                serde_json::to_vec(&identity).map_err(|e| QuorumError::CorruptIdentity {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            write_atomic(&path, &bytes)?;
+            Ok(())
+        }
+        Err(e) => Err(at(&path)(e).into()),
+    }
+}
