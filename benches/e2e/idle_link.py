@@ -3,7 +3,7 @@
 source while N mirrored partitions receive no traffic, against the same two brokers with the
 same topics and no link (the reference: what the topics cost with nobody mirroring them).
 
-For each size in --partitions (default 1000,2500,4500), in one run:
+For each size in --partitions (default 1000,5000,10000), in one run:
   1. a fresh source Strait; `--topics`-sized topics created with CreateTopics (many partitions
      per topic, so 10k partitions take one request per topic, not one per partition);
   2. reference: a fresh destination Strait with the same topics created as plain topics, no
@@ -15,13 +15,20 @@ For each size in --partitions (default 1000,2500,4500), in one run:
      measures the same way.
 The link's own cost is link minus reference.
 
-Sizes are capped by open files: each partition holds 4 descriptors today (.log, .index,
-.timeindex, .txnindex) on each broker, and this machine's hard RLIMIT_NOFILE is 20,000 (not
-raisable without CAP_SYS_RESOURCE), so ~4,900 partitions is the most one broker can open
-here; 10,000 needs `ulimit -Hn` >= ~41,000. The harness raises the soft limit to the hard one.
+Open files: each idle partition holds one descriptor per broker, its active segment's `.log`
+(index files are written at flush/roll/close and not kept open, as Kafka mmaps its indexes and
+closes them; crates/storage/src/segment/mod.rs). A partition with S segments holds S. This
+machine's hard RLIMIT_NOFILE is 20,000 (not raisable without CAP_SYS_RESOURCE), so ~19,000
+single-segment partitions per broker fit; the harness raises the soft limit to the hard one.
+Before that change each partition held 4 (.log, .index, .timeindex, .txnindex) and ~4,900 was
+the cap.
 
-    cargo build --release -p strait-broker --bin strait && cargo build --release --bin cluster-links --bin mirrors
-    protocol-tests/.venv/bin/python benches/e2e/idle_link.py                         # ~4 min
+Release builds into a separate target dir (STRAIT_BIN_DIR points the harness at them):
+
+    CARGO_TARGET_DIR=/work/target-bench cargo build --release -p strait-broker --bin strait
+    CARGO_TARGET_DIR=/work/target-bench cargo build --release -p strait-tools
+    STRAIT_BIN_DIR=/work/target-bench/release protocol-tests/.venv/bin/python benches/e2e/idle_link.py \
+        --partitions 1000,5000,10000 --window-s 20                                   # ~20 min
     protocol-tests/.venv/bin/python benches/e2e/idle_link.py --partitions 1000 --window-s 10   # smoke
 """
 
@@ -156,7 +163,7 @@ def run_size(workdir: str, total: int, per_topic: int, settle_s: float, window_s
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--partitions", default="1000,2500,4500", help="comma list of mirrored partition counts")
+    ap.add_argument("--partitions", default="1000,5000,10000", help="comma list of mirrored partition counts")
     ap.add_argument("--per-topic", type=int, default=100, help="partitions per topic")
     ap.add_argument("--settle-s", type=float, default=5.0, help="wait before each window")
     ap.add_argument("--window-s", type=float, default=30.0, help="measurement window")
@@ -172,7 +179,7 @@ def main() -> int:
     for b in ("strait", "cluster-links", "mirrors"):
         if not os.path.exists(common.strait_bin(b)):
             raise SystemExit(f"{common.strait_bin(b)} missing: cargo build --release --bins")
-    # Brokers inherit it: every partition costs 4 open files per broker.
+    # Brokers inherit it: every partition costs one open file per segment per broker.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     workdir = temp_dir("bench-idle-", args.workdir)

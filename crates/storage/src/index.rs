@@ -11,13 +11,22 @@
 //!   `(t, o)` means every batch up to the one ending at `o` has timestamps `<= t`.
 //!
 //! Invariants: offsets and positions strictly increase, timestamps strictly increase, and no
-//! entry points past the end of the segment's log file. Files are never mmapped (no unsafe);
-//! the in-memory copy is authoritative and the file is rebuilt from it when needed.
+//! entry points past the end of the segment's log file. Files are never mmapped (no unsafe)
+//! nor held open: the in-memory copy is authoritative, and the file is written from it
+//! lazily (see [`IndexFile`]).
+//!
+//! Durability: the log's recovery point trusts the index entries below it, so **every entry
+//! covering an offset below a recovery point is written and fdatasynced before that
+//! recovery point is checkpointed**. Every path that moves the recovery point (flush, roll,
+//! background flush, close) calls [`IndexFile::write_pending`] and fsyncs first; entries
+//! above the recovery point may be missing from the file after a crash, and open rebuilds
+//! them from the data.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::io_context;
 use crate::fault::{self, Op};
@@ -74,16 +83,38 @@ impl IndexEntry for TimeEntry {
     }
 }
 
-/// One index file and its entries.
+/// One index file and its entries. No file descriptor is held: the in-memory entries are
+/// authoritative, and [`IndexFile::write_pending`] opens the file, `pwrite`s the entries it
+/// does not hold yet and hands the handle back (or drops it) — at flush, at roll, at close
+/// and for a background flush. An idle partition therefore costs one descriptor (its active
+/// `.log`), as in Kafka, which mmaps its indexes and closes their files.
+///
+/// `written` and `synced` are prefixes of `entries` (`synced <= written <= len`): the
+/// entries the file holds, and those known durable (fdatasynced). They are atomics so a
+/// background flush can write and note them under a shared borrow of the log; concurrent
+/// writers write the same bytes at the same positions, so they cannot disagree.
 pub(crate) struct IndexFile<E: IndexEntry> {
     path: PathBuf,
-    file: File,
     entries: Vec<E>,
+    written: AtomicUsize,
+    synced: AtomicUsize,
+}
+
+/// Opens an existing index file for writing; never creates one, so a write for a segment
+/// whose files were renamed or deleted fails instead of leaving a stray file.
+fn open_existing(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_context("open index", path, e))
 }
 
 impl<E: IndexEntry> IndexFile<E> {
-    /// Opens (creating if absent) and reads every entry. `None` entries means the file's
-    /// length is not a whole number of entries; the caller rebuilds it.
+    /// Reads every entry (creating an empty file if absent) and closes the file. `false`
+    /// means the file's length is not a whole number of entries; the caller rebuilds it.
+    /// The entries read are in the file but not known durable (a process crash leaves
+    /// them in the page cache), so the next flush fsyncs them.
     pub fn open(path: &Path) -> io::Result<(Self, bool)> {
         let file = OpenOptions::new()
             .read(true)
@@ -100,20 +131,21 @@ impl<E: IndexEntry> IndexFile<E> {
         file.read_exact_at(&mut bytes, 0)
             .map_err(|e| io_context("read index", path, e))?;
         let whole = bytes.len() % E::SIZE == 0;
-        let entries = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
+        let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
         Ok((
             IndexFile {
                 path: path.to_path_buf(),
-                file,
+                written: AtomicUsize::new(entries.len()),
+                synced: AtomicUsize::new(0),
                 entries,
             },
             whole,
         ))
     }
 
-    /// Creates an empty index, truncating any existing file.
+    /// Creates an empty index file, truncating any existing one, and closes it.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -122,8 +154,9 @@ impl<E: IndexEntry> IndexFile<E> {
             .map_err(|e| io_context("create index", path, e))?;
         Ok(IndexFile {
             path: path.to_path_buf(),
-            file,
             entries: Vec::new(),
+            written: AtomicUsize::new(0),
+            synced: AtomicUsize::new(0),
         })
     }
 
@@ -137,54 +170,90 @@ impl<E: IndexEntry> IndexFile<E> {
         (self.entries.len() * E::SIZE) as u64
     }
 
-    /// Appends entries with one write. On error the in-memory entries are unchanged, but
-    /// the file may hold part of the new entries past them (the caller takes the
-    /// partition offline; recovery rebuilds indexes from the data).
-    pub fn append(&mut self, new: &[E]) -> io::Result<()> {
-        if new.is_empty() {
+    /// Adds entries in memory only; they reach the file at the next
+    /// [`IndexFile::write_pending`] (every recovery-point move does one first).
+    pub fn append(&mut self, new: &[E]) {
+        self.entries.extend_from_slice(new);
+    }
+
+    /// Writes the entries the file does not hold yet with one `pwrite`. Returns the handle
+    /// and the entry count the file then holds when some of them are not known durable
+    /// (the caller fsyncs it, then calls [`IndexFile::mark_synced`]), `None` when
+    /// everything is durable already (no file is opened). On a write error the file may
+    /// hold part of the new entries past `written`: they are cut back (best effort) and
+    /// rewritten by the next call; the caller takes the partition offline.
+    pub fn write_pending(&self) -> io::Result<Option<(File, usize)>> {
+        let len = self.entries.len();
+        let written = self.written.load(Ordering::Acquire).min(len);
+        if self.synced.load(Ordering::Acquire) >= len {
+            return Ok(None);
+        }
+        let file = open_existing(&self.path)?;
+        if written < len {
+            let mut buf = Vec::with_capacity((len - written) * E::SIZE);
+            for e in &self.entries[written..] {
+                e.encode(&mut buf);
+            }
+            let at = (written * E::SIZE) as u64;
+            if let Err(e) = fault::write_all_at(&file, E::WRITE_OP, &buf, at) {
+                if let Err(cut) = file.set_len(at) {
+                    tracing::warn!(index = %self.path.display(), error = %cut, "cannot cut back after a failed index write");
+                }
+                return Err(io_context("append to index", &self.path, e));
+            }
+            self.written.fetch_max(len, Ordering::AcqRel);
+        }
+        Ok(Some((file, len)))
+    }
+
+    /// Notes that the first `n` entries were fsynced (after [`IndexFile::write_pending`]).
+    pub fn mark_synced(&self, n: usize) {
+        self.synced
+            .fetch_max(n.min(self.entries.len()), Ordering::AcqRel);
+    }
+
+    /// Writes pending entries and, with `sync`, fdatasyncs the file; then closes it.
+    pub fn persist(&self, sync: bool) -> io::Result<()> {
+        if !sync && self.written.load(Ordering::Acquire) >= self.entries.len() {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(new.len() * E::SIZE);
-        for e in new {
-            e.encode(&mut buf);
+        let Some((file, n)) = self.write_pending()? else {
+            return Ok(());
+        };
+        if sync {
+            file.sync_data()
+                .map_err(|e| io_context("fsync index", &self.path, e))?;
+            self.mark_synced(n);
         }
-        fault::write_all_at(&self.file, E::WRITE_OP, &buf, self.size_in_bytes())
-            .map_err(|e| io_context("append to index", &self.path, e))?;
-        self.entries.extend_from_slice(new);
         Ok(())
     }
 
-    /// Keeps the first `n` entries.
+    /// Keeps the first `n` entries, cutting the file if it holds more.
     pub fn truncate_entries(&mut self, n: usize) -> io::Result<()> {
         if n >= self.entries.len() {
             return Ok(());
         }
         self.entries.truncate(n);
-        self.file
-            .set_len(self.size_in_bytes())
-            .map_err(|e| io_context("truncate index", &self.path, e))
+        if *self.written.get_mut() > n {
+            open_existing(&self.path)?
+                .set_len(self.size_in_bytes())
+                .map_err(|e| io_context("truncate index", &self.path, e))?;
+            *self.written.get_mut() = n;
+        }
+        let synced = self.synced.get_mut();
+        *synced = (*synced).min(n);
+        Ok(())
     }
 
-    /// Replaces the whole file with `entries`.
+    /// Replaces the whole file with `entries` (written now, not fsynced).
     pub fn rewrite(&mut self, entries: Vec<E>) -> io::Result<()> {
-        self.entries.clear();
-        self.file
+        open_existing(&self.path)?
             .set_len(0)
             .map_err(|e| io_context("reset index", &self.path, e))?;
-        self.append(&entries)
-    }
-
-    pub fn sync(&self) -> io::Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| io_context("fsync index", &self.path, e))
-    }
-
-    /// A second handle to the file, to fsync it without holding the log.
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file
-            .try_clone()
-            .map_err(|e| io_context("duplicate handle of", &self.path, e))
+        self.entries = entries;
+        *self.written.get_mut() = 0;
+        *self.synced.get_mut() = 0;
+        self.persist(false)
     }
 
     pub fn path(&self) -> &Path {
@@ -257,14 +326,21 @@ mod tests {
                 relative_offset: 20,
                 position: 200,
             },
-        ])
-        .unwrap();
+        ]);
         assert_eq!(idx.lookup(5), 0);
         assert_eq!(idx.lookup(10), 100);
         assert_eq!(idx.lookup(19), 100);
         assert_eq!(idx.lookup(25), 200);
         assert!(idx.is_consistent(201));
         assert!(!idx.is_consistent(200));
+        // Appends stay in memory until written.
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+        idx.persist(true).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 16);
+        assert!(
+            idx.write_pending().unwrap().is_none(),
+            "nothing left to write"
+        );
         drop(idx);
         let (idx, whole) = IndexFile::<OffsetEntry>::open(&p).unwrap();
         assert!(whole);
@@ -287,8 +363,7 @@ mod tests {
                 timestamp: 200,
                 relative_offset: 5,
             },
-        ])
-        .unwrap();
+        ]);
         assert_eq!(idx.last_before(100), None);
         assert_eq!(idx.last_before(101).unwrap().relative_offset, 1);
         assert_eq!(idx.last_before(1000).unwrap().relative_offset, 5);

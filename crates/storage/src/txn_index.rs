@@ -5,7 +5,12 @@
 //!
 //! # Owned state and invariants
 //! * The entries are kept in memory too (read_committed fetches consult them on every
-//!   read; 40 bytes per aborted transaction) and appended to the file with `pwrite`.
+//!   read; 40 bytes per aborted transaction) and appended to the file with `pwrite`. The
+//!   file is opened only to read it at open, to append or cut an entry, and to fsync it at
+//!   flush when it changed since the last fsync; no descriptor is held in between.
+//! * Durability: an entry whose marker lies below a checkpointed recovery point was
+//!   fsynced before that checkpoint (flush, roll, background flush and close fsync a
+//!   changed file first); entries above it are regenerated from the batches at open.
 //! * `lastOffset` strictly increases through the file and lies inside the segment; an
 //!   entry's `firstOffset <= lastOffset` (the transaction may have started in an earlier
 //!   segment). `lastStableOffset` is the log's LSO right after the marker, which bounds the
@@ -20,6 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::checkpoint::write_atomic;
 use crate::error::io_context;
@@ -87,8 +93,11 @@ pub(crate) struct TxnIndex {
     dir: PathBuf,
     name: String,
     path: PathBuf,
-    file: File,
     entries: Vec<AbortedTxn>,
+    /// Bumped by every change to the file; `synced_version` is the version last fsynced
+    /// (atomic: a background flush notes it under a shared borrow of the log).
+    version: u64,
+    synced_version: AtomicU64,
 }
 
 fn open_rw(path: &Path, truncate: bool) -> io::Result<File> {
@@ -101,17 +110,29 @@ fn open_rw(path: &Path, truncate: bool) -> io::Result<File> {
         .map_err(|e| io_context("open transaction index", path, e))
 }
 
+/// Never creates: a write for a segment whose files were renamed or deleted fails rather
+/// than leaving a stray file.
+fn open_existing(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_context("open transaction index", path, e))
+}
+
 impl TxnIndex {
     /// Creates an empty index, truncating any existing file.
     pub fn create(dir: &Path, name: String) -> io::Result<Self> {
         let path = dir.join(&name);
-        let file = open_rw(&path, true)?;
+        open_rw(&path, true)?;
         Ok(TxnIndex {
             dir: dir.to_path_buf(),
             name,
             path,
-            file,
             entries: Vec::new(),
+            // A new empty file: nothing in it to lose.
+            version: 0,
+            synced_version: AtomicU64::new(0),
         })
     }
 
@@ -156,8 +177,11 @@ impl TxnIndex {
                 dir: dir.to_path_buf(),
                 name,
                 path,
-                file,
                 entries,
+                // What was read may be in the page cache only (a process crash): the next
+                // flush fsyncs it.
+                version: 1,
+                synced_version: AtomicU64::new(0),
             },
             state,
         ))
@@ -211,7 +235,8 @@ impl TxnIndex {
             }
         }
         let at = (self.entries.len() * ABORTED_TXN_ENTRY_SIZE) as u64;
-        self.file
+        self.version += 1;
+        open_existing(&self.path)?
             .write_all_at(&entry.encode(), at)
             .map_err(|e| io_context("append to", &self.path, e))?;
         self.entries.push(entry);
@@ -225,7 +250,8 @@ impl TxnIndex {
             return Ok(());
         }
         self.entries.truncate(keep);
-        self.file
+        self.version += 1;
+        open_existing(&self.path)?
             .set_len((keep * ABORTED_TXN_ENTRY_SIZE) as u64)
             .map_err(|e| io_context("truncate", &self.path, e))
     }
@@ -237,23 +263,36 @@ impl TxnIndex {
             bytes.extend_from_slice(&e.encode());
         }
         write_atomic(&self.dir, &self.name, &bytes)?;
-        // The rename replaced the inode: reopen so later appends reach the new file.
-        self.file = open_rw(&self.path, false)?;
         self.entries = entries;
+        // `write_atomic` fsynced the new file; no handle to the old inode is kept, so later
+        // appends reach the new one.
+        self.version += 1;
+        self.synced_version.store(self.version, Ordering::Release);
         Ok(())
     }
 
+    /// fsyncs the file if it changed since its last fsync.
     pub fn sync(&self) -> io::Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| io_context("fsync", &self.path, e))
+        if let Some((file, version)) = self.handle_to_sync()? {
+            file.sync_data()
+                .map_err(|e| io_context("fsync", &self.path, e))?;
+            self.mark_synced(version);
+        }
+        Ok(())
     }
 
-    /// A second handle to the file, to fsync it without holding the log.
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file
-            .try_clone()
-            .map_err(|e| io_context("duplicate handle of", &self.path, e))
+    /// A handle to fsync (without holding the log) and the version it covers, or `None`
+    /// when the file has not changed since its last fsync.
+    pub fn handle_to_sync(&self) -> io::Result<Option<(File, u64)>> {
+        if self.synced_version.load(Ordering::Acquire) >= self.version {
+            return Ok(None);
+        }
+        Ok(Some((open_existing(&self.path)?, self.version)))
+    }
+
+    /// Notes that the file as of `version` was fsynced.
+    pub fn mark_synced(&self, version: u64) {
+        self.synced_version.fetch_max(version, Ordering::AcqRel);
     }
 
     /// Entries with `lastOffset >= fetch_offset && firstOffset < upper_bound`, and whether

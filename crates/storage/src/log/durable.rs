@@ -4,8 +4,10 @@
 //! `flush.messages` say otherwise).
 //!
 //! The fsync runs without the log: [`PartitionLog::begin_background_flush`] (under the
-//! broker's lock, cheap) notes the log end offset and duplicates the active segment's file
-//! handles; [`FlushTicket::sync`] fsyncs them with no lock held, while appends go on;
+//! broker's lock, cheap) notes the log end offset, writes the active segment's pending
+//! index entries (segments hold no index descriptors, see `crate::segment`), and takes
+//! handles to fsync: a duplicate of the `.log`'s and the index files just written;
+//! [`FlushTicket::sync`] fsyncs them with no lock held, while appends go on;
 //! [`PartitionLog::complete_background_flush`] (under the lock again) moves the recovery
 //! point to the noted offset and persists it. The ticket also carries the producer state
 //! at the noted offset, encoded under the lock; `sync` writes it to a temporary file and
@@ -13,8 +15,13 @@
 //! recovery point too (see `recover`).
 //!
 //! Invariants:
-//! * Every byte below the noted offset, and its index entries, was written before the
-//!   ticket was taken (appends finish under the lock), so after the fsync it is durable.
+//! * Every byte below the noted offset was written before the ticket was taken (appends
+//!   finish under the lock), and its index entries were written when the ticket was taken,
+//!   so after the fsync both are durable: index entries are durable before the recovery
+//!   point that covers them is checkpointed, as the recovery at open requires.
+//! * A failed index write while taking the ticket is carried in it: its `sync` fails, so
+//!   completion takes the partition offline exactly like a failed fsync. (Failing to
+//!   duplicate the log's handle writes nothing and is returned at once, not fatal.)
 //! * The recovery point only moves if no truncation, retention or cleaner swap replaced
 //!   segments in between (the log's `generation`): otherwise the noted offset could name
 //!   bytes that were cut and rewritten since. A roll in between is fine — it fsynced the
@@ -34,12 +41,17 @@ use super::{remove_if_exists, PartitionLog};
 use crate::checkpoint::{write_offset, RECOVERY_POINT_CHECKPOINT};
 use crate::error::{io_context, StorageError};
 use crate::fault::{self, Op};
+use crate::segment::SyncMark;
 
 /// What [`PartitionLog::begin_background_flush`] hands out: file handles to fsync without
 /// the log, and the offset they make durable.
 #[derive(Debug)]
 pub struct FlushTicket {
     files: Vec<(File, PathBuf)>,
+    /// What the index fsyncs cover (noted on the segment at completion).
+    mark: SyncMark,
+    /// An index write that failed while the ticket was taken; `sync` reports it.
+    write_failed: Option<(std::io::ErrorKind, String)>,
     offset: i64,
     generation: u64,
     /// The active segment then, and its size: what the fsync covers of it.
@@ -59,6 +71,12 @@ impl FlushTicket {
     /// fsyncs the files and writes the producer snapshot's temporary file (no lock
     /// needed; this is the slow part).
     pub fn sync(&self) -> Result<(), StorageError> {
+        if let Some((kind, message)) = &self.write_failed {
+            return Err(StorageError::Io(std::io::Error::new(
+                *kind,
+                message.clone(),
+            )));
+        }
         for (file, path) in &self.files {
             fault::hit(Op::Fsync)
                 .and_then(|()| file.sync_data())
@@ -89,8 +107,18 @@ impl PartitionLog {
             return Ok(None);
         }
         let offset = self.log_end_offset;
+        let (files, mark, write_failed) = match self.active.flush_handles()? {
+            Ok((files, mark)) => (files, mark, None),
+            Err(e) => (
+                Vec::new(),
+                SyncMark::default(),
+                Some((e.kind(), e.to_string())),
+            ),
+        };
         Ok(Some(FlushTicket {
-            files: self.active.clone_handles()?,
+            files,
+            mark,
+            write_failed,
             snapshot: self.producers.encode_snapshot(offset),
             snapshot_tmp: self
                 .dir
@@ -133,6 +161,7 @@ impl PartitionLog {
         }
         self.recovery_point = ticket.offset;
         if ticket.active_base == self.active.base_offset() {
+            self.active.mark_synced(ticket.mark);
             self.flushed_active_size = self.flushed_active_size.max(ticket.active_size);
         }
         if ticket.offset == self.log_end_offset {

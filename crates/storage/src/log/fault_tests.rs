@@ -1,5 +1,6 @@
 //! Injected I/O failures on every write of the append path (see [`crate::fault`]): the
-//! data write (whole, partial, with a failed cut-back), the offset and time index writes,
+//! data write (whole, partial, with a failed cut-back), the offset and time index writes
+//! (which happen at roll, flush and background flush: appends only add entries in memory),
 //! the roll, the leader-epoch checkpoint, the fsync. For each: the append fails; a
 //! recoverable failure leaves the next append at the next offset, an offline transition
 //! makes every later append and read fail; a reopen holds every acknowledged record and no
@@ -222,6 +223,7 @@ fn partial_data_write_without_cut_back_goes_offline() {
 
 #[test]
 fn offset_index_write_failure_goes_offline() {
+    // Fires at a roll: it writes and fsyncs the old segment's pending index entries.
     let dir = tempfile::tempdir().unwrap();
     run(
         dir.path(),
@@ -235,6 +237,7 @@ fn offset_index_write_failure_goes_offline() {
 
 #[test]
 fn time_index_write_failure_goes_offline() {
+    // Fires at a roll: it writes and fsyncs the old segment's pending index entries.
     let dir = tempfile::tempdir().unwrap();
     run(
         dir.path(),
@@ -308,4 +311,75 @@ fn split_append_is_whole_or_offline() {
     assert_eq!(info.base_offset, leo);
     assert_eq!(info.last_offset, leo + 23);
     log.close().unwrap();
+}
+
+/// Appends three batches (no roll: one big segment), arms `op`, and checks that `flush`
+/// (`background = false`) or a background flush's completion fails with the partition
+/// offline, the recovery point unmoved, and that a reopen holds every acknowledged batch.
+fn index_write_failure_at_flush(op: Op, background: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    fault::clear();
+    let big = LogConfig {
+        index_interval_bytes: 256,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), big.clone(), NOW).unwrap();
+    let mut acked = Vec::new();
+    for seq in [0, 3, 6, 9, 12] {
+        let info = log.append_leader(&idem(seq), 0, NOW, NO_TXN).unwrap();
+        acked.push((info.base_offset, seq));
+    }
+    assert_eq!(log.segment_count(), 1);
+    let recovery_point = log.recovery_point();
+    fault::fail_nth(op, 0, EIO, false, false);
+    let e = if background {
+        let ticket = log.begin_background_flush().unwrap().unwrap();
+        let synced = ticket.sync();
+        assert!(synced.is_err(), "{op:?}: background sync succeeded");
+        log.complete_background_flush(ticket, synced, NOW)
+            .unwrap_err()
+    } else {
+        log.flush().unwrap_err()
+    };
+    fault::clear();
+    assert!(matches!(e, StorageError::Offline(_)), "{op:?}: {e}");
+    assert!(
+        e.to_string().contains(&dir.path().display().to_string()),
+        "{e}"
+    );
+    assert!(log.is_offline());
+    assert_eq!(log.recovery_point(), recovery_point);
+    assert!(matches!(
+        log.append_leader(&idem(15), 0, NOW, NO_TXN),
+        Err(AppendError::Offline(_))
+    ));
+    drop(log);
+    let mut log = PartitionLog::open(dir.path(), big, NOW).unwrap();
+    assert_eq!(contents(&log), acked);
+    let again = log.append_leader(&idem(12), 0, NOW, NO_TXN).unwrap();
+    assert!(
+        again.duplicate,
+        "the last acknowledged batch was not deduplicated"
+    );
+    log.close().unwrap();
+}
+
+#[test]
+fn offset_index_write_failure_at_flush_goes_offline() {
+    index_write_failure_at_flush(Op::OffsetIndexWrite, false);
+}
+
+#[test]
+fn time_index_write_failure_at_flush_goes_offline() {
+    index_write_failure_at_flush(Op::TimeIndexWrite, false);
+}
+
+#[test]
+fn offset_index_write_failure_in_background_flush_goes_offline() {
+    index_write_failure_at_flush(Op::OffsetIndexWrite, true);
+}
+
+#[test]
+fn time_index_write_failure_in_background_flush_goes_offline() {
+    index_write_failure_at_flush(Op::TimeIndexWrite, true);
 }

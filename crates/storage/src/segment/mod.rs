@@ -6,8 +6,20 @@
 //! offsets strictly increase, all within `[base_offset, base_offset + i32::MAX]`; the file
 //! is never read past `size`; index entries never point at or past `size`. Writes go through
 //! `pwrite` at `size`, so a failed append leaves the committed prefix untouched, and
-//! in-memory state advances only after data and index writes all succeeded (see
-//! [`Segment::append`]).
+//! in-memory state advances only after the data write succeeded (see [`Segment::append`]).
+//!
+//! Descriptors: a segment holds exactly one open file, its `.log` (reads and appends need
+//! it). Index entries are kept in memory and written to `.index` / `.timeindex` (open,
+//! `pwrite`, close) by [`Segment::flush`], [`Segment::flush_handles`] and recovery; the
+//! `.txnindex` is opened only to append, cut or fsync it. So an idle partition with one
+//! segment costs one descriptor.
+//!
+//! Crash safety: the log's recovery point trusts index entries below it, so the index
+//! entries covering a range are written and fdatasynced **before** a recovery point covering
+//! that range is checkpointed: [`Segment::flush`] (flush, roll, close) does both before
+//! returning, and a background flush fsyncs the handles [`Segment::flush_handles`] returns
+//! before its completion checkpoints. Entries above the recovery point may be missing or
+//! short on disk after a crash; open validates that range and rebuilds them.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -134,6 +146,18 @@ impl Stats {
         self.bytes_since_last_index_entry += meta.size as u64;
         entries
     }
+}
+
+/// Handles to fsync (with their paths, the log's first) and what they cover.
+pub(crate) type FlushHandles = (Vec<(File, PathBuf)>, SyncMark);
+
+/// What a background flush's fsyncs cover of a segment's index files (see
+/// [`Segment::flush_handles`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SyncMark {
+    offset_entries: usize,
+    time_entries: usize,
+    txn_version: u64,
 }
 
 /// What [`Segment::open`] did: trusted the indexes, or validated every batch.
@@ -443,13 +467,14 @@ impl Segment {
         self.scan_from(0, SCAN_CHUNK)
     }
 
-    /// Writes `bytes` (whole batches described by `metas`) at the end of the segment, then
-    /// their index entries. In-memory state (size, stats, index entries) changes only once
-    /// every byte is written, so a failure never leaves it describing bytes that are not
-    /// there. A failed data write is cut back to the committed size: if that works the
-    /// append had no effect ([`AppendFailure::NotWritten`], safe to retry); if it does not,
-    /// or an index write fails after the data landed, the file no longer matches memory
-    /// ([`AppendFailure::Torn`]) and the caller must take the partition offline. (An earlier
+    /// Writes `bytes` (whole batches described by `metas`) at the end of the segment and
+    /// adds their index entries in memory. In-memory state (size, stats, index entries)
+    /// changes only once every byte is written, so a failure never leaves it describing
+    /// bytes that are not there. A failed data write is cut back to the committed size: if
+    /// that works the append had no effect ([`AppendFailure::NotWritten`], safe to retry);
+    /// if it does not, the file no longer matches memory ([`AppendFailure::Torn`]) and the
+    /// caller must take the partition offline. Index write failures surface at the next
+    /// flush instead, which takes the partition offline the same way. (An earlier
     /// version counted the data as committed before the index writes and returned their
     /// error, so the log end offset was not advanced and the next append reused offsets.)
     pub fn append(
@@ -481,18 +506,9 @@ impl Segment {
             time_entries.extend(t);
             pos += meta.size as u64;
         }
-        let indexed = self
-            .offset_index
-            .append(&offset_entries)
-            .and_then(|()| self.time_index.append(&time_entries));
-        if let Err(e) = indexed {
-            // The partition goes offline either way; cutting the unacknowledged batches off
-            // (best effort) spares the restart's recovery from keeping them.
-            if let Err(cut) = self.log.set_len(self.size) {
-                tracing::warn!(segment = %self.log_path.display(), error = %cut, "cannot cut back after a failed index write");
-            }
-            return Err(AppendFailure::Torn(e));
-        }
+        // In memory only: the files get them at the next flush (see the module docs).
+        self.offset_index.append(&offset_entries);
+        self.time_index.append(&time_entries);
         self.stats = stats;
         self.size += bytes.len() as u64;
         self.rolling_base_ms.get_or_insert(now_ms);
@@ -646,38 +662,58 @@ impl Segment {
         Ok(self.scan().next_header()?.map(|(_, h, _)| h))
     }
 
+    /// Makes everything in the segment durable: fdatasyncs the log, writes the pending
+    /// index entries and fdatasyncs each index file that changed since its last fsync
+    /// (an unchanged one is not even opened). Index files are closed again afterwards.
     pub fn flush(&self) -> io::Result<()> {
         fault::hit(Op::Fsync)
             .and_then(|()| self.log.sync_data())
             .map_err(|e| io_context("fsync", &self.log_path, e))?;
-        self.offset_index.sync()?;
-        self.time_index.sync()?;
+        self.offset_index.persist(true)?;
+        self.time_index.persist(true)?;
         self.txn_index.sync()
     }
 
-    /// Second handles to the segment's files (log first) with their paths, so they can be
-    /// fsynced while appends go on (see `PartitionLog::begin_background_flush`).
-    pub fn clone_handles(&self) -> io::Result<Vec<(File, PathBuf)>> {
-        Ok(vec![
-            (
-                self.log
-                    .try_clone()
-                    .map_err(|e| io_context("duplicate handle of", &self.log_path, e))?,
-                self.log_path.clone(),
-            ),
-            (
-                self.offset_index.try_clone_file()?,
-                self.offset_index.path().to_path_buf(),
-            ),
-            (
-                self.time_index.try_clone_file()?,
-                self.time_index.path().to_path_buf(),
-            ),
-            (
-                self.txn_index.try_clone_file()?,
-                self.txn_index.path().to_path_buf(),
-            ),
-        ])
+    /// For a background flush: writes the pending index entries now (cheap, under the
+    /// log's lock) and returns handles to fsync without the lock — a duplicate of the log's
+    /// and the index files that hold data not known durable — with their paths, and what
+    /// to pass to [`Segment::mark_synced`] once they are fsynced. The index handles are
+    /// opened here and closed when the caller drops them.
+    ///
+    /// The outer error (the log handle could not be duplicated) leaves nothing written and
+    /// is not fatal; the inner one is a failed index write, which the caller must treat
+    /// like a failed flush.
+    pub fn flush_handles(&self) -> io::Result<io::Result<FlushHandles>> {
+        let log = self
+            .log
+            .try_clone()
+            .map_err(|e| io_context("duplicate handle of", &self.log_path, e))?;
+        let mut files = vec![(log, self.log_path.clone())];
+        let mut mark = SyncMark::default();
+        let written = (|| {
+            if let Some((file, n)) = self.offset_index.write_pending()? {
+                files.push((file, self.offset_index.path().to_path_buf()));
+                mark.offset_entries = n;
+            }
+            if let Some((file, n)) = self.time_index.write_pending()? {
+                files.push((file, self.time_index.path().to_path_buf()));
+                mark.time_entries = n;
+            }
+            if let Some((file, version)) = self.txn_index.handle_to_sync()? {
+                files.push((file, self.txn_index.path().to_path_buf()));
+                mark.txn_version = version;
+            }
+            Ok(())
+        })();
+        Ok(written.map(|()| (files, mark)))
+    }
+
+    /// Notes that the handles [`Segment::flush_handles`] returned with `mark` were
+    /// fsynced, so the next flush does not reopen files with nothing new.
+    pub fn mark_synced(&self, mark: SyncMark) {
+        self.offset_index.mark_synced(mark.offset_entries);
+        self.time_index.mark_synced(mark.time_entries);
+        self.txn_index.mark_synced(mark.txn_version);
     }
 
     /// The segment's files, the log first.

@@ -204,10 +204,14 @@ impl Segment {
             // rest and append, rather than rewrite what a power loss could then take away.
             self.offset_index.truncate_entries(trusted_offset_entries)?;
             self.offset_index
-                .append(&offset_entries[trusted_offset_entries..])?;
+                .append(&offset_entries[trusted_offset_entries..]);
             self.time_index.truncate_entries(trusted_time_entries)?;
             self.time_index
-                .append(&time_entries[trusted_time_entries..])?;
+                .append(&time_entries[trusted_time_entries..]);
+            // Written now (not fsynced, as before): a sealed segment is never flushed
+            // again unless the log's open asks for it, and its files should match memory.
+            self.offset_index.persist(false)?;
+            self.time_index.persist(false)?;
         }
         self.stats = stats;
         Ok(truncated)
