@@ -86,7 +86,7 @@ def test_scram_password_rotated_live_with_alter(broker_factory, tmp_path: Path):
     before = link(dest.bootstrap)["configs"]
     for args, code, want in [
         (["--add-config", "fetch.speed=fast"], 2, "unknown link config 'fetch.speed'"),
-        (["--add-config", "link.mode=SOURCE"], 2, "only DESTINATION"),
+        (["--add-config", "link.mode=BIDIRECTIONAL"], 1, "'link.mode' cannot be altered"),
         (["--add-config", "cluster.link.prefix=dr."], 1, "'cluster.link.prefix' cannot be altered"),
         (["--delete-config", "bootstrap.servers"], 1, "bootstrap.servers"),
     ]:

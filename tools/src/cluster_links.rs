@@ -203,7 +203,8 @@ pub async fn run(cli: Cli) -> Result<Report, ToolError> {
             let req = ListClusterLinksRequest {
                 names: (!a.link.is_empty()).then(|| a.link.clone()),
                 include_topics: a.include_topics,
-                include_configs: false,
+                // For each link's link.mode (the JSON list leaves the configs out).
+                include_configs: true,
             };
             let resp: ListClusterLinksResponse = client.call(&req).await?;
             client.close();
@@ -380,6 +381,12 @@ pub struct ConfigJson {
 pub struct LinkJson {
     pub link_name: String,
     pub link_id: String,
+    /// `link.mode` (DESTINATION, BIDIRECTIONAL); absent when the broker sent no configs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_mode: Option<String>,
+    /// A BIDIRECTIONAL link's other half on the peer cluster, as the broker last checked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_link: Option<PeerLinkJson>,
     pub source_cluster_id: Option<String>,
     pub state: String,
     pub error: Option<String>,
@@ -396,6 +403,43 @@ pub struct LinkJson {
     pub partitions_in_error: i64,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub partition_errors: std::collections::BTreeMap<String, i64>,
+}
+
+/// The peer link of a BIDIRECTIONAL link: its state (the peer's link state once paired,
+/// PENDING before the first check, else the task error code such as
+/// REMOTE_LINK_NOT_FOUND_ERROR) and what the broker said.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PeerLinkJson {
+    pub state: String,
+    pub paired: bool,
+    pub message: Option<String>,
+}
+
+/// The broker's `bidirectional_peer` task text is "<STATE>: <message>" (see
+/// `strait_link::loops`).
+fn peer_link(l: &ClusterLinkListing) -> Option<PeerLinkJson> {
+    let t = l
+        .tasks
+        .iter()
+        .find(|t| t.name == strait_link::loops::PEER_TASK)?;
+    let text = t.error.clone().unwrap_or_default();
+    let (word, message) = match text.split_once(": ") {
+        Some((w, m)) => (w.to_string(), Some(m.to_string())),
+        None => (t.state.clone(), (!text.is_empty()).then_some(text)),
+    };
+    Some(PeerLinkJson {
+        paired: t.state == "ACTIVE",
+        state: word,
+        message,
+    })
+}
+
+fn link_mode(l: &ClusterLinkListing) -> Option<String> {
+    l.configs
+        .iter()
+        .find(|c| c.name == "link.mode")
+        .and_then(|c| c.value.as_deref())
+        .map(|v| v.trim().to_ascii_uppercase())
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -432,6 +476,8 @@ impl LinkJson {
         LinkJson {
             link_name: l.name.clone(),
             link_id: l.link_id.clone(),
+            link_mode: link_mode(l),
+            peer_link: peer_link(l),
             source_cluster_id: l.source_cluster_id.clone(),
             state: l.state.clone(),
             error: l.error.clone(),
@@ -508,6 +554,13 @@ pub fn render_list(
     if stuck {
         headers.push("PartitionsInError");
     }
+    // Shown once some link is not a plain DESTINATION link.
+    let modes = links
+        .iter()
+        .any(|l| link_mode(l).is_some_and(|m| m != "DESTINATION"));
+    if modes {
+        headers.extend(["LinkMode", "PeerLink"]);
+    }
     if include_topics {
         headers.push("Topics");
     }
@@ -525,6 +578,10 @@ pub fn render_list(
             ];
             if stuck {
                 row.push(partition_errors_cell(l));
+            }
+            if modes {
+                row.push(or_dash(link_mode(l).as_deref()));
+                row.push(or_dash(peer_link(l).map(|p| p.state).as_deref()));
             }
             if include_topics {
                 row.push(if l.topics.is_empty() {
@@ -552,16 +609,26 @@ pub fn render_describe(link: &ClusterLinkListing, format: OutputFormat) -> Strin
             or_dash(j.source_cluster_id.as_deref()),
         ],
         vec!["State:".to_string(), j.state.clone()],
-        vec![
-            "SyncStatus:".to_string(),
-            format!(
-                "{} (max lag {} offsets, {} ms)",
-                or_dash(Some(j.sync_status.as_str()).filter(|s| !s.is_empty())),
-                j.max_lag,
-                j.max_lag_ms
-            ),
-        ],
     ];
+    if let Some(mode) = &j.link_mode {
+        fields.push(vec!["LinkMode:".to_string(), mode.clone()]);
+    }
+    if let Some(p) = &j.peer_link {
+        let mut shown = p.state.clone();
+        if let Some(m) = &p.message {
+            shown = format!("{shown}: {}", crate::error::one_line(m));
+        }
+        fields.push(vec!["PeerLink:".to_string(), shown]);
+    }
+    fields.extend([vec![
+        "SyncStatus:".to_string(),
+        format!(
+            "{} (max lag {} offsets, {} ms)",
+            or_dash(Some(j.sync_status.as_str()).filter(|s| !s.is_empty())),
+            j.max_lag,
+            j.max_lag_ms
+        ),
+    ]]);
     if !link.partition_errors.is_empty() {
         fields.push(vec![
             "PartitionsInError:".to_string(),

@@ -357,10 +357,11 @@ fn list_describe_and_delete() {
     assert_eq!(delete.stderr, "Error: cluster link 'gone' does not exist\n");
 
     let reqs = server.requests();
+    // --list asks for configs too, for each link's link.mode.
     assert!(reqs.contains(&Recorded::ListLinks(ListClusterLinksRequest {
         names: None,
         include_topics: true,
-        include_configs: false,
+        include_configs: true,
     })));
     assert!(reqs.contains(&Recorded::ListLinks(ListClusterLinksRequest {
         names: Some(vec!["test-cluster-link".into()]),
@@ -399,6 +400,7 @@ fn mirror(topic: &str, state: &str, lag: i64) -> MirrorDescription {
             error_reason: None,
             error_since_ms: None,
         }],
+        origin_cluster_ids: None,
     }
 }
 
@@ -407,6 +409,7 @@ fn describe_response(mirrors: Vec<MirrorDescription>) -> bytes::Bytes {
         error_code: 0,
         error_message: None,
         mirrors,
+        reports_origin_chains: false,
     }
     .encode()
 }

@@ -183,6 +183,7 @@ fn failed_mirror() -> MirrorDescription {
                 error_since_ms: None,
             },
         ],
+        origin_cluster_ids: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The broker's shared state: configuration, topics (with producer ids and the append
-//! signal long-polling fetches wait on), fetch sessions and the cluster-link manager. One
+//! The broker's shared state: configuration, topics (with producer ids and the log
+//! manager their file I/O runs on), fetch sessions and the cluster-link manager. One
 //! `Arc<Broker>` is shared by every connection task.
 
 use std::path::PathBuf;
@@ -7,8 +7,6 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use strait_link::LinkManager;
-
-use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, Listener};
 use crate::error::ApiError;
@@ -37,11 +35,12 @@ pub struct Broker {
 impl Broker {
     /// Opens the log directory (recovering every partition) and builds the shared state.
     pub fn open(config: BrokerConfig) -> Result<Self, StartupError> {
-        let topics = Arc::new(TopicManager::open_with_recovery_threads(
+        let topics = Arc::new(TopicManager::open_with_threads(
             &config.log_dir,
             config.node_id,
             config.topic_defaults.clone(),
             config.num_recovery_threads_per_data_dir,
+            config.num_io_threads,
         )?);
         let cluster_id = topics.cluster_id();
         let groups = Arc::new(GroupCoordinator::open(&config, topics.clone())?);
@@ -169,15 +168,6 @@ impl Broker {
         }));
     }
 
-    /// Wakes long-polling fetches after an append.
-    pub fn notify_appended(&self) {
-        self.topics.notify_appended();
-    }
-
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.topics.subscribe_appends()
-    }
-
     pub fn fetch_sessions(&self) -> &FetchSessionCache {
         &self.fetch_sessions
     }
@@ -202,26 +192,47 @@ impl Broker {
             if check_retention {
                 last_retention = now;
             }
-            for topic in self.topics.list() {
-                for p in topic.partitions() {
-                    let result = p.with_log_mut(|log| {
-                        log.maybe_roll(now)?;
-                        log.maybe_flush(now)?;
-                        // file.delete.delay.ms: remove `.deleted` segment files once due.
-                        log.maybe_delete_pending(now)?;
-                        if check_retention {
-                            let deleted = log.enforce_retention(now)?;
-                            if deleted > 0 {
-                                tracing::info!(topic = %topic.name, partition = p.index, segments = deleted, log_start_offset = log.log_start_offset(), "retention deleted segments");
-                            }
-                        }
-                        Ok::<(), strait_storage::StorageError>(())
-                    });
-                    if let Ok(Err(e)) = result {
-                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "log maintenance failed");
+            // One job per pass on the log manager (rolls, flushes and deletes are file I/O).
+            // A partition whose lock is taken (a write stuck on its disk) is skipped until
+            // the next pass, so upkeep never parks more than this one I/O thread.
+            let topics = self.topics.clone();
+            let pass = move || {
+                for t in topics.list() {
+                    for p in t.partitions() {
+                        maintain(&t.name, &p, now, check_retention);
                     }
                 }
+            };
+            if self.topics.io().run(pass).await.is_err() {
+                return;
             }
         }
+    }
+}
+
+/// `segment.ms` rolls, the flush policy, `.deleted` file removal and (when due) retention
+/// of one partition, under its log lock; nothing if the lock is taken.
+fn maintain(topic: &str, p: &crate::topics::Partition, now: i64, check_retention: bool) {
+    let result = p.try_with_log_mut(|log| {
+        log.maybe_roll(now)?;
+        log.maybe_flush(now)?;
+        // file.delete.delay.ms: remove `.deleted` segment files once due.
+        log.maybe_delete_pending(now)?;
+        if check_retention {
+            let deleted = log.enforce_retention(now)?;
+            if deleted > 0 {
+                tracing::info!(
+                    topic,
+                    partition = p.index,
+                    segments = deleted,
+                    log_start_offset = log.log_start_offset(),
+                    "retention deleted segments"
+                );
+            }
+        }
+        Ok::<(), strait_storage::StorageError>(())
+    });
+    if let Some(Ok(Err(e))) = result {
+        tracing::warn!(topic, partition = p.index, error = %e, "log maintenance failed");
     }
 }

@@ -279,14 +279,12 @@ impl BrokerConfig {
         })
     }
 
-    /// Threads of the async runtime. Kafka splits serving into `num.network.threads`
-    /// socket threads and `num.io.threads` request threads; Strait reads, handles and
-    /// writes a request on one pool of worker threads, so it gives that pool the same total
-    /// (an operator's thread budget is honoured, and changing either key changes it).
+    /// Threads of the async runtime: `num.network.threads`, as in Kafka the threads that
+    /// serve sockets (read, decode, dispatch, encode, write). Partition file I/O runs on
+    /// `num.io.threads` separate log manager threads ([`crate::log_manager`]), Kafka's
+    /// request handler pool.
     pub fn worker_threads(&self) -> usize {
-        self.num_network_threads
-            .saturating_add(self.num_io_threads)
-            .max(1)
+        self.num_network_threads.max(1)
     }
 
     /// The listeners Strait binds: `listeners` without the controller listeners.

@@ -9,6 +9,10 @@
 //! On a SASL listener the connection first runs [`crate::auth::sasl::SaslServer`]: until
 //! it authenticates only ApiVersions, SaslHandshake and SaslAuthenticate are answered, and
 //! a failed authentication closes the connection after its error response.
+//!
+//! A LinkTunnel request (source-initiated cluster links) that the handler accepts ends this
+//! task without an answer: the stream is handed to the link's tunnel pool, which answers
+//! when it claims it (see [`crate::handlers::link_tunnel`]).
 
 use std::sync::Arc;
 
@@ -25,6 +29,7 @@ use crate::auth::sasl::{SaslServer, Step};
 use crate::auth::Session;
 use crate::broker::Broker;
 use crate::dispatch;
+use crate::handlers::link_tunnel;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -45,7 +50,7 @@ pub async fn run<S>(
     session: Session,
 ) -> Result<(), ConnectionError>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let max = broker.config.socket_request_max_bytes;
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -88,6 +93,21 @@ where
                     stream.flush().await?;
                     let _ = stream.shutdown().await;
                     return Err(ConnectionError::Authentication(reason));
+                }
+            }
+        }
+        if strait_protocol::header::peek_key_version(&frame)
+            .is_ok_and(|(key, _)| key == strait_protocol::link_admin::LINK_TUNNEL)
+        {
+            match link_tunnel::accept(&broker, &session, frame, !buf.is_empty())? {
+                Ok(parked) => {
+                    parked.park(Box::new(stream));
+                    return Ok(());
+                }
+                Err(reply) => {
+                    stream.write_all(&reply).await?;
+                    stream.flush().await?;
+                    continue;
                 }
             }
         }

@@ -98,7 +98,7 @@ pub async fn handle_frame(
         }
         ApiKey::ListOffsets => {
             call(c, frame, |r| async {
-                Some(handlers::list_offsets::handle(b, c, r))
+                Some(handlers::list_offsets::handle(b, c, r).await)
             })
             .await
         }

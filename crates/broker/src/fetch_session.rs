@@ -6,9 +6,13 @@
 //! carries only partitions with news. Sessions are evicted least-recently-used when the
 //! cache is full; a client whose session is gone gets FETCH_SESSION_ID_NOT_FOUND and starts
 //! over with a full fetch.
+//!
+//! Locking: the cache's map lock is held only to find, add or remove a session (O(1));
+//! resolving and updating one work under that session's own lock, so fetches of different
+//! sessions (each link fetcher, each consumer) never wait on one another's partitions.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use strait_protocol::ErrorCode;
@@ -56,8 +60,12 @@ pub struct FetchSessionCache {
 
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<i32, Session>,
+    sessions: HashMap<i32, Arc<Mutex<Session>>>,
     next_id: i32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The partitions a fetch must serve, and how to shape the response.
@@ -88,7 +96,7 @@ impl FetchSessionCache {
         listed: Vec<SessionPartition>,
         forgotten: &[(String, i32)],
     ) -> Result<SessionView, ErrorCode> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = lock(&self.inner);
         match (session_id, session_epoch) {
             (0, -1) => Ok(SessionView {
                 session_id: 0,
@@ -102,11 +110,11 @@ impl FetchSessionCache {
                 }
                 inner.sessions.insert(
                     id,
-                    Session {
+                    Arc::new(Mutex::new(Session {
                         epoch: 1,
                         partitions: listed.clone(),
                         last_used: Instant::now(),
-                    },
+                    })),
                 );
                 Ok(SessionView {
                     session_id: id,
@@ -126,8 +134,11 @@ impl FetchSessionCache {
             (id, epoch) => {
                 let session = inner
                     .sessions
-                    .get_mut(&id)
+                    .get(&id)
+                    .cloned()
                     .ok_or(ErrorCode::FetchSessionIdNotFound)?;
+                drop(inner);
+                let mut session = lock(&session);
                 if session.epoch != epoch {
                     return Err(ErrorCode::InvalidFetchSessionEpoch);
                 }
@@ -166,10 +177,10 @@ impl FetchSessionCache {
         if session_id == 0 {
             return;
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(session) = inner.sessions.get_mut(&session_id) else {
+        let Some(session) = lock(&self.inner).sessions.get(&session_id).cloned() else {
             return;
         };
+        let mut session = lock(&session);
         for (topic, partition, next_offset, seen) in served {
             if let Some(p) = session
                 .partitions
@@ -199,7 +210,12 @@ impl Inner {
         }
     }
     fn evict_oldest(&mut self) {
-        if let Some((&id, _)) = self.sessions.iter().min_by_key(|(_, s)| s.last_used) {
+        if let Some((&id, _)) = self
+            .sessions
+            .iter()
+            .map(|(id, s)| (id, lock(s).last_used))
+            .min_by_key(|(_, used)| *used)
+        {
             self.sessions.remove(&id);
         }
     }

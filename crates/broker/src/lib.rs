@@ -15,6 +15,8 @@
 //! * [`forward_produce`]: write forwarding, Produce to a forwarding link's ACTIVE mirror
 //!   sent to the source (`strait_link::forward` is the source side).
 //! * [`log_cleaner`]: the compaction threads over every `cleanup.policy=compact` log.
+//! * [`log_manager`]: the `num.io.threads` threads partition file I/O runs on, and
+//!   per-partition append notification.
 //! * [`fetch_session`]: incremental fetch sessions.
 //! * [`auth`]: sessions, ACLs and the authorizer, SASL (PLAIN, SCRAM), TLS listeners.
 //!
@@ -36,12 +38,15 @@ pub mod handlers;
 pub mod link_local;
 pub mod log_cleaner;
 pub mod log_dir;
+pub mod log_manager;
 pub mod metadata;
+pub mod metadata_log;
 pub mod metrics_http;
 pub mod produce_checks;
 pub mod recompress;
 pub mod record_log;
 pub mod recovery;
+pub mod replication;
 pub mod server;
 pub mod topic_config;
 pub mod topics;
@@ -82,7 +87,7 @@ impl RunningBroker {
         broker.start_log_cleaner();
         broker.groups.start_timer();
         broker.txn.start();
-        broker.start_links();
+        server::register_local_listeners(&broker, &broker.start_links(), &listeners);
         let metrics_addr = match metrics_http::bind(&broker)
             .await
             .map_err(StartError::Bind)?

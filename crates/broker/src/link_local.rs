@@ -254,7 +254,7 @@ impl LocalCluster for BrokerLocal {
                 })
             })
             .map_err(local)??;
-        self.topics.notify_appended();
+        // `with_log_mut` woke the fetches waiting on this partition.
         Ok(MirrorAppend {
             last_offset: info.last_offset,
             batches: info.batches,

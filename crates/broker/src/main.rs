@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // num.network.threads + num.io.threads: see BrokerConfig::worker_threads.
+    // num.network.threads; num.io.threads sizes the log manager (BrokerConfig::worker_threads).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_threads())
         .enable_all()

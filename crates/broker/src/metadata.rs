@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub const METADATA_FILE: &str = "strait-metadata.json";
-const FORMAT_VERSION: u32 = 1;
+/// The `format_version` of `strait-metadata.json` (and of the image inside a metadata-log snapshot).
+pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PartitionRecord {

@@ -25,7 +25,7 @@ use strait_storage::PartitionLog;
 
 use crate::metadata::MetadataImage;
 use crate::topic_config::TopicDefaults;
-use crate::topics::{now_ms, partition_dir, StartupError, TopicManager};
+use crate::topics::{now_ms, partition_dir, Partition, StartupError, TopicManager};
 
 /// Opens every partition log the image names, in image order, on `threads` threads
 /// (recovery of one log is independent of the others). The first failure wins.
@@ -179,16 +179,18 @@ pub const BACKGROUND_FLUSH_INTERVAL_MS: i64 = 5_000;
 /// How often the background flush looks at every partition.
 const BACKGROUND_FLUSH_TICK: Duration = Duration::from_millis(500);
 
-/// Runs until aborted: every tick, one pass of [`background_flush_pass`] on a blocking
-/// thread (its fsyncs must not stall the async workers).
+/// Runs until aborted (or the log manager shuts down): every tick, one pass of
+/// [`background_flush_pass`] as one job on the log manager (its fsyncs never run on the
+/// async workers; one pass at a time, so upkeep holds at most one I/O thread).
 pub async fn run_background_flush(topics: Arc<TopicManager>) {
     let mut tick = tokio::time::interval(BACKGROUND_FLUSH_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let topics = topics.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || background_flush_pass(&topics)).await {
-            tracing::warn!(error = %e, "background flush pass failed");
+        let pass_topics = topics.clone();
+        let pass = move || background_flush_pass(&pass_topics);
+        if topics.io().run(pass).await.is_err() {
+            return;
         }
     }
 }
@@ -199,37 +201,48 @@ pub fn background_flush_pass(topics: &TopicManager) -> usize {
     let mut moved = 0;
     for topic in topics.list() {
         for p in topic.partitions() {
-            let now = now_ms();
-            let ticket = p.with_log(|log| {
-                let dirty = log.recovery_point() < log.log_end_offset();
-                let due = log.unflushed_bytes() >= BACKGROUND_FLUSH_BYTES
-                    || (dirty
-                        && now.saturating_sub(log.last_flush_ms()) >= BACKGROUND_FLUSH_INTERVAL_MS);
-                if due {
-                    log.begin_background_flush()
-                } else {
-                    Ok(None)
-                }
-            });
-            let ticket = match ticket {
-                Ok(Ok(Some(t))) => t,
-                Ok(Err(e)) => {
-                    tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "cannot start background flush");
-                    continue;
-                }
-                _ => continue,
-            };
-            let synced = ticket.sync();
-            match p.with_log_mut(|log| log.complete_background_flush(ticket, synced, now_ms())) {
-                Ok(Ok(true)) => moved += 1,
-                Ok(Ok(false)) | Err(_) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(topic = %topic.name, partition = p.index, error = %e, "background flush failed")
-                }
+            if flush_if_due(&topic.name, &p) {
+                moved += 1;
             }
         }
     }
     moved
+}
+
+/// fsyncs the partition's active segment if it is due, without its lock held during the
+/// fsync, and moves its recovery point; true if it moved. A partition whose lock a writer
+/// holds is left for the next pass.
+pub fn flush_if_due(topic: &str, p: &Partition) -> bool {
+    let now = now_ms();
+    let Some(ticket) = p.try_with_log(|log| {
+        let dirty = log.recovery_point() < log.log_end_offset();
+        let due = log.unflushed_bytes() >= BACKGROUND_FLUSH_BYTES
+            || (dirty && now.saturating_sub(log.last_flush_ms()) >= BACKGROUND_FLUSH_INTERVAL_MS);
+        if due {
+            log.begin_background_flush()
+        } else {
+            Ok(None)
+        }
+    }) else {
+        return false;
+    };
+    let ticket = match ticket {
+        Ok(Ok(Some(t))) => t,
+        Ok(Err(e)) => {
+            tracing::warn!(topic, partition = p.index, error = %e, "cannot start background flush");
+            return false;
+        }
+        _ => return false,
+    };
+    let synced = ticket.sync();
+    match p.with_log_mut(|log| log.complete_background_flush(ticket, synced, now_ms())) {
+        Ok(Ok(moved)) => moved,
+        Err(_) => false,
+        Ok(Err(e)) => {
+            tracing::error!(topic, partition = p.index, error = %e, "background flush failed");
+            false
+        }
+    }
 }
 
 #[cfg(test)]

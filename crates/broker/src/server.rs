@@ -89,6 +89,43 @@ pub fn apply_socket_buffers(
     Ok(())
 }
 
+/// Tells the link manager this broker's listeners (what a `link.mode=SOURCE` link relays
+/// its claimed tunnels to): where to connect, and what each advertises in Metadata.
+pub fn register_local_listeners(
+    broker: &Broker,
+    links: &strait_link::LinkManager,
+    bound: &[Listener],
+) {
+    let listeners = bound
+        .iter()
+        .map(|l| {
+            let advertised = broker.advertised_listener_for(&l.name);
+            let host = match l.host.as_str() {
+                "" | "0.0.0.0" => "127.0.0.1",
+                "::" => "::1",
+                h => h,
+            };
+            strait_link::tunnel::source::LocalListener {
+                protocol: protocol_name(broker.config.security.listener(&l.name).protocol).into(),
+                connect: format!("{host}:{}", l.port),
+                advertised: format!("{}:{}", advertised.host, advertised.port),
+                node_id: broker.node_id(),
+            }
+        })
+        .collect();
+    links.tunnels().set_local_listeners(listeners);
+}
+
+fn protocol_name(p: crate::auth::config::SecurityProtocol) -> &'static str {
+    use crate::auth::config::SecurityProtocol as P;
+    match p {
+        P::Plaintext => "PLAINTEXT",
+        P::Ssl => "SSL",
+        P::SaslPlaintext => "SASL_PLAINTEXT",
+        P::SaslSsl => "SASL_SSL",
+    }
+}
+
 /// Accepts connections forever on `socket`, the listener named `name`.
 pub async fn serve(broker: Arc<Broker>, socket: TcpListener, name: String) {
     let security = Arc::new(broker.config.security.listener(&name));

@@ -7,12 +7,14 @@
 //!   image names them and removed after the image stops naming them, and start-up removes
 //!   directories the image does not name (left by a crash mid-delete).
 //! * Mutations are serialized by the image mutex; readers never wait on persistence.
-//! * A partition's log sits behind its own lock; a deleted partition's log is taken out
-//!   (`None`), so requests racing a delete see UNKNOWN_TOPIC_OR_PARTITION.
+//! * A partition's log sits behind its own lock ([`Partition`]); a deleted partition's log
+//!   is taken out (`None`), so requests racing a delete see UNKNOWN_TOPIC_OR_PARTITION.
+//! * Partition file I/O issued by requests runs on the [`crate::log_manager`] threads this
+//!   registry owns ([`TopicManager::io`]); append notification is per partition.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use strait_protocol::ErrorCode;
@@ -27,8 +29,10 @@ use crate::metadata::{
 use crate::topic_config::TopicDefaults;
 
 mod cutover;
+mod partition;
 mod restore;
 pub use cutover::wait_for_cutover;
+pub use partition::Partition;
 
 /// Longest legal topic name (Kafka's limit, leaving room for `-<partition>` directories).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -50,64 +54,15 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// One partition: its log and leader epoch. This broker is always its leader.
-pub struct Partition {
-    pub topic: String,
-    pub index: i32,
-    log: RwLock<Option<PartitionLog>>,
-    leader_epoch: AtomicI32,
-}
-
-impl Partition {
-    pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch.load(Ordering::Acquire)
-    }
-
-    /// Runs `f` on the log, or returns UNKNOWN_TOPIC_OR_PARTITION if it was deleted.
-    pub fn with_log<R>(&self, f: impl FnOnce(&PartitionLog) -> R) -> Result<R, ApiError> {
-        match read(&self.log).as_ref() {
-            Some(log) => Ok(f(log)),
-            None => Err(self.gone()),
-        }
-    }
-
-    pub fn with_log_mut<R>(&self, f: impl FnOnce(&mut PartitionLog) -> R) -> Result<R, ApiError> {
-        match write(&self.log).as_mut() {
-            Some(log) => Ok(f(log)),
-            None => Err(self.gone()),
-        }
-    }
-
-    fn gone(&self) -> ApiError {
-        ApiError::new(
-            ErrorCode::UnknownTopicOrPartition,
-            format!("partition {}-{} was deleted", self.topic, self.index),
-        )
-    }
-
-    /// Checks a client's `current_leader_epoch` the way Kafka's leader does.
-    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
-        let ours = self.leader_epoch();
-        if requested < 0 || requested == ours {
-            Ok(())
-        } else if requested < ours {
-            Err(ApiError::code(ErrorCode::FencedLeaderEpoch))
-        } else {
-            Err(ApiError::code(ErrorCode::UnknownLeaderEpoch))
-        }
-    }
-
-    fn take_log(&self) -> Option<PartitionLog> {
-        write(&self.log).take()
-    }
-}
-
 /// One topic and its partitions.
 pub struct Topic {
     pub name: String,
     pub topic_id: Uuid,
     partitions: RwLock<Vec<Arc<Partition>>>,
     configs: RwLock<BTreeMap<String, String>>,
+    /// What Produce applies, resolved from `configs` and the broker defaults whenever
+    /// either changes, so the produce path reads it without a lock.
+    produce: arc_swap::ArcSwap<crate::topic_config::ProduceSettings>,
     mirror: RwLock<Option<MirrorRecord>>,
 }
 
@@ -126,6 +81,10 @@ impl Topic {
     /// The topic's config overrides.
     pub fn configs(&self) -> BTreeMap<String, String> {
         read(&self.configs).clone()
+    }
+    /// What Produce applies to this topic (lock-free).
+    pub fn produce_settings(&self) -> Arc<crate::topic_config::ProduceSettings> {
+        self.produce.load_full()
     }
     /// Its cluster-link mirror record, if it is (or was) a mirror topic.
     pub fn mirror(&self) -> Option<MirrorRecord> {
@@ -179,10 +138,12 @@ pub struct TopicManager {
     log_dir: PathBuf,
     store: MetadataStore,
     image: Mutex<MetadataImage>,
-    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Read lock-free on the produce/fetch path; replaced whole (under the image mutex)
+    /// when topics are created or deleted.
+    topics: arc_swap::ArcSwap<HashMap<String, Arc<Topic>>>,
     defaults: RwLock<TopicDefaults>,
-    /// Bumped after every append; long-polling fetches wait on it.
-    appended: tokio::sync::watch::Sender<u64>,
+    /// The I/O threads partition file I/O runs on.
+    io: crate::log_manager::LogManager,
     /// The producer-id block being handed out, `[next, end)`.
     producer_ids: Mutex<(i64, i64)>,
     /// Bumped after every mirror-state change; produce requests held during a promotion
@@ -216,6 +177,8 @@ pub enum StartupError {
     Security(ApiError),
     #[error(transparent)]
     LogDir(#[from] crate::log_dir::LogDirError),
+    #[error("cannot start the log manager's I/O threads: {0}")]
+    IoThreads(std::io::Error),
 }
 
 fn storage_error(e: strait_storage::StorageError) -> ApiError {
@@ -242,6 +205,24 @@ impl TopicManager {
         node_id: i32,
         static_defaults: TopicDefaults,
         recovery_threads: usize,
+    ) -> Result<Self, StartupError> {
+        Self::open_with_threads(
+            log_dir,
+            node_id,
+            static_defaults,
+            recovery_threads,
+            crate::log_manager::DEFAULT_IO_THREADS,
+        )
+    }
+
+    /// [`TopicManager::open_with_recovery_threads`] with `io_threads` (`num.io.threads`)
+    /// log manager threads.
+    pub fn open_with_threads(
+        log_dir: &Path,
+        node_id: i32,
+        static_defaults: TopicDefaults,
+        recovery_threads: usize,
+        io_threads: usize,
     ) -> Result<Self, StartupError> {
         // Decide before anything writes to the directory: a missing image must not be
         // replaced by a fresh one (that would orphan, then remove, every partition).
@@ -287,12 +268,7 @@ impl TopicManager {
                     )),
                 })?;
                 let epoch = p.leader_epoch.max(log.latest_epoch().unwrap_or(0));
-                partitions.push(Arc::new(Partition {
-                    topic: record.name.clone(),
-                    index: i as i32,
-                    log: RwLock::new(Some(log)),
-                    leader_epoch: AtomicI32::new(epoch),
-                }));
+                partitions.push(Arc::new(Partition::new(&record.name, i as i32, log, epoch)));
             }
             let topic_id = Uuid::parse_str(&record.topic_id).unwrap_or_else(|_| Uuid::new_v4());
             topics.insert(
@@ -302,6 +278,9 @@ impl TopicManager {
                     topic_id,
                     partitions: RwLock::new(partitions),
                     configs: RwLock::new(record.configs.clone()),
+                    produce: arc_swap::ArcSwap::from_pointee(
+                        defaults.produce_settings(&record.configs),
+                    ),
                     mirror: RwLock::new(record.mirror.clone()),
                 }),
             );
@@ -315,14 +294,15 @@ impl TopicManager {
             dir: log_dir.to_path_buf(),
             source,
         })?;
-        let (appended, _) = tokio::sync::watch::channel(0);
+        let io =
+            crate::log_manager::LogManager::start(io_threads).map_err(StartupError::IoThreads)?;
         Ok(TopicManager {
             log_dir: log_dir.to_path_buf(),
             store,
             image: Mutex::new(image),
-            topics: RwLock::new(topics),
+            topics: arc_swap::ArcSwap::from_pointee(topics),
             defaults: RwLock::new(defaults),
-            appended,
+            io,
             producer_ids: Mutex::new((0, 0)),
             mirror_changes: tokio::sync::watch::channel(0).0,
             recovery_threads,
@@ -334,11 +314,12 @@ impl TopicManager {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        read(&self.topics).get(name).cloned()
+        self.topics.load().get(name).cloned()
     }
 
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        read(&self.topics)
+        self.topics
+            .load()
             .values()
             .find(|t| t.topic_id == id)
             .cloned()
@@ -346,9 +327,14 @@ impl TopicManager {
 
     /// All topics, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = read(&self.topics).values().cloned().collect();
+        let mut v: Vec<_> = self.topics.load().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+
+    /// The log manager: where request-issued partition file I/O runs.
+    pub fn io(&self) -> &crate::log_manager::LogManager {
+        &self.io
     }
 
     pub fn defaults(&self) -> TopicDefaults {
@@ -395,7 +381,7 @@ impl TopicManager {
         }
         validate_topic_configs(&configs)?;
         let mut image = lock(&self.image);
-        if read(&self.topics).contains_key(name) {
+        if self.topics.load().contains_key(name) {
             return Err(ApiError::new(
                 ErrorCode::TopicAlreadyExists,
                 format!("Topic '{name}' already exists."),
@@ -407,6 +393,9 @@ impl TopicManager {
                 name: name.to_string(),
                 topic_id,
                 partitions: RwLock::new(Vec::new()),
+                produce: arc_swap::ArcSwap::from_pointee(
+                    read(&self.defaults).produce_settings(&configs),
+                ),
                 configs: RwLock::new(configs),
                 mirror: RwLock::new(mirror),
             }));
@@ -429,10 +418,15 @@ impl TopicManager {
             name: name.to_string(),
             topic_id,
             partitions: RwLock::new(partitions),
+            produce: arc_swap::ArcSwap::from_pointee(
+                read(&self.defaults).produce_settings(&configs),
+            ),
             configs: RwLock::new(configs),
             mirror: RwLock::new(mirror),
         });
-        write(&self.topics).insert(name.to_string(), topic.clone());
+        let mut map = HashMap::clone(&self.topics.load());
+        map.insert(name.to_string(), topic.clone());
+        self.topics.store(Arc::new(map));
         tracing::info!(topic = name, partitions = num_partitions, "created topic");
         Ok(topic)
     }
@@ -446,18 +440,13 @@ impl TopicManager {
     ) -> Result<Arc<Partition>, ApiError> {
         let dir = partition_dir(&self.log_dir, topic, index);
         let log = PartitionLog::open(&dir, config, now_ms()).map_err(storage_error)?;
-        Ok(Arc::new(Partition {
-            topic: topic.to_string(),
-            index,
-            log: RwLock::new(Some(log)),
-            leader_epoch: AtomicI32::new(epoch),
-        }))
+        Ok(Arc::new(Partition::new(topic, index, log, epoch)))
     }
 
     /// Deletes a topic: persist first, then drop and delete its logs.
     pub fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
         let mut image = lock(&self.image);
-        let topic = read(&self.topics).get(name).cloned().ok_or_else(|| {
+        let topic = self.topics.load().get(name).cloned().ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("Topic '{name}' does not exist."),
@@ -467,7 +456,9 @@ impl TopicManager {
         next.topics.retain(|t| t.name != name);
         self.store.save(&next).map_err(metadata_error)?;
         *image = next;
-        write(&self.topics).remove(name);
+        let mut map = HashMap::clone(&self.topics.load());
+        map.remove(name);
+        self.topics.store(Arc::new(map));
         for p in topic.partitions() {
             if let Some(log) = p.take_log() {
                 let dir = log.dir().to_path_buf();
@@ -592,7 +583,15 @@ impl TopicManager {
     }
 
     fn apply_log_config(&self, topic: &Topic) {
-        let config = read(&self.defaults).log_config(&topic.configs());
+        let overrides = topic.configs();
+        let (config, produce) = {
+            let defaults = read(&self.defaults);
+            (
+                defaults.log_config(&overrides),
+                defaults.produce_settings(&overrides),
+            )
+        };
+        topic.produce.store(Arc::new(produce));
         for p in topic.partitions() {
             let _ = p.with_log_mut(|log| log.update_config(config.clone()));
         }
@@ -636,15 +635,6 @@ impl TopicManager {
         let mut image = lock(&self.image);
         *range = self.reserve_producer_ids(&mut image, id.saturating_add(1))?;
         Ok(())
-    }
-
-    /// Wakes long-polling fetches after an append.
-    pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.appended.subscribe()
     }
 
     /// Updates a mirror record (persisted first).
@@ -784,7 +774,10 @@ impl TopicManager {
     /// Flushes and closes every log (clean shutdown): each writes its producer snapshot
     /// and clean-shutdown marker, so the next start skips its recovery. Logs are closed on
     /// the recovery threads (each close is a few fsyncs; serially they add up).
+    /// The log manager is drained first: every append it accepted is written before its
+    /// log is closed, and nothing is accepted after (see [`crate::log_manager`]).
     pub fn close_all(&self) {
+        self.io.shutdown();
         let mut logs = Vec::new();
         for topic in self.list() {
             for p in topic.partitions() {

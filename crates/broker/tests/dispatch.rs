@@ -332,11 +332,13 @@ async fn long_poll_wakes_on_append() {
         tokio::spawn(
             async move { call(&b, 12, fetch_request("t", &[(0, 0)], 60_000, (0, -1))).await },
         );
-    // Produce only once the fetch is parked (its session of appends is subscribed).
-    while broker.subscribe_appends().has_changed().unwrap_or(false) {
-        tokio::task::yield_now().await;
+    // Produce only once the fetch is registered on the partition it waits on.
+    let p = broker.topics.get("t").unwrap().partition(0).unwrap();
+    let parked = std::time::Instant::now() + Duration::from_secs(30);
+    while p.watch().registered() == 0 {
+        assert!(std::time::Instant::now() < parked, "the fetch never parked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::task::yield_now().await;
     produce(&broker, "t", 0, batch(&["wake"]), 1).await.unwrap();
     let resp = tokio::time::timeout(Duration::from_secs(30), fetch)
         .await

@@ -180,6 +180,9 @@ pub struct ClientConfig {
     /// Largest response frame accepted (default 256 MiB). Bigger frames close the
     /// connection: the client never allocates more than this for one response.
     pub max_response_bytes: usize,
+    /// Opens connection streams instead of TCP (not a Kafka property: set in code, see
+    /// [`crate::dial`]).
+    pub dialer: Option<crate::dial::DialerRef>,
 }
 
 impl Default for ClientConfig {
@@ -193,6 +196,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: 256 * 1024 * 1024,
+            dialer: None,
         }
     }
 }

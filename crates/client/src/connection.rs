@@ -34,14 +34,13 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::{HeaderVersion, Message, Request, StrBytes};
 use strait_protocol::frame::{try_split_frame, FrameError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{parse_host_port, ClientConfig, SaslConfig};
+use crate::config::{ClientConfig, SaslConfig};
 use crate::error::{ClientError, ConfigError};
 use crate::versions::BrokerVersions;
 use crate::wire::{self, api_name, ApiVersionsReply, API_VERSIONS_MAX};
@@ -51,10 +50,7 @@ use crate::{sasl, tls};
 /// in-flight requests).
 const WRITE_QUEUE: usize = 128;
 
-/// Anything the connection can run over (TCP or TLS-over-TCP).
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
-pub(crate) type BoxIo = Box<dyn Io>;
+pub(crate) use crate::dial::BoxIo;
 
 /// Settings shared by all connections of a client, built once from a [`ClientConfig`]
 /// (the TLS configuration is parsed and assembled here, not per connection).
@@ -66,6 +62,8 @@ pub struct ConnectOptions {
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_response_bytes: usize,
+    /// Opens the stream instead of TCP (see [`crate::dial`]).
+    pub(crate) dialer: Option<crate::dial::DialerRef>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -108,6 +106,7 @@ impl ConnectOptions {
             request_timeout: config.request_timeout,
             connect_timeout: config.connect_timeout,
             max_response_bytes: config.max_response_bytes,
+            dialer: config.dialer.clone(),
         })
     }
 
@@ -573,46 +572,27 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connects to `addr` (`host:port`), negotiates API versions and authenticates.
     pub async fn connect(addr: &str, options: &ConnectOptions) -> Result<Connection, ClientError> {
+        let (handshake, versions, session_lifetime) = Self::handshake(addr, options).await?;
+        Ok(Self::spawn(handshake, versions, session_lifetime, options))
+    }
+
+    /// [`Connection::connect`] without the multiplexer: the authenticated stream itself,
+    /// and any bytes already read past the handshake (normally none: a broker sends
+    /// nothing unasked). For relaying a whole Kafka conversation over it (link tunnels).
+    pub async fn connect_raw(
+        addr: &str,
+        options: &ConnectOptions,
+    ) -> Result<(crate::dial::BoxIo, BytesMut), ClientError> {
+        let (handshake, _, _) = Self::handshake(addr, options).await?;
+        Ok((handshake.io, handshake.buf))
+    }
+
+    async fn handshake(
+        addr: &str,
+        options: &ConnectOptions,
+    ) -> Result<(Handshake, BrokerVersions, Option<Duration>), ClientError> {
         let broker = addr.to_string();
-        let (host, port) = parse_host_port(addr).map_err(|message| ClientError::Connect {
-            broker: broker.clone(),
-            message,
-        })?;
-        let open = async {
-            let tcp = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| ClientError::Connect {
-                    broker: broker.clone(),
-                    message: e.to_string(),
-                })?;
-            // Requests are whole frames written at once; Nagle only adds latency.
-            let _ = tcp.set_nodelay(true);
-            match &options.tls {
-                None => Ok::<BoxIo, ClientError>(Box::new(tcp)),
-                Some(connector) => {
-                    let name = tls::server_name(&host).map_err(|message| ClientError::Tls {
-                        broker: broker.clone(),
-                        message,
-                    })?;
-                    let stream =
-                        connector
-                            .connect(name, tcp)
-                            .await
-                            .map_err(|e| ClientError::Tls {
-                                broker: broker.clone(),
-                                message: e.to_string(),
-                            })?;
-                    Ok(Box::new(stream) as BoxIo)
-                }
-            }
-        };
-        let io = tokio::time::timeout(options.connect_timeout, open)
-            .await
-            .map_err(|_| ClientError::Timeout {
-                broker: broker.clone(),
-                what: "connect".into(),
-                after: options.connect_timeout,
-            })??;
+        let io = crate::dial::open(addr, options).await?;
         let mut handshake = Handshake {
             io,
             buf: BytesMut::with_capacity(8192),
@@ -627,7 +607,7 @@ impl Connection {
             Some(sasl) => sasl::authenticate(&mut handshake, sasl, &versions).await?,
             None => None,
         };
-        Ok(Self::spawn(handshake, versions, session_lifetime, options))
+        Ok((handshake, versions, session_lifetime))
     }
 
     fn spawn(

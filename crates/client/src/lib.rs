@@ -32,6 +32,7 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod connection;
+pub mod dial;
 pub mod error;
 pub mod fetch;
 pub mod groups;

@@ -45,6 +45,42 @@ pub enum StartOffsetSpec {
     Timestamp(i64),
 }
 
+/// `link.mode`: which side of the link this broker is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkMode {
+    /// This broker connects to the source and pulls (Confluent's default).
+    #[default]
+    Destination,
+    /// The same link name exists on both clusters, each pulling from the other; the peer
+    /// link must exist, be BIDIRECTIONAL and point back here (see [`crate::loops`]).
+    Bidirectional,
+    /// The source side of a source-initiated link. Refused by the registry until
+    /// implemented.
+    Source,
+}
+
+impl LinkMode {
+    /// Confluent's spelling, as `link.mode` takes it and describe shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkMode::Destination => "DESTINATION",
+            LinkMode::Bidirectional => "BIDIRECTIONAL",
+            LinkMode::Source => "SOURCE",
+        }
+    }
+
+    /// Parses a `link.mode` value, case-insensitively.
+    pub fn parse(v: &str) -> Option<LinkMode> {
+        [
+            LinkMode::Destination,
+            LinkMode::Bidirectional,
+            LinkMode::Source,
+        ]
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(v.trim()))
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LinkConfigError {
     #[error("unknown link config '{0}'")]
@@ -71,6 +107,10 @@ pub enum LinkConfigError {
 pub struct LinkConfig {
     /// Every key as given (source connection keys and options), for persistence.
     raw: BTreeMap<String, String>,
+    /// `link.mode`.
+    pub link_mode: LinkMode,
+    /// `connection.mode` (see [`crate::tunnel`]).
+    pub connection_mode: crate::tunnel::ConnectionMode,
     pub bootstrap_servers: Vec<String>,
     pub auto_create_mirror_topics: bool,
     pub topic_filters: NameFilters,
@@ -203,15 +243,31 @@ impl LinkConfig {
             }
         }
         let p = Parser { map: &map };
-        let bootstrap = p
-            .given("bootstrap.servers")?
-            .ok_or(LinkConfigError::Missing("bootstrap.servers"))?;
+        let connection_mode =
+            crate::tunnel::ConnectionMode::parse(p.get("connection.mode")?.unwrap_or("OUTBOUND"))
+                .unwrap_or_default();
+        let mode_text = p.get("link.mode")?.unwrap_or("DESTINATION");
+        let link_mode = LinkMode::parse(mode_text).ok_or_else(|| {
+            invalid(
+                "link.mode",
+                mode_text,
+                "expected DESTINATION, BIDIRECTIONAL or SOURCE",
+            )
+        })?;
+        crate::tunnel::check_modes(&map, link_mode, connection_mode)?;
+        // An INBOUND link reaches the source only through the tunnels the source opens.
+        let bootstrap = match p.given("bootstrap.servers")? {
+            None if connection_mode == crate::tunnel::ConnectionMode::Inbound => "",
+            None => return Err(LinkConfigError::Missing("bootstrap.servers")),
+            Some(b) => b,
+        };
         let bootstrap_servers: Vec<String> = bootstrap
             .split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        if bootstrap_servers.is_empty() {
+        if bootstrap_servers.is_empty() && connection_mode != crate::tunnel::ConnectionMode::Inbound
+        {
             return Err(invalid("bootstrap.servers", bootstrap, "no address given"));
         }
         for b in &bootstrap_servers {
@@ -314,6 +370,8 @@ impl LinkConfig {
         let retry_backoff_ms = p.ms("retry.backoff.ms")?;
         let retry_backoff_max_ms = p.ms("retry.backoff.max.ms")?;
         Ok(LinkConfig {
+            link_mode,
+            connection_mode,
             bootstrap_servers,
             auto_create_mirror_topics: p.bool("auto.create.mirror.topics.enable")?,
             topic_filters,
@@ -449,7 +507,7 @@ mod tests {
             ("bootstrap.servers=a:1\nconsumer.offset.sync.ms=10\n", "consumer.offset.sync.ms"),
             ("bootstrap.servers=a:1\nmirror.start.offset.spec=yesterday\n", "mirror.start.offset.spec"),
             ("bootstrap.servers=a:1\nauto.create.mirror.topics.filters={\"topicFilters\":[{\"nam\":\"x\"}]}\n", "auto.create.mirror.topics.filters"),
-            ("bootstrap.servers=a:1\nlink.mode=BIDIRECTIONAL\n", "link.mode"),
+            ("bootstrap.servers=a:1\nlink.mode=PUSH\n", "link.mode"),
             ("bootstrap.servers=a:1\nsasl.mechanism=GSSAPI\n", "sasl.mechanism"),
         ] {
             let e = LinkConfig::from_properties_text(text).unwrap_err().to_string();
@@ -473,7 +531,13 @@ mod tests {
             [("bootstrap.servers".to_string(), "a:1".to_string())].into();
         let base = LinkConfig::from_map(base_map.clone()).unwrap();
         for def in LINK_KEYS {
-            if def.support != Support::Applied || def.name == "bootstrap.servers" {
+            if !matches!(def.support, Support::Applied | Support::RefusedValues(..))
+                || def.name == "bootstrap.servers"
+            {
+                continue;
+            }
+            // Mode-dependent keys (refused on this base link): see tunnel::tests.
+            if def.name == "connection.mode" || def.name.starts_with("local.") {
                 continue;
             }
             let mut map = base_map.clone();
@@ -528,12 +592,15 @@ mod tests {
     #[test]
     fn refused_keys_and_values_are_named() {
         for (text, key, why) in [
-            ("link.mode=SOURCE", "link.mode", "only DESTINATION"),
-            ("link.mode=BIDIRECTIONAL", "link.mode", "only DESTINATION"),
+            (
+                "link.mode=SOURCE\nconnection.mode=INBOUND",
+                "connection.mode",
+                "needs connection.mode=OUTBOUND",
+            ),
             (
                 "connection.mode=INBOUND",
-                "connection.mode",
-                "only OUTBOUND",
+                "bootstrap.servers",
+                "does not apply to a connection.mode=INBOUND link",
             ),
             (
                 "connections.max.idle.ms=1000",

@@ -63,6 +63,38 @@ pub fn end_offset_for(epochs: &[(i32, i64)], requested: i32, end: i64) -> (i32, 
     }
 }
 
+/// One step of the OffsetForLeaderEpoch walk (Kafka's `getOffsetTruncationState`), shared
+/// by failback here and the broker's replica follower (`strait_broker::replication`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochStep {
+    /// Both logs know the answered epoch: they agree up to this offset.
+    Done(i64),
+    /// We do not know the answered epoch: truncate to this offset (the end of our floor of
+    /// it) and ask again with our latest remaining epoch.
+    Continue(i64),
+    /// We have no epoch at or below the answered one.
+    NoFloor,
+}
+
+/// The leader (or source) answered `(leader_epoch, leader_end)`, both defined (≥ 0), for
+/// our latest epoch; `epochs` is our epoch cache (ascending) and `log_end` our log end.
+pub fn epoch_step(
+    epochs: &[(i32, i64)],
+    log_end: i64,
+    leader_epoch: i32,
+    leader_end: i64,
+) -> EpochStep {
+    let (ours, our_end) = end_offset_for(epochs, leader_epoch, log_end);
+    if ours == leader_epoch {
+        return EpochStep::Done(leader_end.min(our_end).min(log_end));
+    }
+    if ours < 0 || our_end < 0 {
+        return EpochStep::NoFloor;
+    }
+    // Kafka truncates to the end of our floor epoch and retries with it.
+    EpochStep::Continue(log_end.min(our_end))
+}
+
 /// The offset the local log must be truncated to so it is a prefix of the source's.
 /// `ask(epoch)` is OffsetForLeaderEpoch against the source: `(epoch, end offset)`.
 pub async fn divergence<F, Fut>(local: &LocalLog, mut ask: F) -> Result<i64, LocalError>
@@ -87,19 +119,18 @@ where
             epochs.retain(|e| e.1 < end);
             continue;
         }
-        let (ours, our_end) = end_offset_for(&epochs, source_epoch, end);
-        if ours == source_epoch {
-            return Ok(source_end.min(our_end).min(end));
+        match epoch_step(&epochs, end, source_epoch, source_end) {
+            EpochStep::Done(offset) => return Ok(offset),
+            EpochStep::NoFloor => {
+                return Err(no_history(format!(
+                    "the source's epoch {source_epoch} is older than every local epoch (no common history)"
+                )));
+            }
+            EpochStep::Continue(truncate_to) => {
+                end = truncate_to;
+                epochs.retain(|e| e.1 < end);
+            }
         }
-        if ours < 0 || our_end < 0 {
-            return Err(no_history(format!(
-                "the source's epoch {source_epoch} is older than every local epoch (no common history)"
-            )));
-        }
-        // We do not know the source's epoch: drop what follows our floor of it and ask
-        // again with the floor (Kafka truncates to followerEnd and retries).
-        end = end.min(our_end);
-        epochs.retain(|e| e.1 < end);
     }
     Err(no_history(format!(
         "no common leader epoch found within {MAX_STEPS} steps"

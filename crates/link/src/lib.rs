@@ -26,6 +26,10 @@
 //!   through the peer's admin API.
 //! * [`forward`]: write forwarding (`mirror.produce.forwarding.enable`): Produce to an
 //!   ACTIVE mirror and idempotent producers' InitProducerId sent to the source.
+//! * [`loops`]: loop prevention (never mirror back a mirror of this cluster) and the
+//!   peer check of `link.mode=BIDIRECTIONAL` links.
+//! * [`tunnel`]: source-initiated links (`link.mode=SOURCE` / `connection.mode=INBOUND`):
+//!   tunnels the source opens to the destination, parked there until the link claims one.
 //! * [`state`]: mirror and link states.
 //! * [`shadow`]: local normal topics under a would-be mirror's name (auto-created by a
 //!   client before the link mirrored them), reported rather than skipped silently.
@@ -51,6 +55,7 @@ pub mod fetcher;
 pub mod filters;
 pub mod forward;
 pub mod local;
+pub mod loops;
 pub mod manager;
 pub mod metrics;
 pub mod promote;
@@ -61,5 +66,6 @@ pub mod shared;
 pub mod state;
 pub mod sync;
 pub mod sync_tasks;
+pub mod tunnel;
 
 pub use manager::{ConfigChange, LinkManager};

@@ -46,6 +46,8 @@ pub struct LinkManager {
     links: Mutex<BTreeMap<String, Running>>,
     /// Serialises config alters (each is read, validate, persist, install).
     alter_lock: tokio::sync::Mutex<()>,
+    /// Tunnels of source-initiated links (see [`crate::tunnel`]).
+    tunnels: Arc<crate::tunnel::pool::TunnelHub>,
 }
 
 /// Builds the source client config from a link config; errors name the key.
@@ -113,6 +115,7 @@ impl LinkManager {
             local: local.clone(),
             links: Mutex::new(BTreeMap::new()),
             alter_lock: tokio::sync::Mutex::new(()),
+            tunnels: Default::default(),
         });
         for stored in local.load_links() {
             let name = stored.name.clone();
@@ -134,9 +137,39 @@ impl LinkManager {
 
     fn spawn(&self, stored: StoredLink, config: LinkConfig, cc: ClientConfig) {
         let name = stored.name.clone();
+        let cc = self.tunnel_client_config(&name, &config, cc);
+        let source_side = config.link_mode == crate::config::LinkMode::Source;
         let shared = Arc::new(LinkShared::new(stored, config, cc, self.local.clone()));
-        let task = tokio::spawn(run_link(shared.clone()));
+        let task = if source_side {
+            tokio::spawn(crate::tunnel::source::run(
+                shared.clone(),
+                self.tunnels.clone(),
+            ))
+        } else {
+            tokio::spawn(run_link(shared.clone()))
+        };
         lock(&self.links).insert(name, Running { shared, task });
+    }
+
+    /// The tunnels of source-initiated links: the broker parks LinkTunnel connections here
+    /// and tells it its own listeners.
+    pub fn tunnels(&self) -> &Arc<crate::tunnel::pool::TunnelHub> {
+        &self.tunnels
+    }
+
+    /// `cc` for link `name`; an INBOUND link dials its source through its tunnel pool.
+    pub(crate) fn tunnel_client_config(
+        &self,
+        name: &str,
+        config: &LinkConfig,
+        mut cc: ClientConfig,
+    ) -> ClientConfig {
+        if config.connection_mode == crate::tunnel::ConnectionMode::Inbound {
+            let pool = self.tunnels.open_pool(name, self.local.cluster_id());
+            cc.bootstrap_servers = vec![crate::tunnel::TUNNEL_BOOTSTRAP.to_string()];
+            cc.dialer = Some(strait_client::dial::DialerRef(pool));
+        }
+        cc
     }
 
     /// Every running link.
@@ -175,8 +208,16 @@ impl LinkManager {
             .map_err(|e| err(ErrorCode::InvalidConfig, e.to_string()))?;
         let cc = client_config(&config)?;
         let mut source_cluster_id = None;
-        if validate_link {
-            source_cluster_id = probe_source(name, &config, &cc, timeout).await?;
+        // An INBOUND link has nothing to probe until its source connects; a SOURCE link
+        // probes the destination, whose id is not a source cluster id.
+        if validate_link && config.connection_mode == crate::tunnel::ConnectionMode::Outbound {
+            let id = probe_source(name, &config, &cc, timeout).await?;
+            if config.link_mode != crate::config::LinkMode::Source {
+                source_cluster_id = id;
+            }
+            if config.link_mode == crate::config::LinkMode::Bidirectional {
+                crate::loops::validate_peer(name, &cc, timeout, &self.local.cluster_id()).await?;
+            }
         }
         if validate_only {
             return Ok(());
@@ -237,6 +278,15 @@ impl LinkManager {
                         changed_total: t.changed_total as i64,
                     })
                     .collect();
+                tasks.extend(self.tunnels.describe_task(&s.stored.name));
+                let bidirectional = s.config().link_mode == crate::config::LinkMode::Bidirectional;
+                if bidirectional && !tasks.iter().any(|t| t.name == crate::loops::PEER_TASK) {
+                    tasks.push(LinkTask {
+                        name: crate::loops::PEER_TASK.to_string(),
+                        state: "PENDING".to_string(),
+                        ..Default::default()
+                    });
+                }
                 for (name, enabled) in [
                     ("consumer_offset_sync", s.config().consumer_offset_sync),
                     ("acl_sync", s.config().acl_sync),
@@ -327,6 +377,7 @@ impl LinkManager {
                 .ok();
         }
         self.local.remove_link(name)?;
+        self.tunnels.close_pool(name);
         if let Some(r) = lock(&self.links).remove(name) {
             r.shared.deleted.store(true, Ordering::Release);
             r.shared.wake.notify_one();
@@ -350,6 +401,9 @@ impl LinkManager {
                 format!("cluster link '{link_name}' does not exist"),
             )
         })?;
+        if shared.config().link_mode == crate::config::LinkMode::Source {
+            return Err(err(ErrorCode::InvalidRequest, format!("cluster link '{link_name}' is the source side of a source-initiated link (link.mode=SOURCE): create mirror topics on the destination cluster, over its connection.mode=INBOUND link '{link_name}'")));
+        }
         if self.local.topic_exists(mirror_topic) {
             let what = if self
                 .local
@@ -390,10 +444,15 @@ impl LinkManager {
                 Some(t) if t.error.is_none() => {}
                 _ => return Err(err(ErrorCode::UnknownTopicOrPartition, format!("source topic '{source_topic}' does not exist on the source cluster of link '{link_name}'"))),
             }
+            let source_mirrors = crate::loops::check_explicit(&client, &source_topic, &self.local.cluster_id())
+                .await
+                .map_err(|e| err(e.code, format!("cannot mirror over cluster link '{link_name}': {}", e.message)))?;
             if validate_only {
                 return Ok(());
             }
-            create_mirror(&shared, &client, mirror_topic, &source_topic, &md).await
+            create_mirror(&shared, &client, mirror_topic, &source_topic, &md).await?;
+            crate::loops::record_chains(&shared, &source_mirrors, Some(mirror_topic));
+            Ok(())
         }
         .await;
         client.close().await;
@@ -530,6 +589,13 @@ impl LinkManager {
                 state_time_ms: m.mirror.state_time_ms,
                 num_partitions: m.partitions,
                 partitions,
+                // A promoted topic's new writes originate here.
+                origin_cluster_ids: if m.mirror.state == MirrorState::Stopped {
+                    Some(Vec::new())
+                } else {
+                    link.as_ref()
+                        .and_then(|l| crate::loops::chain_for(l, &m.topic))
+                },
             });
         }
         Ok(out)
@@ -669,6 +735,8 @@ impl LinkManager {
             r.shared.deleted.store(true, Ordering::Release);
             r.task.abort();
         }
+        // Parked tunnels close with the broker, so their source sides re-dial.
+        self.tunnels.close_all();
     }
 }
 

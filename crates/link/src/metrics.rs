@@ -218,5 +218,6 @@ impl LinkManager {
             );
         }
         crate::shadow::render_metrics(&links, out);
+        self.tunnels().render_metrics(out);
     }
 }

@@ -60,6 +60,9 @@ pub enum Support {
     OnlyDefault(&'static str),
     /// Refused whatever its value; the text says why.
     Refused(&'static str),
+    /// Applied, except that these values (compared case-insensitively) are refused; the
+    /// text says why.
+    RefusedValues(&'static [&'static str], &'static str),
 }
 
 impl Support {
@@ -68,6 +71,7 @@ impl Support {
             Support::Applied => "applied",
             Support::OnlyDefault(_) => "only the default",
             Support::Refused(_) => "refused",
+            Support::RefusedValues(..) => "applied (some values refused)",
         }
     }
 }
@@ -170,16 +174,10 @@ const fn refused(name: &'static str, kind: KeyType, why: &'static str) -> LinkKe
 /// Confluent knows and Strait refuses.
 pub const LINK_KEYS: &[LinkKey] = &[
     // --- link shape -------------------------------------------------------------------
-    LinkKey {
-        support: Support::OnlyDefault("only DESTINATION links (this broker pulls from the source) are implemented; SOURCE and BIDIRECTIONAL links are not"),
-        ..key("link.mode", KeyType::String, Some("DESTINATION"), Validator::OneOf(&["DESTINATION", "SOURCE", "BIDIRECTIONAL"]), false,
-            "Which side of the link this is. DESTINATION: this broker connects to the source and pulls.", "SOURCE")
-    },
-    LinkKey {
-        support: Support::OnlyDefault("only OUTBOUND connections (this broker connects to the source) are implemented; INBOUND needs a source-initiated link"),
-        ..key("connection.mode", KeyType::String, Some("OUTBOUND"), Validator::OneOf(&["OUTBOUND", "INBOUND"]), false,
-            "Who opens the connection. OUTBOUND: this broker connects to the source's bootstrap.servers.", "INBOUND")
-    },
+    key("link.mode", KeyType::String, Some("DESTINATION"), Validator::OneOf(&["DESTINATION", "SOURCE", "BIDIRECTIONAL"]), false,
+        "Which side of the link this is. DESTINATION: this broker connects to the source and pulls. BIDIRECTIONAL: the same link name exists on both clusters, each pulling from the other (the peer must be a Strait cluster whose same-named link is BIDIRECTIONAL and points back here; until it does, the link shows the REMOTE_LINK_NOT_FOUND_ERROR task error); mirror topics whose data came from this cluster are never mirrored back (see the README's bidirectional links section). SOURCE (with connection.mode=OUTBOUND): the source side of a source-initiated link; this broker connects to the destination's bootstrap.servers and serves the destination's same-named connection.mode=INBOUND link over those connections (see the README's source-initiated links section); only connection keys, local.* and retry.backoff.* apply.", "BIDIRECTIONAL"),
+    key("connection.mode", KeyType::String, Some("OUTBOUND"), Validator::OneOf(&["OUTBOUND", "INBOUND"]), false,
+        "Who opens the connections. OUTBOUND: this broker connects to bootstrap.servers. INBOUND (destination of a source-initiated link, link.mode=DESTINATION): the source cluster's link.mode=SOURCE link of the same name connects to this cluster and the link pulls over those connections; bootstrap.servers and the security keys are refused (the source side's local.* keys authenticate to the source).", "INBOUND"),
     key("cluster.link.prefix", KeyType::String, None, Validator::Custom("ASCII alphanumerics, '.', '_' and '-'; not with acl.sync.enable=true"), false,
         "Prefix of every mirror topic name (source `t` is mirrored as `<prefix>t`) and, with consumer.group.prefix.enable, of synced group names.", "dr."),
     key("cluster.link.paused", KeyType::Boolean, Some("false"), Validator::None, true,
@@ -297,9 +295,13 @@ pub const LINK_KEYS: &[LinkKey] = &[
     refused("replica.socket.timeout.ms", KeyType::Int, "set request.timeout.ms, which bounds every source request"),
     refused("replica.socket.receive.buffer.bytes", KeyType::Int, "socket buffer sizes are the operating system's"),
     refused("default.api.timeout.ms", KeyType::Int, "set request.timeout.ms, which bounds every source request"),
-    refused("local.security.protocol", KeyType::String, "local.* keys belong to source-initiated and bidirectional links, which are not implemented"),
-    refused("local.sasl.mechanism", KeyType::String, "local.* keys belong to source-initiated and bidirectional links, which are not implemented"),
-    refused("local.sasl.jaas.config", KeyType::Password, "local.* keys belong to source-initiated and bidirectional links, which are not implemented"),
+    // --- source side of a source-initiated link (link.mode=SOURCE only) -------------------
+    key("local.security.protocol", KeyType::String, None, Validator::OneOf(&["PLAINTEXT", "SASL_PLAINTEXT"]), false,
+        "link.mode=SOURCE only: the protocol of this cluster's own listener that the destination's requests are relayed to (default PLAINTEXT; SSL is not offered: there are no local.ssl.* keys). The principal it authenticates as is the one this cluster's ACLs apply to.", "SASL_PLAINTEXT"),
+    key("local.sasl.mechanism", KeyType::String, None, Validator::OneOf(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]), false,
+        "link.mode=SOURCE only: SASL mechanism for this cluster's own listener (with local.security.protocol=SASL_PLAINTEXT).", "PLAIN"),
+    key("local.sasl.jaas.config", KeyType::Password, None, Validator::None, false,
+        "link.mode=SOURCE only: PlainLoginModule / ScramLoginModule credentials for this cluster's own listener.", "x"),
 ];
 
 /// Why a key that is not [`LinkKey::alterable`] cannot change on an existing link.
@@ -373,6 +375,16 @@ pub fn check_simple(def: &LinkKey, value: &str) -> Result<(), String> {
                 Err(format!("only {default} is supported: {why}"))
             }
         }
+        Support::RefusedValues(refused, why) => {
+            if refused.iter().any(|r| r.eq_ignore_ascii_case(v)) {
+                Err(format!(
+                    "{} is not supported: {why}",
+                    v.to_ascii_uppercase()
+                ))
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 
@@ -398,6 +410,10 @@ pub fn readme_table() -> String {
                 format!("{} Other values are refused: {why}.", k.doc),
             ),
             Support::Refused(why) => ("refused".to_string(), format!("Refused: {why}.")),
+            Support::RefusedValues(refused, why) => (
+                "applied".to_string(),
+                format!("{} Refused values: {} ({why}).", k.doc, refused.join(", ")),
+            ),
         };
         let alterable = if k.alterable { "yes" } else { "no" };
         out.push_str(&format!(
@@ -473,17 +489,24 @@ mod tests {
                     assert!(check_simple(k, k.example).is_err(), "{}", k.name)
                 }
                 Support::Refused(_) => assert!(check_simple(k, "1").is_err(), "{}", k.name),
+                Support::RefusedValues(refused, _) => {
+                    assert!(check_simple(k, k.example).is_ok(), "{}", k.name);
+                    for r in refused {
+                        assert!(check_simple(k, r).is_err(), "{}={r}", k.name);
+                    }
+                }
             }
         }
     }
 
     #[test]
     fn refusals_name_why() {
-        let e = check_simple(link_key("link.mode").unwrap(), "BIDIRECTIONAL").unwrap_err();
-        assert!(e.contains("only DESTINATION"), "{e}");
-        let e = check_simple(link_key("connection.mode").unwrap(), "inbound").unwrap_err();
-        assert!(e.contains("only OUTBOUND"), "{e}");
+        assert!(check_simple(link_key("link.mode").unwrap(), "bidirectional").is_ok());
+        assert!(check_simple(link_key("link.mode").unwrap(), "source").is_ok());
+        assert!(check_simple(link_key("connection.mode").unwrap(), "inbound").is_ok());
         assert!(check_simple(link_key("connection.mode").unwrap(), "outbound").is_ok());
+        let e = check_simple(link_key("local.security.protocol").unwrap(), "SSL").unwrap_err();
+        assert!(e.contains("expected one of"), "{e}");
         let e = check_simple(link_key("connections.max.idle.ms").unwrap(), "1000").unwrap_err();
         assert!(e.starts_with("not supported"), "{e}");
     }

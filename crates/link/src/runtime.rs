@@ -211,7 +211,14 @@ async fn drive(
             backoff.reset();
             shared.set_source_cluster_id(metadata.cluster_id.clone());
             shared.source_answered(true);
-            discover(shared, client, &metadata).await;
+            // Which source topics are mirrors, and their origin chains: read by discovery
+            // (never mirror one back here) and kept for this link's own mirrors.
+            let source_mirrors = crate::loops::SourceMirrors::fetch(client).await;
+            discover(shared, client, &metadata, &source_mirrors).await;
+            if let Ok(m) = &source_mirrors {
+                crate::loops::record_chains(shared, m, None);
+            }
+            crate::loops::record_peer(shared, client).await;
         }
         // First, so a promote request that woke the loop is acted on at once.
         crate::promote::start_promotions(shared, client);
@@ -342,12 +349,28 @@ async fn run_due_syncs(
 }
 
 /// Creates mirrors for source topics that match the link's topic filters.
-async fn discover(shared: &Arc<LinkShared>, client: &Client, metadata: &ClusterMetadata) {
+async fn discover(
+    shared: &Arc<LinkShared>,
+    client: &Client,
+    metadata: &ClusterMetadata,
+    source_mirrors: &Result<crate::loops::SourceMirrors, String>,
+) {
     let config = shared.config();
     if !config.auto_create_mirror_topics {
         crate::shadow::record(shared, Default::default());
         return;
     }
+    // A source that cannot say which of its topics are mirrors creates nothing new this
+    // pass (a loop is never risked).
+    let source_mirrors = match source_mirrors {
+        Ok(m) => m,
+        Err(e) => {
+            shared.record_task(crate::loops::LOOP_TASK, Err(e.clone()));
+            return;
+        }
+    };
+    let local_id = shared.local.cluster_id();
+    let mut looped = Vec::new();
     // Local normal topics found under a would-be mirror's name this pass.
     let mut shadowed = std::collections::BTreeMap::new();
     for (name, topic) in &metadata.topics {
@@ -356,6 +379,10 @@ async fn discover(shared: &Arc<LinkShared>, client: &Client, metadata: &ClusterM
             || topic.error.is_some()
             || !config.topic_filters.selects(name)
         {
+            continue;
+        }
+        if let Some(why) = source_mirrors.loop_reason(name, &local_id) {
+            looped.push((name.clone(), why));
             continue;
         }
         let mirror_name = config.mirror_name(name);
@@ -370,6 +397,7 @@ async fn discover(shared: &Arc<LinkShared>, client: &Client, metadata: &ClusterM
         }
     }
     crate::shadow::record(shared, shadowed);
+    crate::loops::record_skipped(shared, &looped);
 }
 
 /// Creates one mirror topic from the source's metadata and configs.

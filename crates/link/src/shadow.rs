@@ -107,6 +107,8 @@ pub(crate) fn render_metrics(links: &[Arc<LinkShared>], out: &mut String) {
             "strait_cluster_link_shadowed_topics{{link=\"{name}\"}} {n}"
         );
     }
+    // Its sibling: what auto-create skipped because mirroring it would loop.
+    crate::loops::render_metrics(links, out);
 }
 
 #[cfg(test)]

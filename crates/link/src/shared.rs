@@ -125,6 +125,8 @@ pub struct LinkShared {
     pub(crate) client: Mutex<Option<strait_client::Client>>,
     /// The write-forwarding connection to the source (see [`crate::forward`]).
     pub(crate) forward: crate::forward::ForwardState,
+    /// Mirror topic -> its origin chain, learned from the source (see [`crate::loops`]).
+    pub(crate) origin_chains: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl LinkShared {
@@ -166,6 +168,7 @@ impl LinkShared {
             promoting: Mutex::new(std::collections::HashSet::new()),
             client: Mutex::new(None),
             forward: crate::forward::ForwardState::default(),
+            origin_chains: Mutex::new(HashMap::new()),
         }
     }
 

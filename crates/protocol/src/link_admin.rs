@@ -5,11 +5,82 @@
 //!   validated as a whole and applied live (`cluster-links --alter --add-config ...
 //!   --delete-config ... --config-file ...`). Nothing changes unless the whole request is
 //!   accepted.
+//! * LinkTunnel (key 20013): the first request of a source-initiated link's tunnel. The
+//!   source cluster's side of link `link_name` (`link.mode=SOURCE`) opens a connection to
+//!   the destination and sends it; the destination parks the connection **without
+//!   answering** until its `connection.mode=INBOUND` link needs a connection to the
+//!   source. The answer is the claim: from the byte after it the socket carries the
+//!   ordinary Kafka protocol the other way round (destination = client, source = server).
+//!   An answer with an error code refuses the tunnel and the connection stays an ordinary
+//!   one.
 
 use crate::admin::{AdminMessage, Reader, Writer};
 use crate::ProtocolError;
 
 pub const ALTER_CLUSTER_LINK_CONFIGS: i16 = 20006;
+pub const LINK_TUNNEL: i16 = 20013;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkTunnelRequest {
+    /// The link's name, the same on both clusters.
+    pub link_name: String,
+    /// The source cluster's id (the destination link records it as its source).
+    pub source_cluster_id: String,
+    /// The source broker that opened the tunnel and serves what is sent through it.
+    pub node_id: i32,
+    /// That broker's advertised `host:port`, the name it has in the source's Metadata
+    /// answers: the destination routes connections for that address to its tunnels.
+    pub advertised: String,
+}
+
+impl AdminMessage for LinkTunnelRequest {
+    const API_KEY: i16 = LINK_TUNNEL;
+    fn write(&self, w: &mut Writer) {
+        w.string(&self.link_name);
+        w.string(&self.source_cluster_id);
+        w.i32(self.node_id);
+        w.string(&self.advertised);
+        w.tags();
+    }
+    fn read(r: &mut Reader) -> Result<Self, ProtocolError> {
+        let m = LinkTunnelRequest {
+            link_name: r.string()?,
+            source_cluster_id: r.string()?,
+            node_id: r.i32()?,
+            advertised: r.string()?,
+        };
+        r.tags()?;
+        Ok(m)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkTunnelResponse {
+    /// 0: the tunnel is claimed and now carries Kafka requests from the destination.
+    pub error_code: i16,
+    pub error_message: Option<String>,
+    /// The destination cluster's id (shown by the source side's describe).
+    pub destination_cluster_id: String,
+}
+
+impl AdminMessage for LinkTunnelResponse {
+    const API_KEY: i16 = LINK_TUNNEL;
+    fn write(&self, w: &mut Writer) {
+        w.i16(self.error_code);
+        w.nullable_string(self.error_message.as_deref());
+        w.string(&self.destination_cluster_id);
+        w.tags();
+    }
+    fn read(r: &mut Reader) -> Result<Self, ProtocolError> {
+        let m = LinkTunnelResponse {
+            error_code: r.i16()?,
+            error_message: r.nullable_string()?,
+            destination_cluster_id: r.string()?,
+        };
+        r.tags()?;
+        Ok(m)
+    }
+}
 
 /// What one [`LinkConfigOp`] does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -177,5 +248,25 @@ mod tests {
         bytes[2 + 1 + 17 + 2] = 7;
         let e = AlterClusterLinkConfigsRequest::decode(bytes.into()).unwrap_err();
         assert!(e.to_string().contains("unknown config operation"), "{e}");
+    }
+
+    #[test]
+    fn link_tunnel_round_trips() {
+        let req = LinkTunnelRequest {
+            link_name: "l".into(),
+            source_cluster_id: "src".into(),
+            node_id: 3,
+            advertised: "127.0.0.1:9092".into(),
+        };
+        assert_eq!(LinkTunnelRequest::decode(req.encode()).unwrap(), req);
+        let resp = LinkTunnelResponse {
+            error_code: 0,
+            error_message: Some("m".into()),
+            destination_cluster_id: "dst".into(),
+        };
+        assert_eq!(LinkTunnelResponse::decode(resp.encode()).unwrap(), resp);
+        let mut bytes = req.encode().to_vec();
+        bytes.truncate(5);
+        assert!(LinkTunnelRequest::decode(bytes.into()).is_err());
     }
 }

@@ -94,6 +94,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     private(crate::mirror_admin::RESTORE_MIRRORS),
     private(crate::mirror_admin::REVERSE_MIRRORS),
     private(crate::mirror_admin::DESCRIBE_TOPIC_LINEAGE),
+    private(crate::link_admin::LINK_TUNNEL),
 ];
 
 /// The implemented range of `api_key`, if Strait answers it at all.

@@ -178,6 +178,10 @@ pub struct MirrorJson {
     pub num_partitions: i32,
     pub max_lag: i64,
     pub max_lag_ms: i64,
+    /// The clusters the mirror's data passed through, oldest first (absent when the
+    /// broker does not know it yet or does not report it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_cluster_ids: Option<Vec<String>>,
     pub partitions: Vec<PartitionJson>,
 }
 
@@ -195,6 +199,7 @@ impl MirrorJson {
             num_partitions: m.num_partitions,
             max_lag,
             max_lag_ms,
+            origin_cluster_ids: m.origin_cluster_ids.clone(),
             partitions: m
                 .partitions
                 .iter()
@@ -302,6 +307,9 @@ pub fn render_describe(mirrors: &[MirrorDescription], format: OutputFormat) -> S
             out.push_str(&format!("  Reason: {}", reason_cell(m)));
         }
         out.push('\n');
+        if let Some(chain) = m.origin_cluster_ids.as_ref().filter(|c| !c.is_empty()) {
+            out.push_str(&format!("  OriginClusters: {}\n", chain.join(" -> ")));
+        }
         // The column appears once a cutover reported counts (old brokers never do).
         let aborted = m
             .partitions
@@ -348,4 +356,41 @@ pub fn render_describe(mirrors: &[MirrorDescription], format: OutputFormat) -> S
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described(chain: Option<Vec<String>>) -> MirrorDescription {
+        MirrorDescription {
+            mirror_topic: "b.a.orders".into(),
+            link_name: "bc".into(),
+            source_topic: "a.orders".into(),
+            state: "ACTIVE".into(),
+            num_partitions: 0,
+            origin_cluster_ids: chain,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn origin_chains_are_shown() {
+        let m = described(Some(vec!["A".into(), "B".into()]));
+        let text = render_describe(std::slice::from_ref(&m), OutputFormat::Table);
+        assert!(text.contains("\n  OriginClusters: A -> B\n"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&render_describe(&[m], OutputFormat::Json)).unwrap();
+        assert_eq!(json[0]["origin_cluster_ids"], serde_json::json!(["A", "B"]));
+
+        // Nothing when empty (a promoted topic) or unknown (an older broker).
+        for chain in [Some(Vec::new()), None] {
+            let m = described(chain.clone());
+            let text = render_describe(std::slice::from_ref(&m), OutputFormat::Table);
+            assert!(!text.contains("OriginClusters"), "{text}");
+            let json: serde_json::Value =
+                serde_json::from_str(&render_describe(&[m], OutputFormat::Json)).unwrap();
+            assert_eq!(json[0].get("origin_cluster_ids").is_some(), chain.is_some());
+        }
+    }
 }

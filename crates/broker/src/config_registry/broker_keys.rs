@@ -67,35 +67,43 @@ fn one_replica(v: &str) -> Result<(), String> {
     }
 }
 
+/// `process.roles`, parsed as Kafka does (`strait_quorum::parse_process_roles`: unknown
+/// and duplicate roles refused with Kafka's wording); then only the combined node is
+/// accepted, because a broker-only or controller-only process needs other nodes.
 fn roles(v: &str) -> Result<(), String> {
-    let mut r: Vec<&str> = v
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    r.sort_unstable();
-    r.dedup();
-    if r == ["broker", "controller"] {
-        Ok(())
-    } else {
-        Err(format!("must be broker,controller: {SINGLE_NODE}"))
+    let roles =
+        strait_quorum::parse_process_roles(v).map_err(|e| kafka_reason("process.roles", v, e))?;
+    match (roles.broker, roles.controller) {
+        (true, true) => Ok(()),
+        (true, false) => Err(format!(
+            "a broker-only process needs a separate controller quorum: {SINGLE_NODE}"
+        )),
+        _ => Err(format!(
+            "a controller-only process serves brokers running elsewhere: {SINGLE_NODE}"
+        )),
     }
 }
 
-/// `id@host:port` entries (checked against node.id in [`check_single_node`]).
+/// `controller.quorum.voters`, parsed as Kafka does (`strait_quorum::parse_voters`:
+/// `{id}@{host}:{port}` entries, duplicate ids refused); empty means absent (a quorum of
+/// this node alone). Checked against node.id in [`check_single_node`].
 fn voters(v: &str) -> Result<(), String> {
-    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, endpoint) = item
-            .split_once('@')
-            .ok_or_else(|| format!("'{item}': expected id@host:port"))?;
-        id.parse::<i32>()
-            .map_err(|_| format!("'{item}': the voter id is not a number"))?;
-        endpoint
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .ok_or_else(|| format!("'{item}': expected id@host:port"))?;
+    if v.trim().is_empty() {
+        return Ok(());
     }
-    Ok(())
+    strait_quorum::parse_voters(v)
+        .map(|_| ())
+        .map_err(|e| kafka_reason("controller.quorum.voters", v, e))
+}
+
+/// The reason of a `strait_quorum` error, which is worded as Kafka's ConfigException
+/// ("Invalid value V for configuration K: reason"): ours names the key and value already.
+fn kafka_reason(key: &str, value: &str, e: strait_quorum::ConfigError) -> String {
+    let prefix = format!("Invalid value {value} for configuration {key}: ");
+    match e.0.strip_prefix(prefix.as_str()) {
+        Some(reason) => reason.to_string(),
+        None => e.0,
+    }
 }
 
 fn bootstrap_servers(v: &str) -> Result<(), String> {
@@ -156,9 +164,9 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     key("socket.listen.backlog.size", Int, Some("50"), Validator::AtLeast(1), Applied,
         "Backlog of pending connections of each listening socket.", "128"),
     key("num.network.threads", Int, Some("3"), Validator::AtLeast(1), Applied,
-        "Strait serves sockets and requests on one pool of num.network.threads + num.io.threads runtime worker threads (Kafka's two pools).", "1"),
+        "Threads of the async runtime that serve sockets and dispatch requests (Kafka's network threads); partition file I/O never runs on them.", "1"),
     key("num.io.threads", Int, Some("8"), Validator::AtLeast(1), Applied,
-        "See num.network.threads: together they size the runtime's worker pool.", "2"),
+        "Log manager threads that run partition file I/O: appends and their fsyncs, Fetch reads, ListOffsets lookups, rolls, retention and flushes (Kafka's request handler threads).", "2"),
     key("num.recovery.threads.per.data.dir", Int, Some("2"), Validator::AtLeast(1), Applied,
         "Threads that open (and recover) partition logs at start-up.", "4"),
     key("broker.rack", Str, None, Validator::None, Applied,
@@ -261,17 +269,7 @@ pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, Str
             ));
         }
     }
-    let voters = p.list("controller.quorum.voters");
-    if !voters.is_empty() {
-        let ours = format!("{node_id}@");
-        if voters.len() != 1 || !voters[0].starts_with(&ours) {
-            return Err(invalid(
-                "controller.quorum.voters",
-                &voters.join(","),
-                format!("must name only this node ({node_id}@host:port): {SINGLE_NODE}"),
-            ));
-        }
-    }
+    check_quorum_voters(p, node_id)?;
     let listeners = match p.value("listeners") {
         Some(v) => crate::config::parse_listeners("listeners", &v)
             .map_err(|e| invalid("listeners", &v, e.to_string()))?,
@@ -328,6 +326,36 @@ pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, Str
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Kafka's rule (`strait_quorum::config::check_node_in_voters`: a controller is one of the
+/// voters), then the single-node rule: the voters are this node alone.
+fn check_quorum_voters(p: &Props<'_>, node_id: i32) -> Result<(), (String, String, String)> {
+    const KEY: &str = "controller.quorum.voters";
+    let value = p.list(KEY).join(",");
+    if value.is_empty() {
+        return Ok(());
+    }
+    let voters = strait_quorum::parse_voters(&value)
+        .map_err(|e| invalid(KEY, &value, kafka_reason(KEY, &value, e)))?;
+    let combined = strait_quorum::ProcessRoles {
+        broker: true,
+        controller: true,
+    };
+    let node = u64::try_from(node_id).unwrap_or_default();
+    strait_quorum::config::check_node_in_voters(combined, node, &voters)
+        .map_err(|e| invalid(KEY, &value, format!("{}; {SINGLE_NODE}", e.0)))?;
+    if voters.len() > 1 {
+        return Err(invalid(
+            KEY,
+            &value,
+            format!(
+                "names {} voters, but must name only this node ({node_id}@host:port): {SINGLE_NODE}",
+                voters.len()
+            ),
+        ));
     }
     Ok(())
 }
@@ -390,3 +418,7 @@ pub fn supplied_unknown(supplied: &BTreeMap<String, String>) -> Vec<&str> {
         .map(String::as_str)
         .collect()
 }
+
+#[cfg(test)]
+#[path = "kraft_tests.rs"]
+mod kraft_tests;

@@ -201,7 +201,8 @@ fn a_stock_kafka_kraft_server_properties_starts() {
     assert_eq!(c.controller_listener_names, vec!["CONTROLLER".to_string()]);
     let bound: Vec<&str> = c.bound_listeners().map(|l| l.name.as_str()).collect();
     assert_eq!(bound, vec!["PLAINTEXT"]);
-    assert_eq!(c.worker_threads(), 11);
+    assert_eq!(c.worker_threads(), 3);
+    assert_eq!(c.num_io_threads, 8);
     assert_eq!(c.num_recovery_threads_per_data_dir, 1);
 }
 
@@ -264,7 +265,19 @@ fn log_cleaner_keys_reach_the_cleaner_config() {
 #[test]
 fn threads_and_unknown_keys() {
     let c = load(&["num.network.threads=1".into(), "num.io.threads=2".into()]).unwrap();
-    assert_eq!(c.worker_threads(), 3);
+    assert_eq!(c.worker_threads(), 1);
+    // num.io.threads sizes the log manager of a broker opened with this config.
+    let dir = tempfile::tempdir().unwrap();
+    let mut overrides = vec![
+        format!("log.dirs={}", dir.path().display()),
+        "num.io.threads=2".to_string(),
+    ];
+    let broker = crate::Broker::open(load(&overrides).unwrap()).unwrap();
+    assert_eq!(broker.topics.io().threads(), 2);
+    drop(broker);
+    overrides[1] = "num.io.threads=5".into();
+    let broker = crate::Broker::open(load(&overrides).unwrap()).unwrap();
+    assert_eq!(broker.topics.io().threads(), 5);
     // Unknown keys are Kafka's warning, not an error.
     load(&["some.plugin.setting=1".into()]).unwrap();
     let e = load(&["zookeeper.connect=localhost:2181".into()])

@@ -1,5 +1,6 @@
-//! DescribeMirrors (private key 20004): mirror state, reason and per-partition progress
-//! (local log end offset, last source high watermark, lag, time since last fetch).
+//! DescribeMirrors (private key 20004): mirror state, reason, per-partition progress
+//! (local log end offset, last source high watermark, lag, time since last fetch) and each
+//! mirror's origin chain, which downstream links read for loop prevention.
 
 use strait_protocol::admin::{DescribeMirrorsRequest, DescribeMirrorsResponse};
 
@@ -12,11 +13,14 @@ pub fn handle(broker: &Broker, req: DescribeMirrorsRequest) -> DescribeMirrorsRe
             error_code: 0,
             error_message: None,
             mirrors,
+            // Mirrors without a chain have one not known yet (see strait_link::loops).
+            reports_origin_chains: true,
         },
         Err(e) => DescribeMirrorsResponse {
             error_code: e.error_code(),
             error_message: e.message,
             mirrors: Vec::new(),
+            reports_origin_chains: true,
         },
     }
 }

@@ -7,8 +7,16 @@
 //! `last_stable_offset` is reported at every isolation level, as Kafka does. The response is bounded by `max_bytes` and each partition by its
 //! `partition_max_bytes`, except that the first partition with data returns at least one
 //! whole batch (KIP-74). The request waits up to `max_wait_ms` for `min_bytes` to
-//! accumulate, woken by appends. Replica fetches are not served: Strait has no followers.
+//! accumulate. Replica fetches are not served: Strait has no followers.
+//!
+//! Long polling is per partition: the fetch registers with each partition's watch
+//! ([`crate::log_manager::watch`]) before its first read, so only a move of one of *its*
+//! partitions' high watermark (read_committed: last stable offset) wakes it, and after a
+//! wake it re-reads only the partitions that moved; an idle session of N partitions costs
+//! one read of each per long poll, not two, and nothing while it waits. Reads run on the
+//! log manager's I/O threads, never on the async workers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_response::{
@@ -24,6 +32,8 @@ use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 use crate::fetch_session::{PartitionRequest, PartitionSeen, SessionPartition};
+use crate::log_manager::{FetchWaiter, WakeOn};
+use crate::topics::Partition;
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let v = ctx.api_version;
@@ -76,31 +86,98 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
     };
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    let mut appends = broker.subscribe_appends();
     let denied: std::collections::HashSet<String> = view
         .partitions
         .iter()
         .filter(|sp| !crate::auth::allow_topic(broker, ctx, AclOperation::Read, &sp.topic))
         .map(|sp| sp.topic.clone())
         .collect();
-
-    let results = loop {
-        appends.borrow_and_update();
-        let results = read_all(broker, &view.partitions, max_bytes, read_committed, &denied);
+    // Each partition is looked up once per request (lock-free topic map).
+    let targets: Arc<Vec<Target>> = Arc::new(
+        view.partitions
+            .iter()
+            .map(|sp| Target {
+                topic: sp.topic.clone(),
+                request: sp.request,
+                denied: denied.contains(&sp.topic),
+                partition: broker
+                    .topics
+                    .get(&sp.topic)
+                    .and_then(|t| t.partition(sp.partition)),
+            })
+            .collect(),
+    );
+    let wake_on = if read_committed {
+        WakeOn::LastStableOffset
+    } else {
+        WakeOn::HighWatermark
+    };
+    // Registered before the first read: an append between that read and the wait still
+    // wakes this fetch.
+    let waiter = FetchWaiter::new();
+    if deadline > Instant::now() {
+        for (slot, t) in targets.iter().enumerate() {
+            if let Some(p) = &t.partition {
+                p.watch().register(&waiter, slot, wake_on);
+            }
+        }
+    }
+    let all: Vec<usize> = (0..targets.len()).collect();
+    let mut results: Vec<PartitionRead> = (0..targets.len())
+        .map(|_| PartitionRead::error(ApiError::code(ErrorCode::UnknownServerError)))
+        .collect();
+    for (slot, r) in read_on_pool(broker, &targets, all, max_bytes, true, read_committed).await {
+        results[slot] = r;
+    }
+    loop {
         let bytes: usize = results.iter().map(|r| r.records_len()).sum();
         let any_error = results.iter().any(|r| r.error.is_some());
         let now = Instant::now();
         if bytes >= min_bytes.max(1) || any_error || now >= deadline {
-            break results;
+            break;
         }
-        // Woken by any append; spurious wake-ups just re-read.
-        if tokio::time::timeout(deadline - now, appends.changed())
+        let parked = broker.topics.io().fetch_waiting();
+        let timed_out = tokio::time::timeout(deadline - now, waiter.wait())
             .await
-            .is_err()
-        {
-            break read_all(broker, &view.partitions, max_bytes, read_committed, &denied);
+            .is_err();
+        drop(parked);
+        let mut woken = waiter.take_woken();
+        if !timed_out {
+            broker.topics.io().count_fetch_wakeup();
         }
-    };
+        if woken.is_empty() {
+            if timed_out {
+                break;
+            }
+            // A stored wake-up whose slot an earlier pass already re-read.
+            continue;
+        }
+        woken.sort_unstable();
+        woken.dedup();
+        // The byte budget left by the partitions not re-read, and whether one of them
+        // already returned the "at least one batch" of KIP-74.
+        let others: usize = results
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| woken.binary_search(i).is_err())
+            .map(|(_, r)| r.records_len())
+            .sum();
+        let min_one = others == 0;
+        for &slot in &woken {
+            if let Some(p) = &targets[slot].partition {
+                p.watch().register(&waiter, slot, wake_on);
+            }
+        }
+        let remaining = max_bytes.saturating_sub(others);
+        for (slot, r) in
+            read_on_pool(broker, &targets, woken, remaining, min_one, read_committed).await
+        {
+            results[slot] = r;
+        }
+        if timed_out {
+            break;
+        }
+    }
 
     // Assemble the response in request (session) order, skipping silent partitions in an
     // incremental response.
@@ -198,52 +275,129 @@ impl PartitionRead {
     }
 }
 
-fn read_all(
+/// One partition of the fetch, resolved once.
+struct Target {
+    topic: String,
+    request: PartitionRequest,
+    denied: bool,
+    partition: Option<Arc<Partition>>,
+}
+
+/// Reads `slots` (in order) on a log manager thread, within `max_bytes`; the first slot
+/// with data may exceed it when `min_one` (KIP-74). A partition whose log a writer holds
+/// (a stuck fsync) is not waited for on that thread: it is read afterwards by a job on its
+/// own lane, behind the write, so it delays this fetch only and holds no I/O thread.
+async fn read_on_pool(
     broker: &Broker,
-    partitions: &[SessionPartition],
+    targets: &Arc<Vec<Target>>,
+    slots: Vec<usize>,
     max_bytes: usize,
+    min_one: bool,
     read_committed: bool,
-    denied: &std::collections::HashSet<String>,
-) -> Vec<PartitionRead> {
-    let mut remaining = max_bytes;
-    let mut min_one = true;
-    partitions
-        .iter()
-        .map(|sp| {
-            let r = if denied.contains(&sp.topic) {
-                PartitionRead::error(crate::auth::topic_denied(&sp.topic))
-            } else {
-                read_one(broker, sp, remaining, min_one, read_committed)
-            };
-            if !r.records.is_empty() {
-                min_one = false;
-                remaining = remaining.saturating_sub(r.records.len());
-            }
-            r
-        })
+) -> Vec<(usize, PartitionRead)> {
+    let io = broker.topics.io();
+    io.count_fetch_reads(slots.len());
+    let shared = targets.clone();
+    let job_slots = slots.clone();
+    let read = io.run(move || read_slots(&shared, &job_slots, max_bytes, min_one, read_committed));
+    let (mut done, busy) = match read.await {
+        Ok(r) => r,
+        Err(closed) => return closed_reads(slots, closed),
+    };
+    let mut remaining = max_bytes.saturating_sub(done.iter().map(|(_, r)| r.records_len()).sum());
+    let mut min_one = min_one && done.iter().all(|(_, r)| r.records.is_empty());
+    for slot in busy {
+        let Some(lane) = targets
+            .get(slot)
+            .and_then(|t| t.partition.as_ref())
+            .map(|p| p.lane().clone())
+        else {
+            continue;
+        };
+        let shared = targets.clone();
+        let r = io
+            .run_ordered(&lane, move || {
+                read_one(&shared[slot], remaining, min_one, read_committed, true)
+            })
+            .await;
+        let r = match r {
+            Ok(Some(r)) => r,
+            Ok(None) => PartitionRead::error(ApiError::code(ErrorCode::UnknownServerError)),
+            Err(closed) => PartitionRead::error(closed.to_api_error()),
+        };
+        if !r.records.is_empty() {
+            min_one = false;
+            remaining = remaining.saturating_sub(r.records.len());
+        }
+        done.push((slot, r));
+    }
+    done
+}
+
+fn closed_reads(
+    slots: Vec<usize>,
+    closed: crate::log_manager::PoolClosed,
+) -> Vec<(usize, PartitionRead)> {
+    slots
+        .into_iter()
+        .map(|slot| (slot, PartitionRead::error(closed.to_api_error())))
         .collect()
 }
 
+/// The reads of `slots` that did not have to wait, and the slots whose log was busy.
+fn read_slots(
+    targets: &[Target],
+    slots: &[usize],
+    max_bytes: usize,
+    mut min_one: bool,
+    read_committed: bool,
+) -> (Vec<(usize, PartitionRead)>, Vec<usize>) {
+    let mut remaining = max_bytes;
+    let mut done = Vec::with_capacity(slots.len());
+    let mut busy = Vec::new();
+    for &slot in slots {
+        let Some(t) = targets.get(slot) else {
+            continue;
+        };
+        let r = if t.denied {
+            Some(PartitionRead::error(crate::auth::topic_denied(&t.topic)))
+        } else {
+            read_one(t, remaining, min_one, read_committed, false)
+        };
+        match r {
+            Some(r) => {
+                if !r.records.is_empty() {
+                    min_one = false;
+                    remaining = remaining.saturating_sub(r.records.len());
+                }
+                done.push((slot, r));
+            }
+            None => busy.push(slot),
+        }
+    }
+    (done, busy)
+}
+
+/// Reads one partition; with `wait` false, `None` if a writer holds its log (the read is
+/// then redone on the partition's lane, behind that write).
 fn read_one(
-    broker: &Broker,
-    sp: &SessionPartition,
+    t: &Target,
     remaining: usize,
     min_one: bool,
     read_committed: bool,
-) -> PartitionRead {
-    let unknown = || PartitionRead::error(ApiError::code(ErrorCode::UnknownTopicOrPartition));
-    let Some(topic) = broker.topics.get(&sp.topic) else {
-        return unknown();
+    wait: bool,
+) -> Option<PartitionRead> {
+    let Some(partition) = &t.partition else {
+        return Some(PartitionRead::error(ApiError::code(
+            ErrorCode::UnknownTopicOrPartition,
+        )));
     };
-    let Some(partition) = topic.partition(sp.partition) else {
-        return unknown();
-    };
-    if let Err(e) = partition.check_leader_epoch(sp.request.current_leader_epoch) {
-        return PartitionRead::error(e);
+    if let Err(e) = partition.check_leader_epoch(t.request.current_leader_epoch) {
+        return Some(PartitionRead::error(e));
     }
-    let req = sp.request;
+    let req = t.request;
     let limit = (req.partition_max_bytes.max(0) as usize).min(remaining);
-    let result = partition.with_log(|log| {
+    let read = |log: &strait_storage::PartitionLog| {
         let high_watermark = log.high_watermark();
         let last_stable_offset = log.last_stable_offset();
         let log_start_offset = log.log_start_offset();
@@ -287,8 +441,13 @@ fn read_one(
                 ..base
             },
         }
-    });
-    result.unwrap_or_else(PartitionRead::error)
+    };
+    let result = if wait {
+        partition.with_log(read)
+    } else {
+        partition.try_with_log(read)?
+    };
+    Some(result.unwrap_or_else(PartitionRead::error))
 }
 
 fn last_offset_of(records: &[u8]) -> Option<i64> {

@@ -3,6 +3,11 @@
 //! offset: the first offset of the earliest open transaction (on a mirror: one whose marker
 //! has not been copied yet), so a read_committed consumer resetting to latest never skips
 //! past data that may still commit.
+//!
+//! Timestamp lookups (by timestamp and max timestamp) read index and segment files, so
+//! a request that has any runs each lookup as a job on its partition's lane of the log
+//! manager (a partition whose disk is stuck delays only its own answer and holds no I/O
+//! thread); earliest/latest only read in-memory offsets and are answered in place.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -19,58 +24,123 @@ pub const LATEST: i64 = -1;
 pub const EARLIEST: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let v = ctx.api_version;
     let read_committed = v >= 2 && req.isolation_level == 1;
-    let topics = req
-        .topics
+    // Resolved (and authorized) here; the lookups need only owned values.
+    let mut shapes = Vec::with_capacity(req.topics.len());
+    let mut lookups = Vec::new();
+    for t in req.topics {
+        let topic = broker.topics.get(t.name.0.as_str());
+        let auth = crate::auth::check_topic(broker, ctx, AclOperation::Describe, t.name.0.as_str());
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let slot = match &auth {
+                Err(e) => Err(e.error_code()),
+                Ok(()) => {
+                    lookups.push(Lookup {
+                        topic: topic.clone(),
+                        index: p.partition_index,
+                        current_leader_epoch: if v >= 4 { p.current_leader_epoch } else { -1 },
+                        timestamp: p.timestamp,
+                    });
+                    Ok(lookups.len() - 1)
+                }
+            };
+            partitions.push((p.partition_index, slot));
+        }
+        shapes.push((t.name, partitions));
+    }
+    let hits_files = lookups
+        .iter()
+        .any(|l| !matches!(l.timestamp, LATEST | EARLIEST));
+    let n = lookups.len();
+    let answers: Vec<Result<(i64, i64, i32), ApiError>> = if hits_files {
+        let items = lookups
+            .into_iter()
+            .map(|l| {
+                let lane = l
+                    .topic
+                    .as_ref()
+                    .and_then(|t| t.partition(l.index))
+                    .map(|p| p.lane().clone())
+                    // Unknown partition: answered with its error by a one-off job.
+                    .unwrap_or_default();
+                (lane, l)
+            })
+            .collect();
+        let run = move |l: Lookup| l.run(read_committed);
+        match broker.topics.io().run_on_lanes(items, run).await {
+            Ok(a) => a,
+            Err(closed) => {
+                let e = closed.to_api_error();
+                (0..n).map(|_| Err(e.clone())).collect()
+            }
+        }
+    } else {
+        lookups.iter().map(|l| l.run(read_committed)).collect()
+    };
+    let topics = shapes
         .into_iter()
-        .map(|t| {
-            let topic = broker.topics.get(t.name.0.as_str());
-            let auth =
-                crate::auth::check_topic(broker, ctx, AclOperation::Describe, t.name.0.as_str());
-            let partitions = t
-                .partitions
+        .map(|(name, partitions)| {
+            let partitions = partitions
                 .into_iter()
-                .map(|p| {
+                .map(|(index, slot)| {
                     let mut r = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(p.partition_index)
+                        .with_partition_index(index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    if let Err(e) = &auth {
-                        r.error_code = e.error_code();
-                        return r;
-                    }
-                    let current_epoch = if v >= 4 { p.current_leader_epoch } else { -1 };
-                    match lookup(
-                        topic.as_deref(),
-                        p.partition_index,
-                        current_epoch,
-                        p.timestamp,
-                        read_committed,
-                    ) {
-                        Ok((timestamp, offset, epoch)) => {
-                            r.timestamp = timestamp;
-                            r.offset = offset;
+                    let answer = match slot {
+                        Err(code) => {
+                            r.error_code = code;
+                            return r;
+                        }
+                        Ok(i) => answers.get(i),
+                    };
+                    match answer {
+                        Some(Ok((timestamp, offset, epoch))) => {
+                            r.timestamp = *timestamp;
+                            r.offset = *offset;
                             if v >= 4 {
-                                r.leader_epoch = epoch;
+                                r.leader_epoch = *epoch;
                             }
                         }
-                        Err(e) => r.error_code = e.error_code(),
+                        Some(Err(e)) => r.error_code = e.error_code(),
+                        None => r.error_code = ErrorCode::UnknownServerError.code(),
                     }
                     r
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
-                .with_name(t.name)
+                .with_name(name)
                 .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// One partition's lookup, owned so it can run on an I/O thread.
+struct Lookup {
+    topic: Option<std::sync::Arc<crate::topics::Topic>>,
+    index: i32,
+    current_leader_epoch: i32,
+    timestamp: i64,
+}
+
+impl Lookup {
+    fn run(&self, read_committed: bool) -> Result<(i64, i64, i32), ApiError> {
+        lookup(
+            self.topic.as_deref(),
+            self.index,
+            self.current_leader_epoch,
+            self.timestamp,
+            read_committed,
+        )
+    }
 }
 
 fn lookup(

@@ -151,7 +151,8 @@ fn topic_entry(broker: &Broker, v: i16, topic: &Topic) -> MetadataResponseTopic 
             // A partition whose log went offline after an I/O error has no leader until
             // the broker restarts and recovers it: what Kafka reports when the only
             // replica's log directory is offline (clients back off and retry).
-            if p.with_log(|l| l.is_offline()).unwrap_or(false) {
+            // Not under the log's lock: Metadata must not wait on a partition's disk.
+            if p.is_offline() {
                 mp.error_code = ErrorCode::LeaderNotAvailable.code();
                 mp.leader_id = BrokerId(-1);
                 mp.isr_nodes = Vec::new();

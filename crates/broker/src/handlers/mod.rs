@@ -36,6 +36,7 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod link_tunnel;
 pub mod list_cluster_links;
 pub mod list_groups;
 pub mod list_offsets;

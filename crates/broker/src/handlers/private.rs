@@ -62,6 +62,9 @@ pub async fn handle(
                 .await
                 .encode()
         }
+        strait_protocol::link_admin::LINK_TUNNEL => {
+            super::link_tunnel::not_on_a_connection(broker).encode()
+        }
         mirror_admin::DESCRIBE_TOPIC_LINEAGE => {
             super::failback::lineage(broker, AdminMessage::decode(body)?).encode()
         }

@@ -13,6 +13,12 @@
 //! Transactional records are verified with the transaction coordinator first
 //! ([`crate::produce_checks`]); its errors are translated as Kafka does for produce.
 //!
+//! The append itself runs on the partition's lane of the log manager
+//! ([`crate::log_manager`]): every partition of the request is queued first (in request
+//! order, so one connection's appends to a partition keep their order), then all are
+//! awaited, so partitions of one request are written in parallel and no async worker
+//! ever waits on a `write(2)` or `fsync`.
+//!
 //! Topic configs applied here: `min.insync.replicas` (acks=all below it gets
 //! NOT_ENOUGH_REPLICAS) and `compression.type` (batches in another codec are re-encoded by
 //! [`crate::recompress`] before the append).
@@ -50,14 +56,11 @@ pub async fn handle(
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let transactional_id = req.transactional_id.as_ref().map(|t| t.to_string());
-    let mut appended_any = false;
-    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut responses: Vec<PendingTopic> = Vec::with_capacity(req.topic_data.len());
     for topic_data in req.topic_data {
         let name = topic_data.name.0.to_string();
         let topic = broker.topics.get(&name);
-        let settings = topic
-            .as_ref()
-            .map(|t| broker.topics.defaults().produce_settings(&t.configs()));
+        let settings = topic.as_ref().map(|t| t.produce_settings());
         let denied = acks_error.clone().or_else(|| {
             crate::auth::check_produce(broker, ctx, transactional_id.as_deref(), &name).err()
         });
@@ -93,11 +96,11 @@ pub async fn handle(
                         v,
                     )
                     .await;
-                    responses.push(
+                    responses.push(PendingTopic::Forwarded(
                         TopicProduceResponse::default()
                             .with_name(topic_data.name)
                             .with_partition_responses(partition_responses),
-                    );
+                    ));
                     continue;
                 }
                 Route::Refused(e) => Some(e),
@@ -107,9 +110,9 @@ pub async fn handle(
         };
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in topic_data.partition_data {
-            let result = match (&denied, &topic) {
-                (Some(e), _) => Err((e.clone(), None)),
-                (None, None) => Err((
+            let outcome = match (&denied, &topic) {
+                (Some(e), _) => Outcome::Done(Err((e.clone(), None))),
+                (None, None) => Outcome::Done(Err((
                     ApiError::new(
                         ErrorCode::UnknownTopicOrPartition,
                         format!(
@@ -118,21 +121,47 @@ pub async fn handle(
                         ),
                     ),
                     None,
-                )),
-                (None, Some(topic)) => append(
+                ))),
+                (None, Some(topic)) => match submit_append(
                     broker,
                     topic,
                     pd.index,
-                    pd.records.as_deref(),
+                    pd.records,
                     acks,
-                    settings.as_ref(),
+                    settings.as_deref(),
                     transactional_id.as_deref(),
-                ),
+                ) {
+                    Ok(pending) => Outcome::Pending(pending),
+                    Err(e) => Outcome::Done(Err(e)),
+                },
             };
-            let mut pr = PartitionProduceResponse::default().with_index(pd.index);
+            partition_responses.push((pd.index, outcome));
+        }
+        responses.push(PendingTopic::Local {
+            name: topic_data.name,
+            partitions: partition_responses,
+        });
+    }
+    let mut out = Vec::with_capacity(responses.len());
+    for pending in responses {
+        let (name, partitions) = match pending {
+            PendingTopic::Forwarded(r) => {
+                out.push(r);
+                continue;
+            }
+            PendingTopic::Local { name, partitions } => (name, partitions),
+        };
+        let mut partition_responses = Vec::with_capacity(partitions.len());
+        for (index, outcome) in partitions {
+            let result = match outcome {
+                Outcome::Done(r) => r,
+                Outcome::Pending(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Err((crate::log_manager::PoolClosed.to_api_error(), None))),
+            };
+            let mut pr = PartitionProduceResponse::default().with_index(index);
             match result {
                 Ok((info, log_append_time_ms)) => {
-                    appended_any = true;
                     pr.base_offset = info.base_offset;
                     pr.log_append_time_ms = log_append_time_ms;
                     if v >= 5 {
@@ -140,7 +169,7 @@ pub async fn handle(
                     }
                 }
                 Err((e, batch_index)) => {
-                    tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce rejected");
+                    tracing::debug!(topic = %name.0, partition = index, error = %e, "produce rejected");
                     pr.error_code = e.error_code();
                     pr.base_offset = -1;
                     if v >= 8 {
@@ -155,19 +184,32 @@ pub async fn handle(
             }
             partition_responses.push(pr);
         }
-        responses.push(
+        out.push(
             TopicProduceResponse::default()
-                .with_name(topic_data.name)
+                .with_name(name)
                 .with_partition_responses(partition_responses),
         );
     }
-    if appended_any {
-        broker.notify_appended();
-    }
+    // Appends woke the fetches waiting on their partitions (`Partition::with_log_mut`).
     if acks == 0 {
         return None;
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    Some(ProduceResponse::default().with_responses(out))
+}
+
+/// A topic of the request: forwarded to a link's source (answered), or appended here.
+enum PendingTopic {
+    Forwarded(TopicProduceResponse),
+    Local {
+        name: kafka_protocol::messages::TopicName,
+        partitions: Vec<(i32, Outcome)>,
+    },
+}
+
+/// One partition: refused before queueing, or queued on its lane.
+enum Outcome {
+    Done(AppendResult),
+    Pending(tokio::sync::oneshot::Receiver<AppendResult>),
 }
 
 struct Appended {
@@ -180,15 +222,16 @@ type AppendResult = Result<(Appended, i64), (ApiError, Option<i32>)>;
 /// In-sync replicas of a partition: this single node is the only replica.
 const IN_SYNC_REPLICAS: i32 = 1;
 
-fn append(
+/// Checks a partition's produce and queues its append on the partition's lane.
+fn submit_append(
     broker: &Broker,
-    topic: &crate::topics::Topic,
+    topic: &std::sync::Arc<crate::topics::Topic>,
     index: i32,
-    records: Option<&[u8]>,
+    records: Option<bytes::Bytes>,
     acks: i16,
     settings: Option<&ProduceSettings>,
     transactional_id: Option<&str>,
-) -> AppendResult {
+) -> Result<tokio::sync::oneshot::Receiver<AppendResult>, (ApiError, Option<i32>)> {
     let partition = topic.partition(index).ok_or_else(|| {
         (
             ApiError::new(
@@ -234,10 +277,10 @@ fn append(
     }
     // compression.type: re-encode batches in another codec (never on the mirror path).
     let recompressed = match settings.and_then(|s| s.compression) {
-        Some(codec) => crate::recompress::recompress(records, codec).map_err(|e| (e, None))?,
+        Some(codec) => crate::recompress::recompress(&records, codec).map_err(|e| (e, None))?,
         None => None,
     };
-    let records = recompressed.as_deref().unwrap_or(records);
+    let records = recompressed.map(bytes::Bytes::from).unwrap_or(records);
     // Transactional records: the coordinator must confirm the partition is in the
     // producer's ongoing transaction (KIP-890); the guard ties that answer to the append.
     let now = now_ms();
@@ -247,7 +290,7 @@ fn append(
         &topic.name,
         index,
         transactional_id,
-        records,
+        &records,
         now,
     )
     .map_err(|e| (e, None))?;
@@ -255,21 +298,29 @@ fn append(
     // Checked again under the log lock: a cutover or a restore makes the topic read-only
     // in one metadata write and then takes every log lock once, so an append that passed
     // the check above but had not yet locked the log cannot land after that point.
-    let info = partition
-        .with_log_mut(|log| match topic.read_only_reason() {
-            Some(reason) => Err(reason),
-            None => Ok(log.append_leader(records, epoch, now, guard)),
+    let topic = topic.clone();
+    let lane = partition.lane().clone();
+    broker
+        .topics
+        .io()
+        .submit_ordered(&lane, move || {
+            let info = partition
+                .with_log_mut(|log| match topic.read_only_reason() {
+                    Some(reason) => Err(reason),
+                    None => Ok(log.append_leader(&records, epoch, now, guard)),
+                })
+                .map_err(|e| (e, None))?
+                .map_err(|reason| (ApiError::new(ErrorCode::InvalidRequest, reason), None))?
+                .map_err(|e| map_append_error(&topic.name, index, e))?;
+            Ok((
+                Appended {
+                    base_offset: info.base_offset,
+                    log_start_offset: info.log_start_offset,
+                },
+                info.log_append_time_ms,
+            ))
         })
-        .map_err(|e| (e, None))?
-        .map_err(|reason| (ApiError::new(ErrorCode::InvalidRequest, reason), None))?
-        .map_err(|e| map_append_error(&topic.name, index, e))?;
-    Ok((
-        Appended {
-            base_offset: info.base_offset,
-            log_start_offset: info.log_start_offset,
-        },
-        info.log_append_time_ms,
-    ))
+        .map_err(|e| (e.to_api_error(), None))
 }
 
 fn map_append_error(topic: &str, index: i32, e: AppendError) -> (ApiError, Option<i32>) {

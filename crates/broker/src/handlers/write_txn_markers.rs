@@ -37,7 +37,6 @@ pub fn handle(
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let denied = crate::auth::check_cluster(broker, ctx, AclOperation::ClusterAction).err();
-    let mut written_any = false;
     let markers = req
         .markers
         .into_iter()
@@ -65,7 +64,6 @@ pub fn handle(
                             };
                             let code = match outcome {
                                 Ok(offset) => {
-                                    written_any = true;
                                     tracing::info!(topic = %name, partition = index, producer_id = m.producer_id.0, producer_epoch = m.producer_epoch, commit = m.transaction_result, offset, "transaction marker written");
                                     0
                                 }
@@ -89,9 +87,7 @@ pub fn handle(
                 .with_topics(topics)
         })
         .collect();
-    if written_any {
-        broker.notify_appended();
-    }
+    // Each marker's `with_log_mut` woke the fetches waiting on its partition.
     WriteTxnMarkersResponse::default().with_markers(markers)
 }
 

@@ -63,7 +63,6 @@ impl TransactionCoordinator {
     fn write_markers(&self, md: &TxnMetadata) -> bool {
         let commit = md.state == TxnState::PrepareCommit;
         let mut all = true;
-        let mut appended = false;
         for (topic, index) in &md.partitions {
             let Some(partition) = self.topics.get(topic).and_then(|t| t.partition(*index)) else {
                 tracing::info!(transactional_id = %md.transactional_id, %topic, partition = index, "no marker for a deleted partition");
@@ -97,7 +96,7 @@ impl TransactionCoordinator {
                 Err(_) => {
                     tracing::info!(transactional_id = %md.transactional_id, %topic, partition = index, "no marker for a deleted partition");
                 }
-                Ok(Ok(_offset)) => appended = true,
+                Ok(Ok(_offset)) => {}
                 Ok(Err(e @ (AppendError::Io(_) | AppendError::Offline(_)))) => {
                     tracing::warn!(transactional_id = %md.transactional_id, %topic, partition = index, error = %e, "cannot write a transaction marker; will retry");
                     all = false;
@@ -107,9 +106,7 @@ impl TransactionCoordinator {
                 }
             }
         }
-        if appended {
-            self.topics.notify_appended();
-        }
+        // Each marker's `with_log_mut` woke the fetches waiting on its partition.
         for group in &md.groups {
             if let Err(e) = self.groups.end_txn_offsets(group, md.producer_id, commit) {
                 tracing::warn!(transactional_id = %md.transactional_id, %group, error = %e, "cannot complete the group's transactional offsets; will retry");

@@ -147,7 +147,7 @@ impl LinkManager {
         let old = shared.config();
         let next = apply_change(name, old.raw(), &change)?;
         let config = LinkConfig::from_map(next.clone()).map_err(|e| invalid(e.to_string()))?;
-        let cc = client_config(&config)?;
+        let cc = self.tunnel_client_config(name, &config, client_config(&config)?);
         let reconnects = config.client_properties() != old.client_properties();
         let mut changed: Vec<String> = change
             .set

@@ -2,7 +2,8 @@
 //! linked both ways, in one command on the cluster that takes over.
 //!
 //! Local link L mirrors T from the peer; the peer must have a link R whose source is this
-//! cluster (named by `--remote-link`, or found on the peer by this cluster's id). Order:
+//! cluster (named by `--remote-link`; for a `link.mode=BIDIRECTIONAL` L, L's other half of
+//! the same name; otherwise found on the peer by this cluster's id). Order:
 //! 1. validate here (T is a mirror over L, healthy) and on the peer: R exists and points at
 //!    this cluster, and a validate-only truncate-and-restore of T over R is accepted
 //!    (nothing changes anywhere if either side would refuse);
@@ -113,7 +114,12 @@ impl LinkManager {
         validate_only: bool,
         timeout: Duration,
     ) -> Result<Vec<ReverseResult>, LinkError> {
-        let remote = self.find_remote_link(peer, link_name, remote_link).await?;
+        // A bidirectional link's other half has its name (checked to point back here).
+        let bidirectional = self
+            .get(link_name)
+            .is_some_and(|l| l.config().link_mode == crate::config::LinkMode::Bidirectional);
+        let named = remote_link.or(bidirectional.then_some(link_name));
+        let remote = self.find_remote_link(peer, link_name, named).await?;
         let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         let mut out = Vec::new();
         for topic in topics {

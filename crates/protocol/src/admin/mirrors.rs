@@ -125,6 +125,12 @@ pub struct MirrorDescription {
     pub state_time_ms: i64,
     pub num_partitions: i32,
     pub partitions: Vec<MirrorPartition>,
+    /// Tag 0: the origin chain, the cluster ids the mirror's data passed through, oldest
+    /// first (the link's source cluster last); empty for a STOPPED mirror, whose new
+    /// writes originate here. `None` while the broker does not know it yet (see
+    /// [`DescribeMirrorsResponse::reports_origin_chains`]), or from a broker that does not
+    /// report chains.
+    pub origin_cluster_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -132,6 +138,9 @@ pub struct DescribeMirrorsResponse {
     pub error_code: i16,
     pub error_message: Option<String>,
     pub mirrors: Vec<MirrorDescription>,
+    /// Tag 0: the broker reports origin chains, so a mirror without one has a chain not
+    /// known yet (rather than a broker too old to say). `false` from older brokers.
+    pub reports_origin_chains: bool,
 }
 
 impl AdminMessage for DescribeMirrorsResponse {
@@ -175,9 +184,19 @@ impl AdminMessage for DescribeMirrorsResponse {
                     ),
                 ]);
             });
-            w.tags();
+            let chain = m.origin_cluster_ids.as_deref();
+            w.tagged(vec![(
+                0,
+                chain.map(|c| {
+                    Box::new(move |w: &mut Writer| w.array(c, |w, id| w.string(id))) as TagWriter
+                }),
+            )]);
         });
-        w.tags();
+        let reports = self.reports_origin_chains;
+        w.tagged(vec![(
+            0,
+            reports.then(|| Box::new(move |w: &mut Writer| w.bool(reports)) as TagWriter),
+        )]);
     }
     fn read(r: &mut Reader) -> Result<Self, ProtocolError> {
         let error_code = r.i16()?;
@@ -216,7 +235,13 @@ impl AdminMessage for DescribeMirrorsResponse {
                 })?;
                 Ok(p)
             })?;
-            r.tags()?;
+            let mut origin_cluster_ids = None;
+            r.tags_with(|tag, r| {
+                if tag == 0 {
+                    origin_cluster_ids = Some(r.array(|r| r.string())?);
+                }
+                Ok(())
+            })?;
             Ok(MirrorDescription {
                 mirror_topic,
                 link_name,
@@ -227,13 +252,21 @@ impl AdminMessage for DescribeMirrorsResponse {
                 state_time_ms,
                 num_partitions,
                 partitions,
+                origin_cluster_ids,
             })
         })?;
-        r.tags()?;
+        let mut reports_origin_chains = false;
+        r.tags_with(|tag, r| {
+            if tag == 0 {
+                reports_origin_chains = r.bool()?;
+            }
+            Ok(())
+        })?;
         Ok(DescribeMirrorsResponse {
             error_code,
             error_message,
             mirrors,
+            reports_origin_chains,
         })
     }
 }
@@ -295,3 +328,105 @@ impl AdminMessage for AlterMirrorsRequest {
 }
 
 results_response!(AlterMirrorsResponse, ALTER_MIRRORS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chained() -> DescribeMirrorsResponse {
+        DescribeMirrorsResponse {
+            mirrors: vec![MirrorDescription {
+                mirror_topic: "b.a.orders".into(),
+                link_name: "bc".into(),
+                source_topic: "a.orders".into(),
+                state: "ACTIVE".into(),
+                num_partitions: 1,
+                partitions: vec![MirrorPartition {
+                    partition: 0,
+                    state: "ACTIVE".into(),
+                    aborted_transactions: Some(2),
+                    ..Default::default()
+                }],
+                origin_cluster_ids: Some(vec!["A".into(), "B".into()]),
+                ..Default::default()
+            }],
+            reports_origin_chains: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn origin_chains_round_trip_as_tagged_fields() {
+        let m = chained();
+        let bytes = m.encode();
+        assert_eq!(DescribeMirrorsResponse::decode(bytes.clone()).unwrap(), m);
+        for cut in 0..bytes.len() {
+            assert!(DescribeMirrorsResponse::decode(bytes.slice(..cut)).is_err());
+        }
+        // "Not known yet" (no tag 0 on the mirror) and an empty chain stay apart.
+        let mut pending = chained();
+        pending.mirrors[0].origin_cluster_ids = None;
+        let mut empty = chained();
+        empty.mirrors[0].origin_cluster_ids = Some(Vec::new());
+        for m in [pending, empty] {
+            assert_eq!(DescribeMirrorsResponse::decode(m.encode()).unwrap(), m);
+        }
+        // An older broker's answer (no tags) decodes as "does not report chains".
+        let mut old = chained();
+        old.mirrors[0].origin_cluster_ids = None;
+        old.reports_origin_chains = false;
+        let decoded = DescribeMirrorsResponse::decode(old.encode()).unwrap();
+        assert!(!decoded.reports_origin_chains);
+        assert_eq!(decoded.mirrors[0].origin_cluster_ids, None);
+    }
+
+    /// The pre-chain decoder: every field it knew, every tag section skipped.
+    fn old_decode(mut bytes: bytes::Bytes) -> Vec<(String, i32, Option<i64>)> {
+        let mut r = Reader {
+            buf: &mut bytes,
+            what: "old DescribeMirrorsResponse",
+        };
+        assert_eq!(r.i16().unwrap(), 0);
+        assert_eq!(r.nullable_string().unwrap(), None);
+        let mirrors = r
+            .array(|r| {
+                let topic = r.string()?;
+                for _ in 0..3 {
+                    r.string()?;
+                }
+                r.nullable_string()?;
+                r.nullable_string()?;
+                r.i64()?;
+                let n = r.i32()?;
+                let mut aborted = None;
+                r.array(|r| {
+                    r.i32()?;
+                    r.string()?;
+                    for _ in 0..5 {
+                        r.i64()?;
+                    }
+                    r.nullable_string()?;
+                    r.tags_with(|tag, r| {
+                        if tag == 0 {
+                            aborted = Some(r.i64()?);
+                        }
+                        Ok(())
+                    })
+                })?;
+                r.tags()?;
+                Ok((topic, n, aborted))
+            })
+            .unwrap();
+        r.tags().unwrap();
+        assert!(r.buf.is_empty(), "the old decoder left bytes");
+        mirrors
+    }
+
+    #[test]
+    fn an_old_decoder_ignores_the_chain() {
+        assert_eq!(
+            old_decode(chained().encode()),
+            vec![("b.a.orders".to_string(), 1, Some(2))]
+        );
+    }
+}

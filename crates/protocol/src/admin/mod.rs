@@ -241,6 +241,7 @@ mod tests {
         round_trip(DescribeMirrorsResponse {
             error_code: 0,
             error_message: None,
+            reports_origin_chains: true,
             mirrors: vec![MirrorDescription {
                 mirror_topic: "t".into(),
                 link_name: "l".into(),

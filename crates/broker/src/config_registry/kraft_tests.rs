@@ -1,0 +1,163 @@
+//! The KRaft keys (`process.roles`, `node.id`, `controller.quorum.voters`,
+//! `controller.listener.names`, `listener.security.protocol.map`,
+//! `inter.broker.listener.name`): a combined single node spelled out as Kafka's KRaft
+//! quickstart spells it behaves exactly as no such keys; anything that needs a multi-node
+//! quorum, and every malformed value, stops start-up with one line naming the key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use crate::config::{BrokerConfig, ConfigError};
+
+fn load(overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    BrokerConfig::load(None, &overrides)
+}
+
+/// What the broker does with a configuration, without the record of what was supplied.
+fn effective(c: &BrokerConfig) -> String {
+    let mut c = c.clone();
+    c.supplied = BTreeMap::new();
+    format!("{c:?}")
+}
+
+fn refused(overrides: &[&str], key: &str, wants: &[&str]) {
+    let e = load(overrides)
+        .map(|_| ())
+        .expect_err(&format!("{overrides:?} was accepted"))
+        .to_string();
+    assert!(!e.contains('\n'), "one line: {e}");
+    assert!(e.contains(key), "{overrides:?}: '{e}' does not name {key}");
+    for want in wants {
+        assert!(e.contains(want), "{overrides:?}: '{e}' lacks '{want}'");
+    }
+}
+
+#[test]
+fn a_combined_single_node_spelled_out_equals_no_kraft_keys() {
+    let none = load(&[]).unwrap();
+    let spelled = load(&[
+        "process.roles=broker,controller",
+        "node.id=1",
+        "controller.quorum.voters=1@127.0.0.1:9093",
+    ])
+    .unwrap();
+    assert_eq!(effective(&spelled), effective(&none));
+    // Role order and spacing are Kafka's business too.
+    let reordered = load(&["process.roles= controller , broker"]).unwrap();
+    assert_eq!(effective(&reordered), effective(&none));
+    // IPv6 voter and another node id that is this node.
+    load(&["node.id=7", "controller.quorum.voters=7@[::1]:9093"]).unwrap();
+}
+
+#[test]
+fn the_kraft_quickstart_shape_loads_and_binds_only_the_broker_listener() {
+    let c = load(&[
+        "process.roles=broker,controller",
+        "node.id=1",
+        "controller.quorum.voters=1@127.0.0.1:9093",
+        "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:9093",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    ])
+    .unwrap();
+    let bound: Vec<String> = c.bound_listeners().map(|l| l.name.clone()).collect();
+    assert_eq!(bound, ["PLAINTEXT"]);
+    assert_eq!(c.controller_listener_names, ["CONTROLLER"]);
+}
+
+#[test]
+fn process_roles_other_than_the_combined_node_are_refused() {
+    refused(
+        &["process.roles=broker"],
+        "process.roles",
+        &["broker-only", "multi-node clusters are not supported yet"],
+    );
+    refused(
+        &["process.roles=controller"],
+        "process.roles",
+        &[
+            "controller-only",
+            "multi-node clusters are not supported yet",
+        ],
+    );
+    // Kafka's own complaints (strait_quorum::parse_process_roles).
+    refused(
+        &["process.roles=broker,broker,controller"],
+        "process.roles",
+        &["duplicate role names found in `process.roles`: 'broker'"],
+    );
+    refused(
+        &["process.roles=broker,leader"],
+        "process.roles",
+        &["unknown process role 'leader'"],
+    );
+}
+
+#[test]
+fn voters_other_than_this_node_alone_are_refused() {
+    refused(
+        &["controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093"],
+        "controller.quorum.voters",
+        &[
+            "names 3 voters",
+            "multi-node clusters are not supported yet",
+        ],
+    );
+    refused(
+        &["node.id=3", "controller.quorum.voters=1@a:9093"],
+        "controller.quorum.voters",
+        &[
+            "the node id 3 must be included in the set of voters controller.quorum.voters={1}",
+            "multi-node",
+        ],
+    );
+    // Malformed lists get Kafka's QuorumConfig wording, once (not wrapped twice).
+    let cases = [
+        ("1@a:9093,1@b:9093", "duplicate voter id 1"),
+        ("1a:9093", "should be in the form `{id}@{host}:{port}`"),
+        ("x@a:9093", "failed to parse voter id 'x'"),
+        ("1@a:0", "failed to parse host port"),
+        ("1@:9093", "failed to parse host name and port"),
+    ];
+    for (value, want) in cases {
+        let setting = format!("controller.quorum.voters={value}");
+        refused(&[&setting], "controller.quorum.voters", &[want]);
+        let e = load(&[&setting]).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            e.matches("for configuration").count(),
+            1,
+            "wrapped twice: {e}"
+        );
+    }
+}
+
+#[test]
+fn listener_keys_must_name_listeners_that_exist() {
+    refused(
+        &["controller.listener.names=CONTROLLER"],
+        "controller.listener.names",
+        &["controller listener CONTROLLER is not in listeners (PLAINTEXT)"],
+    );
+    refused(
+        &[
+            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name=CONTROLLER",
+        ],
+        "inter.broker.listener.name",
+        &["must name a (non-controller) listener"],
+    );
+    refused(
+        &[
+            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT",
+        ],
+        "listener.security.protocol.map",
+        &["CONTROLLER"],
+    );
+}

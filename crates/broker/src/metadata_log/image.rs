@@ -1,0 +1,511 @@
+//! [`MetadataLogImage`]: the broker's [`strait_quorum::Image`], today's [`MetadataImage`]
+//! (what `TopicManager` reads) plus the registered brokers, built by applying the metadata
+//! log's records in order.
+//!
+//! Every entry (a record sequence) is applied atomically: validated and applied to a copy
+//! when it has several records (or creates a topic), in place when it is one record whose
+//! checks all precede its mutation; a refused entry leaves the image unchanged. Apply reads
+//! nothing but the image and the record (no clock, no randomness), so every voter reaches the
+//! same image. The invariants the controller relies on — each refused deterministically,
+//! with a message naming the record and what was wrong:
+//! - topic names and topic ids are unique; a topic id is a non-nil UUID; a name is 1–249 of
+//!   `[a-zA-Z0-9._-]` (Kafka's rule);
+//! - every topic has at least one partition at the end of each entry, and partitions are
+//!   added densely (a PartitionRecord names exactly the next index);
+//! - a PartitionChangeRecord never lowers a partition's leader epoch (DESIGN invariant 4);
+//! - records naming a topic, partition, link, ACL or credential name one that exists
+//!   (RemoveTopic of an unknown id, removing an absent ACL ... are refused), and an ACL is
+//!   never added twice;
+//! - the producer-id block end only grows (ids are never handed out twice);
+//! - a ClusterLinkRecord keeps an existing link's id (a link recreated under the same name
+//!   is removed first);
+//! - a MirrorStateRecord carries a known state, and its per-partition lists (final offsets,
+//!   aborted transactions, restore plan) name no partition the topic does not have;
+//! - broker configs name this node or the cluster default (`""`): this image holds one
+//!   broker's dynamic configs, as `strait-metadata.json` does;
+//! - a MigrationRecord is accepted once, first, on an empty image of the same cluster/node.
+//!
+//! Snapshot format: JSON `{"snapshot_version": 1, "metadata": <strait-metadata.json image>,
+//! "brokers": [...], "migrated": bool}`; restore refuses other versions and other clusters.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use strait_quorum::{ApplyError, Image};
+
+use super::records::{
+    decode, ConfigRecord, ConfigResourceType, MetadataRecord, MigrationRecord, MirrorStateRecord,
+    PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord,
+};
+use crate::metadata::{self, MetadataImage, FORMAT_VERSION};
+
+/// The version of [`MetadataLogImage::snapshot`]'s format.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+const MIRROR_STATES: &[&str] = &["ACTIVE", "PAUSED", "PENDING_STOPPED", "STOPPED", "FAILED"];
+
+/// The metadata image a node builds from the metadata log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataLogImage {
+    metadata: MetadataImage,
+    brokers: BTreeMap<i32, RegisterBrokerRecord>,
+    migrated: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    snapshot_version: u32,
+    metadata: MetadataImage,
+    brokers: Vec<RegisterBrokerRecord>,
+    migrated: bool,
+}
+
+type Refusal = String;
+
+impl MetadataLogImage {
+    /// An empty image of node `node_id` in cluster `cluster_id`.
+    pub fn new(cluster_id: &str, node_id: i32) -> Self {
+        MetadataLogImage {
+            metadata: MetadataImage {
+                format_version: FORMAT_VERSION,
+                cluster_id: cluster_id.to_string(),
+                node_id,
+                topics: Vec::new(),
+                dynamic_broker_configs: BTreeMap::new(),
+                dynamic_default_broker_configs: BTreeMap::new(),
+                producer_id_block_end: 0,
+                links: Vec::new(),
+                acls: Vec::new(),
+                scram_credentials: Vec::new(),
+            },
+            brokers: BTreeMap::new(),
+            migrated: false,
+        }
+    }
+
+    /// The image in today's shape (what `TopicManager` reads).
+    pub fn metadata(&self) -> &MetadataImage {
+        &self.metadata
+    }
+
+    /// The registered brokers, by node id.
+    pub fn brokers(&self) -> &BTreeMap<i32, RegisterBrokerRecord> {
+        &self.brokers
+    }
+
+    /// Has a [`MigrationRecord`] been applied (the log was seeded from a JSON image)?
+    pub fn migrated(&self) -> bool {
+        self.migrated
+    }
+
+    /// Applies one entry's records atomically.
+    pub fn apply_records(&mut self, records: &[MetadataRecord]) -> Result<(), ApplyError> {
+        let in_place = match records {
+            [] => return Ok(()),
+            [only] => !matches!(only, MetadataRecord::Topic(_)),
+            _ => false,
+        };
+        if in_place {
+            return self
+                .apply_one(&records[0])
+                .map_err(|m| refusal(0, &records[0], m));
+        }
+        let mut next = self.clone();
+        let mut created = Vec::new();
+        for (at, record) in records.iter().enumerate() {
+            next.apply_one(record).map_err(|m| refusal(at, record, m))?;
+            if let MetadataRecord::Topic(t) = record {
+                created.push(t.topic_id.clone());
+            }
+        }
+        for id in created {
+            if let Some(t) = next.metadata.topics.iter().find(|t| t.topic_id == id) {
+                if t.partitions.is_empty() {
+                    return Err(ApplyError(format!(
+                        "topic '{}' ({id}) would have no partitions: its TopicRecord needs PartitionRecords in the same entry",
+                        t.name
+                    )));
+                }
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        let m = &self.metadata;
+        m.topics.is_empty()
+            && m.links.is_empty()
+            && m.acls.is_empty()
+            && m.scram_credentials.is_empty()
+            && m.dynamic_broker_configs.is_empty()
+            && m.dynamic_default_broker_configs.is_empty()
+            && m.producer_id_block_end == 0
+            && self.brokers.is_empty()
+    }
+
+    fn topic_index(&self, topic_id: &str) -> Result<usize, Refusal> {
+        self.metadata
+            .topics
+            .iter()
+            .position(|t| t.topic_id == topic_id)
+            .ok_or_else(|| format!("unknown topic id {topic_id}"))
+    }
+
+    /// Validates `record` against the image, then mutates; nothing changes on `Err`.
+    fn apply_one(&mut self, record: &MetadataRecord) -> Result<(), Refusal> {
+        match record {
+            MetadataRecord::Topic(r) => {
+                check_topic_name(&r.name)?;
+                let id = uuid::Uuid::parse_str(&r.topic_id)
+                    .map_err(|e| format!("topic id '{}' is not a UUID: {e}", r.topic_id))?;
+                if id.is_nil() {
+                    return Err("the nil UUID is not a topic id".into());
+                }
+                let topics = &self.metadata.topics;
+                if topics.iter().any(|t| t.name == r.name) {
+                    return Err(format!("topic '{}' already exists", r.name));
+                }
+                if let Some(t) = topics.iter().find(|t| t.topic_id == r.topic_id) {
+                    return Err(format!(
+                        "topic id {} is already topic '{}'",
+                        r.topic_id, t.name
+                    ));
+                }
+                self.metadata.topics.push(metadata::TopicRecord {
+                    name: r.name.clone(),
+                    topic_id: r.topic_id.clone(),
+                    partitions: Vec::new(),
+                    configs: BTreeMap::new(),
+                    mirror: None,
+                });
+            }
+            MetadataRecord::Partition(r) => self.add_partition(r)?,
+            MetadataRecord::PartitionChange(r) => self.change_partition(r)?,
+            MetadataRecord::Config(r) => self.set_config(r)?,
+            MetadataRecord::RemoveTopic(r) => {
+                let i = self.topic_index(&r.topic_id)?;
+                self.metadata.topics.remove(i);
+            }
+            MetadataRecord::ProducerIds(r) => {
+                if r.broker_id < 0 {
+                    return Err(format!("broker id {} is negative", r.broker_id));
+                }
+                let current = self.metadata.producer_id_block_end;
+                if r.next_producer_id <= current {
+                    return Err(format!(
+                        "next producer id {} does not move past the current block end {current} (ids would be handed out twice)",
+                        r.next_producer_id
+                    ));
+                }
+                self.metadata.producer_id_block_end = r.next_producer_id;
+            }
+            MetadataRecord::AccessControlEntry(a) => {
+                if self.metadata.acls.contains(a) {
+                    return Err(format!("ACL {a} already exists"));
+                }
+                self.metadata.acls.push(a.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry(a) => {
+                if !self.metadata.acls.contains(a) {
+                    return Err(format!("ACL {a} does not exist"));
+                }
+                self.metadata.acls.retain(|x| x != a);
+            }
+            MetadataRecord::UserScramCredential(c) => {
+                if c.user.is_empty() || c.iterations < 1 {
+                    return Err(format!(
+                        "credential of user '{}' needs a user name and at least 1 iteration (got {})",
+                        c.user, c.iterations
+                    ));
+                }
+                let creds = &mut self.metadata.scram_credentials;
+                // Replace = remove + append, as AlterUserScramCredentials does today.
+                creds.retain(|x| !(x.user == c.user && x.mechanism == c.mechanism));
+                creds.push(c.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential(r) => {
+                let creds = &mut self.metadata.scram_credentials;
+                let key = |x: &crate::auth::scram::ScramCredentialRecord| {
+                    x.user == r.name && x.mechanism == r.mechanism
+                };
+                if !creds.iter().any(key) {
+                    return Err(format!(
+                        "user '{}' has no {} credential",
+                        r.name,
+                        r.mechanism.name()
+                    ));
+                }
+                creds.retain(|x| !key(x));
+            }
+            MetadataRecord::RegisterBroker(r) => {
+                check_broker(r)?;
+                self.brokers.insert(r.broker_id, r.clone());
+            }
+            MetadataRecord::ClusterLink(r) => {
+                let link = &r.link;
+                if link.name.is_empty() || link.link_id.is_empty() {
+                    return Err("a cluster link needs a name and a link id".into());
+                }
+                let links = &mut self.metadata.links;
+                if let Some(old) = links.iter().find(|l| l.name == link.name) {
+                    if old.link_id != link.link_id {
+                        return Err(format!(
+                            "cluster link '{}' has link id {}, not {} (remove it first to recreate it)",
+                            link.name, old.link_id, link.link_id
+                        ));
+                    }
+                }
+                // Replace = remove + append, as `TopicManager::put_link` does today.
+                links.retain(|l| l.name != link.name);
+                links.push(link.clone());
+            }
+            MetadataRecord::RemoveClusterLink(r) => {
+                let links = &mut self.metadata.links;
+                if !links.iter().any(|l| l.name == r.name) {
+                    return Err(format!("cluster link '{}' does not exist", r.name));
+                }
+                links.retain(|l| l.name != r.name);
+            }
+            MetadataRecord::MirrorState(r) => self.set_mirror(r)?,
+            MetadataRecord::Migration(r) => self.migrate(r)?,
+        }
+        Ok(())
+    }
+
+    fn add_partition(&mut self, r: &PartitionRecord) -> Result<(), Refusal> {
+        let i = self.topic_index(&r.topic_id)?;
+        let topic = &mut self.metadata.topics[i];
+        let next = topic.partitions.len();
+        if usize::try_from(r.partition_id).ok() != Some(next) {
+            return Err(format!(
+                "partition {} of topic '{}' is not its next partition ({next})",
+                r.partition_id, topic.name
+            ));
+        }
+        if r.leader_epoch < 0 {
+            return Err(format!("leader epoch {} is negative", r.leader_epoch));
+        }
+        topic.partitions.push(metadata::PartitionRecord {
+            leader_epoch: r.leader_epoch,
+        });
+        Ok(())
+    }
+
+    fn change_partition(&mut self, r: &PartitionChangeRecord) -> Result<(), Refusal> {
+        let i = self.topic_index(&r.topic_id)?;
+        let topic = &mut self.metadata.topics[i];
+        let name = topic.name.clone();
+        let partition = usize::try_from(r.partition_id)
+            .ok()
+            .and_then(|p| topic.partitions.get_mut(p))
+            .ok_or_else(|| format!("partition {name}-{} does not exist", r.partition_id))?;
+        if r.leader_epoch < partition.leader_epoch {
+            return Err(format!(
+                "would lower the leader epoch of {name}-{} from {} to {}",
+                r.partition_id, partition.leader_epoch, r.leader_epoch
+            ));
+        }
+        partition.leader_epoch = r.leader_epoch;
+        Ok(())
+    }
+
+    fn set_config(&mut self, r: &ConfigRecord) -> Result<(), Refusal> {
+        if r.name.is_empty() {
+            return Err("a config record needs a key name".into());
+        }
+        let node = self.metadata.node_id.to_string();
+        let map = match r.resource_type {
+            ConfigResourceType::Topic => {
+                let topic = self
+                    .metadata
+                    .topics
+                    .iter_mut()
+                    .find(|t| t.name == r.resource_name)
+                    .ok_or_else(|| format!("unknown topic '{}'", r.resource_name))?;
+                &mut topic.configs
+            }
+            ConfigResourceType::Broker if r.resource_name.is_empty() => {
+                &mut self.metadata.dynamic_default_broker_configs
+            }
+            ConfigResourceType::Broker if r.resource_name == node => {
+                &mut self.metadata.dynamic_broker_configs
+            }
+            ConfigResourceType::Broker => {
+                return Err(format!(
+                    "broker '{}' is not this node ({node}) nor the cluster default (\"\")",
+                    r.resource_name
+                ))
+            }
+        };
+        match &r.value {
+            Some(v) => map.insert(r.name.clone(), v.clone()),
+            None => map.remove(&r.name),
+        };
+        Ok(())
+    }
+
+    fn set_mirror(&mut self, r: &MirrorStateRecord) -> Result<(), Refusal> {
+        let i = self.topic_index(&r.topic_id)?;
+        let topic = &mut self.metadata.topics[i];
+        let m = &r.mirror;
+        if m.link_name.is_empty() || m.source_topic.is_empty() {
+            return Err("a mirror needs a link name and a source topic".into());
+        }
+        if !MIRROR_STATES.contains(&m.state.as_str()) {
+            return Err(format!(
+                "unknown mirror state '{}' (one of {})",
+                m.state,
+                MIRROR_STATES.join(", ")
+            ));
+        }
+        let count = topic.partitions.len();
+        for (what, len) in [
+            ("final_offsets", m.final_offsets.as_ref().map(Vec::len)),
+            (
+                "aborted_transactions",
+                m.aborted_transactions.as_ref().map(Vec::len),
+            ),
+        ] {
+            // Fewer is fine: a topic grown after its cutover has partitions the cutover
+            // did not record.
+            if let Some(len) = len.filter(|l| *l > count) {
+                return Err(format!(
+                    "{what} has {len} entries but topic '{}' has only {count} partitions",
+                    topic.name
+                ));
+            }
+        }
+        if let Some(plan) = &m.restore_plan {
+            let mut seen = Vec::new();
+            for e in plan {
+                let ok = usize::try_from(e.partition).is_ok_and(|p| p < count);
+                if !ok || seen.contains(&e.partition) {
+                    return Err(format!(
+                        "restore plan names partition {} of topic '{}' ({count} partitions) out of range or twice",
+                        e.partition, topic.name
+                    ));
+                }
+                seen.push(e.partition);
+            }
+        }
+        topic.mirror = Some(m.clone());
+        Ok(())
+    }
+
+    fn migrate(&mut self, r: &MigrationRecord) -> Result<(), Refusal> {
+        let m = &self.metadata;
+        if r.cluster_id != m.cluster_id || r.node_id != m.node_id {
+            return Err(format!(
+                "the image to migrate is cluster '{}' node {}, this log is cluster '{}' node {}",
+                r.cluster_id, r.node_id, m.cluster_id, m.node_id
+            ));
+        }
+        if self.migrated {
+            return Err("the log was already migrated from strait-metadata.json".into());
+        }
+        if !self.is_empty() {
+            return Err(
+                "a migration must be the log's first change, but the image is not empty".into(),
+            );
+        }
+        self.migrated = true;
+        Ok(())
+    }
+}
+
+fn refusal(at: usize, record: &MetadataRecord, message: Refusal) -> ApplyError {
+    ApplyError(format!("record {at} ({}): {message}", record.type_name()))
+}
+
+fn check_topic_name(name: &str) -> Result<(), Refusal> {
+    let legal = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > 249 || !legal || name == "." || name == ".." {
+        return Err(format!(
+            "topic name '{name}' is not 1-249 characters of [a-zA-Z0-9._-] (nor '.' or '..')"
+        ));
+    }
+    Ok(())
+}
+
+fn check_broker(r: &RegisterBrokerRecord) -> Result<(), Refusal> {
+    if r.broker_id < 0 {
+        return Err(format!("broker id {} is negative", r.broker_id));
+    }
+    if r.endpoints.is_empty() {
+        return Err(format!("broker {} registers no listener", r.broker_id));
+    }
+    for (i, e) in r.endpoints.iter().enumerate() {
+        if e.name.is_empty() || e.host.is_empty() || e.port == 0 {
+            return Err(format!(
+                "broker {} listener {i} needs a name, a host and a port",
+                r.broker_id
+            ));
+        }
+        if r.endpoints[..i].iter().any(|o| o.name == e.name) {
+            return Err(format!(
+                "broker {} registers listener {} twice",
+                r.broker_id, e.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Image for MetadataLogImage {
+    fn apply(&mut self, index: u64, record: &[u8]) -> Result<Vec<u8>, ApplyError> {
+        let records =
+            decode(record).map_err(|e| ApplyError(format!("entry at index {index}: {e}")))?;
+        self.apply_records(&records)?;
+        Ok(Vec::new())
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let snapshot = Snapshot {
+            snapshot_version: SNAPSHOT_VERSION,
+            metadata: self.metadata.clone(),
+            brokers: self.brokers.values().cloned().collect(),
+            migrated: self.migrated,
+        };
+        // Plain data with string-keyed maps cannot fail to serialise; were it ever to, the
+        // empty snapshot is refused loudly by `restore` rather than read as an empty image.
+        serde_json::to_vec(&snapshot).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not serialise the metadata image snapshot");
+            Vec::new()
+        })
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), ApplyError> {
+        let s: Snapshot = serde_json::from_slice(snapshot)
+            .map_err(|e| ApplyError(format!("metadata snapshot is not readable: {e}")))?;
+        if s.snapshot_version != SNAPSHOT_VERSION {
+            return Err(ApplyError(format!(
+                "metadata snapshot version {} is not {SNAPSHOT_VERSION}, the one this broker reads",
+                s.snapshot_version
+            )));
+        }
+        if s.metadata.format_version != FORMAT_VERSION {
+            return Err(ApplyError(format!(
+                "metadata snapshot image format_version {} is not {FORMAT_VERSION}",
+                s.metadata.format_version
+            )));
+        }
+        if s.metadata.cluster_id != self.metadata.cluster_id {
+            return Err(ApplyError(format!(
+                "metadata snapshot belongs to cluster '{}', this node to '{}'",
+                s.metadata.cluster_id, self.metadata.cluster_id
+            )));
+        }
+        let brokers = s.brokers.into_iter().map(|b| (b.broker_id, b)).collect();
+        // The node id stays this node's: a snapshot installed from another voter carries
+        // the cluster's metadata, not the receiver's identity.
+        let node_id = self.metadata.node_id;
+        self.metadata = s.metadata;
+        self.metadata.node_id = node_id;
+        self.brokers = brokers;
+        self.migrated = s.migrated;
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! The broker's metadata log (issue 12, KRaft's shape): cluster metadata as small typed
+//! records ([`records`]) replicated by `strait_quorum` and applied to an in-memory image
+//! ([`image::MetadataLogImage`], today's [`crate::metadata::MetadataImage`] plus the
+//! registered brokers), and the migration of an existing `strait-metadata.json`
+//! ([`migrate`]). Not wired into `TopicManager` yet: that is the next increment.
+//!
+//! Owns the record vocabulary, its encoding, the image's invariants (listed in [`image`])
+//! and the migration's crash-safety rule (in [`migrate`]).
+//!
+//! Invariant: one log entry is one metadata change as `TopicManager` makes it today, applied
+//! atomically. Each of today's `store.save` callers maps to one entry:
+//!
+//! | today (`topics.rs`, `topics/*`)        | entry                                                     |
+//! |----------------------------------------|-----------------------------------------------------------|
+//! | `create_topic`, `create_mirror_topic`  | TopicRecord, PartitionRecord × n, ConfigRecord × k, MirrorStateRecord (mirrors) |
+//! | `delete_topic`                         | RemoveTopicRecord                                         |
+//! | `create_partitions`                    | PartitionRecord × added                                   |
+//! | `set_topic_configs`                    | ConfigRecord × changed keys ([`records::config_changes`]) |
+//! | `set_dynamic_broker_configs`           | ConfigRecord × changed keys (broker = node id, or `""`)   |
+//! | `reserve_producer_ids(_above)`         | ProducerIdsRecord                                         |
+//! | `update_mirror`, `begin_restore`, `finish_restore` | MirrorStateRecord                              |
+//! | `raise_leader_epoch` / `persist_epochs`| PartitionChangeRecord × partitions                        |
+//! | `promote` (cutover)                    | PartitionChangeRecord × n, MirrorStateRecord (STOPPED, final offsets, aborted counts), ProducerIdsRecord if the barrier moves |
+//! | `put_link` / `remove_link`             | ClusterLinkRecord / RemoveClusterLinkRecord               |
+//! | `update_security` (ACLs, SCRAM)        | (Remove)AccessControlEntryRecord, (Remove)UserScramCredentialRecord ([`records::security_changes`]) |
+//! | `load_or_init` of an existing file     | the migration entry ([`migrate`])                         |
+//!
+//! The multi-record entries are sequences, not one big record, because each piece is a
+//! Kafka record with its own meaning (and its own version), and the image applies the whole
+//! entry or nothing — as KRaft's controller writes one operation's records as one atomic
+//! batch. Promote must stay one entry: DESIGN invariant 8 (final offsets, epoch bump and
+//! producer-id barrier in one metadata change). RegisterBrokerRecord has no caller yet; it
+//! is for the cluster to come.
+
+pub mod image;
+pub mod migrate;
+pub mod records;
+
+pub use image::{MetadataLogImage, SNAPSHOT_VERSION};
+pub use records::{decode, encode, MetadataRecord};
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod proptests;
