@@ -110,6 +110,24 @@ pub struct MetadataImage {
     pub scram_credentials: Vec<crate::auth::scram::ScramCredentialRecord>,
 }
 
+impl MetadataImage {
+    /// The image of a new node `node_id` in cluster `cluster_id`: nothing in it yet.
+    pub fn empty(cluster_id: &str, node_id: i32) -> Self {
+        MetadataImage {
+            format_version: FORMAT_VERSION,
+            cluster_id: cluster_id.to_string(),
+            node_id,
+            topics: Vec::new(),
+            dynamic_broker_configs: BTreeMap::new(),
+            dynamic_default_broker_configs: BTreeMap::new(),
+            producer_id_block_end: 0,
+            links: Vec::new(),
+            acls: Vec::new(),
+            scram_credentials: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
     #[error("metadata I/O on {path}: {source}")]
@@ -180,18 +198,7 @@ impl MetadataStore {
                 Ok(image)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let image = MetadataImage {
-                    format_version: FORMAT_VERSION,
-                    cluster_id: new_cluster_id(),
-                    node_id,
-                    topics: Vec::new(),
-                    dynamic_broker_configs: BTreeMap::new(),
-                    dynamic_default_broker_configs: BTreeMap::new(),
-                    producer_id_block_end: 0,
-                    links: Vec::new(),
-                    acls: Vec::new(),
-                    scram_credentials: Vec::new(),
-                };
+                let image = MetadataImage::empty(&new_cluster_id(), node_id);
                 self.save(&image)?;
                 Ok(image)
             }

@@ -26,8 +26,8 @@
 //!   through the peer's admin API.
 //! * [`forward`]: write forwarding (`mirror.produce.forwarding.enable`): Produce to an
 //!   ACTIVE mirror and idempotent producers' InitProducerId sent to the source.
-//! * [`loops`]: loop prevention (never mirror back a mirror of this cluster) and the
-//!   peer check of `link.mode=BIDIRECTIONAL` links.
+//! * [`loops`]: loop prevention (never mirror a source topic whose origin chain contains
+//!   this cluster) and the peer check of `link.mode=BIDIRECTIONAL` links.
 //! * [`tunnel`]: source-initiated links (`link.mode=SOURCE` / `connection.mode=INBOUND`):
 //!   tunnels the source opens to the destination, parked there until the link claims one.
 //! * [`state`]: mirror and link states.

@@ -66,18 +66,7 @@ impl MetadataLogImage {
     /// An empty image of node `node_id` in cluster `cluster_id`.
     pub fn new(cluster_id: &str, node_id: i32) -> Self {
         MetadataLogImage {
-            metadata: MetadataImage {
-                format_version: FORMAT_VERSION,
-                cluster_id: cluster_id.to_string(),
-                node_id,
-                topics: Vec::new(),
-                dynamic_broker_configs: BTreeMap::new(),
-                dynamic_default_broker_configs: BTreeMap::new(),
-                producer_id_block_end: 0,
-                links: Vec::new(),
-                acls: Vec::new(),
-                scram_credentials: Vec::new(),
-            },
+            metadata: MetadataImage::empty(cluster_id, node_id),
             brokers: BTreeMap::new(),
             migrated: false,
         }
