@@ -309,19 +309,23 @@ def test_java_transaction_timeout_aborts_and_fences(broker_factory, topic, java)
     broker = broker_factory(overrides={"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"})
     ck.create_topic(broker.bootstrap, topic)
     txn_id = f"{topic}-tx"
-    p = jtxn(java, broker.bootstrap, topic, txn_id, transaction_timeout_ms=3000)
+    # The checks below must all run while the transaction is still open; they start a
+    # JVM (describe-transactions) and two other clients, which under CI load took more
+    # than 3 s once, so the timeout leaves a wide margin and the fast checks go first.
+    timeout_ms = 12000
+    p = jtxn(java, broker.bootstrap, topic, txn_id, transaction_timeout_ms=timeout_ms)
     try:
         p.ok("begin")
         assert jsend(p, vals("late0", "late1")) == [0, 1]
         p.ok("hold")
-        (before,) = java.admin(broker.bootstrap, "describe-transactions", txn_id)
-        assert before["state"] == "ONGOING" and before["timeout_ms"] == 3000, before
         ck.produce(broker.bootstrap, topic, [{"value": b"plain", "partition": 0}])       # 2
         assert lso_hw(broker.bootstrap, topic) == (0, 3)
         assert kafka_python_end_offset(broker.bootstrap, topic, committed=True) == 0
         assert kafka_python_end_offset(broker.bootstrap, topic, committed=False) == 3
+        (before,) = java.admin(broker.bootstrap, "describe-transactions", txn_id)
+        assert before["state"] == "ONGOING" and before["timeout_ms"] == timeout_ms, before
         # The coordinator aborts it: ABORT marker at 3, LSO = HW.
-        wait_until(lambda: lso_hw(broker.bootstrap, topic) == (4, 4), 30, what="the timed-out transaction aborted")
+        wait_until(lambda: lso_hw(broker.bootstrap, topic) == (4, 4), 60, what="the timed-out transaction aborted")
         assert kafka_python_end_offset(broker.bootstrap, topic, committed=True) == 4
         assert view(broker.bootstrap, topic, committed=True) == [(2, b"plain")]
         assert jview(java, broker.bootstrap, topic, committed=True) == ([(2, b"plain")], 4)
@@ -340,7 +344,9 @@ def test_idle_transactional_id_expires(broker_factory, topic, java):
     (TransactionalIdNotFoundException) and listTransactions omits it. An id with a
     transaction open is not expired. The expired id can be used again."""
     from java_client import JavaError
-    broker = broker_factory(overrides={"transactional.id.expiration.ms": "1500",
+    # The busy id is idle between its InitProducerId and its first send (a JVM's first
+    # send, slow under CI load), so the expiration leaves it a wide margin.
+    broker = broker_factory(overrides={"transactional.id.expiration.ms": "5000",
                                        "transaction.remove.expired.transaction.cleanup.interval.ms": "200"})
     ck.create_topic(broker.bootstrap, topic)
     idle, busy = f"{topic}-idle", f"{topic}-busy"
