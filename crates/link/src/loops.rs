@@ -420,17 +420,14 @@ pub fn skipped_count(shared: &LinkShared) -> usize {
 /// Appends the `strait_cluster_link_loop_skipped_topics` gauge.
 pub(crate) fn render_metrics(links: &[Arc<LinkShared>], out: &mut String) {
     use std::fmt::Write;
-    let _ = writeln!(
+    crate::metrics::family(
         out,
-        "# HELP strait_cluster_link_loop_skipped_topics Source topics auto-create skipped in its last pass because they are mirrors whose data came from this cluster (skipped-for-loop)."
+        "strait_cluster_link_loop_skipped_topics",
+        "gauge",
+        "Source topics auto-create skipped in its last pass because they are mirrors whose data came from this cluster (skipped-for-loop).",
     );
-    let _ = writeln!(out, "# TYPE strait_cluster_link_loop_skipped_topics gauge");
     for l in links {
-        let name = l
-            .name()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
+        let name = crate::metrics::esc(l.name());
         let _ = writeln!(
             out,
             "strait_cluster_link_loop_skipped_topics{{link=\"{name}\"}} {}",

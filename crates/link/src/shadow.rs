@@ -90,18 +90,15 @@ pub fn shadowed_by(links: &[Arc<LinkShared>], topic: &str) -> Option<(String, St
 
 /// Appends the `strait_cluster_link_shadowed_topics` gauge.
 pub(crate) fn render_metrics(links: &[Arc<LinkShared>], out: &mut String) {
-    let _ = writeln!(
+    crate::metrics::family(
         out,
-        "# HELP strait_cluster_link_shadowed_topics Local normal topics under the name of a mirror the link would create (not mirrored until deleted)."
+        "strait_cluster_link_shadowed_topics",
+        "gauge",
+        "Local normal topics under the name of a mirror the link would create (not mirrored until deleted).",
     );
-    let _ = writeln!(out, "# TYPE strait_cluster_link_shadowed_topics gauge");
     for l in links {
         let n = lock(&l.shadowed).len();
-        let name = l
-            .name()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
+        let name = crate::metrics::esc(l.name());
         let _ = writeln!(
             out,
             "strait_cluster_link_shadowed_topics{{link=\"{name}\"}} {n}"
