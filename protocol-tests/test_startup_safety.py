@@ -1,5 +1,7 @@
-"""Start-up safety (issue 11, item 2): the broker refuses a log directory whose metadata
-is missing or belongs elsewhere, and never deletes data because metadata does not name it.
+"""Start-up safety (issue 11, item 2) with the metadata log (issue 12): the broker refuses a
+log directory whose metadata is missing or belongs elsewhere, never deletes data because
+metadata does not name it, migrates an old-format `strait-metadata.json` into the log, and
+keeps every acknowledged metadata change through `kill -9`.
 
 Each test runs the real `strait` binary on a data directory it damages the way an operator
 or a bad restore would, then checks the exit status, the message, and that every partition
@@ -9,17 +11,27 @@ directory and every byte is still there.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import subprocess
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import ck
 from conftest import scaled, strait_bin
 
 
+METADATA_LOG = "__cluster_metadata-0"
+
+
 def tree_digest(root: Path) -> dict[str, str]:
-    """path -> sha256 of every file under the partition directories."""
+    """path -> sha256 of every file under the partition directories (not the metadata log)."""
     out = {}
     for p in sorted(root.rglob("*")):
+        if METADATA_LOG in p.parts:
+            continue
         if p.is_file() and "-" in p.parent.name:
             out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
@@ -54,18 +66,30 @@ def test_meta_properties_written_in_kafka_format(broker):
 def test_missing_metadata_is_refused_and_nothing_deleted(broker, topic):
     before = seeded(broker, topic)
     assert len([k for k in before if k.endswith(".log")]) >= 2
-    (broker.data_dir / "strait-metadata.json").unlink()
+    shutil.rmtree(broker.data_dir / METADATA_LOG)
     r = run_once(broker.data_dir)
     assert r.returncode != 0, r.stderr
-    assert "strait-metadata.json is missing" in r.stderr, r.stderr
+    assert f"the metadata log {METADATA_LOG} is missing" in r.stderr, r.stderr
     assert str(broker.data_dir) in r.stderr
-    assert not (broker.data_dir / "strait-metadata.json").exists(), "a fresh image was written over the loss"
+    assert not (broker.data_dir / METADATA_LOG).exists(), "a fresh log was written over the loss"
+    assert tree_digest(broker.data_dir) == before
+
+
+def test_empty_metadata_log_is_as_missing(broker, topic):
+    """A metadata log directory holding no state (emptied by hand) is not metadata."""
+    before = seeded(broker, topic)
+    shutil.rmtree(broker.data_dir / METADATA_LOG)
+    (broker.data_dir / METADATA_LOG).mkdir()
+    r = run_once(broker.data_dir)
+    assert r.returncode != 0, r.stderr
+    assert f"the metadata log {METADATA_LOG} is missing" in r.stderr, r.stderr
+    assert list((broker.data_dir / METADATA_LOG).iterdir()) == [], "the empty log was initialised"
     assert tree_digest(broker.data_dir) == before
 
 
 def test_both_files_missing_with_partitions_is_refused(broker, topic):
     before = seeded(broker, topic)
-    (broker.data_dir / "strait-metadata.json").unlink()
+    shutil.rmtree(broker.data_dir / METADATA_LOG)
     (broker.data_dir / "meta.properties").unlink()
     r = run_once(broker.data_dir)
     assert r.returncode != 0
@@ -78,11 +102,20 @@ def test_mismatched_cluster_and_node_are_refused(broker_factory, topic):
     before = seeded(a, topic)
     b = broker_factory("b")
     b.stop()
+    a_meta = (a.data_dir / "meta.properties").read_bytes()
     # A restore that mixed two clusters' files.
     (a.data_dir / "meta.properties").write_bytes((b.data_dir / "meta.properties").read_bytes())
     r = run_once(a.data_dir)
     assert r.returncode != 0
-    assert "cluster" in r.stderr and "meta.properties" in r.stderr, r.stderr
+    assert "cluster" in r.stderr and "meta.properties" in r.stderr and METADATA_LOG in r.stderr, r.stderr
+    assert tree_digest(a.data_dir) == before
+    # The right meta.properties, another cluster's metadata log.
+    (a.data_dir / "meta.properties").write_bytes(a_meta)
+    shutil.rmtree(a.data_dir / METADATA_LOG)
+    shutil.copytree(b.data_dir / METADATA_LOG, a.data_dir / METADATA_LOG)
+    r = run_once(a.data_dir)
+    assert r.returncode != 0
+    assert "cluster" in r.stderr and "meta.properties" in r.stderr and METADATA_LOG in r.stderr, r.stderr
     assert tree_digest(a.data_dir) == before
     # The right meta.properties, the wrong node.id.
     meta = (a.data_dir / "meta.properties").read_text()
@@ -129,3 +162,104 @@ def test_deleted_topic_directories_are_removed(broker, topic):
     ck.result(a.delete_topics([topic])[topic])
     leftovers = [p.name for p in broker.data_dir.iterdir() if p.name.startswith(topic)]
     assert leftovers == []
+
+
+def old_format_image(cluster_id: str, topic: str, partitions: int) -> dict:
+    """`strait-metadata.json` as a Strait from before the metadata log wrote it."""
+    return {
+        "format_version": 1,
+        "cluster_id": cluster_id,
+        "node_id": 1,
+        "topics": [{
+            "name": topic,
+            "topic_id": str(uuid.uuid4()),
+            "partitions": [{"leader_epoch": 0}] * partitions,
+            "configs": {"retention.ms": "86400000"},
+            "mirror": None,
+        }],
+        "dynamic_broker_configs": {},
+        "dynamic_default_broker_configs": {},
+        "producer_id_block_end": 5000,
+        "links": [],
+        "acls": [],
+        "scram_credentials": [],
+    }
+
+
+def topic_config(bootstrap: str, topic: str, key: str) -> str:
+    from confluent_kafka.admin import ConfigResource
+    a = ck.admin(bootstrap)
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return ck.result(a.describe_configs([res])[res])[key].value
+
+
+def test_old_format_data_dir_is_migrated(broker, topic):
+    """A real old-format data directory (partitions + strait-metadata.json, no metadata log,
+    no meta.properties) opens, serves its data, and is on the log from then on."""
+    before = seeded(broker, topic)
+    cluster_id = dict(
+        line.split("=", 1) for line in (broker.data_dir / "meta.properties").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )["cluster.id"]
+    shutil.rmtree(broker.data_dir / METADATA_LOG)
+    (broker.data_dir / "meta.properties").unlink()
+    image = old_format_image(cluster_id, topic, 2)
+    (broker.data_dir / "strait-metadata.json").write_text(json.dumps(image))
+    broker.restart()
+    assert not (broker.data_dir / "strait-metadata.json").exists()
+    assert json.loads((broker.data_dir / "strait-metadata.json.migrated").read_text()) == image
+    assert (broker.data_dir / METADATA_LOG).is_dir() and (broker.data_dir / "meta.properties").exists()
+    got = ck.consume(broker.bootstrap, topic, 0, 0, count=25)
+    assert [m.value() for m in got] == [f"v{i}".encode() for i in range(0, 50, 2)]
+    assert topic_config(broker.bootstrap, topic, "retention.ms") == "86400000"
+    ck.produce(broker.bootstrap, topic, [{"value": b"after", "partition": 1}])
+    # Once more: from the log now, the .migrated file is only a record.
+    broker.stop()
+    broker.restart()
+    got = ck.consume(broker.bootstrap, topic, 1, 0, count=26)
+    assert [m.value() for m in got] == [f"v{i}".encode() for i in range(1, 50, 2)] + [b"after"]
+    assert topic_config(broker.bootstrap, topic, "retention.ms") == "86400000"
+    assert not (broker.data_dir / "strait-metadata.json").exists()
+    broker.stop()
+    after = tree_digest(broker.data_dir)
+    # Partition 0 took no writes: its segments are byte-for-byte what they were.
+    p0 = f"{topic}-0/"
+    assert {k: v for k, v in after.items() if k.endswith(".log") and k.startswith(p0)} == {
+        k: v for k, v in before.items() if k.endswith(".log") and k.startswith(p0)
+    }
+
+
+def test_kill9_during_create_topic_loop_keeps_every_acknowledged_topic(broker, topic):
+    acked: list[str] = []
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def create_loop():
+        a = ck.admin(broker.bootstrap)
+        i = 0
+        while not stop.is_set():
+            name = f"{topic}-k{i}"
+            try:
+                fs = a.create_topics([ck.NewTopic(name, num_partitions=1, replication_factor=1)],
+                                     request_timeout=scaled(5))
+                fs[name].result(timeout=scaled(10))
+            except Exception as e:  # the kill: the in-flight request fails
+                errors.append(e)
+                return
+            acked.append(name)
+            i += 1
+
+    t = threading.Thread(target=create_loop, daemon=True)
+    t.start()
+    deadline = time.monotonic() + scaled(60)
+    while len(acked) < 30 and time.monotonic() < deadline and t.is_alive():
+        time.sleep(0.01)
+    assert len(acked) >= 30, (len(acked), errors)
+    broker.kill9()
+    stop.set()
+    t.join(timeout=scaled(30))
+    broker.restart()
+    a = ck.admin(broker.bootstrap)
+    topics = set(a.list_topics(timeout=scaled(10)).topics)
+    missing = [n for n in acked if n not in topics]
+    assert missing == [], f"{len(missing)} acknowledged topics lost, e.g. {missing[:3]}"

@@ -4,10 +4,15 @@
 //! * `meta.properties` in the log directory, in Kafka's KRaft format (`version=1`,
 //!   `cluster.id`, `node.id`, `directory.id`): the record of which cluster and node a
 //!   directory belongs to, written once when the directory is formatted.
-//! * The decision, before anything else touches the directory, whether it may be used:
-//!   a fresh (empty) directory is formatted; a directory with `meta.properties` and the
-//!   metadata image is opened after their identities are compared; anything else is refused
-//!   with a message that names the file and says what to do.
+//! * The decision, before anything else touches the directory, whether it may be used
+//!   ([`check`], then [`open_metadata`]): a fresh (empty) directory is formatted (a new
+//!   cluster id, a fresh one-voter metadata log in `__cluster_metadata-0/`, then
+//!   `meta.properties`); a directory with the metadata log is opened after the log's cluster
+//!   and node ids are compared with `meta.properties`; a directory with a
+//!   `strait-metadata.json` (written before the log existed) is migrated into the log;
+//!   anything else is refused with a message that names what is missing and says what to do.
+//! * `__cluster_metadata-0` is never a partition directory: it is not counted, tidied or
+//!   kept as stray, and the topic name `__cluster_metadata` is refused at creation.
 //! * Directory names for partitions on their way out: a deleted topic's partition
 //!   directories are renamed `<topic>-<p>.<uuid>-delete` before removal, and directories the
 //!   image does not name are renamed `<name>.<uuid>-stray` and kept (Kafka's suffixes).
@@ -16,8 +21,12 @@
 //! * Nothing is ever deleted because metadata is missing or does not name it. The only
 //!   directories removed at start-up carry the `-delete` suffix, which only a persisted
 //!   topic deletion writes.
-//! * A directory written by a Strait from before `meta.properties` existed (metadata image
-//!   present, no `meta.properties`) is migrated by writing `meta.properties` from the image.
+//! * A directory written by a Strait from before `meta.properties` existed (metadata present,
+//!   no `meta.properties`) gains `meta.properties` from the metadata's cluster id. The
+//!   metadata log is created before `meta.properties` is written, so a crash between the two
+//!   is that case too, never a refusal.
+//! * A metadata log counts as present only if it holds state (a vote, entries or a
+//!   snapshot): an empty log next to partition directories is as missing as no log.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,6 +34,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::metadata::METADATA_FILE;
+use crate::metadata_log::migrate::{self, MIGRATED_SUFFIX};
+use crate::metadata_log::{MetadataLog, METADATA_LOG_DIR};
+use crate::topics::StartupError;
 
 pub const META_PROPERTIES: &str = "meta.properties";
 /// Kafka's suffix for a partition directory scheduled for deletion.
@@ -76,12 +88,13 @@ pub enum LogDirError {
 /// What [`check`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogDirState {
-    /// Empty or absent: the caller formats it (new metadata image, then [`write_meta`]).
+    /// Empty or absent: the caller formats it (new metadata log, then [`write_meta`]).
     Fresh,
-    /// Both files present and `meta.properties` parsed: cluster id and node id to compare
-    /// with the image.
+    /// `meta.properties` and metadata (the log, or a JSON image to migrate) present, and
+    /// `meta.properties` parsed: cluster id and node id to compare with the metadata.
     Formatted { cluster_id: String, node_id: i32 },
-    /// A directory from before `meta.properties`: metadata image only.
+    /// Metadata (log or JSON image) without `meta.properties`: from before the file
+    /// existed, or a crash between creating the log and writing it.
     Legacy,
 }
 
@@ -111,22 +124,32 @@ pub fn check(dir: &Path, node_id: i32) -> Result<LogDirState, LogDirError> {
         Err(e) => return Err(io(dir)(e)),
     };
     let has_meta = entries.iter().any(|n| n == META_PROPERTIES);
-    let has_image = entries.iter().any(|n| n == METADATA_FILE);
-    // Files a crashed first save may leave behind are not data.
+    let has_image = entries.iter().any(|n| n == METADATA_FILE)
+        || strait_quorum::holds_state(&dir.join(METADATA_LOG_DIR));
+    let migrated = format!("{METADATA_FILE}{MIGRATED_SUFFIX}");
+    // Files a crashed first save may leave behind, the migrated JSON and an empty metadata
+    // log are not data.
     let data: Vec<&String> = entries
         .iter()
-        .filter(|n| *n != META_PROPERTIES && *n != METADATA_FILE && !n.ends_with(".tmp"))
+        .filter(|n| {
+            *n != META_PROPERTIES
+                && *n != METADATA_FILE
+                && *n != METADATA_LOG_DIR
+                && **n != migrated
+                && !n.ends_with(".tmp")
+        })
         .collect();
+    let missing_log = format!("the metadata log {METADATA_LOG_DIR}");
     match (has_meta, has_image) {
         (false, false) if data.is_empty() => Ok(LogDirState::Fresh),
         (false, false) => Err(LogDirError::MissingMetadata {
             dir: dir.to_path_buf(),
-            missing: format!("{METADATA_FILE} (and {META_PROPERTIES})"),
+            missing: format!("{missing_log} (and {META_PROPERTIES})"),
             present: describe(&data),
         }),
         (true, false) => Err(LogDirError::MissingMetadata {
             dir: dir.to_path_buf(),
-            missing: METADATA_FILE.to_string(),
+            missing: missing_log,
             present: if data.is_empty() {
                 META_PROPERTIES.to_string()
             } else {
@@ -151,11 +174,13 @@ pub fn check(dir: &Path, node_id: i32) -> Result<LogDirState, LogDirError> {
     }
 }
 
-/// Fails unless the image's cluster id is the one `meta.properties` names.
+/// Fails unless `metadata`'s cluster id (`image_cluster_id`) is the one `meta.properties`
+/// names.
 pub fn check_cluster_id(
     dir: &Path,
     state: &LogDirState,
     image_cluster_id: &str,
+    metadata: &Path,
 ) -> Result<(), LogDirError> {
     if let LogDirState::Formatted { cluster_id, .. } = state {
         if cluster_id != image_cluster_id {
@@ -163,11 +188,87 @@ pub fn check_cluster_id(
                 path: dir.join(META_PROPERTIES),
                 found: cluster_id.clone(),
                 expected: image_cluster_id.to_string(),
-                metadata: dir.join(METADATA_FILE),
+                metadata: metadata.to_path_buf(),
             });
         }
     }
     Ok(())
+}
+
+/// The directory's metadata, opened by the rules in the module docs.
+pub struct OpenedMetadata {
+    pub meta_log: MetadataLog,
+    pub state: LogDirState,
+}
+
+/// Checks `log_dir` ([`check`]), then opens (or formats) its metadata log, migrating a
+/// `strait-metadata.json` into it, and writes `meta.properties` if it is missing.
+pub fn open_metadata(log_dir: &Path, node_id: i32) -> Result<OpenedMetadata, StartupError> {
+    let state = check(log_dir, node_id)?;
+    let json_path = log_dir.join(METADATA_FILE);
+    let json = migrate::read_json_image(log_dir)?;
+    if let Some(j) = &json {
+        if j.node_id != node_id {
+            return Err(crate::metadata::MetadataError::NodeIdMismatch {
+                path: json_path,
+                found: j.node_id,
+                configured: node_id,
+            }
+            .into());
+        }
+    }
+    let log_path = log_dir.join(METADATA_LOG_DIR);
+    let identity = if strait_quorum::holds_state(&log_path) {
+        strait_quorum::read_identity(&log_path).map_err(|source| {
+            crate::metadata_log::MetadataLogError::Quorum {
+                dir: log_path.clone(),
+                source,
+            }
+        })?
+    } else {
+        None
+    };
+    let cluster_id = match (&state, &identity, &json) {
+        (LogDirState::Formatted { cluster_id, .. }, _, _) => cluster_id.clone(),
+        (_, Some((id, _)), _) => id.clone(),
+        (_, None, Some(j)) => j.cluster_id.clone(),
+        (_, None, None) => crate::metadata::new_cluster_id(),
+    };
+    if let Some((id, node)) = &identity {
+        check_cluster_id(log_dir, &state, id, &log_path)?;
+        if u64::try_from(node_id).ok() != Some(*node) {
+            return Err(LogDirError::NodeIdMismatch {
+                path: log_path.join("quorum.json"),
+                found: i32::try_from(*node).unwrap_or(i32::MAX),
+                configured: node_id,
+            }
+            .into());
+        }
+    }
+    if let Some(j) = &json {
+        // Against meta.properties, or (no meta.properties) against the log.
+        let formatted = LogDirState::Formatted {
+            cluster_id: cluster_id.clone(),
+            node_id,
+        };
+        check_cluster_id(log_dir, &formatted, &j.cluster_id, &json_path)?;
+    }
+    fs::create_dir_all(log_dir).map_err(io(log_dir))?;
+    let meta_log = MetadataLog::open(&log_path, &cluster_id, node_id)?;
+    if json.is_some() {
+        meta_log.migrate(log_dir)?;
+    }
+    if !matches!(state, LogDirState::Formatted { .. }) {
+        write_meta(
+            log_dir,
+            &MetaProperties {
+                cluster_id,
+                node_id,
+                directory_id: new_directory_id(),
+            },
+        )?;
+    }
+    Ok(OpenedMetadata { meta_log, state })
 }
 
 fn describe(names: &[&String]) -> String {
@@ -284,7 +385,7 @@ pub fn tidy_partition_dirs(
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if !entry.path().is_dir() {
+        if !entry.path().is_dir() || name == METADATA_LOG_DIR {
             continue;
         }
         if name.ends_with(DELETE_SUFFIX) {
@@ -330,9 +431,13 @@ mod tests {
         fs::create_dir_all(dir.join("orders-0")).unwrap();
         let e = check(&dir, 1).unwrap_err().to_string();
         assert!(
-            e.contains(METADATA_FILE) && e.contains("1 partition directory"),
+            e.contains(METADATA_LOG_DIR) && e.contains("1 partition directory"),
             "{e}"
         );
+        // An empty metadata log directory is no metadata either, and no partition.
+        fs::create_dir_all(dir.join(METADATA_LOG_DIR)).unwrap();
+        let e = check(&dir, 1).unwrap_err().to_string();
+        assert!(e.contains("1 partition directory"), "{e}");
         assert!(dir.join("orders-0").exists());
 
         fs::write(dir.join(METADATA_FILE), b"{}").unwrap();
@@ -353,8 +458,9 @@ mod tests {
                 node_id: 1
             }
         );
-        assert!(check_cluster_id(&dir, &state, "abc").is_ok());
-        let e = check_cluster_id(&dir, &state, "xyz")
+        let json = dir.join(METADATA_FILE);
+        assert!(check_cluster_id(&dir, &state, "abc", &json).is_ok());
+        let e = check_cluster_id(&dir, &state, "xyz", &json)
             .unwrap_err()
             .to_string();
         assert!(e.contains("xyz") && e.contains(META_PROPERTIES), "{e}");
@@ -364,7 +470,10 @@ mod tests {
         // The image goes missing: refused, naming it.
         fs::remove_file(dir.join(METADATA_FILE)).unwrap();
         let e = check(&dir, 1).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("{METADATA_FILE} is missing")), "{e}");
+        assert!(
+            e.starts_with(&format!("the metadata log {METADATA_LOG_DIR} is missing")),
+            "{e}"
+        );
         assert!(dir.join("orders-0").exists());
     }
 

@@ -1,17 +1,15 @@
-//! Crash-safe persistence of cluster metadata: topics, their ids, partition counts and
-//! leader epochs, topic config overrides, dynamic broker configs, and the producer-id
-//! allocation high-water mark.
+//! The cluster metadata image: topics, their ids, partition counts and leader epochs, topic
+//! config overrides, dynamic broker configs, the producer-id allocation high-water mark,
+//! links, ACLs and SCRAM credentials — the shape `TopicManager` reads and edits.
 //!
-//! Invariant: the file on disk is always a complete image. Every change writes a new image
-//! to a temporary file, fsyncs it, renames it over the old one and fsyncs the directory, so
-//! a `kill -9` or power loss leaves either the old or the new image, never a mix. Changes
-//! are persisted *before* they are acknowledged to clients or acted on (partition
-//! directories are created after, and deleted after, the image that names them).
+//! Persistence is the metadata log's ([`crate::metadata_log`]): the image is what its
+//! records build, and every change is committed there before it is acknowledged or acted on.
+//! `strait-metadata.json` ([`METADATA_FILE`]), this image serialised whole, is what Strait
+//! wrote before the log existed; it is only read, once, to migrate a data directory
+//! ([`crate::metadata_log::migrate`]).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,8 +71,8 @@ pub struct TopicRecord {
     pub mirror: Option<MirrorRecord>,
 }
 
-/// A cluster link. Its configs include the source credentials, so the metadata file is
-/// created readable by its owner only.
+/// A cluster link. Its configs include the source credentials, so the metadata log's
+/// directory is readable by its owner only.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LinkRecord {
     pub name: String,
@@ -147,92 +145,8 @@ pub enum MetadataError {
     },
 }
 
-/// Reads and writes the metadata image in one log directory.
-#[derive(Debug)]
-pub struct MetadataStore {
-    dir: PathBuf,
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MetadataError + '_ {
-    move |source| MetadataError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-impl MetadataStore {
-    pub fn new(dir: &Path) -> Self {
-        MetadataStore {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(METADATA_FILE)
-    }
-
-    /// Loads the image, or creates a fresh one (new cluster id) if the directory has none.
-    pub fn load_or_init(&self, node_id: i32) -> Result<MetadataImage, MetadataError> {
-        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        let path = self.path();
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let image: MetadataImage =
-                    serde_json::from_slice(&bytes).map_err(|e| MetadataError::Corrupt {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
-                if image.format_version != FORMAT_VERSION {
-                    return Err(MetadataError::Corrupt {
-                        path,
-                        message: format!("unknown format_version {}", image.format_version),
-                    });
-                }
-                if image.node_id != node_id {
-                    return Err(MetadataError::NodeIdMismatch {
-                        path,
-                        found: image.node_id,
-                        configured: node_id,
-                    });
-                }
-                Ok(image)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let image = MetadataImage::empty(&new_cluster_id(), node_id);
-                self.save(&image)?;
-                Ok(image)
-            }
-            Err(e) => Err(io_err(&path)(e)),
-        }
-    }
-
-    /// Atomically replaces the image on disk (write temp, fsync, rename, fsync dir).
-    pub fn save(&self, image: &MetadataImage) -> Result<(), MetadataError> {
-        let path = self.path();
-        let tmp = self.dir.join(format!("{METADATA_FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(image).map_err(|e| MetadataError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        {
-            let mut options = OpenOptions::new();
-            options.create(true).write(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut f = options.open(&tmp).map_err(io_err(&tmp))?;
-            f.write_all(&bytes).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
-        }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir))?;
-        Ok(())
-    }
-}
-
 /// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 chars).
-fn new_cluster_id() -> String {
+pub fn new_cluster_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     let mut out = String::with_capacity(22);
@@ -257,23 +171,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_and_checks_node_id() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = MetadataStore::new(dir.path());
-        let mut image = store.load_or_init(1).unwrap();
-        assert_eq!(image.cluster_id.len(), 22);
-        image.topics.push(TopicRecord {
-            name: "t".into(),
-            topic_id: uuid::Uuid::new_v4().to_string(),
-            partitions: vec![PartitionRecord { leader_epoch: 0 }; 3],
-            configs: BTreeMap::new(),
-            mirror: None,
-        });
-        store.save(&image).unwrap();
-        assert_eq!(store.load_or_init(1).unwrap(), image);
-        assert!(matches!(
-            store.load_or_init(2),
-            Err(MetadataError::NodeIdMismatch { .. })
-        ));
+    fn cluster_ids_are_kafka_shaped_and_unique() {
+        let a = new_cluster_id();
+        assert_eq!(a.len(), 22);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, new_cluster_id());
     }
 }

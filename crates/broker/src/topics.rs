@@ -2,10 +2,13 @@
 //! overrides.
 //!
 //! Invariants:
-//! * The metadata image ([`crate::metadata`]) is the source of truth. Every mutation is
-//!   persisted before it is visible to clients; partition directories are created after the
-//!   image names them and removed after the image stops naming them, and start-up removes
-//!   directories the image does not name (left by a crash mid-delete).
+//! * The metadata image ([`crate::metadata`]) is the source of truth, persisted by the
+//!   metadata log ([`crate::metadata_log::MetadataLog`], `<log.dirs>/__cluster_metadata-0/`):
+//!   every mutation is committed there as one entry (fsync'd and applied) before it is
+//!   visible to clients, and the image kept here is the one the log applied. Partition
+//!   directories are created after the image names them and removed after it stops naming
+//!   them; start-up finishes removals marked `-delete` and keeps directories the image does
+//!   not name as `-stray` ([`crate::log_dir`]).
 //! * Mutations are serialized by the image mutex; readers never wait on persistence.
 //! * A partition's log sits behind its own lock ([`Partition`]); a deleted partition's log
 //!   is taken out (`None`), so requests racing a delete see UNKNOWN_TOPIC_OR_PARTITION.
@@ -23,9 +26,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::metadata::{
-    LinkRecord, MetadataError, MetadataImage, MetadataStore, MirrorRecord, PartitionRecord,
-    TopicRecord,
+    LinkRecord, MetadataError, MetadataImage, MirrorRecord, PartitionRecord, TopicRecord,
 };
+use crate::metadata_log::{MetadataLog, METADATA_TOPIC};
 use crate::topic_config::TopicDefaults;
 
 mod cutover;
@@ -136,7 +139,10 @@ pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), 
 /// The registry of topics, backed by the metadata image and the log directory.
 pub struct TopicManager {
     log_dir: PathBuf,
-    store: MetadataStore,
+    /// The one owner of the metadata on disk: every change is committed here first.
+    meta_log: MetadataLog,
+    /// The metadata log's applied image, as of the last change (replaced by what the log
+    /// applied after each commit); its lock serializes changes.
     image: Mutex<MetadataImage>,
     /// Read lock-free on the produce/fetch path; replaced whole (under the image mutex)
     /// when topics are created or deleted.
@@ -161,6 +167,10 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 pub enum StartupError {
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    MetadataLog(#[from] crate::metadata_log::MetadataLogError),
+    #[error(transparent)]
+    Migrate(#[from] crate::metadata_log::migrate::MigrateError),
     #[error("cannot open partition {topic}-{partition} in {dir}: {source}")]
     Log {
         topic: String,
@@ -182,9 +192,6 @@ pub enum StartupError {
 }
 
 fn storage_error(e: strait_storage::StorageError) -> ApiError {
-    ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
-}
-fn metadata_error(e: MetadataError) -> ApiError {
     ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
 }
 
@@ -224,28 +231,11 @@ impl TopicManager {
         recovery_threads: usize,
         io_threads: usize,
     ) -> Result<Self, StartupError> {
-        // Decide before anything writes to the directory: a missing image must not be
-        // replaced by a fresh one (that would orphan, then remove, every partition).
-        let state = crate::log_dir::check(log_dir, node_id)?;
-        let store = MetadataStore::new(log_dir);
-        let image = store.load_or_init(node_id)?;
-        crate::log_dir::check_cluster_id(log_dir, &state, &image.cluster_id)?;
-        if state
-            != (crate::log_dir::LogDirState::Formatted {
-                cluster_id: image.cluster_id.clone(),
-                node_id,
-            })
-        {
-            // Fresh, or written before meta.properties existed (migration).
-            crate::log_dir::write_meta(
-                log_dir,
-                &crate::log_dir::MetaProperties {
-                    cluster_id: image.cluster_id.clone(),
-                    node_id,
-                    directory_id: crate::log_dir::new_directory_id(),
-                },
-            )?;
-        }
+        // Decide before anything writes to the directory: missing metadata must not be
+        // replaced by a fresh image (that would orphan every partition).
+        let opened = crate::log_dir::open_metadata(log_dir, node_id)?;
+        let meta_log = opened.meta_log;
+        let image = meta_log.image();
         let defaults = TopicDefaults {
             static_broker: static_defaults.static_broker,
             dynamic_default: image.dynamic_default_broker_configs.clone(),
@@ -298,7 +288,7 @@ impl TopicManager {
             crate::log_manager::LogManager::start(io_threads).map_err(StartupError::IoThreads)?;
         Ok(TopicManager {
             log_dir: log_dir.to_path_buf(),
-            store,
+            meta_log,
             image: Mutex::new(image),
             topics: arc_swap::ArcSwap::from_pointee(topics),
             defaults: RwLock::new(defaults),
@@ -311,6 +301,12 @@ impl TopicManager {
 
     pub fn cluster_id(&self) -> String {
         lock(&self.image).cluster_id.clone()
+    }
+
+    /// What Kafka's DescribeQuorum reports about the metadata log, from this node (`None`
+    /// once the quorum has stopped, at shutdown).
+    pub fn quorum_description(&self) -> Option<strait_quorum::QuorumDescription> {
+        self.meta_log.describe()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
@@ -380,6 +376,13 @@ impl TopicManager {
             ));
         }
         validate_topic_configs(&configs)?;
+        if name == METADATA_TOPIC {
+            // Its directory would be the metadata log's.
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("Creation of internal topic {METADATA_TOPIC} is prohibited."),
+            ));
+        }
         let mut image = lock(&self.image);
         if self.topics.load().contains_key(name) {
             return Err(ApiError::new(
@@ -408,8 +411,7 @@ impl TopicManager {
             configs: configs.clone(),
             mirror: mirror.clone(),
         });
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         let log_config = read(&self.defaults).log_config(&configs);
         let partitions = (0..num_partitions)
             .map(|i| self.open_partition(name, i, log_config.clone(), 0))
@@ -454,8 +456,7 @@ impl TopicManager {
         })?;
         let mut next = image.clone();
         next.topics.retain(|t| t.name != name);
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         let mut map = HashMap::clone(&self.topics.load());
         map.remove(name);
         self.topics.store(Arc::new(map));
@@ -511,8 +512,7 @@ impl TopicManager {
             t.partitions
                 .resize(total as usize, PartitionRecord { leader_epoch: 0 });
         }
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         let log_config = read(&self.defaults).log_config(&topic.configs());
         let mut new_partitions = Vec::new();
         for i in current..total {
@@ -544,8 +544,7 @@ impl TopicManager {
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
             t.configs = configs.clone();
         }
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         *write(&topic.configs) = configs;
         self.apply_log_config(&topic);
         Ok(())
@@ -566,8 +565,7 @@ impl TopicManager {
         } else {
             next.dynamic_broker_configs = configs.clone();
         }
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         {
             let mut defaults = write(&self.defaults);
             if cluster_default {
@@ -607,8 +605,7 @@ impl TopicManager {
         let start = image.producer_id_block_end.max(at_least);
         let mut next = image.clone();
         next.producer_id_block_end = start + PRODUCER_ID_BLOCK;
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(image, &next)?;
         Ok((start, start + PRODUCER_ID_BLOCK))
     }
 
@@ -661,8 +658,7 @@ impl TopicManager {
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
             t.mirror = Some(record.clone());
         }
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         *write(&topic.mirror) = Some(record);
         self.mirror_changed();
         Ok(())
@@ -705,8 +701,7 @@ impl TopicManager {
                 }
             }
         }
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
@@ -719,8 +714,7 @@ impl TopicManager {
         let mut next = image.clone();
         next.links.retain(|l| l.name != link.name);
         next.links.push(link);
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
@@ -728,8 +722,7 @@ impl TopicManager {
         let mut image = lock(&self.image);
         let mut next = image.clone();
         next.links.retain(|l| l.name != name);
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
@@ -765,8 +758,7 @@ impl TopicManager {
         let mut next = image.clone();
         let result = change(&mut next.acls, &mut next.scram_credentials)?;
         if next.acls != image.acls || next.scram_credentials != image.scram_credentials {
-            self.store.save(&next).map_err(metadata_error)?;
-            *image = next;
+            *image = self.meta_log.commit(&image, &next)?;
         }
         Ok((result, image.acls.clone(), image.scram_credentials.clone()))
     }
@@ -776,6 +768,8 @@ impl TopicManager {
     /// the recovery threads (each close is a few fsyncs; serially they add up).
     /// The log manager is drained first: every append it accepted is written before its
     /// log is closed, and nothing is accepted after (see [`crate::log_manager`]).
+    /// The metadata quorum closes last (flushing its state): nothing after the drain can
+    /// change metadata any more.
     pub fn close_all(&self) {
         self.io.shutdown();
         let mut logs = Vec::new();
@@ -787,6 +781,7 @@ impl TopicManager {
             }
         }
         crate::recovery::close_logs(logs, self.recovery_threads);
+        self.meta_log.close();
     }
 }
 

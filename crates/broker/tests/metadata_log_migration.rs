@@ -14,8 +14,8 @@ use strait_broker::auth::acl::{
 };
 use strait_broker::auth::scram::{ScramCredentialRecord, ScramMechanism};
 use strait_broker::metadata::{
-    LinkRecord, MetadataImage, MetadataStore, MirrorRecord, PartitionRecord, RestorePlanEntry,
-    TopicRecord, FORMAT_VERSION, METADATA_FILE,
+    LinkRecord, MetadataImage, MirrorRecord, PartitionRecord, RestorePlanEntry, TopicRecord,
+    FORMAT_VERSION, METADATA_FILE,
 };
 use strait_broker::metadata_log::migrate::{
     migrate, propose_migration, read_json_image, MigrateError, MigrationOutcome,
@@ -180,8 +180,14 @@ impl Voter {
     }
 }
 
+/// Writes an old-format data directory's `strait-metadata.json` (what a Strait from before
+/// the metadata log saved: the image serialised whole).
 fn write_json(dir: &Path, image: &MetadataImage) {
-    MetadataStore::new(dir).save(image).unwrap();
+    std::fs::write(
+        dir.join(METADATA_FILE),
+        serde_json::to_vec_pretty(image).unwrap(),
+    )
+    .unwrap();
 }
 
 fn files(dir: &Path) -> (bool, bool) {

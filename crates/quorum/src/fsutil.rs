@@ -1,6 +1,6 @@
 //! Durable small-file writes: write a temporary file, fsync it, rename it over the target and
 //! fsync the directory, so a crash leaves either the old or the new content, never a mix
-//! (the same discipline as the broker's `MetadataStore::save`).
+//! (the same discipline as the broker's `meta.properties` writes).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -32,6 +32,10 @@
 //! never re-initialises: openraft answers `NotAllowed` once a vote or log exists, and a
 //! non-pristine directory skips the call anyway. The voter set is static in this increment
 //! (no AddRaftVoter/RemoveRaftVoter yet).
+//!
+//! A quorum of one may be opened without a listener ([`Quorum::open_single`]): nobody else
+//! takes part, so no port is bound; [`Quorum::wait_ready`] has its lone voter campaign at
+//! once instead of sitting out an election timeout after a restart.
 
 // openraft's trait signatures fix its (large) error types; boxing them locally buys nothing.
 #![allow(clippy::result_large_err)]
@@ -48,6 +52,10 @@ mod quorum;
 pub use config::{
     parse_process_roles, parse_voters, ConfigError, ProcessRoles, QuorumConfig, VoterAddr,
 };
-pub use quorum::{Applied, ProposeError, Quorum, QuorumDescription, QuorumError, VoterState};
+pub use fsutil::PathError;
+pub use quorum::{
+    holds_state, read_identity, Applied, ProposeError, Quorum, QuorumDescription, QuorumError,
+    VoterState,
+};
 pub use state_machine::{ApplyError, Image};
 pub use types::NodeId;

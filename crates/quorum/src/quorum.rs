@@ -143,8 +143,10 @@ pub struct Quorum<I: Image> {
     raft: Raft,
     shared: Arc<Shared<I>>,
     config: QuorumConfig,
-    server: tokio::task::JoinHandle<()>,
-    local_addr: SocketAddr,
+    /// The peer listener's task; `None` for a lone voter opened without one. Behind a mutex
+    /// so [`Quorum::close`] can stop it through a shared handle.
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    local_addr: Option<SocketAddr>,
     refusals: Arc<Refusals>,
     /// A reader handle on the log raft owns, to flush held-back state at shutdown.
     log_store: LogStore,
@@ -165,6 +167,27 @@ impl<I: Image> Quorum<I> {
     pub async fn open_with_listener(
         config: QuorumConfig,
         listener: TcpListener,
+        image: I,
+    ) -> Result<Quorum<I>, QuorumError> {
+        Self::open_inner(config, Some(listener), image).await
+    }
+
+    /// Opens a quorum of one (this node the only voter) with no peer listener: nobody else
+    /// can take part, so no port is bound (the broker's single-node mode, when
+    /// `controller.quorum.voters` is not configured). `config.listen_addr` is ignored.
+    pub async fn open_single(config: QuorumConfig, image: I) -> Result<Quorum<I>, QuorumError> {
+        if config.voters.len() != 1 {
+            return Err(QuorumError::Config(ConfigError(format!(
+                "a quorum opened without a listener must have exactly one voter, not {}",
+                config.voters.len()
+            ))));
+        }
+        Self::open_inner(config, None, image).await
+    }
+
+    async fn open_inner(
+        config: QuorumConfig,
+        listener: Option<TcpListener>,
         image: I,
     ) -> Result<Quorum<I>, QuorumError> {
         config.validate()?;
@@ -207,7 +230,9 @@ impl<I: Image> Quorum<I> {
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
 
         let local_addr = listener
-            .local_addr()
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()
             .map_err(|source| QuorumError::Listen {
                 addr: config.listen_addr,
                 source,
@@ -219,7 +244,7 @@ impl<I: Image> Quorum<I> {
             voters,
             refusals: Arc::clone(&refusals),
         };
-        let server = serve(listener, raft.clone(), identity);
+        let server = listener.map(|l| serve(l, raft.clone(), identity));
 
         if fresh {
             // Every pristine voter writes this entry at the same log id, so its bytes must be
@@ -233,7 +258,9 @@ impl<I: Image> Quorum<I> {
             match raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => {
-                    server.abort();
+                    if let Some(s) = &server {
+                        s.abort();
+                    }
                     let _ = raft.shutdown().await;
                     return Err(QuorumError::Raft(format!("initialize: {e}")));
                 }
@@ -243,7 +270,7 @@ impl<I: Image> Quorum<I> {
             raft,
             shared,
             config,
-            server,
+            server: std::sync::Mutex::new(server),
             local_addr,
             refusals,
             log_store,
@@ -290,9 +317,37 @@ impl<I: Image> Quorum<I> {
         self.config.node_id
     }
 
-    /// The address peers reach this voter's listener on (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The address peers reach this voter's listener on (useful with port 0); `None` when
+    /// opened without a listener ([`Quorum::open_single`]).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// Waits until this node leads and its image has applied every entry committed before
+    /// (openraft's linearizable-read barrier), so reads see everything acknowledged before a
+    /// restart. A lone voter is asked to campaign at once: openraft restores a leader whose
+    /// vote was committed, but would otherwise sit out an election timeout first.
+    /// `false` when `timeout` passed first (a multi-voter quorum without a majority).
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let alone = self.config.voters.len() == 1;
+        loop {
+            if alone && !self.is_leader() {
+                // Already campaigning or leading is fine: the trigger is a no-op then.
+                let _ = self.raft.trigger().elect().await;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !self.wait_until(left, |d| d.is_leader).await {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.raft.ensure_linearizable()).await {
+                Ok(Ok(_)) => return true,
+                // Lost leadership meanwhile: wait for the next leader.
+                Ok(Err(_)) => continue,
+                Err(_) => return false,
+            }
+        }
     }
 
     /// The leader as this node last saw it, with its configured address.
@@ -388,11 +443,19 @@ impl<I: Image> Quorum<I> {
     }
 
     /// Stops raft and the listener; the directory can be reopened afterwards.
-    pub async fn shutdown(mut self) -> Result<(), QuorumError> {
-        self.server.abort();
-        // Wait for the listener and its connections to be gone before raft stops, so no peer
-        // request reaches a stopping engine and the port is free for a restart.
-        let _ = (&mut self.server).await;
+    pub async fn shutdown(self) -> Result<(), QuorumError> {
+        self.close().await
+    }
+
+    /// [`Quorum::shutdown`] through a shared handle: later proposals answer `Unavailable`.
+    pub async fn close(&self) -> Result<(), QuorumError> {
+        let server = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(server) = server {
+            server.abort();
+            // Wait for the listener and its connections to be gone before raft stops, so no
+            // peer request reaches a stopping engine and the port is free for a restart.
+            let _ = server.await;
+        }
         self.raft
             .shutdown()
             .await
@@ -406,7 +469,43 @@ impl<I: Image> Drop for Quorum<I> {
     fn drop(&mut self) {
         // Dropped without `shutdown`: at least stop serving peers; the raft core stops once
         // its last handle (held by the listener's connections) is gone.
-        self.server.abort();
+        let server = self.server.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = server {
+            s.abort();
+        }
+    }
+}
+
+/// Whether `dir` holds any quorum state (a vote, log entries or a snapshot) — what a start-up
+/// safety check asks before deciding a directory is fresh. The identity file alone is not
+/// state: it is written before the first vote.
+pub fn holds_state(dir: &std::path::Path) -> bool {
+    let log = dir.join(LOG_DIR);
+    let has_segment = std::fs::read_dir(&log).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            e.file_name().to_string_lossy().ends_with(".seg")
+                && e.metadata().is_ok_and(|m| m.len() > 0)
+        })
+    });
+    has_segment
+        || log.join("state.json").exists()
+        || dir.join("snapshot").join("current.snap").exists()
+}
+
+/// The cluster id and node id recorded in `dir` on its first open, if any.
+pub fn read_identity(dir: &std::path::Path) -> Result<Option<(String, NodeId)>, QuorumError> {
+    let path = dir.join(IDENTITY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let found: Identity =
+                serde_json::from_slice(&bytes).map_err(|e| QuorumError::CorruptIdentity {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            Ok(Some((found.cluster_id, found.node_id)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(at(&path)(e).into()),
     }
 }
 

@@ -235,8 +235,8 @@ async fn open_binds_its_own_listener() {
     let quorum = strait_quorum::Quorum::open(config, support::Recorder::default())
         .await
         .unwrap();
-    assert_ne!(quorum.local_addr().port(), 0);
-    tokio::net::TcpStream::connect(quorum.local_addr())
+    assert_ne!(quorum.local_addr().unwrap().port(), 0);
+    tokio::net::TcpStream::connect(quorum.local_addr().unwrap())
         .await
         .unwrap();
     assert!(quorum.wait_until(WAIT, |d| d.is_leader).await);
@@ -256,7 +256,7 @@ async fn garbage_on_the_quorum_port_is_dropped_and_harms_nothing() {
         vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
         vec![0, 0, 0, 3, 0xde, 0xad, 0xbe],
     ] {
-        let mut stream = tokio::net::TcpStream::connect(quorum.local_addr())
+        let mut stream = tokio::net::TcpStream::connect(quorum.local_addr().unwrap())
             .await
             .unwrap();
         stream.write_all(&bytes).await.unwrap();
@@ -276,4 +276,53 @@ async fn garbage_on_the_quorum_port_is_dropped_and_harms_nothing() {
     );
     quorum.propose(b"still fine".to_vec()).await.unwrap();
     quorum.shutdown().await.unwrap();
+}
+
+/// A lone voter opened without a listener binds nothing, leads as soon as `wait_ready`
+/// returns (fresh and after a restart, without sitting out an election timeout), and its
+/// image holds every record committed before the restart.
+#[tokio::test]
+async fn lone_voter_without_listener_is_ready_at_once_and_after_restart() {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    use strait_quorum::{Quorum, QuorumConfig, VoterAddr};
+    support::logs();
+    let dir = tempfile::tempdir().unwrap();
+    let unbound: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let config = || {
+        let voters = BTreeMap::from([(1, VoterAddr::from(unbound))]);
+        let mut c = QuorumConfig::new(1, "test-cluster", voters, dir.path(), unbound);
+        // An election timeout far beyond the wait below: only an immediate campaign passes.
+        c.election_timeout_min = Duration::from_secs(60);
+        c.election_timeout_max = Duration::from_secs(120);
+        c
+    };
+    let ready_within = Duration::from_secs(20);
+    let quorum = Quorum::open_single(config(), support::Recorder::default())
+        .await
+        .unwrap();
+    assert_eq!(quorum.local_addr(), None);
+    assert!(quorum.wait_ready(ready_within).await);
+    for i in 0..5u8 {
+        quorum.propose(vec![b'r', i]).await.unwrap();
+    }
+    let before = quorum.read(|i| i.payloads());
+    quorum.shutdown().await.unwrap();
+
+    let quorum = Quorum::open_single(config(), support::Recorder::default())
+        .await
+        .unwrap();
+    assert!(quorum.wait_ready(ready_within).await);
+    assert!(quorum.is_leader());
+    assert_eq!(quorum.read(|i| i.payloads()), before);
+    quorum.propose(b"after".to_vec()).await.unwrap();
+    quorum.shutdown().await.unwrap();
+
+    // Several voters need a listener.
+    let voters = BTreeMap::from([(1, VoterAddr::from(unbound)), (2, VoterAddr::from(unbound))]);
+    let c = QuorumConfig::new(1, "test-cluster", voters, dir.path(), unbound);
+    assert!(matches!(
+        Quorum::open_single(c, support::Recorder::default()).await,
+        Err(QuorumError::Config(_))
+    ));
 }

@@ -198,7 +198,7 @@ async fn a_node_of_another_cluster_or_voter_set_is_refused() {
     let before = cluster.propose(&ALL, b"before").await;
     let leader = cluster.leader_among(&ALL).await;
     let epoch = cluster.nodes[&leader].describe().await.leader_epoch;
-    let target = cluster.nodes[&1].local_addr();
+    let target = cluster.nodes[&1].local_addr().unwrap();
 
     // Each intruder lists node 1's real listener as a peer; with an empty directory it
     // initialises and campaigns against node 1 straight away.

@@ -2,15 +2,19 @@
 //! records ([`records`]) replicated by `strait_quorum` and applied to an in-memory image
 //! ([`image::MetadataLogImage`], today's [`crate::metadata::MetadataImage`] plus the
 //! registered brokers), and the migration of an existing `strait-metadata.json`
-//! ([`migrate`]). Not wired into `TopicManager` yet: that is the next increment.
+//! ([`migrate`]). [`MetadataLog`] ([`handle`]) is the one owner of broker metadata on disk:
+//! `TopicManager` commits every change through it, as the entry [`diff::diff`] derives from
+//! the image before and after the change. The log lives in `<log.dirs>/__cluster_metadata-0/`.
 //!
-//! Owns the record vocabulary, its encoding, the image's invariants (listed in [`image`])
+//! Owns the record vocabulary, its encoding, the image's invariants (listed in [`image`]),
+//! the translation of a change into records ([`diff`]), the quorum's thread ([`handle`])
 //! and the migration's crash-safety rule (in [`migrate`]).
 //!
-//! Invariant: one log entry is one metadata change as `TopicManager` makes it today, applied
-//! atomically. Each of today's `store.save` callers maps to one entry:
+//! Invariant: one log entry is one metadata change as `TopicManager` makes it, applied
+//! atomically. Each `TopicManager` mutation (once a `strait-metadata.json` save) commits one
+//! entry, whose records [`diff::diff`] derives — for each caller they are:
 //!
-//! | today (`topics.rs`, `topics/*`)        | entry                                                     |
+//! | caller (`topics.rs`, `topics/*`)       | entry                                                     |
 //! |----------------------------------------|-----------------------------------------------------------|
 //! | `create_topic`, `create_mirror_topic`  | TopicRecord, PartitionRecord × n, ConfigRecord × k, MirrorStateRecord (mirrors) |
 //! | `delete_topic`                         | RemoveTopicRecord                                         |
@@ -23,7 +27,7 @@
 //! | `promote` (cutover)                    | PartitionChangeRecord × n, MirrorStateRecord (STOPPED, final offsets, aborted counts), ProducerIdsRecord if the barrier moves |
 //! | `put_link` / `remove_link`             | ClusterLinkRecord / RemoveClusterLinkRecord               |
 //! | `update_security` (ACLs, SCRAM)        | (Remove)AccessControlEntryRecord, (Remove)UserScramCredentialRecord ([`records::security_changes`]) |
-//! | `load_or_init` of an existing file     | the migration entry ([`migrate`])                         |
+//! | start-up on a `strait-metadata.json`   | the migration entry ([`migrate`])                         |
 //!
 //! The multi-record entries are sequences, not one big record, because each piece is a
 //! Kafka record with its own meaning (and its own version), and the image applies the whole
@@ -32,10 +36,13 @@
 //! producer-id barrier in one metadata change). RegisterBrokerRecord has no caller yet; it
 //! is for the cluster to come.
 
+pub mod diff;
+pub mod handle;
 pub mod image;
 pub mod migrate;
 pub mod records;
 
+pub use handle::{MetadataLog, MetadataLogError, METADATA_LOG_DIR, METADATA_TOPIC};
 pub use image::{MetadataLogImage, SNAPSHOT_VERSION};
 pub use records::{decode, encode, MetadataRecord};
 

@@ -31,7 +31,7 @@ use std::time::Instant;
 use strait_protocol::ErrorCode;
 
 use super::PRODUCER_ID_BLOCK;
-use super::{lock, metadata_error, now_ms, storage_error, write, Topic, TopicManager};
+use super::{lock, now_ms, storage_error, write, Topic, TopicManager};
 use crate::error::ApiError;
 
 impl TopicManager {
@@ -132,8 +132,7 @@ impl TopicManager {
             next.producer_id_block_end = start + PRODUCER_ID_BLOCK;
             (start, start + PRODUCER_ID_BLOCK)
         });
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         drop(image);
         if let Some(r) = new_range {
             *range = r;

@@ -15,7 +15,7 @@
 
 use strait_protocol::ErrorCode;
 
-use super::{lock, metadata_error, now_ms, write, TopicManager};
+use super::{lock, now_ms, write, TopicManager};
 use crate::error::ApiError;
 use crate::metadata::MirrorRecord;
 
@@ -50,8 +50,7 @@ impl TopicManager {
             .find(|t| t.name == name)
             .ok_or_else(|| unknown(name))?;
         t.mirror = Some(record.clone());
-        self.store.save(&next).map_err(metadata_error)?;
-        *image = next;
+        *image = self.meta_log.commit(&image, &next)?;
         *write(&topic.mirror) = Some(record);
         drop(image);
         self.mirror_changed();

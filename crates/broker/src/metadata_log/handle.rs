@@ -1,0 +1,400 @@
+//! [`MetadataLog`]: the broker's handle on its metadata quorum — the one owner of cluster
+//! metadata on disk. `TopicManager` commits every change through [`MetadataLog::commit`].
+//!
+//! Threading: the quorum (openraft's core, the disk log, proposals) runs on its own
+//! single-threaded tokio runtime on a dedicated thread, `metadata-quorum`, owned by this
+//! handle. `TopicManager`'s methods are sync and called from the broker's async handlers;
+//! they hand a proposal to that runtime and wait on a channel for its outcome. They never
+//! `block_on` the broker's runtime, which with one worker would wait on itself forever.
+//!
+//! Invariants:
+//! * A change is acknowledged ([`MetadataLog::commit`] returns `Ok`) only once its entry is
+//!   durable and applied to the quorum's image, and that image equals the `next` the caller
+//!   computed. The entry is checked against a copy of the image before it is proposed, so a
+//!   translation bug is refused before anything is written; a mismatch after commit is
+//!   reported (KAFKA_STORAGE_ERROR and an error log), never papered over.
+//! * The quorum's applied image is the source of truth; the caller's copy is replaced by it.
+//! * Start-up waits until this node leads and has applied everything committed, so the
+//!   image read at start contains every change acknowledged before a crash.
+//! * Dropping the handle (or [`MetadataLog::close`]) stops the quorum and flushes its state.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use strait_protocol::ErrorCode;
+use strait_quorum::{
+    ProposeError, Quorum, QuorumConfig, QuorumDescription, QuorumError, VoterAddr,
+};
+
+use super::diff::diff;
+use super::image::MetadataLogImage;
+use super::migrate::{self, MigrateError, MigrationOutcome};
+use super::records::encode;
+use crate::error::ApiError;
+use crate::metadata::MetadataImage;
+
+/// KRaft's name for the metadata log's topic; no client topic may take it.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// The metadata log's directory inside `log.dirs` (KRaft's: `<topic>-0`).
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+
+/// How long start-up waits for the lone voter to lead and catch up on its own log.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the metadata log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataLogError {
+    #[error("metadata log {dir}: {source}")]
+    Quorum { dir: PathBuf, source: QuorumError },
+    #[error("metadata log {dir}: cannot start its thread: {source}")]
+    Thread {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("metadata log {dir}: {message}")]
+    NotReady { dir: PathBuf, message: String },
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+}
+
+struct Running {
+    quorum: Arc<Quorum<MetadataLogImage>>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The broker's metadata log: a one-voter quorum on its own thread.
+pub struct MetadataLog {
+    dir: PathBuf,
+    quorum: Arc<Quorum<MetadataLogImage>>,
+    runtime: tokio::runtime::Handle,
+    /// Tells the quorum thread to close the quorum and exit; taken by `close`.
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn storage(message: String) -> ApiError {
+    ApiError::new(ErrorCode::KafkaStorageError, message)
+}
+
+impl MetadataLog {
+    /// Opens (or creates) the log in `dir` for node `node_id` of cluster `cluster_id` and
+    /// waits until its image holds every committed change.
+    pub fn open(dir: &Path, cluster_id: &str, node_id: i32) -> Result<Self, MetadataLogError> {
+        let quorum_err = |source| MetadataLogError::Quorum {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let id = u64::try_from(node_id).map_err(|_| {
+            quorum_err(QuorumError::Config(strait_quorum::ConfigError(format!(
+                "node.id {node_id} is negative"
+            ))))
+        })?;
+        // A lone voter binds nothing; its own address is never dialled.
+        let unbound: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        let voters = [(id, VoterAddr::from(unbound))].into_iter().collect();
+        let config = QuorumConfig::new(id, cluster_id, voters, dir, unbound);
+        let image = MetadataLogImage::new(cluster_id, node_id);
+        // Link configs in the log carry source credentials: owner only, as the JSON file was.
+        private_dir(dir).map_err(|e| quorum_err(QuorumError::Io(e)))?;
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Running, MetadataLogError>>(1);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread_dir = dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("metadata-quorum".into())
+            .spawn(move || run(config, image, thread_dir, ready_tx, stop_rx))
+            .map_err(|source| MetadataLogError::Thread {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        let running = match ready_rx.recv() {
+            Ok(r) => r,
+            Err(_) => Err(MetadataLogError::NotReady {
+                dir: dir.to_path_buf(),
+                message: "the quorum thread exited during start-up".into(),
+            }),
+        };
+        let running = match running {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+        };
+        Ok(MetadataLog {
+            dir: dir.to_path_buf(),
+            quorum: running.quorum,
+            runtime: running.runtime,
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A copy of the applied image, in `strait-metadata.json`'s shape.
+    pub fn image(&self) -> MetadataImage {
+        self.quorum.read(|i| i.metadata().clone())
+    }
+
+    /// Runs `fut` on the quorum's runtime and waits for its output on a channel.
+    fn on_quorum<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Arc<Quorum<MetadataLogImage>>) -> futures_like::BoxFuture<T>,
+    ) -> Option<T> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let fut = f(Arc::clone(&self.quorum));
+        self.runtime.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv().ok()
+    }
+
+    /// Migrates `log_dir/strait-metadata.json` into the log (see [`migrate`]).
+    pub fn migrate(&self, log_dir: &Path) -> Result<MigrationOutcome, MigrateError> {
+        let log_dir = log_dir.to_path_buf();
+        self.on_quorum(move |q| Box::pin(async move { migrate::migrate(&log_dir, &q).await }))
+            .unwrap_or_else(|| {
+                Err(MigrateError::Propose(ProposeError::Unavailable(
+                    "the metadata quorum thread has stopped".into(),
+                )))
+            })
+    }
+
+    /// What Kafka's DescribeQuorum reports, from this node.
+    pub fn describe(&self) -> Option<QuorumDescription> {
+        self.on_quorum(|q| Box::pin(async move { q.describe().await }))
+    }
+
+    /// Commits the change `prev` → `next` as one entry and returns the applied image (equal
+    /// to `next`). `prev` must be the current image: the caller holds the lock that
+    /// serializes changes.
+    pub fn commit(
+        &self,
+        prev: &MetadataImage,
+        next: &MetadataImage,
+    ) -> Result<MetadataImage, ApiError> {
+        let mut check = self.quorum.read(|i| i.clone());
+        if check.metadata() != prev {
+            tracing::error!(dir = %self.dir.display(), "metadata change computed from an image that is not the metadata log's (a change of unknown outcome, or a bug)");
+            return Err(storage(format!(
+                "metadata log {}: the change was computed from a stale image; retry",
+                self.dir.display()
+            )));
+        }
+        let records = diff(prev, next).map_err(|e| {
+            tracing::error!(error = %e, "metadata change cannot be written to the metadata log");
+            storage(e.to_string())
+        })?;
+        if records.is_empty() {
+            return Ok(next.clone());
+        }
+        // The same apply the quorum will run, on a copy: a diff that does not reproduce
+        // `next` is a bug, refused before anything is written.
+        if let Err(e) = check.apply_records(&records) {
+            tracing::error!(error = %e, "metadata log entry refused by a copy of the image; not proposed");
+            return Err(storage(format!("metadata log entry refused: {e}")));
+        }
+        if check.metadata() != next {
+            tracing::error!("metadata log entry does not reproduce the change; not proposed");
+            return Err(storage(
+                "metadata log entry does not reproduce the change (a bug); nothing was written"
+                    .into(),
+            ));
+        }
+        let entry = encode(&records).map_err(|e| storage(e.to_string()))?;
+        let outcome = self
+            .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
+            .unwrap_or_else(|| {
+                Err(ProposeError::Unavailable(
+                    "the metadata quorum thread has stopped".into(),
+                ))
+            });
+        match outcome {
+            Ok(_) => {}
+            Err(ProposeError::Timeout(d)) => {
+                tracing::error!(timeout = ?d, "metadata log entry not committed in time; outcome unknown");
+                return Err(ApiError::new(
+                    ErrorCode::RequestTimedOut,
+                    format!("metadata change not committed within {d:?}; its outcome is unknown"),
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "metadata log entry not committed");
+                return Err(storage(format!("metadata log: {e}")));
+            }
+        }
+        let applied = self.image();
+        if &applied != next {
+            tracing::error!(dir = %self.dir.display(), "the metadata log's image differs from the committed change (a bug)");
+            return Err(storage(format!(
+                "metadata log {}: the applied image differs from the change (a bug); the log's image is kept",
+                self.dir.display()
+            )));
+        }
+        Ok(applied)
+    }
+
+    /// Stops the quorum (flushing its state) and joins its thread; idempotent. Commits
+    /// after this answer KAFKA_STORAGE_ERROR.
+    pub fn close(&self) {
+        let stop = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            if t.join().is_err() {
+                tracing::error!("the metadata quorum thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for MetadataLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn private_dir(dir: &Path) -> Result<(), strait_quorum::PathError> {
+    let at = |source| strait_quorum::PathError {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(at)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(at)?;
+    }
+    Ok(())
+}
+
+mod futures_like {
+    /// A boxed future run on the quorum's runtime.
+    pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+}
+
+/// The quorum thread: opens the quorum, reports readiness, serves until told to stop.
+fn run(
+    config: QuorumConfig,
+    image: MetadataLogImage,
+    dir: PathBuf,
+    ready: mpsc::SyncSender<Result<Running, MetadataLogError>>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(source) => {
+            let _ = ready.send(Err(MetadataLogError::Thread { dir, source }));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let quorum = match Quorum::open_single(config, image).await {
+            Ok(q) => Arc::new(q),
+            Err(source) => {
+                let _ = ready.send(Err(MetadataLogError::Quorum { dir, source }));
+                return;
+            }
+        };
+        if !quorum.wait_ready(READY_TIMEOUT).await {
+            let _ = quorum.close().await;
+            let _ = ready.send(Err(MetadataLogError::NotReady {
+                dir,
+                message: format!("not leader of its one-voter quorum within {READY_TIMEOUT:?}"),
+            }));
+            return;
+        }
+        let running = Running {
+            quorum: Arc::clone(&quorum),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        if ready.send(Ok(running)).is_err() {
+            let _ = quorum.close().await;
+            return;
+        }
+        // A dropped sender (the handle leaked without close) also stops the quorum.
+        let _ = stop.await;
+        if let Err(e) = quorum.close().await {
+            tracing::error!(dir = %dir.display(), error = %e, "metadata quorum did not close cleanly");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::metadata::{PartitionRecord, TopicRecord};
+
+    fn topic(name: &str) -> TopicRecord {
+        TopicRecord {
+            name: name.into(),
+            topic_id: uuid::Uuid::new_v4().to_string(),
+            partitions: vec![PartitionRecord { leader_epoch: 0 }; 2],
+            configs: Default::default(),
+            mirror: None,
+        }
+    }
+
+    #[test]
+    fn commits_survive_reopen_and_bad_changes_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METADATA_LOG_DIR);
+        let log = MetadataLog::open(&path, "c1", 1).unwrap();
+        let empty = log.image();
+        assert_eq!(empty, MetadataImage::empty("c1", 1));
+        let mut next = empty.clone();
+        next.topics.push(topic("a"));
+        next.producer_id_block_end = 1000;
+        let applied = log.commit(&empty, &next).unwrap();
+        assert_eq!(applied, next);
+
+        // Computed from a stale image: refused, nothing written.
+        let mut stale = empty.clone();
+        stale.topics.push(topic("b"));
+        let e = log.commit(&empty, &stale).unwrap_err();
+        assert_eq!(e.code, ErrorCode::KafkaStorageError);
+        // Not expressible (producer ids would be reused): refused, nothing written.
+        let mut back = next.clone();
+        back.producer_id_block_end = 10;
+        let e = log.commit(&next, &back).unwrap_err();
+        assert_eq!(e.code, ErrorCode::KafkaStorageError);
+        assert!(e.message.unwrap_or_default().contains("move back"));
+        // Refused by the image (a duplicate name): refused before it is proposed.
+        let mut dup = next.clone();
+        dup.topics.push(topic("a"));
+        let e = log.commit(&next, &dup).unwrap_err();
+        assert_eq!(e.code, ErrorCode::KafkaStorageError);
+        assert_eq!(log.image(), next);
+        let high_watermark = log.describe().unwrap().high_watermark;
+        log.close();
+        assert!(log.describe().is_none(), "a closed log answers nothing");
+        let mut more = next.clone();
+        more.topics.push(topic("c"));
+        let e = log.commit(&next, &more).unwrap_err();
+        assert_eq!(e.code, ErrorCode::KafkaStorageError);
+        assert!(e.message.unwrap_or_default().contains("stopped"));
+        drop(log);
+
+        let log = MetadataLog::open(&path, "c1", 1).unwrap();
+        assert_eq!(log.image(), next);
+        let d = log.describe().unwrap();
+        assert!(d.is_leader && d.high_watermark >= high_watermark, "{d:?}");
+        drop(log);
+        // Another cluster's log is refused.
+        assert!(matches!(
+            MetadataLog::open(&path, "c2", 1),
+            Err(MetadataLogError::Quorum { .. })
+        ));
+    }
+}
