@@ -14,25 +14,9 @@ fn seed_004_link_management_against_a_real_broker() {
     let a = broker.addr.as_str();
     let dir = tempfile::tempdir().unwrap();
     let f = seed_files(dir.path());
-    let create = [
-        "--bootstrap-server",
-        a,
-        "--command-config",
-        &f.destination_config,
-        "--create",
-        "--link",
-        "test-cluster-link",
-        "--config-file",
-        &f.source_config,
-        "--topic-filters-json-file",
-        &f.topic_filter,
-        "--consumer-group-filters-json-file",
-        &f.group,
-        "--acl-filters-json-file",
-        &f.acl,
-        // The seed's source (src.example) does not exist here.
-        "--exclude-validate-link",
-    ];
+    let mut create = f.create_args(a);
+    // The seed's source (src.example) does not exist here.
+    create.push("--exclude-validate-link");
 
     let run = cluster_links(&create);
     assert_eq!(run.code, 0, "{run:?}");

@@ -14,37 +14,10 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use strait_client::acls::{AclBinding, AclOperation, ResourceType};
 use strait_client::Client;
 use strait_protocol::admin::*;
-use strait_protocol::mirror_admin::*;
 use support::*;
-
-async fn new_topic(c: &Client, name: &str, partitions: i32) {
-    c.create_topics(
-        &[strait_client::admin::NewTopic::new(name, partitions, 1)],
-        10_000,
-        false,
-    )
-    .await
-    .unwrap();
-    c.refresh_metadata(&[name]).await.unwrap();
-}
-
-/// Every non-internal topic of the cluster.
-async fn topics(c: &Client) -> BTreeSet<String> {
-    c.refresh_all_metadata()
-        .await
-        .unwrap()
-        .topics
-        .keys()
-        .filter(|t| !t.starts_with("__"))
-        .cloned()
-        .collect()
-}
-
-fn task(l: &ClusterLinkListing, name: &str) -> Option<LinkTask> {
-    l.tasks.iter().find(|t| t.name == name).cloned()
-}
 
 /// The configs of one side of a BIDIRECTIONAL pair pulling from `peer`.
 fn bidi(peer: &str, prefix: Option<&str>) -> Vec<(String, String)> {
@@ -64,49 +37,12 @@ fn bidi(peer: &str, prefix: Option<&str>) -> Vec<(String, String)> {
     v
 }
 
-fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
-    v.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect()
-}
-
+/// CreateClusterLinks: (error code, message), 0 when created.
 async fn create(c: &Client, name: &str, configs: &[(String, String)]) -> (i16, String) {
-    let r: CreateClusterLinksResponse = admin(c, &link_request(name, &pairs(configs))).await;
-    (
-        r.results[0].error_code,
-        r.results[0].error_message.clone().unwrap_or_default(),
-    )
-}
-
-async fn wait_task(c: &Client, link: &str, name: &str, what: &str, ok: impl Fn(&LinkTask) -> bool) {
-    wait_for(what, || {
-        let c = c.clone();
-        let link = link.to_string();
-        let name = name.to_string();
-        let ok = &ok;
-        async move { task(&link_listing(&c, &link).await, &name).is_some_and(|t| ok(&t)) }
-    })
-    .await;
-}
-
-async fn wait_end(c: &Client, topic: &str, end: i64) {
-    wait_for(&format!("{topic} to reach {end}"), || {
-        let c = c.clone();
-        let topic = topic.to_string();
-        async move {
-            mirror(&c, &topic)
-                .await
-                .is_some_and(|m| m.partitions.iter().all(|p| p.log_end_offset == end))
-        }
-    })
-    .await;
-}
-
-/// Waits for `rounds` more discovery passes of `link` (each runs the loop check).
-async fn wait_rounds(c: &Client, link: &str, rounds: i64) {
-    let now = task(&link_listing(c, link).await, "loop_prevention").map_or(0, |t| t.runs);
-    wait_task(c, link, "loop_prevention", "discovery rounds", |t| {
-        t.runs >= now + rounds
-    })
-    .await;
+    try_create_link(c, name, configs)
+        .await
+        .err()
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,8 +87,8 @@ async fn bidirectional_with_prefixes_has_no_loops() {
         assert_eq!(mode.value.as_deref(), Some("BIDIRECTIONAL"), "{other}");
     }
 
-    wait_end(&b, "a.orders", 5).await;
-    wait_end(&a, "b.payments", 7).await;
+    wait_mirror_end(&b, "a.orders", 5).await;
+    wait_mirror_end(&a, "b.payments", 7).await;
     for p in 0..2 {
         assert_eq!(
             raw_log(&a, "orders", p).await,
@@ -178,24 +114,23 @@ async fn bidirectional_with_prefixes_has_no_loops() {
             .is_some_and(|e| e.contains("a.orders")),
         "{skipped:?}"
     );
+    // The gauge counts what the pass skipped (the note is for humans).
+    let mut metrics = String::new();
+    a_broker
+        .broker
+        .links()
+        .unwrap()
+        .render_metrics(&mut metrics);
+    assert!(
+        metrics.contains("strait_cluster_link_loop_skipped_topics{link=\"ab\"} 1\n"),
+        "{metrics}"
+    );
 
     // An explicit create of the loop is refused, nothing created.
-    let r: CreateMirrorTopicsResponse = admin(
-        &a,
-        &CreateMirrorTopicsRequest {
-            mirrors: vec![NewMirrorTopic {
-                mirror_topic: "b.a.orders".into(),
-                link_name: "ab".into(),
-                source_topic: None,
-                configs: vec![],
-            }],
-            validate_only: false,
-        },
-    )
-    .await;
-    let why = r.results[0].error_message.clone().unwrap_or_default();
+    let r = create_mirror(&a, "b.a.orders", "ab").await;
+    let why = r.error_message.clone().unwrap_or_default();
     assert_eq!(
-        r.results[0].error_code,
+        r.error_code,
         strait_protocol::ErrorCode::InvalidRequest.code(),
         "{why}"
     );
@@ -244,7 +179,7 @@ async fn bidirectional_without_prefixes_and_reverse() {
     assert_eq!(code, 0, "{msg}");
     let (code, msg) = create(&a, "pair", &bidi(&addr_b, None)).await;
     assert_eq!(code, 0, "{msg}");
-    wait_end(&b, "orders", 4).await;
+    wait_mirror_end(&b, "orders", 4).await;
     assert_eq!(
         raw_log(&a, "orders", 0).await,
         raw_log(&b, "orders", 0).await
@@ -276,23 +211,11 @@ async fn bidirectional_without_prefixes_and_reverse() {
     assert_eq!(topics(&a).await, topics(&b).await);
 
     // Reverse-and-start on B over the bidirectional link: no remote link named.
-    let r: ReverseMirrorsResponse = admin(
-        &b,
-        &ReverseMirrorsRequest {
-            topics: vec!["orders".into()],
-            link_name: "pair".into(),
-            timeout_ms: 30_000,
-            ..Default::default()
-        },
-    )
-    .await;
-    assert_eq!(r.error_code, 0, "{r:?}");
-    let x = &r.results[0];
-    assert_eq!(x.error_code, 0, "{x:?}");
+    let x = reverse_ok(&b, "orders", "pair").await;
     assert_eq!(x.remote_link_name, "pair");
     assert_eq!(mirror(&b, "orders").await.unwrap().state, "STOPPED");
     b.produce_raw("orders", 0, batch("b", 2), -1).await.unwrap();
-    wait_end(&a, "orders", 6).await;
+    wait_mirror_end(&a, "orders", 6).await;
     assert_eq!(
         raw_log(&a, "orders", 0).await,
         raw_log(&b, "orders", 0).await
@@ -308,62 +231,29 @@ async fn bidirectional_without_prefixes_and_reverse() {
     b_broker.shutdown();
 }
 
-const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
-    username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" \
-    user_linker=\"linker-secret\";";
-
-fn sasl_config(port: u16, user: &str, password: &str) -> Vec<(String, String)> {
-    vec![
-        ("bootstrap.servers".to_string(), format!("127.0.0.1:{port}")),
-        ("security.protocol".into(), "SASL_PLAINTEXT".into()),
-        ("sasl.mechanism".into(), "PLAIN".into()),
-        (
-            "sasl.jaas.config".into(),
-            format!("org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{user}\" password=\"{password}\";"),
-        ),
-    ]
-}
-
-fn allow(
-    rt: strait_client::acls::ResourceType,
-    name: &str,
-    op: strait_client::acls::AclOperation,
-) -> strait_client::acls::AclBinding {
-    strait_client::acls::AclBinding {
-        resource_type: rt,
-        resource_name: name.into(),
-        pattern_type: strait_client::acls::PatternType::Literal,
-        principal: "User:linker".into(),
-        host: "*".into(),
-        operation: op,
-        permission_type: strait_client::acls::AclPermissionType::Allow,
-    }
+fn allow(rt: ResourceType, name: &str, op: AclOperation) -> AclBinding {
+    allow_acl("User:linker", rt, name, op)
 }
 
 /// A Strait source that will not say which of its topics are mirrors (the link's principal
 /// lacks DESCRIBE on the cluster): auto-create makes nothing and says why, until granted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_hides_its_mirrors_gets_no_new_mirrors() {
-    use strait_client::acls::{AclOperation, ResourceType};
     let (sd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let source = start_with(
-        sd.path(),
-        &[
-            "listeners=SASL_PLAINTEXT://127.0.0.1:0".into(),
-            format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"),
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
-            "super.users=User:admin".into(),
-        ],
-    )
-    .await;
+    let overrides = sasl_acl_overrides(
+        "SASL_PLAINTEXT://127.0.0.1:0",
+        &[("linker", "linker-secret")],
+    );
+    let source = start_with(sd.path(), &overrides).await;
     let dest = start(dd.path()).await;
-    let port = source.listeners[0].port;
-    let admin_props: std::collections::BTreeMap<String, String> =
-        sasl_config(port, "admin", "admin-secret")
-            .into_iter()
-            .collect();
-    let (cc, _) = strait_client::ClientConfig::from_properties(&admin_props).unwrap();
-    let src = Client::connect(&cc).await.unwrap();
+    let source_addr = addr(&source);
+    let src = Client::connect(&client_config(&plain_login(
+        &source_addr,
+        "admin",
+        "admin-secret",
+    )))
+    .await
+    .unwrap();
     new_topic(&src, "orders", 1).await;
     src.produce_raw("orders", 0, batch("o", 3), -1)
         .await
@@ -380,7 +270,7 @@ async fn a_source_that_hides_its_mirrors_gets_no_new_mirrors() {
     assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
 
     let dst = client(&dest).await;
-    let mut link = sasl_config(port, "linker", "linker-secret");
+    let mut link = plain_login(&source_addr, "linker", "linker-secret");
     link.extend(
         [
             ("auto.create.mirror.topics.enable", "true"),
@@ -409,7 +299,7 @@ async fn a_source_that_hides_its_mirrors_gets_no_new_mirrors() {
         .await
         .unwrap();
     assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
-    wait_end(&dst, "orders", 3).await;
+    wait_mirror_end(&dst, "orders", 3).await;
     assert_eq!(
         raw_log(&src, "orders", 0).await,
         raw_log(&dst, "orders", 0).await

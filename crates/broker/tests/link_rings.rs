@@ -14,28 +14,6 @@ use strait_client::Client;
 use strait_protocol::admin::*;
 use support::*;
 
-async fn new_topic(c: &Client, name: &str) {
-    c.create_topics(
-        &[strait_client::admin::NewTopic::new(name, 1, 1)],
-        10_000,
-        false,
-    )
-    .await
-    .unwrap();
-    c.refresh_metadata(&[name]).await.unwrap();
-}
-
-async fn topics(c: &Client) -> BTreeSet<String> {
-    c.refresh_all_metadata()
-        .await
-        .unwrap()
-        .topics
-        .keys()
-        .filter(|t| !t.starts_with("__"))
-        .cloned()
-        .collect()
-}
-
 async fn cluster_id(c: &Client) -> String {
     c.refresh_all_metadata()
         .await
@@ -46,10 +24,7 @@ async fn cluster_id(c: &Client) -> String {
 }
 
 fn loop_task(l: &ClusterLinkListing) -> Option<LinkTask> {
-    l.tasks
-        .iter()
-        .find(|t| t.name == "loop_prevention")
-        .cloned()
+    task(l, "loop_prevention")
 }
 
 /// A link on the client's cluster pulling from `source` with auto-create `*`.
@@ -68,33 +43,12 @@ async fn ring_link(dst: &Client, name: &str, source: &str, prefix: &str) {
     .await;
 }
 
-/// Waits for `rounds` more discovery passes of `link` (each runs the loop check).
-async fn wait_rounds(c: &Client, link: &str, rounds: i64) {
-    let now = loop_task(&link_listing(c, link).await).map_or(0, |t| t.runs);
-    wait_for("discovery rounds", || {
-        let c = c.clone();
-        let link = link.to_string();
-        async move {
-            loop_task(&link_listing(&c, &link).await).is_some_and(|t| t.runs >= now + rounds)
-        }
-    })
-    .await;
-}
-
 /// Waits until `topic` on `c` is a mirror with `end` records and a known origin chain.
-async fn wait_mirror(c: &Client, topic: &str, end: i64) -> MirrorDescription {
-    wait_for(&format!("{topic} to reach {end}"), || {
-        let c = c.clone();
-        let topic = topic.to_string();
-        async move {
-            mirror(&c, &topic).await.is_some_and(|m| {
-                m.origin_cluster_ids.is_some()
-                    && m.partitions.iter().all(|p| p.log_end_offset == end)
-            })
-        }
+async fn wait_chained(c: &Client, topic: &str, end: i64) -> MirrorDescription {
+    wait_mirror(c, topic, &format!("{topic} to reach {end}"), |m| {
+        m.origin_cluster_ids.is_some() && m.partitions.iter().all(|p| p.log_end_offset == end)
     })
-    .await;
-    mirror(c, topic).await.unwrap()
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,9 +66,9 @@ async fn a_ring_of_three_never_copies_data_home() {
         cluster_id(&c).await,
     );
     assert!(id_a != id_b && id_b != id_c && id_a != id_c);
-    new_topic(&a, "orders").await;
+    new_topic(&a, "orders", 1).await;
     a.produce_raw("orders", 0, batch("o", 5), -1).await.unwrap();
-    new_topic(&c, "payments").await;
+    new_topic(&c, "payments", 1).await;
     c.produce_raw("payments", 0, lz4_batch("p", 3), -1)
         .await
         .unwrap();
@@ -124,13 +78,13 @@ async fn a_ring_of_three_never_copies_data_home() {
     ring_link(&a, "ca", &addr(&cb), "c.").await;
 
     // Data that did not come from a cluster reaches it, byte for byte, with its chain.
-    let m = wait_mirror(&b, "a.orders", 5).await;
+    let m = wait_chained(&b, "a.orders", 5).await;
     assert_eq!(m.origin_cluster_ids, Some(vec![id_a.clone()]));
-    let m = wait_mirror(&c, "b.a.orders", 5).await;
+    let m = wait_chained(&c, "b.a.orders", 5).await;
     assert_eq!(m.origin_cluster_ids, Some(vec![id_a.clone(), id_b.clone()]));
-    let m = wait_mirror(&a, "c.payments", 3).await;
+    let m = wait_chained(&a, "c.payments", 3).await;
     assert_eq!(m.origin_cluster_ids, Some(vec![id_c.clone()]));
-    let m = wait_mirror(&b, "a.c.payments", 3).await;
+    let m = wait_chained(&b, "a.c.payments", 3).await;
     assert_eq!(m.origin_cluster_ids, Some(vec![id_c.clone(), id_a.clone()]));
     assert_eq!(
         raw_log(&a, "orders", 0).await,
@@ -167,22 +121,10 @@ async fn a_ring_of_three_never_copies_data_home() {
     );
 
     // An explicit create of the loop is refused with the chain, nothing created.
-    let r: CreateMirrorTopicsResponse = admin(
-        &a,
-        &CreateMirrorTopicsRequest {
-            mirrors: vec![NewMirrorTopic {
-                mirror_topic: "c.b.a.orders".into(),
-                link_name: "ca".into(),
-                source_topic: None,
-                configs: vec![],
-            }],
-            validate_only: false,
-        },
-    )
-    .await;
-    let why = r.results[0].error_message.clone().unwrap_or_default();
+    let r = create_mirror(&a, "c.b.a.orders", "ca").await;
+    let why = r.error_message.clone().unwrap_or_default();
     assert_eq!(
-        r.results[0].error_code,
+        r.error_code,
         strait_protocol::ErrorCode::InvalidRequest.code(),
         "{why}"
     );

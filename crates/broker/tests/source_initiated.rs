@@ -12,29 +12,13 @@ use std::time::Duration;
 use strait_broker::RunningBroker;
 use strait_client::Client;
 use strait_protocol::admin::*;
+use strait_protocol::link_admin::{LinkTunnelRequest, LinkTunnelResponse};
 use support::*;
 
 async fn source_broker(dir: &std::path::Path) -> (RunningBroker, Client) {
     let b = start(dir).await;
     let c = client(&b).await;
     (b, c)
-}
-
-async fn create_mirror(c: &Client, topic: &str, link: &str) -> ItemResult {
-    let r: CreateMirrorTopicsResponse = admin(
-        c,
-        &CreateMirrorTopicsRequest {
-            mirrors: vec![NewMirrorTopic {
-                mirror_topic: topic.into(),
-                link_name: link.into(),
-                source_topic: None,
-                configs: vec![],
-            }],
-            validate_only: false,
-        },
-    )
-    .await;
-    r.results.into_iter().next().unwrap()
 }
 
 fn source_link(dest: &RunningBroker) -> Vec<(&'static str, String)> {
@@ -47,15 +31,27 @@ fn source_link(dest: &RunningBroker) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// CreateClusterLinks: the refusal's message, `None` when created.
 async fn create(c: &Client, name: &str, configs: &[(&str, String)]) -> Option<String> {
-    let configs: Vec<(&str, &str)> = configs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r: CreateClusterLinksResponse = admin(c, &link_request(name, &configs)).await;
-    let r = &r.results[0];
-    (r.error_code != 0).then(|| r.error_message.clone().unwrap_or_default())
+    try_create_link(c, name, configs)
+        .await
+        .err()
+        .map(|(_, m)| m)
+}
+
+/// A LinkTunnel request for `link` as a source broker sends it (node 0 at `a:1`).
+async fn link_tunnel(c: &Client, link: &str) -> LinkTunnelResponse {
+    let req = LinkTunnelRequest {
+        link_name: link.into(),
+        source_cluster_id: "x".into(),
+        node_id: 0,
+        advertised: "a:1".into(),
+    };
+    admin(c, &req).await
 }
 
 fn tunnel_task(l: &ClusterLinkListing) -> Option<LinkTask> {
-    l.tasks.iter().find(|t| t.name == "link_tunnel").cloned()
+    task(l, "link_tunnel")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,13 +127,7 @@ async fn mirrors_through_tunnels_the_source_opens() {
         None
     );
 
-    src.create_topics(
-        &[strait_client::admin::NewTopic::new("orders", 2, 1)],
-        10_000,
-        false,
-    )
-    .await
-    .unwrap();
+    new_topic(&src, "orders", 2).await;
     for p in 0..2 {
         src.produce_raw("orders", p, batch("a", 5), -1)
             .await
@@ -145,10 +135,8 @@ async fn mirrors_through_tunnels_the_source_opens() {
     }
     let r = create_mirror(&dst, "orders", "push").await;
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
-    wait_for("mirror caught up", || async {
-        mirror(&dst, "orders").await.is_some_and(|m| {
-            m.state == "ACTIVE" && m.partitions.iter().all(|p| p.log_end_offset == 5)
-        })
+    wait_mirror(&dst, "orders", "mirror caught up", |m| {
+        m.state == "ACTIVE" && m.partitions.iter().all(|p| p.log_end_offset == 5)
     })
     .await;
     assert_identical(&src, &dst, "orders", 2).await;
@@ -181,11 +169,12 @@ async fn mirrors_through_tunnels_the_source_opens() {
     src.produce_raw("orders", 0, batch("b", 3), -1)
         .await
         .unwrap();
-    wait_for("mirror resumed after the destination restarted", || async {
-        mirror(&dst, "orders")
-            .await
-            .is_some_and(|m| m.partitions.iter().any(|p| p.log_end_offset == 8))
-    })
+    wait_mirror(
+        &dst,
+        "orders",
+        "mirror resumed after the destination restarted",
+        |m| m.partitions.iter().any(|p| p.log_end_offset == 8),
+    )
     .await;
     assert_identical(&src, &dst, "orders", 2).await;
 
@@ -200,10 +189,8 @@ async fn mirrors_through_tunnels_the_source_opens() {
     )
     .await;
     assert_eq!(r.results[0].error_code, 0);
-    wait_for("mirror SOURCE_UNAVAILABLE", || async {
-        mirror(&dst, "orders")
-            .await
-            .is_some_and(|m| m.state == "SOURCE_UNAVAILABLE")
+    wait_mirror(&dst, "orders", "mirror SOURCE_UNAVAILABLE", |m| {
+        m.state == "SOURCE_UNAVAILABLE"
     })
     .await;
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -219,18 +206,7 @@ async fn link_tunnel_for_an_unknown_link_is_refused() {
     let dd = tempfile::tempdir().unwrap();
     let dest = start(dd.path()).await;
     let dst = client(&dest).await;
-    let body = strait_protocol::link_admin::LinkTunnelRequest {
-        link_name: "nope".into(),
-        source_cluster_id: "x".into(),
-        node_id: 0,
-        advertised: "a:1".into(),
-    }
-    .encode();
-    let answer = dst
-        .send_raw(strait_protocol::link_admin::LINK_TUNNEL, 0, &body)
-        .await
-        .unwrap();
-    let answer = strait_protocol::link_admin::LinkTunnelResponse::decode(answer).unwrap();
+    let answer = link_tunnel(&dst, "nope").await;
     assert_eq!(
         answer.error_code,
         strait_protocol::ErrorCode::ResourceNotFound.code()
@@ -241,49 +217,26 @@ async fn link_tunnel_for_an_unknown_link_is_refused() {
     dest.shutdown();
 }
 
-const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
-    username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" \
-    user_alice=\"alice-secret\";";
-
-fn sasl_client(port: u16, user: &str, password: &str) -> strait_client::ClientConfig {
-    let props: std::collections::BTreeMap<String, String> = [
-        ("bootstrap.servers", format!("127.0.0.1:{port}")),
-        ("security.protocol", "SASL_PLAINTEXT".into()),
-        ("sasl.mechanism", "PLAIN".into()),
-        (
-            "sasl.jaas.config",
-            format!("org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{user}\" password=\"{password}\";"),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    strait_client::ClientConfig::from_properties(&props)
-        .unwrap()
-        .0
+fn plain_client(port: u16, user: &str, password: &str) -> strait_client::ClientConfig {
+    client_config(&plain_login(&format!("127.0.0.1:{port}"), user, password))
 }
 
 /// LinkTunnel needs CLUSTER ALTER on the destination, like creating a link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_tunnel_needs_cluster_alter() {
     let dd = tempfile::tempdir().unwrap();
-    let dest = start_with(
-        dd.path(),
-        &[
-            "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0".into(),
-            format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"),
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
-            "super.users=User:admin".into(),
-        ],
-    )
-    .await;
+    let overrides = sasl_acl_overrides(
+        "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        &[("alice", "alice-secret")],
+    );
+    let dest = start_with(dd.path(), &overrides).await;
     let port = dest
         .listeners
         .iter()
         .find(|l| l.name == "SASL_PLAINTEXT")
         .unwrap()
         .port;
-    let admin_client = Client::connect(&sasl_client(port, "admin", "admin-secret"))
+    let admin_client = Client::connect(&plain_client(port, "admin", "admin-secret"))
         .await
         .unwrap();
     assert_eq!(
@@ -295,21 +248,10 @@ async fn link_tunnel_needs_cluster_alter() {
         .await,
         None
     );
-    let alice = Client::connect(&sasl_client(port, "alice", "alice-secret"))
+    let alice = Client::connect(&plain_client(port, "alice", "alice-secret"))
         .await
         .unwrap();
-    let body = strait_protocol::link_admin::LinkTunnelRequest {
-        link_name: "push".into(),
-        source_cluster_id: "x".into(),
-        node_id: 0,
-        advertised: "a:1".into(),
-    }
-    .encode();
-    let answer = alice
-        .send_raw(strait_protocol::link_admin::LINK_TUNNEL, 0, &body)
-        .await
-        .unwrap();
-    let answer = strait_protocol::link_admin::LinkTunnelResponse::decode(answer).unwrap();
+    let answer = link_tunnel(&alice, "push").await;
     assert_eq!(
         answer.error_code,
         strait_protocol::ErrorCode::ClusterAuthorizationFailed.code()

@@ -1,5 +1,6 @@
 //! Topic, config and cluster administration: CreateTopics, DeleteTopics, CreatePartitions,
-//! DescribeConfigs, IncrementalAlterConfigs, DescribeCluster.
+//! DescribeConfigs, IncrementalAlterConfigs, DescribeCluster; and the one round trip of
+//! Strait's private admin API ([`Client::strait_admin`]) that the link and tests share.
 //!
 //! Shape of results: batch calls return one `(key, Result<T, ClientError>)` per item, the
 //! item's error being [`ClientError::Kafka`] with the broker's code and message, because
@@ -642,5 +643,43 @@ impl Client {
             }
             other => other,
         }
+    }
+}
+
+/// The message type's own name (`ListClusterLinksResponse`), for error messages.
+fn message_name<M>() -> &'static str {
+    let full = std::any::type_name::<M>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+impl Connection {
+    /// One request of Strait's private admin API (keys 20000+) at `Req::VERSION`, its answer
+    /// decoded as `Resp`. An undecodable answer is [`ClientError::Decode`] naming the type.
+    pub async fn strait_admin<Req, Resp>(&self, req: &Req) -> Result<Resp, ClientError>
+    where
+        Req: strait_protocol::admin::AdminMessage,
+        Resp: strait_protocol::admin::AdminMessage,
+    {
+        let body = self
+            .send_raw(Req::API_KEY, Req::VERSION, &req.encode())
+            .await?;
+        Resp::decode(body).map_err(|e| ClientError::Decode {
+            broker: self.broker().to_string(),
+            api: message_name::<Resp>().to_string(),
+            version: Req::VERSION,
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Client {
+    /// [`Connection::strait_admin`] on any broker (the private admin API is answered by
+    /// every broker of a Strait cluster).
+    pub async fn strait_admin<Req, Resp>(&self, req: &Req) -> Result<Resp, ClientError>
+    where
+        Req: strait_protocol::admin::AdminMessage,
+        Resp: strait_protocol::admin::AdminMessage,
+    {
+        self.any_broker().await?.strait_admin(req).await
     }
 }

@@ -33,11 +33,12 @@
 //!   task error MISCONFIGURATION_ERROR.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use strait_client::Client;
+use strait_client::{Client, ClientError};
 use strait_protocol::admin::{
-    AdminMessage, DescribeMirrorsRequest, DescribeMirrorsResponse, ListClusterLinksRequest,
+    DescribeMirrorsRequest, DescribeMirrorsResponse, ListClusterLinksRequest,
     ListClusterLinksResponse, DESCRIBE_MIRRORS, LIST_CLUSTER_LINKS,
 };
 use strait_protocol::ErrorCode;
@@ -62,16 +63,9 @@ async fn is_strait(client: &Client) -> Result<bool, String> {
         && conn.version_for(LIST_CLUSTER_LINKS, 0).is_some())
 }
 
-async fn call<Req: AdminMessage, Resp: AdminMessage>(
-    client: &Client,
-    req: &Req,
-    what: &str,
-) -> Result<Resp, String> {
-    let body = client
-        .send_raw(Req::API_KEY, 0, &req.encode())
-        .await
-        .map_err(|e| format!("{what} on the source cluster failed: {e}"))?;
-    Resp::decode(body).map_err(|e| format!("{what}: undecodable answer from the source: {e}"))
+/// The one-line error for a private admin call the source did not answer.
+fn source_failed(what: &str) -> impl FnOnce(ClientError) -> String + '_ {
+    move |e| format!("{what} on the source cluster failed: {e}")
 }
 
 /// The one-line error for a source that refused one of the two calls: no new mirror is
@@ -114,12 +108,10 @@ impl SourceMirrors {
         if !is_strait(client).await? {
             return Ok(SourceMirrors::default());
         }
-        let mirrors: DescribeMirrorsResponse = call(
-            client,
-            &DescribeMirrorsRequest::default(),
-            "DescribeMirrors",
-        )
-        .await?;
+        let mirrors: DescribeMirrorsResponse = client
+            .strait_admin(&DescribeMirrorsRequest::default())
+            .await
+            .map_err(source_failed("DescribeMirrors"))?;
         if mirrors.error_code != 0 {
             return Err(refused(
                 "DescribeMirrors",
@@ -127,16 +119,15 @@ impl SourceMirrors {
                 mirrors.error_message,
             ));
         }
-        let links: ListClusterLinksResponse = call(
-            client,
-            &ListClusterLinksRequest {
-                names: None,
-                include_topics: false,
-                include_configs: false,
-            },
-            "ListClusterLinks",
-        )
-        .await?;
+        let all = ListClusterLinksRequest {
+            names: None,
+            include_topics: false,
+            include_configs: false,
+        };
+        let links: ListClusterLinksResponse = client
+            .strait_admin(&all)
+            .await
+            .map_err(source_failed("ListClusterLinks"))?;
         if links.error_code != 0 {
             return Err(refused(
                 "ListClusterLinks",
@@ -316,9 +307,9 @@ pub async fn check_peer(client: &Client, name: &str, local_cluster_id: &str) -> 
         include_topics: false,
         include_configs: true,
     };
-    let resp: ListClusterLinksResponse = match call(client, &req, "ListClusterLinks").await {
+    let resp: ListClusterLinksResponse = match client.strait_admin(&req).await {
         Ok(r) => r,
-        Err(e) => return Peer::Pending(e),
+        Err(e) => return Peer::Pending(source_failed("ListClusterLinks")(e)),
     };
     if resp.error_code == ErrorCode::ResourceNotFound.code() {
         return Peer::Pending(format!("the peer cluster has no cluster link '{name}' yet; create it there with link.mode=BIDIRECTIONAL and bootstrap.servers pointing at this cluster"));
@@ -392,9 +383,11 @@ pub(crate) async fn record_peer(shared: &Arc<LinkShared>, client: &Client) {
     }
 }
 
-/// Records what auto-create skipped as loops this pass (source topic -> reason).
+/// Records what auto-create skipped as loops this pass (source topic -> reason): the count
+/// on [`LinkShared`] for the gauge, the names in the task note for humans.
 pub(crate) fn record_skipped(shared: &LinkShared, skipped: &[(String, String)]) {
     shared.record_task(LOOP_TASK, Ok(0));
+    shared.loop_skipped.store(skipped.len(), Ordering::Relaxed);
     let note = (!skipped.is_empty()).then(|| {
         let names: Vec<&str> = skipped.iter().map(|(t, _)| t.as_str()).collect();
         format!(
@@ -406,15 +399,9 @@ pub(crate) fn record_skipped(shared: &LinkShared, skipped: &[(String, String)]) 
     shared.set_task_note(LOOP_TASK, note);
 }
 
-/// Source topics the link's last discovery pass skipped as loops (from its task note).
+/// Source topics the link's last discovery pass skipped as loops.
 pub fn skipped_count(shared: &LinkShared) -> usize {
-    shared
-        .tasks()
-        .get(LOOP_TASK)
-        .and_then(|t| t.note.as_deref())
-        .and_then(|n| n.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    shared.loop_skipped.load(Ordering::Relaxed)
 }
 
 /// Appends the `strait_cluster_link_loop_skipped_topics` gauge.

@@ -10,7 +10,7 @@
 //! (reason, message, attempts) is [`crate::faults`]'s.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use strait_client::ClientConfig;
@@ -127,6 +127,9 @@ pub struct LinkShared {
     pub(crate) forward: crate::forward::ForwardState,
     /// Mirror topic -> its origin chain, learned from the source (see [`crate::loops`]).
     pub(crate) origin_chains: Mutex<HashMap<String, Vec<String>>>,
+    /// Source topics the last auto-create pass skipped as loops (set by
+    /// [`crate::loops::record_skipped`], which also writes the human note).
+    pub(crate) loop_skipped: AtomicUsize,
 }
 
 impl LinkShared {
@@ -169,6 +172,7 @@ impl LinkShared {
             client: Mutex::new(None),
             forward: crate::forward::ForwardState::default(),
             origin_chains: Mutex::new(HashMap::new()),
+            loop_skipped: AtomicUsize::new(0),
         }
     }
 

@@ -189,6 +189,29 @@ pub struct SeedFiles {
     pub acl: String,
 }
 
+impl SeedFiles {
+    /// Seed 004's `cluster-links --create` command, flag form, against `bootstrap`.
+    pub fn create_args<'a>(&'a self, bootstrap: &'a str) -> Vec<&'a str> {
+        vec![
+            "--bootstrap-server",
+            bootstrap,
+            "--command-config",
+            &self.destination_config,
+            "--create",
+            "--link",
+            "test-cluster-link",
+            "--config-file",
+            &self.source_config,
+            "--topic-filters-json-file",
+            &self.topic_filter,
+            "--consumer-group-filters-json-file",
+            &self.group,
+            "--acl-filters-json-file",
+            &self.acl,
+        ]
+    }
+}
+
 pub const SECRET: &str = "hunter2-secret";
 
 pub fn seed_files(dir: &std::path::Path) -> SeedFiles {

@@ -1,7 +1,20 @@
-//! Helpers shared by the in-process link tests (`link.rs`, `link_offsets.rs`,
-//! `txn_mirror.rs`): brokers on port 0 in their own directories, a client, the private admin
-//! API, a deadline-bounded wait, link creation and mirror description.
+//! Helpers shared by the in-process broker and link tests: brokers on port 0 in their own
+//! directories, a client, the private admin API, a deadline-bounded wait, topics, batches
+//! and raw logs; link and mirror helpers are in [`links`], SASL/ACL set-ups in [`sasl`],
+//! socket-less requests through `dispatch::handle` in [`dispatch`].
+//! One copy of each helper: a test file keeps only what is its own.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses every helper
+
+mod dispatch;
+mod links;
+mod sasl;
+// Each test binary uses a different part of these; an unused re-export is no fault of it.
+#[allow(unused_imports)]
+pub use dispatch::*;
+#[allow(unused_imports)]
+pub use links::*;
+#[allow(unused_imports)]
+pub use sasl::*;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,6 +39,14 @@ pub async fn start(dir: &Path) -> RunningBroker {
     start_with(dir, &[]).await
 }
 
+/// Wall-clock milliseconds (what a broker stamps on an append).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 pub fn addr(b: &RunningBroker) -> String {
     format!("127.0.0.1:{}", b.listeners[0].port)
 }
@@ -38,8 +59,34 @@ pub async fn client(b: &RunningBroker) -> Client {
 
 /// One private admin API round trip (what the CLIs send).
 pub async fn admin<M: AdminMessage, R: AdminMessage>(c: &Client, req: &M) -> R {
-    let body = c.send_raw(M::API_KEY, 0, &req.encode()).await.unwrap();
-    R::decode(body).unwrap()
+    c.strait_admin(req).await.unwrap()
+}
+
+/// Creates `name` with `partitions` partitions (replication factor 1), asserting it was
+/// created, and refreshes the client's metadata for it.
+pub async fn new_topic(c: &Client, name: &str, partitions: i32) {
+    let created = c
+        .create_topics(
+            &[strait_client::admin::NewTopic::new(name, partitions, 1)],
+            10_000,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(created[0].1.is_ok(), "create {name}: {:?}", created[0].1);
+    c.refresh_metadata(&[name]).await.unwrap();
+}
+
+/// Every non-internal topic of the cluster.
+pub async fn topics(c: &Client) -> std::collections::BTreeSet<String> {
+    c.refresh_all_metadata()
+        .await
+        .unwrap()
+        .topics
+        .keys()
+        .filter(|t| !t.starts_with("__"))
+        .cloned()
+        .collect()
 }
 
 /// Waits for `cond` with a deadline (no fixed sleeps: polls until true).

@@ -26,10 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use strait_client::Client;
-use strait_protocol::admin::AdminMessage;
 use strait_protocol::mirror_admin::{
     ClampedOffset, DescribeTopicLineageRequest, DescribeTopicLineageResponse, PartitionTruncation,
-    RestoreResult, DESCRIBE_TOPIC_LINEAGE,
+    RestoreResult,
 };
 use strait_protocol::ErrorCode;
 
@@ -80,12 +79,8 @@ async fn source_lineage(
     let req = DescribeTopicLineageRequest {
         topics: vec![topic.to_string()],
     };
-    let body = client
-        .send_raw(DESCRIBE_TOPIC_LINEAGE, 0, &req.encode())
-        .await
-        .ok()?;
-    DescribeTopicLineageResponse::decode(body)
-        .ok()?
+    let lineage: DescribeTopicLineageResponse = client.strait_admin(&req).await.ok()?;
+    lineage
         .topics
         .into_iter()
         .find(|t| t.topic == topic && t.error_code == 0)

@@ -17,10 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use strait_client::Client;
-use strait_protocol::admin::{
-    AdminMessage, ListClusterLinksRequest, ListClusterLinksResponse, MirrorOp,
-};
+use strait_client::{Client, ClientError};
+use strait_protocol::admin::{ListClusterLinksRequest, ListClusterLinksResponse, MirrorOp};
 use strait_protocol::mirror_admin::{
     RestoreMirrorsRequest, RestoreMirrorsResponse, RestoreResult, ReverseResult,
 };
@@ -29,26 +27,21 @@ use strait_protocol::ErrorCode;
 use super::{err, LinkError, LinkManager};
 use crate::state::MirrorState;
 
-async fn call<Req: AdminMessage, Resp: AdminMessage>(
-    client: &Client,
-    req: &Req,
-    what: &str,
-) -> Result<Resp, LinkError> {
-    let body = client
-        .send_raw(Req::API_KEY, 0, &req.encode())
-        .await
-        .map_err(|e| {
-            err(
-                e.kafka_code().unwrap_or(ErrorCode::NetworkException),
-                format!("{what} on the peer cluster failed (reverse needs two Strait clusters linked both ways): {e}"),
-            )
-        })?;
-    Resp::decode(body).map_err(|e| {
-        err(
+/// The [`LinkError`] for a private admin call the peer did not answer (an undecodable
+/// answer is the peer's fault, not the network's).
+fn peer_failed(what: &str) -> impl FnOnce(ClientError) -> LinkError + '_ {
+    move |e| {
+        match e {
+        ClientError::Decode { .. } => err(
             ErrorCode::UnknownServerError,
             format!("{what}: undecodable answer from the peer: {e}"),
-        )
-    })
+        ),
+        e => err(
+            e.kafka_code().unwrap_or(ErrorCode::NetworkException),
+            format!("{what} on the peer cluster failed (reverse needs two Strait clusters linked both ways): {e}"),
+        ),
+    }
+    }
 }
 
 fn remote_error(r: &RestoreResult) -> Option<LinkError> {
@@ -167,7 +160,10 @@ impl LinkManager {
             include_topics: false,
             include_configs: false,
         };
-        let resp: ListClusterLinksResponse = call(peer, &req, "listing cluster links").await?;
+        let resp: ListClusterLinksResponse = peer
+            .strait_admin(&req)
+            .await
+            .map_err(peer_failed("listing cluster links"))?;
         if resp.error_code != 0 {
             return Err(err(
                 ErrorCode::try_from_code(resp.error_code).unwrap_or(ErrorCode::InvalidRequest),
@@ -260,8 +256,10 @@ impl LinkManager {
             validate_only: true,
             timeout_ms,
         };
-        let checked: RestoreMirrorsResponse =
-            call(peer, &restore, "validating truncate-and-restore").await?;
+        let checked: RestoreMirrorsResponse = peer
+            .strait_admin(&restore)
+            .await
+            .map_err(peer_failed("validating truncate-and-restore"))?;
         if checked.error_code != 0 {
             return Err(err(
                 ErrorCode::try_from_code(checked.error_code).unwrap_or(ErrorCode::InvalidRequest),
@@ -329,8 +327,10 @@ impl LinkManager {
             "'{topic}' is promoted here; finish the peer's side with: mirrors --truncate-and-restore --topics {} --link {remote} on the peer",
             m.mirror.source_topic
         );
-        let done: RestoreMirrorsResponse = call(peer, &restore, "truncate-and-restore")
+        let done: RestoreMirrorsResponse = peer
+            .strait_admin(&restore)
             .await
+            .map_err(peer_failed("truncate-and-restore"))
             .map_err(|e| err(e.code, format!("{}; {fix}", e.message)))?;
         if done.error_code != 0 {
             return Err(err(
