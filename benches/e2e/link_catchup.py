@@ -18,12 +18,17 @@ One invocation, side by side on the same preloaded data:
      benches/replicator (librdkafka consume + produce, lz4 recompression, key, value,
      headers and timestamp kept) until the destination has every record; its CPU comes
      from wait4's rusage, the destination's from /proc.
+  4. consume: real clients read every preloaded record from the source: confluent-kafka
+     (a spawned process: assign() every partition at the beginning, consume() in batches
+     until the count is reached) and kcat (-C -e, values to /dev/null); wall time, the
+     client's CPU (rusage) and the source broker's CPU (/proc) for each.
 
 Usage (from the repository root; see benches/README.md):
   cargo build --release --bins
   (cd benches/replicator && cargo build --release)
   protocol-tests/.venv/bin/python benches/e2e/link_catchup.py --gigabytes 2
   protocol-tests/.venv/bin/python benches/e2e/link_catchup.py --gigabytes 0.1   # smoke, ~15 s
+  ... --skip replicator,link          # the consume bench alone against the limits
 """
 
 import argparse
@@ -386,6 +391,71 @@ def run_replicator(src: Strait, workdir: str, tps: list, total: int, deadline_s:
 
 
 # ---------------------------------------------------------------------------------------------
+# consumers
+
+def _consume_child(bootstrap: str, tps: list, total: int, out) -> None:
+    import resource
+    from confluent_kafka import Consumer, OFFSET_BEGINNING
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-consume", "enable.auto.commit": False,
+                  "enable.partition.eof": False,
+                  # librdkafka's default 1000 ms back-off once its local queue is full stalls a
+                  # consumer a fast broker fills (benches/README.md, "Consume"): 10 ms.
+                  "fetch.queue.backoff.ms": 10})
+    def cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_SELF)   # librdkafka's threads included
+        return ru.ru_utime + ru.ru_stime
+
+    cpu0, t0 = cpu(), time.monotonic()
+    c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in tps])
+    n = 0
+    while n < total and time.monotonic() - t0 < 600:
+        for m in c.consume(num_messages=100000, timeout=1.0):
+            if m.error() is None:
+                n += 1
+    wall, used = time.monotonic() - t0, cpu() - cpu0
+    c.close()
+    out.put({"records": n, "wall_s": round(wall, 3), "client_cpu_s": round(used, 2)})
+
+
+def run_consume(src: Strait, tps: list, total: int) -> dict:
+    res = {}
+    # Not fork: this process holds librdkafka clients whose threads a forked child would
+    # lack (a child forked while one of them held a lock hung in consume()).
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    cpu0 = cpu_seconds(src.pid)
+    proc = ctx.Process(target=_consume_child, args=(src.bootstrap, tps, total, q))
+    proc.start()
+    r = q.get(timeout=660)
+    proc.join(60)
+    # From the child's start (its Python start-up included, which serves nothing).
+    r["source_cpu_s"] = round(cpu_seconds(src.pid) - cpu0, 2)
+    if r["records"] != total:
+        raise RuntimeError(f"confluent-kafka consumed {r['records']} of {total}")
+    res["confluent_kafka"] = r
+    kcat = shutil.which("kcat")
+    if kcat:
+        topics = sorted({t for t, _ in tps})
+        cpu0 = cpu_seconds(src.pid)
+        cmd = [kcat, "-C", "-b", src.bootstrap, "-o", "beginning", "-e", "-q", "-u"]
+        for t in topics:
+            cmd += ["-t", t]
+        if len(topics) > 1:
+            raise SystemExit("the kcat consume supports one topic")
+        t0 = time.monotonic()
+        with open(os.devnull, "wb") as null:
+            p = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE)
+            _, status, ru = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+        if p.returncode != 0:
+            raise RuntimeError(f"kcat failed ({p.returncode}): {p.stderr.read()[-2000:]}")
+        res["kcat"] = {"wall_s": round(wall, 3), "client_cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+                       "source_cpu_s": round(cpu_seconds(src.pid) - cpu0, 2)}
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -396,7 +466,7 @@ def main() -> int:
     ap.add_argument("--link-per-topic", action="store_true",
                     help="one link per topic (so one fetcher each) instead of one link for all")
     ap.add_argument("--batch-bytes", type=int, default=1000000, help="producer batch.size for the preload")
-    ap.add_argument("--skip", default="", help="comma list of: limits,link,replicator")
+    ap.add_argument("--skip", default="", help="comma list of: limits,link,replicator,consume")
     ap.add_argument("--link-config", action="append", default=[], help="extra link config k=v (repeatable)")
     ap.add_argument("--perf", action="store_true", help="perf record the destination and the source during the first link run (needs --keep to read)")
     ap.add_argument("--repeat", type=int, default=1,
@@ -450,11 +520,18 @@ def main() -> int:
             result.setdefault("replicator_trials", []).append(dict(
                 run_replicator(src, workdir, tps, records, args.deadline_s), load=load))
             log(f"replicator #{trial}: {json.dumps(result['replicator_trials'][-1])}")
+        if "consume" not in skip:
+            load = loadavg()
+            result.setdefault("consume_trials", []).append(dict(run_consume(src, tps, records), load=load))
+            log(f"consume #{trial}: {json.dumps(result['consume_trials'][-1])}")
     # The trial with the median wall time stands for each measurement (all trials are in the JSON).
     for k, key in (("limits", "loopback_recv_s"), ("link", "wall_s"), ("replicator", "wall_s")):
         trials = result.get(f"{k}_trials")
         if trials:
             result[k] = sorted(trials, key=lambda t: t[key])[len(trials) // 2]
+    if result.get("consume_trials"):
+        trials = result["consume_trials"]
+        result["consume"] = sorted(trials, key=lambda t: t["confluent_kafka"]["wall_s"])[len(trials) // 2]
     result["load_end"] = loadavg()
     src.stop()
 
@@ -504,13 +581,35 @@ def summarize(r: dict) -> None:
         print(f"link log MB/s as a fraction: {link_log / lim['cat_file_MBps']:.3f} of cat, "
               f"{link_log / lim['loopback_recv_MBps']:.3f} of loopback recv+write, "
               f"{link_log / lim['loopback_splice_MBps']:.3f} of loopback splice")
+    if "link" in r and r.get("limits_trials") and len(r["limits_trials"]) == len(r.get("link_trials", [])):
+        # Each link trial against the limits measured just before it.
+        fr = [(round(logb / 1e6 / L["wall_s"] / lim["loopback_splice_MBps"], 3),
+               round(logb / 1e6 / L["wall_s"] / lim["loopback_recv_MBps"], 3))
+              for L, lim in zip(r["link_trials"], r["limits_trials"])]
+        print(f"link trials (log MB/s / splice, / recv+write): {fr}")
+    if "consume" in r:
+        C = r["consume"]
+        for client, m in C.items():
+            if not isinstance(m, dict):
+                continue
+            line = (f"consume {client}: {m['wall_s']} s wall, {logb / 1e6 / m['wall_s']:.1f} log MB/s, "
+                    f"{pay / 1e6 / m['wall_s']:.1f} payload MB/s, {n / m['wall_s']:.0f} records/s, client CPU "
+                    f"{m['client_cpu_s']} s, source broker CPU {m['source_cpu_s']} s")
+            if "limits" in r:
+                lim = r["limits"]
+                line += (f"; log MB/s {logb / 1e6 / m['wall_s'] / lim['loopback_splice_MBps']:.3f} of splice, "
+                         f"{logb / 1e6 / m['wall_s'] / lim['loopback_recv_MBps']:.3f} of recv+write")
+            print(line)
     for k in ("limits", "link", "replicator"):
         trials = r.get(f"{k}_trials", [])
         if len(trials) > 1:
             key = "loopback_recv_MBps" if k == "limits" else "wall_s"
             print(f"{k} trials ({key}): {[t[key] for t in trials]}")
+    if len(r.get("consume_trials", [])) > 1:
+        print(f"consume trials (wall s): {[{c: m['wall_s'] for c, m in t.items() if isinstance(m, dict)} for t in r['consume_trials']]}")
     print(f"load (1/5/15 min): start {r['load_start']}, limits {r.get('limits', {}).get('load')}, "
-          f"link {r.get('link', {}).get('load')}, replicator {r.get('replicator', {}).get('load')}, end {r['load_end']}")
+          f"link {r.get('link', {}).get('load')}, replicator {r.get('replicator', {}).get('load')}, "
+          f"consume {r.get('consume', {}).get('load')}, end {r['load_end']}")
     print(json.dumps(r))
 
 

@@ -9,7 +9,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use strait_protocol::header::{decode_request_header, peek_key_version};
 use strait_protocol::response::{
-    api_versions_fallback, encode_fetch_response, encode_response, ResponseFrame,
+    api_versions_fallback, encode_fetch_response_with_files, encode_response, ResponseFrame,
 };
 use strait_protocol::versions::{check_version, is_private_api_key};
 use strait_protocol::ProtocolError;
@@ -41,17 +41,27 @@ pub async fn handle_with_session(
     session: &std::sync::Arc<crate::auth::Session>,
     frame: Bytes,
 ) -> Result<Option<Bytes>, ProtocolError> {
-    Ok(handle_frame(broker, session, frame)
-        .await?
-        .map(ResponseFrame::into_bytes))
+    match handle_frame(broker, session, frame, false).await? {
+        None => Ok(None),
+        Some(frame) => frame
+            .into_bytes()
+            .map(Some)
+            .map_err(|e| ProtocolError::Encode {
+                what: "response frame".to_string(),
+                message: e.to_string(),
+            }),
+    }
 }
 
 /// [`handle_with_session`] with the response as chunks (a Fetch response's records stay
-/// separate, uncopied), for the connection to write vectored.
+/// separate, uncopied), for the connection to write vectored. With `file_records` (a
+/// plaintext socket that can `sendfile`), a Fetch response's larger records stay in their
+/// segment files as [`strait_protocol::response::FramePart::File`] parts.
 pub async fn handle_frame(
     broker: &Broker,
     session: &std::sync::Arc<crate::auth::Session>,
     mut frame: Bytes,
+    file_records: bool,
 ) -> Result<Option<ResponseFrame>, ProtocolError> {
     let (api_key, api_version) = peek_key_version(&frame)?;
     let header = decode_request_header(&mut frame)?;
@@ -91,8 +101,9 @@ pub async fn handle_frame(
         ApiKey::Produce => call(c, frame, |r| handlers::produce::handle(b, c, r)).await,
         ApiKey::Fetch => {
             let request = decode_body(c, frame)?;
-            let response = handlers::fetch::handle(b, c, request).await;
-            let frame = encode_fetch_response(c.api_version, c.correlation_id, response);
+            let (response, files) = handlers::fetch::handle(b, c, request, file_records).await;
+            let frame =
+                encode_fetch_response_with_files(c.api_version, c.correlation_id, response, files);
             log_encode_error(c, &frame);
             frame.map(Some)
         }
@@ -201,6 +212,36 @@ pub async fn handle_frame(
         ApiKey::DescribeCluster => {
             call(c, frame, |r| async {
                 Some(handlers::describe_cluster::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeTopicPartitions => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_topic_partitions::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::ElectLeaders => {
+            call(c, frame, |r| async {
+                Some(handlers::elect_leaders::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::AlterPartitionReassignments => {
+            call(c, frame, |r| async {
+                Some(handlers::alter_partition_reassignments::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::ListPartitionReassignments => {
+            call(c, frame, |r| async {
+                Some(handlers::list_partition_reassignments::handle(b, c, r))
+            })
+            .await
+        }
+        ApiKey::DescribeQuorum => {
+            call(c, frame, |r| async {
+                Some(handlers::describe_quorum::handle(b, c, r))
             })
             .await
         }

@@ -49,56 +49,117 @@ fn encode_with_header_version<R: Encodable>(
     Ok(buf.freeze())
 }
 
+/// Bytes of a file that a plaintext connection can send with `sendfile(2)` instead of
+/// reading them into memory: a partition's records in a Fetch response. The storage layer
+/// implements it (this crate does no I/O; it only carries the handle to the writer).
+pub trait FileRegion: Send + Sync + std::fmt::Debug {
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends the bytes from `done` on with one `sendfile(2)` into `socket` (nonblocking:
+    /// may send fewer or fail with `WouldBlock`) and returns how many went out. An error
+    /// other than `WouldBlock` means the frame cannot be completed: close the connection.
+    fn send_to(&self, socket: std::os::fd::BorrowedFd<'_>, done: usize) -> std::io::Result<usize>;
+
+    /// The bytes, for a writer that cannot `sendfile` (TLS).
+    fn read(&self) -> std::io::Result<Bytes>;
+}
+
+/// One chunk of a [`ResponseFrame`].
+#[derive(Debug, Clone)]
+pub enum FramePart {
+    Bytes(Bytes),
+    File(std::sync::Arc<dyn FileRegion>),
+}
+
+impl FramePart {
+    pub fn len(&self) -> usize {
+        match self {
+            FramePart::Bytes(b) => b.len(),
+            FramePart::File(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A response frame as chunks that, written back to back, are the frame (size prefix
 /// included). Fetch responses keep each partition's records as their own chunk, so bytes
-/// read from a segment reach the socket without being copied into one frame buffer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// read from a segment reach the socket without being copied into one frame buffer, or
+/// (a [`FramePart::File`]) go from the segment file to the socket with `sendfile(2)`.
+#[derive(Debug, Clone, Default)]
 pub struct ResponseFrame {
-    parts: Vec<Bytes>,
+    parts: Vec<FramePart>,
 }
 
 impl ResponseFrame {
-    pub fn parts(&self) -> &[Bytes] {
+    pub fn parts(&self) -> &[FramePart] {
         &self.parts
     }
 
     /// Total bytes of the frame.
     pub fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum()
+        self.parts.iter().map(FramePart::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.parts.iter().all(Bytes::is_empty)
+        self.parts.iter().all(FramePart::is_empty)
     }
 
-    /// The frame as one buffer: free for a single chunk, one copy otherwise.
-    pub fn into_bytes(mut self) -> Bytes {
+    /// Whether writing the frame needs a file read or `sendfile`.
+    pub fn has_file_parts(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, FramePart::File(_)))
+    }
+
+    /// The frame as one buffer: free for a single bytes chunk, one copy otherwise; file
+    /// parts are read (an I/O error means the file changed under the response).
+    pub fn into_bytes(mut self) -> std::io::Result<Bytes> {
         if self.parts.len() == 1 {
-            return self.parts.swap_remove(0);
+            if let FramePart::Bytes(b) = self.parts.swap_remove(0) {
+                return Ok(b);
+            }
         }
         let mut buf = BytesMut::with_capacity(self.len());
         for p in &self.parts {
-            buf.put_slice(p);
+            match p {
+                FramePart::Bytes(b) => buf.put_slice(b),
+                FramePart::File(f) => buf.put_slice(&f.read()?),
+            }
         }
-        buf.freeze()
+        Ok(buf.freeze())
     }
 }
 
 impl From<Vec<Bytes>> for ResponseFrame {
     fn from(parts: Vec<Bytes>) -> Self {
+        ResponseFrame {
+            parts: parts.into_iter().map(FramePart::Bytes).collect(),
+        }
+    }
+}
+
+impl From<Vec<FramePart>> for ResponseFrame {
+    fn from(parts: Vec<FramePart>) -> Self {
         ResponseFrame { parts }
     }
 }
 
 impl From<Bytes> for ResponseFrame {
     fn from(frame: Bytes) -> Self {
-        ResponseFrame { parts: vec![frame] }
+        ResponseFrame {
+            parts: vec![FramePart::Bytes(frame)],
+        }
     }
 }
 
 /// Records shorter than this are copied into the surrounding chunk: a separate `IoSlice`
 /// per tiny partition costs more than the copy.
-const SEPARATE_RECORDS_MIN: usize = 4096;
+pub const SEPARATE_RECORDS_MIN: usize = 4096;
 
 /// Encodes a Fetch response like [`encode_response`] does, byte for byte, but leaves each
 /// partition's records `Bytes` (of at least [`SEPARATE_RECORDS_MIN`]) as its own chunk
@@ -114,11 +175,46 @@ const SEPARATE_RECORDS_MIN: usize = 4096;
 pub fn encode_fetch_response(
     api_version: i16,
     correlation_id: i32,
-    mut body: FetchResponse,
+    body: FetchResponse,
 ) -> Result<ResponseFrame, ProtocolError> {
-    if !(4..=12).contains(&api_version) {
+    encode_fetch_response_with_files(api_version, correlation_id, body, Vec::new())
+}
+
+/// Whether [`encode_fetch_response`] keeps records as separate chunks at `api_version`
+/// (otherwise file records would have to be read to be copied into one buffer).
+pub fn fetch_response_splits(api_version: i16) -> bool {
+    (4..=12).contains(&api_version)
+}
+
+/// [`encode_fetch_response`] where some partitions' records are still in a file: `files`
+/// holds, in response order over every topic's partitions (flattened), the region to send
+/// as that partition's records, or `None` to use its `records` field. A region always
+/// becomes its own [`FramePart::File`], whatever its size.
+pub fn encode_fetch_response_with_files(
+    api_version: i16,
+    correlation_id: i32,
+    mut body: FetchResponse,
+    mut files: Vec<Option<std::sync::Arc<dyn FileRegion>>>,
+) -> Result<ResponseFrame, ProtocolError> {
+    if !fetch_response_splits(api_version) {
+        // Not reached by the broker (it asks for files only where the response splits),
+        // but correct: read the regions into their records fields.
+        let regions = body
+            .responses
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+            .zip(files.drain(..));
+        for (p, file) in regions {
+            if let Some(file) = file {
+                p.records = Some(file.read().map_err(|e| ProtocolError::Encode {
+                    what: format!("response to api key 1 v{api_version}"),
+                    message: e.to_string(),
+                })?);
+            }
+        }
         return encode_response(1, api_version, correlation_id, &body).map(ResponseFrame::from);
     }
+    let mut files = files.into_iter();
     let v = api_version;
     let flexible = v >= 12;
     let err = |message: String| ProtocolError::Encode {
@@ -163,12 +259,18 @@ pub fn encode_fetch_response(
         put_array_len(&mut head, partitions.len(), flexible).map_err(err)?;
         for mut p in partitions {
             let records = p.records.take();
+            let file = files.next().flatten();
             let prefix = partition_prefix_len(&p, v).map_err(err)?;
             let (before, after) = encode_split(&p, v, prefix, null_bytes).map_err(err)?;
             head.put_slice(&before);
-            match records {
-                None => head.put_slice(null_bytes),
-                Some(records) => {
+            match (file, records) {
+                (Some(file), _) => {
+                    put_bytes_len(&mut head, file.len(), flexible).map_err(err)?;
+                    chunks.push(Chunk::Encoded(head.split()));
+                    chunks.push(Chunk::File(file));
+                }
+                (None, None) => head.put_slice(null_bytes),
+                (None, Some(records)) => {
                     put_bytes_len(&mut head, records.len(), flexible).map_err(err)?;
                     if records.len() >= SEPARATE_RECORDS_MIN {
                         chunks.push(Chunk::Encoded(head.split()));
@@ -197,9 +299,10 @@ pub fn encode_fetch_response(
                 if parts.is_empty() {
                     b[..4].copy_from_slice(&size.to_be_bytes());
                 }
-                b.freeze()
+                FramePart::Bytes(b.freeze())
             }
-            Chunk::Records(b) => b,
+            Chunk::Records(b) => FramePart::Bytes(b),
+            Chunk::File(f) => FramePart::File(f),
         };
         // An empty chunk (nothing after the last records at v4-11) would make a
         // zero-length write, which the writer must not mistake for a closed socket.
@@ -215,6 +318,7 @@ pub fn encode_fetch_response(
 enum Chunk {
     Encoded(BytesMut),
     Records(Bytes),
+    File(std::sync::Arc<dyn FileRegion>),
 }
 
 impl Chunk {
@@ -222,6 +326,7 @@ impl Chunk {
         match self {
             Chunk::Encoded(b) => b.len(),
             Chunk::Records(b) => b.len(),
+            Chunk::File(f) => f.len(),
         }
     }
 }
@@ -469,21 +574,22 @@ mod tests {
                 frame
                     .parts()
                     .iter()
-                    .any(|p| p.as_ptr() == big.as_ptr() && p.len() == big.len()),
+                    .any(|p| matches!(p, FramePart::Bytes(b) if b.as_ptr() == big.as_ptr() && b.len() == big.len())),
                 "v{v}"
             );
             // Head, 300 kB, head, 70 kB, then (v12 only: tagged-field counts) a tail; at
             // v4-11 the frame ends with the 70 kB records and the empty tail is dropped.
             let expected_parts = if v >= 12 { 5 } else { 4 };
             assert_eq!(frame.parts().len(), expected_parts, "v{v}");
-            assert_eq!(frame.into_bytes(), expected, "v{v}");
+            assert_eq!(frame.into_bytes().unwrap(), expected, "v{v}");
 
             // Edge shapes: nothing at all, and one partition whose records end the frame.
             let empty = FetchResponse::default();
             assert_eq!(
                 encode_fetch_response(v, 1, empty.clone())
                     .unwrap()
-                    .into_bytes(),
+                    .into_bytes()
+                    .unwrap(),
                 encode_response(1, v, 1, &empty).unwrap(),
                 "v{v}"
             );
@@ -496,11 +602,87 @@ mod tests {
             assert_eq!(
                 encode_fetch_response(v, 2, last.clone())
                     .unwrap()
-                    .into_bytes(),
+                    .into_bytes()
+                    .unwrap(),
                 encode_response(1, v, 2, &last).unwrap(),
                 "v{v}"
             );
         }
+    }
+
+    /// A region backed by memory: enough to check the encoder's framing around it (the
+    /// broker tests send real segment files).
+    #[derive(Debug)]
+    struct InMemory(Bytes);
+
+    impl FileRegion for InMemory {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn send_to(&self, _: std::os::fd::BorrowedFd<'_>, _: usize) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn read(&self) -> std::io::Result<Bytes> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn fetch_response_with_files_matches_records_in_place() {
+        let big = records(300_000, 1);
+        // Small as well as large: a region is its own part whatever its size.
+        let small = records(100, 3);
+        for v in 4..=12 {
+            let resp = rich_fetch_response(v, &big);
+            let expected = encode_response(1, v, 5, &resp).unwrap();
+            // The same response with the records of every partition that has some moved
+            // into regions, and the records fields cleared.
+            let mut stripped = resp.clone();
+            let mut files: Vec<Option<std::sync::Arc<dyn FileRegion>>> = Vec::new();
+            for p in stripped
+                .responses
+                .iter_mut()
+                .flat_map(|t| t.partitions.iter_mut())
+            {
+                match p.records.take() {
+                    Some(r) if !r.is_empty() => {
+                        files.push(Some(std::sync::Arc::new(InMemory(r))));
+                    }
+                    other => {
+                        p.records = other;
+                        files.push(None);
+                    }
+                }
+            }
+            let frame = encode_fetch_response_with_files(v, 5, stripped, files).unwrap();
+            let file_parts = frame
+                .parts()
+                .iter()
+                .filter(|p| matches!(p, FramePart::File(_)))
+                .count();
+            assert_eq!(file_parts, 3, "v{v}");
+            assert!(frame.has_file_parts());
+            assert_eq!(frame.len(), expected.len(), "v{v}");
+            assert_eq!(frame.into_bytes().unwrap(), expected, "v{v}");
+        }
+        // Versions that do not split read the regions into the one buffer.
+        let resp = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("x")))
+            .with_partitions(vec![PartitionData::default()])]);
+        let mut with_records = resp.clone();
+        with_records.responses[0].partitions[0].records = Some(small.clone());
+        let frame = encode_fetch_response_with_files(
+            13,
+            9,
+            resp,
+            vec![Some(std::sync::Arc::new(InMemory(small)))],
+        )
+        .unwrap();
+        assert!(!frame.has_file_parts());
+        assert_eq!(
+            frame.into_bytes().unwrap(),
+            encode_response(1, 13, 9, &with_records).unwrap()
+        );
     }
 
     #[test]

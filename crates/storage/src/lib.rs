@@ -73,6 +73,7 @@ pub use log::{
     FlushTicket, JitterRng, PartitionLog, RecoveryStats, TxnVerification, VerificationGuard,
 };
 pub use producer::ProducerSummary;
+pub use segment::{FileSlice, LogSlice};
 pub use strait_records::TimestampType;
 pub use txn_index::{AbortedTxn, ABORTED_TXN_ENTRY_SIZE};
 

@@ -15,16 +15,25 @@
 //! wake it re-reads only the partitions that moved; an idle session of N partitions costs
 //! one read of each per long poll, not two, and nothing while it waits. Reads run on the
 //! log manager's I/O threads, never on the async workers.
+//!
+//! Zero copy: on a connection that can `sendfile` (plaintext), a partition's records of at
+//! least [`SEPARATE_RECORDS_MIN`] bytes are not read at all: the read captures their
+//! segment range ([`strait_storage::FileSlice`], under the log's read lock and by the same
+//! rules as a read) and the connection sends it file → socket. Smaller records, and every
+//! TLS connection, get the bytes, read on the I/O thread as before.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use strait_protocol::response::{FileRegion, SEPARATE_RECORDS_MIN};
 use strait_protocol::ErrorCode;
-use strait_storage::{FetchIsolation, ReadError};
+use strait_storage::{FetchIsolation, FileSlice, ReadError};
 
 use super::str_bytes;
 use crate::auth::acl::AclOperation;
@@ -35,8 +44,33 @@ use crate::fetch_session::{PartitionRequest, PartitionSeen, SessionPartition};
 use crate::log_manager::{FetchWaiter, WakeOn};
 use crate::topics::Partition;
 
-pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+/// Records kept in their segment files, in response order over every topic's partitions
+/// (see [`strait_protocol::response::encode_fetch_response_with_files`]).
+pub type FileRecords = Vec<Option<Arc<dyn FileRegion>>>;
+
+/// Answers a Fetch. With `file_records` (the connection can `sendfile`), larger records
+/// are returned as file ranges beside the response instead of in it.
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FetchRequest,
+    file_records: bool,
+) -> (FetchResponse, FileRecords) {
+    let mut files = FileRecords::new();
+    let response = respond(broker, ctx, req, file_records, &mut files).await;
+    (response, files)
+}
+
+async fn respond(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FetchRequest,
+    file_records: bool,
+    files: &mut FileRecords,
+) -> FetchResponse {
     let v = ctx.api_version;
+    let file_records =
+        file_records && strait_protocol::response::fetch_response_splits(ctx.api_version);
     let listed: Vec<SessionPartition> = req
         .topics
         .iter()
@@ -123,10 +157,14 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
         }
     }
     let all: Vec<usize> = (0..targets.len()).collect();
+    let mode = ReadMode {
+        read_committed,
+        file_records,
+    };
     let mut results: Vec<PartitionRead> = (0..targets.len())
         .map(|_| PartitionRead::error(ApiError::code(ErrorCode::UnknownServerError)))
         .collect();
-    for (slot, r) in read_on_pool(broker, &targets, all, max_bytes, true, read_committed).await {
+    for (slot, r) in read_on_pool(broker, &targets, all, max_bytes, true, mode).await {
         results[slot] = r;
     }
     loop {
@@ -169,9 +207,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
             }
         }
         let remaining = max_bytes.saturating_sub(others);
-        for (slot, r) in
-            read_on_pool(broker, &targets, woken, remaining, min_one, read_committed).await
-        {
+        for (slot, r) in read_on_pool(broker, &targets, woken, remaining, min_one, mode).await {
             results[slot] = r;
         }
         if timed_out {
@@ -198,7 +234,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
         }
         // Only a session remembers where the client will fetch next.
         let next_fetch_offset = if view.session_id != 0 {
-            last_offset_of(&r.records).map(|o| o + 1)
+            r.last_offset.map(|o| o + 1)
         } else {
             None
         };
@@ -218,7 +254,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
                     })
                     .collect()
             }))
-            .with_records(Some(r.records));
+            .with_records(match r.records {
+                Records::Bytes(b) => {
+                    files.push(None);
+                    Some(b)
+                }
+                Records::File(f) => {
+                    files.push(Some(Arc::new(SegmentRecords(f))));
+                    None
+                }
+            });
         if v >= 5 {
             pd.log_start_offset = r.log_start_offset;
         }
@@ -247,12 +292,55 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
     resp
 }
 
+/// How the reads of one Fetch run.
+#[derive(Debug, Clone, Copy)]
+struct ReadMode {
+    read_committed: bool,
+    /// Keep records of [`SEPARATE_RECORDS_MIN`] bytes or more in the file.
+    file_records: bool,
+}
+
+/// A partition's records: read, or a segment range the connection sends with `sendfile`.
+enum Records {
+    Bytes(Bytes),
+    File(FileSlice),
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        match self {
+            Records::Bytes(b) => b.len(),
+            Records::File(f) => f.len(),
+        }
+    }
+}
+
+/// A segment range as a response frame part.
+#[derive(Debug)]
+struct SegmentRecords(FileSlice);
+
+impl FileRegion for SegmentRecords {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn send_to(&self, socket: std::os::fd::BorrowedFd<'_>, done: usize) -> std::io::Result<usize> {
+        self.0.send_to(socket, done)
+    }
+
+    fn read(&self) -> std::io::Result<Bytes> {
+        self.0.read().map(Bytes::from)
+    }
+}
+
 struct PartitionRead {
     error: Option<ApiError>,
     high_watermark: i64,
     last_stable_offset: i64,
     log_start_offset: i64,
-    records: bytes::Bytes,
+    records: Records,
+    /// Last offset of the last batch in `records`.
+    last_offset: Option<i64>,
     /// read_committed only: aborted transactions overlapping `records`.
     aborted: Vec<strait_storage::AbortedTxn>,
     diverging: Option<(i32, i64)>,
@@ -268,7 +356,8 @@ impl PartitionRead {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
-            records: bytes::Bytes::new(),
+            records: Records::Bytes(Bytes::new()),
+            last_offset: None,
             aborted: Vec::new(),
             diverging: None,
         }
@@ -293,19 +382,19 @@ async fn read_on_pool(
     slots: Vec<usize>,
     max_bytes: usize,
     min_one: bool,
-    read_committed: bool,
+    mode: ReadMode,
 ) -> Vec<(usize, PartitionRead)> {
     let io = broker.topics.io();
     io.count_fetch_reads(slots.len());
     let shared = targets.clone();
     let job_slots = slots.clone();
-    let read = io.run(move || read_slots(&shared, &job_slots, max_bytes, min_one, read_committed));
+    let read = io.run(move || read_slots(&shared, &job_slots, max_bytes, min_one, mode));
     let (mut done, busy) = match read.await {
         Ok(r) => r,
         Err(closed) => return closed_reads(slots, closed),
     };
     let mut remaining = max_bytes.saturating_sub(done.iter().map(|(_, r)| r.records_len()).sum());
-    let mut min_one = min_one && done.iter().all(|(_, r)| r.records.is_empty());
+    let mut min_one = min_one && done.iter().all(|(_, r)| r.records_len() == 0);
     for slot in busy {
         let Some(lane) = targets
             .get(slot)
@@ -317,7 +406,7 @@ async fn read_on_pool(
         let shared = targets.clone();
         let r = io
             .run_ordered(&lane, move || {
-                read_one(&shared[slot], remaining, min_one, read_committed, true)
+                read_one(&shared[slot], remaining, min_one, mode, true)
             })
             .await;
         let r = match r {
@@ -325,9 +414,9 @@ async fn read_on_pool(
             Ok(None) => PartitionRead::error(ApiError::code(ErrorCode::UnknownServerError)),
             Err(closed) => PartitionRead::error(closed.to_api_error()),
         };
-        if !r.records.is_empty() {
+        if r.records_len() > 0 {
             min_one = false;
-            remaining = remaining.saturating_sub(r.records.len());
+            remaining = remaining.saturating_sub(r.records_len());
         }
         done.push((slot, r));
     }
@@ -350,7 +439,7 @@ fn read_slots(
     slots: &[usize],
     max_bytes: usize,
     mut min_one: bool,
-    read_committed: bool,
+    mode: ReadMode,
 ) -> (Vec<(usize, PartitionRead)>, Vec<usize>) {
     let mut remaining = max_bytes;
     let mut done = Vec::with_capacity(slots.len());
@@ -362,13 +451,13 @@ fn read_slots(
         let r = if t.denied {
             Some(PartitionRead::error(crate::auth::topic_denied(&t.topic)))
         } else {
-            read_one(t, remaining, min_one, read_committed, false)
+            read_one(t, remaining, min_one, mode, false)
         };
         match r {
             Some(r) => {
-                if !r.records.is_empty() {
+                if r.records_len() > 0 {
                     min_one = false;
-                    remaining = remaining.saturating_sub(r.records.len());
+                    remaining = remaining.saturating_sub(r.records_len());
                 }
                 done.push((slot, r));
             }
@@ -384,7 +473,7 @@ fn read_one(
     t: &Target,
     remaining: usize,
     min_one: bool,
-    read_committed: bool,
+    mode: ReadMode,
     wait: bool,
 ) -> Option<PartitionRead> {
     let Some(partition) = &t.partition else {
@@ -406,7 +495,8 @@ fn read_one(
             high_watermark,
             last_stable_offset,
             log_start_offset,
-            records: bytes::Bytes::new(),
+            records: Records::Bytes(Bytes::new()),
+            last_offset: None,
             aborted: Vec::new(),
             diverging: None,
         };
@@ -421,15 +511,29 @@ fn read_one(
                 };
             }
         }
-        let isolation = if read_committed {
+        let isolation = if mode.read_committed {
             FetchIsolation::TxnCommitted
         } else {
             FetchIsolation::HighWatermark
         };
-        match log.read_isolated(req.fetch_offset, limit, isolation, min_one) {
-            Ok(info) => PartitionRead {
-                records: info.records,
-                aborted: info.aborted_transactions.unwrap_or_default(),
+        let slice = log
+            .read_isolated_slice(req.fetch_offset, limit, isolation, min_one)
+            .and_then(|s| {
+                // Small records are cheaper copied into the frame than sent apart.
+                let records = if mode.file_records && s.records.len() >= SEPARATE_RECORDS_MIN {
+                    Records::File(s.records.clone())
+                } else if s.records.is_empty() {
+                    Records::Bytes(Bytes::new())
+                } else {
+                    Records::Bytes(Bytes::from(s.records.read()?))
+                };
+                Ok((s, records))
+            });
+        match slice {
+            Ok((s, records)) => PartitionRead {
+                records,
+                last_offset: s.last_offset,
+                aborted: s.aborted_transactions.unwrap_or_default(),
                 ..base
             },
             Err(ReadError::OffsetOutOfRange { .. }) => PartitionRead {
@@ -448,11 +552,4 @@ fn read_one(
         partition.try_with_log(read)?
     };
     Some(result.unwrap_or_else(PartitionRead::error))
-}
-
-fn last_offset_of(records: &[u8]) -> Option<i64> {
-    strait_records::BatchIter::new(records)
-        .filter_map(Result::ok)
-        .last()
-        .map(|b| b.last_offset())
 }

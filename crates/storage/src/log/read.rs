@@ -6,7 +6,7 @@ use strait_records::{decode_records, RecordBatch};
 
 use super::{all_segments, corrupt, PartitionLog};
 use crate::error::{ReadError, StorageError};
-use crate::segment::Segment;
+use crate::segment::{FileSlice, LogSlice, Segment};
 use crate::{FetchIsolation, LogReadInfo, TimestampOffset};
 
 impl PartitionLog {
@@ -22,23 +22,34 @@ impl PartitionLog {
         isolation: FetchIsolation,
         min_one_batch: bool,
     ) -> Result<LogReadInfo, ReadError> {
+        let slice = self.read_isolated_slice(fetch_offset, max_bytes, isolation, min_one_batch)?;
+        Self::materialize(slice)
+    }
+
+    /// [`Self::read_isolated`] with the records left in the segment file: the same batches
+    /// and offsets, as a [`FileSlice`] a plaintext connection sends with `sendfile(2)` (or
+    /// reads later with [`FileSlice::read`]). The range is fixed here, under the caller's
+    /// read lock, by exactly the rules of a read.
+    pub fn read_isolated_slice(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        isolation: FetchIsolation,
+        min_one_batch: bool,
+    ) -> Result<LogSlice, ReadError> {
         let max_offset = match isolation {
             FetchIsolation::LogEnd => self.log_end_offset,
             FetchIsolation::HighWatermark => self.high_watermark(),
             FetchIsolation::TxnCommitted => self.last_stable_offset(),
         };
-        let mut info = self.read(fetch_offset, max_bytes, max_offset, min_one_batch)?;
+        let mut slice = self.read_slice(fetch_offset, max_bytes, max_offset, min_one_batch)?;
         if isolation == FetchIsolation::TxnCommitted {
-            let upper_bound = strait_records::BatchIter::new(&info.records)
-                .filter_map(Result::ok)
-                .last()
-                .map(|b| b.next_offset());
-            info.aborted_transactions = Some(match upper_bound {
-                Some(upper) => self.collect_aborted_transactions(fetch_offset, upper),
+            slice.aborted_transactions = Some(match slice.last_offset {
+                Some(last) => self.collect_aborted_transactions(fetch_offset, last + 1),
                 None => Vec::new(),
             });
         }
-        Ok(info)
+        Ok(slice)
     }
 
     /// Reads whole batches from the first one whose last offset is `>= fetch_offset`, up to
@@ -52,6 +63,33 @@ impl PartitionLog {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<LogReadInfo, ReadError> {
+        let slice = self.read_slice(fetch_offset, max_bytes, max_offset, min_one_batch)?;
+        Self::materialize(slice)
+    }
+
+    fn materialize(slice: LogSlice) -> Result<LogReadInfo, ReadError> {
+        let records = if slice.records.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::from(slice.records.read()?)
+        };
+        Ok(LogReadInfo {
+            records,
+            high_watermark: slice.high_watermark,
+            last_stable_offset: slice.last_stable_offset,
+            log_start_offset: slice.log_start_offset,
+            aborted_transactions: slice.aborted_transactions,
+        })
+    }
+
+    /// [`Self::read`] as a range of the segment file.
+    fn read_slice(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<LogSlice, ReadError> {
         self.check_online().map_err(ReadError::Offline)?;
         if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
             return Err(ReadError::OffsetOutOfRange {
@@ -60,8 +98,9 @@ impl PartitionLog {
                 log_end_offset: self.log_end_offset,
             });
         }
-        let mut info = LogReadInfo {
-            records: Bytes::new(),
+        let mut info = LogSlice {
+            records: FileSlice::empty(),
+            last_offset: None,
             high_watermark: self.high_watermark(),
             last_stable_offset: self.last_stable_offset(),
             log_start_offset: self.log_start_offset,
@@ -75,18 +114,21 @@ impl PartitionLog {
                 return Ok(info);
             }
             let mut len = 0usize;
+            let mut last_offset = first.last_offset();
             if first_size <= max_bytes || min_one_batch {
                 len = first_size;
-                let mut scan = seg.scan_from(start + first_size as u64, 64 * 1024);
+                let mut scan = seg.scan_headers_from(start + first_size as u64);
                 while let Some((_, h, size)) = scan.next_header()? {
                     if h.base_offset >= max_offset || len + size > max_bytes {
                         break;
                     }
                     len += size;
+                    last_offset = h.last_offset();
                 }
             }
             if len > 0 {
-                info.records = Bytes::from(seg.read_at(start, len)?);
+                info.records = seg.slice(start, len)?;
+                info.last_offset = Some(last_offset);
             }
             return Ok(info);
         }

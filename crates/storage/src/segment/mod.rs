@@ -24,6 +24,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use strait_records::BatchHeader;
@@ -35,9 +37,12 @@ use crate::txn_index::{AbortedTxn, TxnIndex, TxnIndexState, TXN_INDEX_SUFFIX};
 
 mod recover;
 mod scan;
+mod slice;
 use recover::RecoverStart;
 pub(crate) use scan::HeaderScan;
 use scan::Window;
+use slice::LogFile;
+pub use slice::{FileSlice, LogSlice};
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
@@ -176,7 +181,8 @@ pub(crate) struct Opened {
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// Shared with the [`FileSlice`]s of in-flight fetches (see [`slice`]).
+    log: Arc<LogFile>,
     size: u64,
     offset_index: IndexFile<OffsetEntry>,
     time_index: IndexFile<TimeEntry>,
@@ -222,7 +228,7 @@ impl Segment {
             txn_index_needs_rebuild: None,
             txn_regen_from: base_offset,
             log_path,
-            log,
+            log: LogFile::new(log),
             size: 0,
             stats: Stats::empty(),
             rolling_base_ms: None,
@@ -262,7 +268,7 @@ impl Segment {
         let mut seg = Segment {
             base_offset,
             log_path,
-            log,
+            log: LogFile::new(log),
             size,
             offset_index,
             time_index,
@@ -448,6 +454,7 @@ impl Segment {
             return self.stats.max_timestamp;
         }
         self.log
+            .file
             .metadata()
             .and_then(|m| m.modified())
             .ok()
@@ -457,7 +464,7 @@ impl Segment {
 
     pub fn scan_from(&self, position: u64, chunk: usize) -> HeaderScan<'_> {
         HeaderScan {
-            window: Window::new(&self.log, &self.log_path, self.size, chunk),
+            window: Window::new(&self.log.file, &self.log_path, self.size, chunk),
             pos: position,
             chunk,
         }
@@ -465,6 +472,15 @@ impl Segment {
 
     pub fn scan(&self) -> HeaderScan<'_> {
         self.scan_from(0, SCAN_CHUNK)
+    }
+
+    /// A fetch read's scan: the first `pread` takes one header, and read-ahead starts
+    /// after a batch no larger than [`SCAN_CHUNK`] (the log is often 1 MB batches, and a
+    /// 64 KiB read-ahead per header is more bytes copied than sendfile leaves).
+    pub fn scan_headers_from(&self, position: u64) -> HeaderScan<'_> {
+        let mut scan = self.scan_from(position, SCAN_CHUNK);
+        scan.window.chunk = strait_records::RECORD_BATCH_OVERHEAD;
+        scan
     }
 
     /// Writes `bytes` (whole batches described by `metas`) at the end of the segment and
@@ -484,10 +500,10 @@ impl Segment {
         index_interval: u32,
         now_ms: i64,
     ) -> Result<(), AppendFailure> {
-        if let Err(e) = fault::write_all_at(&self.log, Op::LogWrite, bytes, self.size) {
+        if let Err(e) = fault::write_all_at(&self.log.file, Op::LogWrite, bytes, self.size) {
             let e = io_context("append to", &self.log_path, e);
             // A partial pwrite may have extended the file: cut it back to the committed size.
-            return match fault::hit(Op::SetLen).and_then(|()| self.log.set_len(self.size)) {
+            return match fault::hit(Op::SetLen).and_then(|()| self.log.file.set_len(self.size)) {
                 Ok(()) => Err(AppendFailure::NotWritten(e)),
                 Err(cut) => Err(AppendFailure::Torn(io::Error::new(
                     e.kind(),
@@ -521,7 +537,7 @@ impl Segment {
             return Ok(None);
         }
         let relative = (target - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
-        let mut scan = self.scan_from(u64::from(self.offset_index.lookup(relative)), SCAN_CHUNK);
+        let mut scan = self.scan_headers_from(u64::from(self.offset_index.lookup(relative)));
         while let Some((pos, h, size)) = scan.next_header()? {
             if h.last_offset() >= target {
                 return Ok(Some((pos, h, size)));
@@ -539,40 +555,24 @@ impl Segment {
     }
 
     pub fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.check_range(position, len)?;
+        slice::pread_exact(&self.log.file, &self.log_path, position, len)
+    }
+
+    /// The range `read_at` would read, left in the file for a later `sendfile`.
+    pub fn slice(&self, position: u64, len: usize) -> io::Result<FileSlice> {
+        self.check_range(position, len)?;
+        Ok(FileSlice::new(&self.log, &self.log_path, position, len))
+    }
+
+    fn check_range(&self, position: u64, len: usize) -> io::Result<()> {
         if position + len as u64 > self.size {
             return Err(invalid_data(
                 &self.log_path,
                 format!("read of {len} bytes at {position} past the segment end"),
             ));
         }
-        // `pread` straight into the Vec's uninitialized capacity: zero-filling `len` bytes
-        // only to overwrite them was ~10% of a serving broker's CPU per fetched byte
-        // (benches/README.md, link profile). `rustix::buffer::spare_capacity` advances the
-        // length by exactly what the kernel wrote, so no `unsafe` is needed here.
-        let mut buf = Vec::with_capacity(len);
-        while buf.len() < len {
-            let at = position + buf.len() as u64;
-            match rustix::io::pread(&self.log, rustix::buffer::spare_capacity(&mut buf), at) {
-                Ok(0) => {
-                    let eof = io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "end of file after {} of {len} bytes at {position}",
-                            buf.len()
-                        ),
-                    );
-                    return Err(io_context("read", &self.log_path, eof));
-                }
-                Ok(_) => {}
-                // A signal before any byte was read: retry, as `read_exact_at` did.
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(io_context("read", &self.log_path, e.into())),
-            }
-        }
-        // `with_capacity` may round up and `spare_capacity` fills all of it; keep exactly
-        // the batches asked for.
-        buf.truncate(len);
-        Ok(buf)
+        Ok(())
     }
 
     /// Removes every batch whose last offset is `>= offset`.
@@ -580,7 +580,10 @@ impl Segment {
         let Some((pos, _, _)) = self.find_first_batch(offset)? else {
             return Ok(());
         };
+        // Before the cut: a fetch still sending a slice of the old bytes must stop.
+        self.log.truncations.fetch_add(1, Ordering::AcqRel);
         self.log
+            .file
             .set_len(pos)
             .map_err(|e| io_context("truncate", &self.log_path, e))?;
         self.size = pos;
@@ -615,7 +618,7 @@ impl Segment {
         #[cfg(target_os = "linux")]
         {
             use rustix::fs::{fallocate, FallocateFlags};
-            if let Err(e) = fallocate(&self.log, FallocateFlags::KEEP_SIZE, 0, bytes) {
+            if let Err(e) = fallocate(&self.log.file, FallocateFlags::KEEP_SIZE, 0, bytes) {
                 tracing::warn!(segment = %self.log_path.display(), error = %e, "cannot preallocate segment");
             }
         }
@@ -627,6 +630,7 @@ impl Segment {
     /// segment stops being active.
     pub fn trim_preallocation(&self) -> io::Result<()> {
         self.log
+            .file
             .set_len(self.size)
             .map_err(|e| io_context("trim", &self.log_path, e))
     }
@@ -636,6 +640,7 @@ impl Segment {
     pub fn set_modified_ms(&self, ms: i64) -> io::Result<()> {
         let t = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
         self.log
+            .file
             .set_modified(t)
             .map_err(|e| io_context("set modification time of", &self.log_path, e))
     }
@@ -667,7 +672,7 @@ impl Segment {
     /// (an unchanged one is not even opened). Index files are closed again afterwards.
     pub fn flush(&self) -> io::Result<()> {
         fault::hit(Op::Fsync)
-            .and_then(|()| self.log.sync_data())
+            .and_then(|()| self.log.file.sync_data())
             .map_err(|e| io_context("fsync", &self.log_path, e))?;
         self.offset_index.persist(true)?;
         self.time_index.persist(true)?;
@@ -686,6 +691,7 @@ impl Segment {
     pub fn flush_handles(&self) -> io::Result<io::Result<FlushHandles>> {
         let log = self
             .log
+            .file
             .try_clone()
             .map_err(|e| io_context("duplicate handle of", &self.log_path, e))?;
         let mut files = vec![(log, self.log_path.clone())];

@@ -141,7 +141,7 @@ impl Segment {
             (offset_entries.len(), time_entries.len());
         let mut damage: Option<String> = None;
         {
-            let mut window = Window::new(&self.log, &self.log_path, self.size, RECOVERY_CHUNK);
+            let mut window = Window::new(&self.log.file, &self.log_path, self.size, RECOVERY_CHUNK);
             while pos < self.size {
                 let Some(prefix) = window.get(pos, LOG_OVERHEAD)? else {
                     damage = Some("partial batch length prefix".into());
@@ -192,6 +192,10 @@ impl Segment {
                 "truncating invalid tail: {reason}"
             );
             self.log
+                .truncations
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            self.log
+                .file
                 .set_len(pos)
                 .map_err(|e| io_context("truncate", &self.log_path, e))?;
             self.size = pos;

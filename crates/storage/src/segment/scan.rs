@@ -3,19 +3,18 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use strait_records::{BatchHeader, RECORD_BATCH_OVERHEAD};
 
-use crate::error::{invalid_data, io_context};
+use crate::error::invalid_data;
 
 /// A bounded read-ahead window over a file, so scans issue few `pread`s.
 pub(super) struct Window<'a> {
     file: &'a File,
     path: &'a Path,
     end: u64,
-    chunk: usize,
+    pub(super) chunk: usize,
     start: u64,
     buf: Vec<u8>,
 }
@@ -44,10 +43,10 @@ impl<'a> Window<'a> {
         if !cached {
             // Bounded by `end - pos`, which is at most the (existing) file's size.
             let want = (len.max(self.chunk) as u64).min(self.end - pos) as usize;
-            self.buf.resize(want, 0);
-            self.file
-                .read_exact_at(&mut self.buf, pos)
-                .map_err(|e| io_context("read", self.path, e))?;
+            // Into spare capacity, not a zero-filled buffer: every fetch read scans, and
+            // zeroing a fresh 64 KiB window per scan showed up once sendfile removed the
+            // record copy (benches/README.md, sendfile profile).
+            self.buf = super::slice::pread_exact(self.file, self.path, pos, want)?;
             self.start = pos;
         }
         let from = (pos - self.start) as usize;
