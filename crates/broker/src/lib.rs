@@ -24,6 +24,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod cluster_view;
 pub mod config;
 pub mod config_registry;
 pub mod config_resources;

@@ -1,6 +1,12 @@
-//! CreatePartitions (key 37): grow a topic's partition count. Manual assignments must name
-//! this node.
+//! CreatePartitions (key 37): grow a topic's partition count, optionally with manual
+//! replica assignments for the new partitions, in the order and with the messages of
+//! Kafka's controller: duplicate names, ALTER on the topic, existence (and Strait's
+//! read-only mirrors), the count, then the assignments, which [`ClusterView`] checks
+//! against the registered brokers and the topic's replication factor.
 
+use std::collections::HashMap;
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use strait_protocol::ErrorCode;
@@ -8,6 +14,7 @@ use strait_protocol::ErrorCode;
 use super::str_bytes;
 use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
+use crate::cluster_view::ClusterView;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 
@@ -16,47 +23,104 @@ pub fn handle(
     ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let node = broker.node_id();
-    let results =
-        req.topics
-            .into_iter()
-            .map(|t| {
-                let bad_assignment =
-                    t.assignments.iter().flatten().any(|a| {
-                        a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| b.0 != node)
-                    });
-                let mirror = broker
-                    .topics
-                    .get(&t.name.0)
-                    .and_then(|topic| topic.read_only_reason());
-                let outcome = if let Err(e) =
-                    crate::auth::check_topic(broker, ctx, AclOperation::Alter, &t.name.0)
-                {
-                    Err(e)
-                } else if let Some(reason) = mirror {
-                    Err(ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("{reason}; its partition count follows the source topic"),
-                    ))
-                } else if bad_assignment {
-                    Err(ApiError::new(
+    let view = ClusterView::new(broker, &ctx.session.listener);
+    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    for t in &req.topics {
+        *occurrences.entry(t.name.0.to_string()).or_default() += 1;
+    }
+    let mut answered = std::collections::HashSet::new();
+    let results = req
+        .topics
+        .iter()
+        // Kafka grows none of a topic named twice and answers it once.
+        .filter(|t| answered.insert(t.name.0.to_string()))
+        .map(|t| {
+            let outcome = if occurrences.get(t.name.0.as_str()).copied().unwrap_or(0) > 1 {
+                Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "Duplicate topic name.",
+                ))
+            } else {
+                crate::auth::check_topic(broker, ctx, AclOperation::Alter, &t.name.0)
+                    .and_then(|()| grow(broker, &view, t, req.validate_only))
+            };
+            let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            if let Err(e) = outcome {
+                r.error_code = e.error_code();
+                r.error_message = e.message.map(str_bytes);
+            }
+            r
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+fn grow(
+    broker: &Broker,
+    view: &ClusterView,
+    t: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let name = t.name.0.as_str();
+    // A topic that does not exist: the registry answers UNKNOWN_TOPIC_OR_PARTITION below.
+    if let Some(topic) = broker.topics.get(name) {
+        if let Some(reason) = topic.read_only_reason() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("{reason}; its partition count follows the source topic"),
+            ));
+        }
+        let current = topic.partition_count();
+        if t.count == current {
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                format!("Topic already has {current} partition(s)."),
+            ));
+        }
+        if t.count < current {
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "The topic {name} currently has {current} partition(s); {} would not be an increase.",
+                    t.count
+                ),
+            ));
+        }
+        let additional = t.count - current;
+        // New partitions get the topic's replication factor (its first partition's).
+        let replication_factor = topic
+            .partition(0)
+            .map_or(1, |p| view.partition(&p).replicas.len());
+        match &t.assignments {
+            Some(assignments) => {
+                if usize::try_from(additional).ok() != Some(assignments.len()) {
+                    return Err(ApiError::new(
                         ErrorCode::InvalidReplicaAssignment,
                         format!(
-                        "assignments must name only broker {node}, the only broker in this cluster"
-                    ),
-                    ))
-                } else {
-                    broker
-                        .topics
-                        .create_partitions(&t.name.0, t.count, req.validate_only)
-                };
-                let mut r = CreatePartitionsTopicResult::default().with_name(t.name);
-                if let Err(e) = outcome {
-                    r.error_code = e.error_code();
-                    r.error_message = e.message.map(str_bytes);
+                            "Attempted to add {additional} additional partition(s), but only {} assignment(s) were specified.",
+                            assignments.len()
+                        ),
+                    ));
                 }
-                r
-            })
-            .collect();
-    CreatePartitionsResponse::default().with_results(results)
+                for (i, a) in assignments.iter().enumerate() {
+                    let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+                    view.validate_manual_assignment(&replicas, Some(replication_factor))?;
+                    if view.live_replicas(&replicas).is_empty() {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidReplicaAssignment,
+                            format!(
+                                "All brokers specified in the manual partition assignment for partition {} are fenced or in controlled shutdown.",
+                                i64::from(current) + i64::try_from(i).unwrap_or(0)
+                            ),
+                        ));
+                    }
+                }
+            }
+            None => view
+                .check_replication_factor(i16::try_from(replication_factor).unwrap_or(i16::MAX))?,
+        }
+    }
+    broker
+        .topics
+        .create_partitions(name, t.count, validate_only)
 }

@@ -1,9 +1,13 @@
-//! CreateTopics (key 19): name, partition count, replication factor (1 on this single-node
-//! broker), manual assignments (must name this node), and configs validated against the
-//! topic config table. v5+ answers with the resolved configs.
+//! CreateTopics (key 19): name, partition count, replication factor or manual replica
+//! assignments, and configs validated against the topic config table, in the order and
+//! with the messages of Kafka's controller: duplicate names, authorization, name, existence,
+//! configs, then placement. Replica placement is [`ClusterView`]'s: a replication factor
+//! above the live broker count and assignments naming unknown brokers are refused. v5+
+//! answers with the resolved configs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -12,6 +16,7 @@ use strait_protocol::ErrorCode;
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::cluster_view::ClusterView;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 
@@ -21,28 +26,35 @@ pub fn handle(
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let v = ctx.api_version;
-    let mut seen = std::collections::HashSet::new();
+    let view = ClusterView::new(broker, &ctx.session.listener);
+    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    for t in &req.topics {
+        *occurrences.entry(t.name.0.to_string()).or_default() += 1;
+    }
+    let mut answered = HashSet::new();
     let topics = req
         .topics
-        .into_iter()
+        .iter()
+        // Kafka creates none of a name given twice and answers it once.
+        .filter(|t| answered.insert(t.name.0.to_string()))
         .map(|t| {
             let name = t.name.0.to_string();
             let mut r = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = if !seen.insert(name.clone()) {
+            let outcome = if occurrences.get(&name).copied().unwrap_or(0) > 1 {
                 Err(ApiError::new(
                     ErrorCode::InvalidRequest,
-                    format!("Topic {name} appears more than once in the request"),
+                    "Duplicate topic name.",
                 ))
             } else if !crate::auth::allow_create_topic(broker, ctx, &name) {
                 Err(crate::auth::topic_denied(&name))
             } else {
-                create(broker, &t, req.validate_only)
+                create(broker, &view, t, req.validate_only)
             };
             match outcome {
-                Ok((topic, partitions)) => {
+                Ok((topic, partitions, replication_factor)) => {
                     if v >= 5 {
                         r.num_partitions = partitions;
-                        r.replication_factor = 1;
+                        r.replication_factor = replication_factor;
                         let defaults = broker.topics.defaults();
                         r.configs = Some(
                             defaults
@@ -77,48 +89,19 @@ pub fn handle(
     CreateTopicsResponse::default().with_topics(topics)
 }
 
+/// Creates one topic: its partition count and replication factor on success.
 fn create(
     broker: &Broker,
-    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+    view: &ClusterView,
+    t: &CreatableTopic,
     validate_only: bool,
-) -> Result<(std::sync::Arc<crate::topics::Topic>, i32), ApiError> {
-    let node = broker.node_id();
-    let num_partitions = if !t.assignments.is_empty() {
-        if t.num_partitions != -1 || t.replication_factor != -1 {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
-            ));
-        }
-        for a in &t.assignments {
-            if a.broker_ids.iter().any(|b| b.0 != node) || a.broker_ids.is_empty() {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidReplicaAssignment,
-                    format!("partition {} is assigned to brokers {:?}, but this cluster has only broker {node}", a.partition_index, a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>()),
-                ));
-            }
-        }
-        t.assignments.len() as i32
-    } else if t.num_partitions == -1 {
-        broker.config.num_partitions
-    } else {
-        t.num_partitions
-    };
-    let rf = if t.replication_factor == -1 {
-        broker.config.default_replication_factor
-    } else {
-        t.replication_factor
-    };
-    if rf <= 0 {
+) -> Result<(std::sync::Arc<crate::topics::Topic>, i32, i16), ApiError> {
+    let name = t.name.0.as_str();
+    crate::topics::validate_topic_name(name)?;
+    if broker.topics.get(name).is_some() {
         return Err(ApiError::new(
-            ErrorCode::InvalidReplicationFactor,
-            "Replication factor must be larger than 0.",
-        ));
-    }
-    if rf > 1 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidReplicationFactor,
-            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
+            ErrorCode::TopicAlreadyExists,
+            format!("Topic '{name}' already exists."),
         ));
     }
     let mut configs = BTreeMap::new();
@@ -139,8 +122,96 @@ fn create(
     // values the topic would have). min.insync.replicas above the replication factor is
     // allowed, as in Kafka: acks=all produce then fails with NOT_ENOUGH_REPLICAS.
     crate::topic_config::validate_overrides(&configs, &broker.topics.defaults())?;
+    let (num_partitions, replication_factor) = if t.assignments.is_empty() {
+        placement(broker, view, t)?
+    } else {
+        manual_assignment(view, t)?
+    };
+    // The registry derives every partition's replicas from the cluster view (this node),
+    // which is what the checks above accepted; next session the assignment is recorded.
     let topic = broker
         .topics
-        .create_topic(&t.name.0, num_partitions, configs, validate_only)?;
-    Ok((topic, num_partitions))
+        .create_topic(name, num_partitions, configs, validate_only)?;
+    Ok((topic, num_partitions, replication_factor))
+}
+
+/// Partition count and replication factor (-1: the broker defaults), placed on the live
+/// brokers.
+fn placement(
+    broker: &Broker,
+    view: &ClusterView,
+    t: &CreatableTopic,
+) -> Result<(i32, i16), ApiError> {
+    if t.replication_factor < -1 || t.replication_factor == 0 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidReplicationFactor,
+            "Replication factor must be larger than 0, or -1 to use the default value.",
+        ));
+    }
+    if t.num_partitions < -1 || t.num_partitions == 0 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPartitions,
+            "Number of partitions was set to an invalid non-positive value.",
+        ));
+    }
+    let num_partitions = if t.num_partitions == -1 {
+        broker.config.num_partitions
+    } else {
+        t.num_partitions
+    };
+    let replication_factor = if t.replication_factor == -1 {
+        broker.config.default_replication_factor
+    } else {
+        t.replication_factor
+    };
+    view.check_replication_factor(replication_factor)?;
+    Ok((num_partitions, replication_factor))
+}
+
+/// Kafka's checks on `assignments`: partition count and replication factor must be -1,
+/// each partition assigned once with a valid replica list of one common length, and the
+/// partitions numbered 0..n.
+fn manual_assignment(view: &ClusterView, t: &CreatableTopic) -> Result<(i32, i16), ApiError> {
+    if t.replication_factor != -1 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "A manual partition assignment was specified, but replication factor was not set to -1.",
+        ));
+    }
+    if t.num_partitions != -1 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        ));
+    }
+    let invalid = |m: String| ApiError::new(ErrorCode::InvalidReplicaAssignment, m);
+    let mut assigned = HashSet::new();
+    let mut replication_factor: Option<usize> = None;
+    for a in &t.assignments {
+        if !assigned.insert(a.partition_index) {
+            return Err(invalid(format!(
+                "Found multiple manual partition assignments for partition {}",
+                a.partition_index
+            )));
+        }
+        let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+        view.validate_manual_assignment(&replicas, replication_factor)?;
+        replication_factor = Some(replicas.len());
+        if view.live_replicas(&replicas).is_empty() {
+            return Err(invalid(format!(
+                "All brokers specified in the manual partition assignment for partition {} are fenced or in controlled shutdown.",
+                a.partition_index
+            )));
+        }
+    }
+    let count = i32::try_from(assigned.len()).unwrap_or(i32::MAX);
+    if (0..count).any(|i| !assigned.contains(&i)) {
+        return Err(invalid(
+            "partitions should be a consecutive 0-based integer sequence".into(),
+        ));
+    }
+    let rf = replication_factor
+        .and_then(|r| i16::try_from(r).ok())
+        .unwrap_or(-1);
+    Ok((count, rf))
 }

@@ -1,6 +1,6 @@
 //! Metadata (key 3): brokers, cluster id, controller, and topics with their partitions,
-//! leader epochs and (v10+) topic ids. Auto-creates requested topics when
-//! `auto.create.topics.enable` and the request allow it.
+//! leader epochs and (v10+) topic ids, all as [`ClusterView`] reports them. Auto-creates
+//! requested topics when `auto.create.topics.enable` and the request allow it.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -12,18 +12,25 @@ use uuid::Uuid;
 use super::str_bytes;
 use crate::auth::acl::{AclOperation, ResourceType};
 use crate::broker::Broker;
+use crate::cluster_view::ClusterView;
 use crate::dispatch::RequestContext;
+use crate::replication::NO_LEADER;
 use crate::topics::Topic;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let v = ctx.api_version;
-    let listener = broker.advertised_listener_for(&ctx.session.listener);
-    let node = BrokerId(broker.node_id());
-    let brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(node)
-        .with_host(str_bytes(listener.host.clone()))
-        .with_port(i32::from(listener.port))
-        .with_rack(broker.config.broker_rack.clone().map(str_bytes))];
+    let view = ClusterView::new(broker, &ctx.session.listener);
+    let brokers = view
+        .brokers()
+        .iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(str_bytes(b.host.clone()))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.clone().map(str_bytes))
+        })
+        .collect();
 
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
@@ -43,7 +50,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
             .list()
             .iter()
             .filter(|t| crate::auth::allow_topic(broker, ctx, AclOperation::Describe, &t.name))
-            .map(|t| topic_entry(broker, v, t))
+            .map(|t| topic_entry(&view, v, t))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -54,7 +61,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
                     error_entry(v, Some(name), ErrorCode::TopicAuthorizationFailed)
                 }
                 Some(name) => match broker.topics.get(&name) {
-                    Some(t) => topic_entry(broker, v, &t),
+                    Some(t) => topic_entry(&view, v, &t),
                     None if allow_auto_create
                         && broker.config.auto_create_topics_enable
                         && !crate::auth::allow_create_topic(broker, ctx, &name) =>
@@ -68,7 +75,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
                             Default::default(),
                             false,
                         ) {
-                            Ok(t) => topic_entry(broker, v, &t),
+                            Ok(t) => topic_entry(&view, v, &t),
                             Err(e) => error_entry(v, Some(name), e.code),
                         }
                     }
@@ -87,7 +94,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
                         e.topic_id = id;
                         e
                     }
-                    Some(t) => topic_entry(broker, v, &t),
+                    Some(t) => topic_entry(&view, v, &t),
                     None => {
                         let mut e = error_entry(v, None, ErrorCode::UnknownTopicId);
                         e.topic_id = id;
@@ -111,7 +118,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
         .with_brokers(brokers)
         .with_topics(topics);
     if v >= 1 {
-        resp.controller_id = node;
+        resp.controller_id = BrokerId(view.controller_id());
     }
     if v >= 2 {
         resp.cluster_id = Some(str_bytes(broker.cluster_id()));
@@ -134,31 +141,31 @@ fn error_entry(v: i16, name: Option<String>, code: ErrorCode) -> MetadataRespons
         .with_name(name.map(|n| TopicName(str_bytes(n))))
 }
 
-fn topic_entry(broker: &Broker, v: i16, topic: &Topic) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id());
-    let partitions = topic
-        .partitions()
-        .iter()
+fn topic_entry(view: &ClusterView, v: i16, topic: &Topic) -> MetadataResponseTopic {
+    let partitions = view
+        .partitions(topic)
+        .into_iter()
         .map(|p| {
+            let ids = |l: Vec<i32>| l.into_iter().map(BrokerId).collect::<Vec<_>>();
+            // No leader: LEADER_NOT_AVAILABLE, as Kafka answers while no replica can lead
+            // (clients back off and retry). On one node that is a log gone offline after an
+            // I/O error, until the broker restarts and recovers it.
+            let error = if p.leader == NO_LEADER {
+                ErrorCode::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             let mut mp = MetadataResponsePartition::default()
+                .with_error_code(error)
                 .with_partition_index(p.index)
-                .with_leader_id(node)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node]);
-            if v >= 7 {
-                mp.leader_epoch = p.leader_epoch();
+                .with_leader_id(BrokerId(p.leader))
+                .with_replica_nodes(ids(p.replicas))
+                .with_isr_nodes(ids(p.isr));
+            if v >= 5 {
+                mp.offline_replicas = ids(p.offline_replicas);
             }
-            // A partition whose log went offline after an I/O error has no leader until
-            // the broker restarts and recovers it: what Kafka reports when the only
-            // replica's log directory is offline (clients back off and retry).
-            // Not under the log's lock: Metadata must not wait on a partition's disk.
-            if p.is_offline() {
-                mp.error_code = ErrorCode::LeaderNotAvailable.code();
-                mp.leader_id = BrokerId(-1);
-                mp.isr_nodes = Vec::new();
-                if v >= 5 {
-                    mp.offline_replicas = vec![node];
-                }
+            if v >= 7 {
+                mp.leader_epoch = p.leader_epoch;
             }
             mp
         })
