@@ -6,12 +6,14 @@ on the same machine) and each flush mode (`off`: Kafka's default flush policy, n
 append path; `fsync`: `log.flush.interval.messages=1`, an fsync per append):
   1. a fresh Strait on a free loopback port with a fresh data dir in --data-dir's filesystem;
   2. a topic of --partitions partitions;
-  3. --rate records/s of --size bytes (round-robin over the partitions, linger.ms=0, so each
-     record is close to its own request) for --seconds, each send scheduled at its slot on a
+  3. --rate records/s of --size bytes (round-robin over the partitions, linger.ms=--linger-ms:
+     0 makes each record close to its own request, more batches several partitions a request) for --seconds, each send scheduled at its slot on a
      fixed clock (so a slow broker cannot lower the offered rate: the schedule does not wait
      for acknowledgements); latency = delivery report time - scheduled send time;
-  4. p50/p99/p99.9/max over every acknowledged record, errors counted, and the broker's CPU
-     seconds over the window.
+  4. p50/p99/p99.9/max over every acknowledged record, errors counted, the broker's CPU
+     seconds over the window, and the Produce requests librdkafka sent (its statistics' `tx`
+     minus the requests before the clock started), so CPU is also reported per 1,000
+     requests: a faster broker gets more, smaller requests at the same record rate.
 The ratio that matters is within one run: fsync vs off for a build, and build vs build.
 
 Usage (from the repository root; see benches/README.md, "Produce latency"):
@@ -48,15 +50,22 @@ def pct(sorted_ms: list, p: float) -> float:
 def run_one(label: str, bin_dir: str, mode: str, args) -> dict:
     os.environ["STRAIT_BIN_DIR"] = bin_dir
     work = temp_dir(f"bench-lat-{label}-{mode}-", args.data_dir)
-    overrides = ["log.flush.interval.messages=1"] if mode == "fsync" else []
+    overrides = (["log.flush.interval.messages=1"] if mode == "fsync" else []) + args.set
     b = Strait("lat", work, overrides).start()
     try:
         admin = AdminClient({"bootstrap.servers": b.bootstrap})
         for f in admin.create_topics([NewTopic("lat", args.partitions, 1)]).values():
             f.result(30)
+        stats = {}
+
+        def on_stats(raw):
+            doc = json.loads(raw)
+            stats["tx"] = doc.get("tx", 0)
+
         producer = Producer({
-            "bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 0,
+            "bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": args.linger_ms,
             "enable.idempotence": True, "queue.buffering.max.messages": 1_000_000,
+            "statistics.interval.ms": 200, "stats_cb": on_stats,
         })
         # Metadata and connections ready before the clock starts.
         wait_until(lambda: producer.list_topics("lat", timeout=5).topics.get("lat"), 30, "topic metadata")
@@ -71,6 +80,9 @@ def run_one(label: str, bin_dir: str, mode: str, args) -> dict:
                 latencies.append((time.perf_counter() - scheduled) * 1000)
 
         total = int(args.rate * args.seconds)
+        # Requests so far (metadata, InitProducerId): one stats interval after they settled.
+        wait_until(lambda: producer.poll(0.05) is not None and "tx" in stats, 30, "producer statistics")
+        tx0 = stats["tx"]
         cpu0 = cpu_seconds(b.proc.pid)
         start = time.perf_counter() + 0.2
         for i in range(total):
@@ -85,14 +97,20 @@ def run_one(label: str, bin_dir: str, mode: str, args) -> dict:
             producer.poll(0)
         left = producer.flush(60)
         cpu = cpu_seconds(b.proc.pid) - cpu0
+        # The statistics after the last delivery (one interval later).
+        settled = time.perf_counter() + 0.5
+        while time.perf_counter() < settled:
+            producer.poll(0.05)
+        requests = stats["tx"] - tx0
         lat = sorted(latencies)
         r = {
             "build": label, "mode": mode, "rate": args.rate, "size": args.size,
-            "partitions": args.partitions, "sent": total, "acked": len(lat),
+            "partitions": args.partitions, "linger_ms": args.linger_ms, "set": args.set, "sent": total, "acked": len(lat),
             "errors": errors[0], "unflushed": left,
             "p50_ms": round(pct(lat, 50), 3), "p99_ms": round(pct(lat, 99), 3),
             "p999_ms": round(pct(lat, 99.9), 3), "max_ms": round(lat[-1], 3) if lat else None,
-            "broker_cpu_s": round(cpu, 2),
+            "broker_cpu_s": round(cpu, 2), "requests": requests,
+            "cpu_ms_per_1k_requests": round(cpu * 1e6 / requests, 1) if requests else None,
         }
         log(json.dumps(r))
         return r
@@ -109,6 +127,10 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--linger-ms", type=float, default=0,
+                    help="librdkafka linger.ms (above 0, one request carries several partitions)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a broker config override for every run (repeatable), e.g. num.network.threads=1")
     ap.add_argument("--data-dir", default=None, help="where the brokers' data dirs go (default: $TMPDIR)")
     args = ap.parse_args()
     results = []

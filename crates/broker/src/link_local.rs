@@ -2,13 +2,22 @@
 //! topic registry. Mirror appends go through `PartitionLog::append_mirrored` (bytes,
 //! offsets and epochs kept) and only while the topic is a mirror that is still mirroring,
 //! checked under the partition's log lock so a promotion cannot interleave with an append.
+//!
+//! The link's partition mutations reach this file inside work it hands to
+//! [`LocalCluster::on_partition`], which runs on the partition's lane of the log manager
+//! ([`crate::log_manager`]): on an I/O thread, in order with the partition's other writes,
+//! never on an async worker. The mutating methods themselves therefore do their I/O
+//! inline (they are already on the I/O thread; queueing again on the same lane from
+//! inside its own job would wait for itself). Position reads come from the partition's
+//! published positions, never the log lock, so a write stuck on its disk never parks the
+//! fetcher's task.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strait_link::local::{
     BatchId, GroupCommit, GroupOffset, LocalCluster, LocalError, LocalTopic, MirrorAppend,
-    MirrorInfo, MirrorTopic, PartitionPosition, StoredLink,
+    MirrorInfo, MirrorTopic, PartitionPosition, PartitionWork, StoredLink, WorkDone,
 };
 use strait_link::state::MirrorState;
 use strait_protocol::mirror_admin::PartitionTruncation;
@@ -203,14 +212,40 @@ impl LocalCluster for BrokerLocal {
             .map_err(local)
     }
 
+    fn on_partition(&self, topic: &str, index: i32, work: PartitionWork) -> WorkDone {
+        let lane = match self.partition(topic, index) {
+            Ok(p) => p.lane().clone(),
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let done = self.topics.io().submit_ordered(&lane, work);
+        let (topic, index) = (topic.to_string(), index);
+        Box::pin(async move {
+            let refused = |e: crate::log_manager::PoolClosed| {
+                LocalError::new(
+                    ErrorCode::KafkaStorageError,
+                    format!("{topic}-{index}: {e}"),
+                )
+            };
+            done.map_err(refused)?
+                .await
+                .map_err(|_| refused(crate::log_manager::PoolClosed))
+        })
+    }
+
     fn partition_position(&self, topic: &str, index: i32) -> Result<PartitionPosition, LocalError> {
-        self.partition(topic, index)?
-            .with_log(|log| PartitionPosition {
-                log_start_offset: log.log_start_offset(),
-                log_end_offset: log.log_end_offset(),
-                latest_epoch: log.latest_epoch(),
-            })
-            .map_err(local)
+        // The positions published by the partition's last mutation: no log lock.
+        let p = self.partition(topic, index)?.watch().positions();
+        if p.gone {
+            return Err(LocalError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("partition {topic}-{index} was deleted"),
+            ));
+        }
+        Ok(PartitionPosition {
+            log_start_offset: p.log_start_offset,
+            log_end_offset: p.log_end_offset,
+            latest_epoch: p.latest_epoch,
+        })
     }
 
     fn append_mirrored(

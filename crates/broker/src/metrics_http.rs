@@ -1,7 +1,8 @@
 //! The Prometheus endpoint: `GET /metrics` over plain HTTP/1.1 on `metrics.http.listener`
 //! (`host:port`; off when unset). Exposes broker totals and every cluster link's health
-//! and progress (see `strait_link::metrics`). Deliberately tiny: one request per
-//! connection, no keep-alive, bounded request size, nothing but GET.
+//! and progress (see `strait_link::metrics`), and the log manager's I/O pool and long-poll
+//! wake-ups. Deliberately tiny: one request per connection, no keep-alive, bounded
+//! request size, nothing but GET.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -95,6 +96,7 @@ pub fn render(broker: &Broker) -> String {
         .filter(|t| t.read_only_reason().is_some())
         .count();
     let _ = writeln!(out, "# HELP strait_mirror_topics Read-only mirror topics.\n# TYPE strait_mirror_topics gauge\nstrait_mirror_topics {mirrors}");
+    render_log_manager(&mut out, broker.topics.io());
     if let Some(stats) = broker.log_cleaner_stats() {
         render_cleaner(&mut out, &stats);
     }
@@ -102,6 +104,74 @@ pub fn render(broker: &Broker) -> String {
         links.render_metrics(&mut out);
     }
     out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+/// The I/O threads ([`crate::log_manager`]): Kafka reports its request handler pool as
+/// `RequestQueueSize` / `RequestQueueTimeMs` / `LocalTimeMs` and its fetch purgatory as
+/// `PurgatorySize{delayedOperation=Fetch}`; these are the same quantities for the pool
+/// that runs partition file I/O. Times are totals: divide their rate by the jobs' rate.
+fn render_log_manager(out: &mut String, io: &crate::log_manager::LogManager) {
+    let s = io.pool_stats();
+    let secs = |us: u64| us as f64 / 1e6;
+    family(
+        out,
+        "strait_log_manager_io_threads",
+        "gauge",
+        "I/O threads (num.io.threads).",
+        io.threads(),
+    );
+    family(out, "strait_log_manager_queue_size", "gauge", "I/O jobs accepted and not started yet (on the run queue or behind a partition's earlier jobs).", s.queued);
+    family(
+        out,
+        "strait_log_manager_jobs_total",
+        "counter",
+        "I/O jobs run (a partition append, marker, read, or an upkeep pass).",
+        s.jobs_run,
+    );
+    family(
+        out,
+        "strait_log_manager_handoffs_total",
+        "counter",
+        "Hand-offs of work to the I/O threads (one per request batch, job or lane scheduled).",
+        s.handoffs,
+    );
+    family(
+        out,
+        "strait_log_manager_io_thread_wakeups_total",
+        "counter",
+        "Times a parked I/O thread was woken for new work.",
+        s.thread_wakeups,
+    );
+    family(
+        out,
+        "strait_log_manager_job_queue_time_seconds_total",
+        "counter",
+        "Time I/O jobs waited between submission and start, summed over jobs.",
+        secs(s.queue_time_us),
+    );
+    family(
+        out,
+        "strait_log_manager_job_run_time_seconds_total",
+        "counter",
+        "Time I/O jobs ran, summed over jobs.",
+        secs(s.run_time_us),
+    );
+    family(out, "strait_log_manager_fetch_wakeups_total", "counter", "Long-polling fetches resumed by an append notification of a partition they wait on (not by timeout).", io.fetch_wakeups());
+    family(out, "strait_log_manager_fetch_partition_reads_total", "counter", "Partition reads done by Fetch (a long poll costs one per partition, plus one per woken partition).", io.fetch_reads());
+    family(
+        out,
+        "strait_log_manager_fetches_waiting",
+        "gauge",
+        "Long-polling fetches parked waiting for data (Kafka's fetch purgatory size).",
+        io.fetches_waiting(),
+    );
 }
 
 /// Kafka's cleaner metrics have other names (JMX); these say the same in Prometheus terms.

@@ -1,6 +1,9 @@
 //! The log manager end to end, over real sockets with the Strait client: per-partition
-//! long-poll wake-ups, per-partition order under concurrent idempotent producers, and a
-//! blocked I/O job on one partition not stalling another partition or Metadata.
+//! long-poll wake-ups, per-partition order under concurrent idempotent producers, a
+//! blocked I/O job on one partition not stalling another partition or Metadata, one
+//! produce request's partitions in one hand-off that still keeps each partition's lane
+//! order, mirror appends and transaction markers on the partitions' lanes, and the
+//! log manager's metrics on `/metrics`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -427,4 +430,315 @@ async fn shutdown_drains_accepted_appends_then_refuses() {
     assert_eq!(end, 1);
     assert!(clean);
     reopened.shutdown();
+}
+
+/// Holds `p`'s lane and log write lock until the returned sender is dropped or sent to (a
+/// stand-in for a write stuck on its disk); returns once the job holds them.
+async fn stall(
+    b: &RunningBroker,
+    p: &Arc<Partition>,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    tokio::sync::oneshot::Receiver<Result<(), strait_broker::error::ApiError>>,
+) {
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let job_partition = p.clone();
+    let stuck = b
+        .broker
+        .topics
+        .io()
+        .submit_ordered(p.lane(), move || {
+            job_partition.with_log_mut(|_| {
+                let _ = entered_tx.send(());
+                let _ = blocked.recv();
+            })
+        })
+        .unwrap();
+    tokio::time::timeout(GUARD, entered).await.unwrap().unwrap();
+    (release, stuck)
+}
+
+/// Waits until `p`'s lane has at least `n` jobs queued behind the running one.
+async fn wait_queued(p: &Partition, n: usize) {
+    let deadline = Instant::now() + GUARD;
+    while p.lane().queued() < n {
+        assert!(Instant::now() < deadline, "nothing queued on the lane");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One Produce request with a batch for each of `partitions` of `topic`; per partition
+/// (error code, base offset), in request order.
+async fn produce_many(c: &Client, topic: &str, partitions: &[i32]) -> Vec<(i16, i64)> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(60_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(
+                partitions
+                    .iter()
+                    .map(|&i| {
+                        PartitionProduceData::default()
+                            .with_index(i)
+                            .with_records(Some(value_batch(&format!("{topic}-{i}"))))
+                    })
+                    .collect(),
+            )]);
+    let conn = c.leader_connection(topic, partitions[0]).await.unwrap();
+    let r = conn.send(&req, 9).await.unwrap();
+    let answered = &r.responses[0].partition_responses;
+    partitions
+        .iter()
+        .map(|&i| {
+            let p = answered.iter().find(|p| p.index == i).unwrap();
+            (p.error_code, p.base_offset)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_is_one_handoff_that_keeps_each_lanes_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_with(dir.path(), &["num.io.threads=2".to_string()]).await;
+    let c = client(&b).await;
+    create(&c, "batch", 4).await;
+    let parts: Vec<Arc<Partition>> = (0..4).map(|i| partition(&b, "batch", i)).collect();
+    // Partition 2's lane is held: its append must wait behind the job ahead of it, while
+    // the request's other partitions are written by the one hand-off meanwhile.
+    let (release, stuck) = stall(&b, &parts[2]).await;
+    let producer = c.clone();
+    let request =
+        tokio::spawn(async move { produce_many(&producer, "batch", &[0, 1, 2, 3]).await });
+    let deadline = Instant::now() + GUARD;
+    while [0, 1, 3]
+        .iter()
+        .any(|&i| parts[i].watch().positions().high_watermark < 1)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the request's free partitions waited for the held one"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(parts[2].watch().positions().high_watermark, 0);
+    assert_eq!(
+        parts[2].lane().queued(),
+        1,
+        "partition 2's append is on its lane"
+    );
+    assert!(
+        !request.is_finished(),
+        "answered before partition 2 was written"
+    );
+    release.send(()).unwrap();
+    tokio::time::timeout(GUARD, stuck)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let answered = tokio::time::timeout(GUARD, request).await.unwrap().unwrap();
+    assert_eq!(answered, vec![(0, 0), (0, 0), (0, 0), (0, 0)]);
+    for (i, p) in parts.iter().enumerate() {
+        assert_eq!(p.watch().positions().high_watermark, 1, "partition {i}");
+    }
+    b.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_lands_after_the_appends_queued_before_it() {
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let c = client(&b).await;
+    create(&c, "mk", 1).await;
+    let p = partition(&b, "mk", 0);
+    let (release, stuck) = stall(&b, &p).await;
+    // An append queued on the lane, then a marker from another connection.
+    let producer = client(&b).await;
+    producer.refresh_metadata(&["mk"]).await.unwrap();
+    let append =
+        tokio::spawn(async move { producer.produce_raw("mk", 0, value_batch("data"), -1).await });
+    wait_queued(&p, 1).await;
+    let marker_conn = c.any_broker().await.unwrap();
+    let req = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+        .with_producer_id(ProducerId(4242))
+        .with_producer_epoch(0)
+        .with_transaction_result(false)
+        .with_coordinator_epoch(0)
+        .with_topics(vec![WritableTxnMarkerTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("mk")))
+            .with_partition_indexes(vec![0])])]);
+    let marker = tokio::spawn(async move { marker_conn.send(&req, 1).await });
+    // The marker waits on the lane too (not on the log lock from an async worker).
+    wait_queued(&p, 2).await;
+    release.send(()).unwrap();
+    tokio::time::timeout(GUARD, stuck)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let appended = tokio::time::timeout(GUARD, append)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(appended.base_offset, 0);
+    let r = tokio::time::timeout(GUARD, marker)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.markers[0].topics[0].partitions[0].error_code, 0);
+    let log = raw_log(&c, "mk", 0).await;
+    let batches: Vec<(i64, bool)> = strait_records::BatchIter::new(&log)
+        .map(|b| {
+            let b = b.unwrap();
+            (b.base_offset(), b.is_control())
+        })
+        .collect();
+    assert_eq!(batches, vec![(0, false), (1, true)]);
+    b.shutdown();
+}
+
+// One async worker: a mirror append parked on an async thread would stall everything here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_stuck_mirror_partition_stalls_neither_another_link_nor_metadata() {
+    let (sdir, ddir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let src = start(sdir.path()).await;
+    let dst = start_with(ddir.path(), &["num.io.threads=2".to_string()]).await;
+    let s = client(&src).await;
+    let d = client(&dst).await;
+    new_topic(&s, "a", 1).await;
+    new_topic(&s, "b", 1).await;
+    let bootstrap = addr(&src);
+    for (link, topic) in [("la", "a"), ("lb", "b")] {
+        create_link_with(&d, link, &[("bootstrap.servers", bootstrap.as_str())]).await;
+        let r = create_mirror(&d, topic, link).await;
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        s.produce_raw(topic, 0, batch(topic, 1), -1).await.unwrap();
+        wait_mirror_end(&d, topic, 1).await;
+    }
+    let a = partition(&dst, "a", 0);
+    let b = partition(&dst, "b", 0);
+    let (release, stuck) = stall(&dst, &a).await;
+    for i in 0..3 {
+        s.produce_raw("a", 0, batch(&format!("a{i}"), 2), -1)
+            .await
+            .unwrap();
+        s.produce_raw("b", 0, batch(&format!("b{i}"), 2), -1)
+            .await
+            .unwrap();
+    }
+    // Link la's append to a-0 waits on a-0's lane; link lb keeps mirroring b.
+    wait_queued(&a, 1).await;
+    let deadline = Instant::now() + GUARD;
+    while b.watch().positions().log_end_offset < 7 {
+        assert!(
+            Instant::now() < deadline,
+            "b stopped mirroring while a-0 was held"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let md = tokio::time::timeout(GUARD, d.refresh_all_metadata())
+        .await
+        .expect("Metadata stalled behind a held mirror partition")
+        .unwrap();
+    assert!(md.topic("a").is_some());
+    assert_eq!(a.watch().positions().log_end_offset, 1);
+    release.send(()).unwrap();
+    tokio::time::timeout(GUARD, stuck)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    wait_mirror_end(&d, "a", 7).await;
+    assert_identical(&s, &d, "a", 1).await;
+    assert_identical(&s, &d, "b", 1).await;
+    dst.shutdown();
+    src.shutdown();
+}
+
+/// `GET /metrics` from the broker's metrics listener: value of each sample by name.
+async fn scrape(b: &RunningBroker) -> std::collections::HashMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(b.metrics_addr.unwrap())
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body.lines()
+        .filter(|l| l.starts_with("strait_log_manager_"))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_manager_metrics_are_scraped() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_with(
+        dir.path(),
+        &[
+            "num.io.threads=3".to_string(),
+            "metrics.http.listener=127.0.0.1:0".to_string(),
+        ],
+    )
+    .await;
+    let producer = client(&b).await;
+    let consumer = client(&b).await;
+    create(&producer, "mx", 1).await;
+    let before = scrape(&b).await;
+    assert_eq!(before["strait_log_manager_io_threads"], 3.0);
+    assert_eq!(before["strait_log_manager_fetch_wakeups_total"], 0.0);
+    assert_eq!(before["strait_log_manager_fetches_waiting"], 0.0);
+    // A long poll parked on mx-0, counted as waiting, then woken by an append.
+    let leader = consumer.find_leader("mx", 0).await.unwrap();
+    let c = consumer.clone();
+    let fetch =
+        tokio::spawn(async move { c.fetch_raw(leader, &long_poll("mx", 0, 0, 60_000)).await });
+    wait_parked(&b, &partition(&b, "mx", 0), 1).await;
+    assert_eq!(scrape(&b).await["strait_log_manager_fetches_waiting"], 1.0);
+    producer
+        .produce_raw("mx", 0, value_batch("wake"), -1)
+        .await
+        .unwrap();
+    tokio::time::timeout(GUARD, fetch)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let after = scrape(&b).await;
+    assert_eq!(after["strait_log_manager_fetch_wakeups_total"], 1.0);
+    assert_eq!(after["strait_log_manager_fetches_waiting"], 0.0);
+    assert!(after["strait_log_manager_fetch_partition_reads_total"] >= 2.0);
+    // The append and the fetch reads ran as jobs, each handed off.
+    for name in [
+        "strait_log_manager_jobs_total",
+        "strait_log_manager_handoffs_total",
+    ] {
+        assert!(
+            after[name] >= before[name] + 2.0,
+            "{name}: {before:?} -> {after:?}"
+        );
+    }
+    assert!(after["strait_log_manager_job_run_time_seconds_total"] > 0.0);
+    assert!(after.contains_key("strait_log_manager_queue_size"));
+    assert!(after.contains_key("strait_log_manager_io_thread_wakeups_total"));
+    assert!(after.contains_key("strait_log_manager_job_queue_time_seconds_total"));
+    b.shutdown();
 }

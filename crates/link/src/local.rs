@@ -1,14 +1,78 @@
 //! The narrow view of the destination broker the link needs ([`LocalCluster`]).
 //!
 //! The link never touches storage or broker internals directly: the broker implements this
-//! trait, and tests can implement it with fakes. Every method is synchronous and quick (a
-//! log append, a metadata update); none may block on the network.
+//! trait, and tests can implement it with fakes. Every method is synchronous; none may
+//! block on the network.
+//!
+//! Partition file I/O (appends, truncations, log-start moves) must not run on the async
+//! runtime's threads, so the link does not call those methods from its tasks: it wraps them
+//! in work for [`LocalCluster::on_partition`], which the broker runs on the partition's
+//! I/O lane (after the partition's earlier writes, on a dedicated thread) while the task
+//! awaits. [`owned_write`] is that, for a mutation owned by the link's
+//! [`MirrorOwner`](crate::cutover::MirrorOwner): the owner's slot is held while the work runs
+//! on the I/O thread, so fencing keeps its meaning (a fence returns only after the write in
+//! flight finished; none starts after it).
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use strait_protocol::ErrorCode;
 
+use crate::shared::LinkShared;
 use crate::state::MirrorState;
+
+/// Work on one partition for [`LocalCluster::on_partition`].
+pub type PartitionWork = Box<dyn FnOnce() + Send + 'static>;
+
+/// Resolves once [`PartitionWork`] ran; `Err` if the broker refused it (shutting down,
+/// unknown partition), in which case it was dropped unrun.
+pub type WorkDone = Pin<Box<dyn Future<Output = Result<(), LocalError>> + Send + 'static>>;
+
+/// Runs `f` on `topic`-`partition` where the broker runs the partition's file I/O
+/// ([`LocalCluster::on_partition`]), and awaits its result.
+pub async fn partition_io<T: Send + 'static>(
+    local: &Arc<dyn LocalCluster>,
+    topic: &str,
+    partition: i32,
+    f: impl FnOnce(&dyn LocalCluster, &str, i32) -> T + Send + 'static,
+) -> Result<T, LocalError> {
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let on = local.clone();
+    let name = topic.to_string();
+    let work: PartitionWork = Box::new(move || {
+        // The caller may have gone (link deleted); the work is done anyway.
+        let _ = tx.send(f(on.as_ref(), &name, partition));
+    });
+    local.on_partition(topic, partition, work).await?;
+    rx.try_recv().map_err(|_| {
+        LocalError::new(
+            ErrorCode::KafkaStorageError,
+            format!("the local write to {topic}-{partition} did not complete"),
+        )
+    })
+}
+
+/// Runs `f` — one local mutation of a mirror partition, owned by the link's
+/// [`MirrorOwner`](crate::cutover::MirrorOwner) — where the broker runs the partition's file
+/// I/O ([`partition_io`]), holding the owner's slot there while it runs. `Ok(None)`: the
+/// partition is fenced for a cutover and `f` did not run.
+pub async fn owned_write<T: Send + 'static>(
+    shared: &Arc<LinkShared>,
+    topic: &str,
+    partition: i32,
+    f: impl FnOnce(&dyn LocalCluster, &str, i32) -> Result<T, LocalError> + Send + 'static,
+) -> Result<Option<T>, LocalError> {
+    let owner_of = shared.clone();
+    partition_io(&shared.local, topic, partition, move |local, t, p| {
+        owner_of
+            .owner
+            .write(local, t, p, || f(local, t, p))
+            .transpose()
+    })
+    .await?
+}
 
 /// A failure reported by the local broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +239,16 @@ pub trait LocalCluster: Send + Sync + 'static {
         reason: Option<(String, String)>,
     ) -> Result<(), LocalError>;
 
+    /// Runs `work` where this broker runs `topic`-`partition`'s file I/O, after the
+    /// partition's earlier writes, and resolves once it ran. The mutating methods below
+    /// (append, truncations, log-start moves) are meant to be called inside such work; the
+    /// default (fakes) runs it at once.
+    fn on_partition(&self, _topic: &str, _partition: i32, work: PartitionWork) -> WorkDone {
+        work();
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Where the partition's log stands, as of its last mutation (cheap; no file I/O).
     fn partition_position(
         &self,
         topic: &str,

@@ -441,13 +441,15 @@ pub async fn create_mirror(
     lock(&shared.positioning).insert(mirror_topic.to_string());
     // A mirror of this name created afresh starts unfenced.
     shared.owner.reset(mirror_topic);
-    let created = shared
-        .local
-        .create_mirror_topic(mirror_topic, partitions, configs, mirror)
-        .and_then(|()| match &starts {
-            Some(starts) => position_new_mirror(shared, mirror_topic, starts),
-            None => Ok(()),
-        });
+    let created = match (
+        shared
+            .local
+            .create_mirror_topic(mirror_topic, partitions, configs, mirror),
+        &starts,
+    ) {
+        (Ok(()), Some(starts)) => position_new_mirror(shared, mirror_topic, starts).await,
+        (created, _) => created,
+    };
     lock(&shared.positioning).remove(mirror_topic);
     created?;
     tracing::info!(link = %shared.name(), mirror = mirror_topic, source = source_topic, partitions, "created mirror topic");
@@ -671,17 +673,19 @@ async fn resolve_start_offsets(
     Ok(Some(out))
 }
 
-/// Moves a just-created mirror's partitions to their resolved start offsets.
-fn position_new_mirror(
+/// Moves a just-created mirror's partitions to their resolved start offsets (on the
+/// partitions' I/O lanes: restarting a log rewrites its files).
+async fn position_new_mirror(
     shared: &Arc<LinkShared>,
     mirror_topic: &str,
     starts: &[(i32, i64)],
 ) -> Result<(), crate::local::LocalError> {
     for &(p, offset) in starts {
         if offset > 0 {
-            shared
-                .local
-                .truncate_fully_and_start_at(mirror_topic, p, offset)?;
+            crate::local::partition_io(&shared.local, mirror_topic, p, move |local, t, p| {
+                local.truncate_fully_and_start_at(t, p, offset)
+            })
+            .await??;
         }
     }
     Ok(())

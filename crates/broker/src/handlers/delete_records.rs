@@ -1,5 +1,8 @@
 //! DeleteRecords (key 21): move a partition's log start offset forward. Offset -1 means the
 //! high watermark; an offset above the high watermark is OFFSET_OUT_OF_RANGE.
+//!
+//! The moves (which delete segment files) run on the partitions' lanes of the log manager,
+//! all of the request in one hand-off, in order with the partitions' appends.
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -17,49 +20,63 @@ pub fn handle(
     ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
+    // Checked here, the deletions queued together below; `Err(i)` is a job's index.
+    let mut jobs = Vec::new();
+    let mut checked: Vec<Vec<Result<Result<i64, ApiError>, usize>>> = Vec::new();
+    for t in &req.topics {
+        let topic = broker.topics.get(&t.name.0);
+        let auth = crate::auth::check_topic(broker, ctx, AclOperation::Delete, &t.name.0);
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let prepared = auth.clone().and_then(|()| {
+                let partition = topic
+                    .as_ref()
+                    .and_then(|t| t.partition(p.partition_index))
+                    .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicOrPartition))?;
+                if let Some(reason) = topic.as_ref().and_then(|t| t.read_only_reason()) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("{reason}; its log start follows the source"),
+                    ));
+                }
+                Ok((partition.lane().clone(), (partition, p.offset)))
+            });
+            partitions.push(match prepared {
+                Ok(job) => {
+                    jobs.push(job);
+                    Err(jobs.len() - 1)
+                }
+                Err(e) => Ok(Err(e)),
+            });
+        }
+        checked.push(partitions);
+    }
+    let mut done: Vec<Option<Result<i64, ApiError>>> = broker
+        .topics
+        .io()
+        .run_on_lanes_blocking(jobs, |(partition, offset)| {
+            delete_before(&partition, offset)
+        })
+        .map(|r| r.into_iter().map(Some).collect())
+        .unwrap_or_default();
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
-            let topic = broker.topics.get(&t.name.0);
-            let auth = crate::auth::check_topic(broker, ctx, AclOperation::Delete, &t.name.0);
+        .zip(checked)
+        .map(|(t, checked)| {
             let partitions = t
                 .partitions
                 .into_iter()
-                .map(|p| {
+                .zip(checked)
+                .map(|(p, outcome)| {
                     let mut r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    if let Err(e) = &auth {
-                        r.error_code = e.error_code();
-                        return r;
-                    }
-                    let outcome = topic
-                        .as_ref()
-                        .and_then(|t| t.partition(p.partition_index))
-                        .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicOrPartition))
-                        .and_then(|partition| {
-                            if let Some(reason) = topic.as_ref().and_then(|t| t.read_only_reason())
-                            {
-                                return Err(ApiError::new(
-                                    ErrorCode::InvalidRequest,
-                                    format!("{reason}; its log start follows the source"),
-                                ));
-                            }
-                            partition.with_log_mut(|log| {
-                                let hw = log.high_watermark();
-                                let target = if p.offset == -1 { hw } else { p.offset };
-                                if target < 0 || target > hw {
-                                    return Err(ApiError::new(
-                                        ErrorCode::OffsetOutOfRange,
-                                        format!("offset {target} is above the high watermark {hw}"),
-                                    ));
-                                }
-                                log.delete_records_before(target).map_err(|e| {
-                                    ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
-                                })
-                            })?
-                        });
+                    let outcome = outcome.unwrap_or_else(|i| {
+                        done.get_mut(i)
+                            .and_then(Option::take)
+                            .unwrap_or_else(|| Err(crate::log_manager::PoolClosed.to_api_error()))
+                    });
                     match outcome {
                         Ok(low_watermark) => r.low_watermark = low_watermark,
                         Err(e) => r.error_code = e.error_code(),
@@ -73,4 +90,21 @@ pub fn handle(
         })
         .collect();
     DeleteRecordsResponse::default().with_topics(topics)
+}
+
+/// Moves the log start of `partition` to `offset` (-1: the high watermark); the new low
+/// watermark. Runs on an I/O thread.
+fn delete_before(partition: &crate::topics::Partition, offset: i64) -> Result<i64, ApiError> {
+    partition.with_log_mut(|log| {
+        let hw = log.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ApiError::new(
+                ErrorCode::OffsetOutOfRange,
+                format!("offset {target} is above the high watermark {hw}"),
+            ));
+        }
+        log.delete_records_before(target)
+            .map_err(|e| ApiError::new(ErrorCode::KafkaStorageError, e.to_string()))
+    })?
 }

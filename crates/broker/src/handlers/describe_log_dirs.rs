@@ -1,4 +1,7 @@
 //! DescribeLogDirs (key 35): the one log directory and each partition's size in it.
+//!
+//! The sizes are read on the partitions' lanes of the log manager, all of the request in
+//! one hand-off: an async worker never waits for a log lock a stuck write may hold.
 
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -27,32 +30,49 @@ pub fn handle(
             .map(|t| (t.topic.0.to_string(), t.partitions))
             .collect()
     });
-    let topics = broker
+    let mut jobs = Vec::new();
+    let mut listed = Vec::new();
+    for topic in broker.topics.list() {
+        let filter = match &wanted {
+            None => None,
+            Some(w) => match w.iter().find(|(n, _)| *n == topic.name) {
+                Some((_, f)) => Some(f.clone()),
+                None => continue,
+            },
+        };
+        let first = jobs.len();
+        for p in topic.partitions().iter() {
+            if filter.as_ref().is_none_or(|f| f.contains(&p.index)) {
+                jobs.push((p.lane().clone(), p.clone()));
+            }
+        }
+        listed.push((topic.name.clone(), first..jobs.len()));
+    }
+    let sizes: Vec<Option<(i32, u64)>> = broker
         .topics
-        .list()
+        .io()
+        .run_on_lanes_blocking(jobs, |p| {
+            p.with_log(|log| (p.index, log.size_in_bytes())).ok()
+        })
+        .unwrap_or_default();
+    let topics = listed
         .into_iter()
-        .filter_map(|topic| {
-            let filter = match &wanted {
-                None => None,
-                Some(w) => Some(w.iter().find(|(n, _)| *n == topic.name)?.1.clone()),
-            };
-            let partitions: Vec<DescribeLogDirsPartition> = topic
-                .partitions()
+        .filter_map(|(name, range)| {
+            let partitions: Vec<DescribeLogDirsPartition> = sizes
+                .get(range)
+                .unwrap_or_default()
                 .iter()
-                .filter(|p| filter.as_ref().is_none_or(|f| f.contains(&p.index)))
-                .filter_map(|p| {
-                    let size = p.with_log(|log| log.size_in_bytes()).ok()?;
-                    Some(
-                        DescribeLogDirsPartition::default()
-                            .with_partition_index(p.index)
-                            .with_partition_size(size as i64)
-                            .with_offset_lag(0),
-                    )
+                .flatten()
+                .map(|&(index, size)| {
+                    DescribeLogDirsPartition::default()
+                        .with_partition_index(index)
+                        .with_partition_size(i64::try_from(size).unwrap_or(i64::MAX))
+                        .with_offset_lag(0)
                 })
                 .collect();
             (!partitions.is_empty()).then(|| {
                 DescribeLogDirsTopic::default()
-                    .with_name(TopicName(str_bytes(topic.name.clone())))
+                    .with_name(TopicName(str_bytes(name)))
                     .with_partitions(partitions)
             })
         })

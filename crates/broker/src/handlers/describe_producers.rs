@@ -10,6 +10,9 @@
 //! so a transaction still open on a mirror can be found before cutover.
 //! `last_timestamp` is the max timestamp of the producer's last batch (-1 when the state
 //! was loaded from a snapshot that predates it, until the producer's next batch).
+//!
+//! The reads run on the partitions' lanes of the log manager, all of the request in one
+//! hand-off: an async worker never waits for a log lock a stuck write may hold.
 
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -28,25 +31,52 @@ pub fn handle(
     ctx: &RequestContext,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
+    // Checked here, the reads queued together below; `Err(i)` is a job's index.
+    type Producers = Result<Vec<strait_storage::ProducerSummary>, ApiError>;
+    let mut jobs = Vec::new();
+    let mut checked: Vec<Vec<Result<Producers, usize>>> = Vec::new();
+    for t in &req.topics {
+        let name = t.name.0.to_string();
+        let denied = crate::auth::check_topic(broker, ctx, AclOperation::Read, &name).err();
+        let topic = broker.topics.get(&name);
+        let mut partitions = Vec::with_capacity(t.partition_indexes.len());
+        for &index in &t.partition_indexes {
+            let prepared = match (&denied, &topic) {
+                (Some(e), _) => Err(e.clone()),
+                (None, None) => Err(unknown(&name, index)),
+                (None, Some(topic)) => topic.partition(index).ok_or_else(|| unknown(&name, index)),
+            };
+            partitions.push(match prepared {
+                Ok(p) => {
+                    jobs.push((p.lane().clone(), p));
+                    Err(jobs.len() - 1)
+                }
+                Err(e) => Ok(Err(e)),
+            });
+        }
+        checked.push(partitions);
+    }
+    let mut read: Vec<Option<Producers>> = broker
+        .topics
+        .io()
+        .run_on_lanes_blocking(jobs, |p| p.with_log(producers_of)?)
+        .map(|r| r.into_iter().map(Some).collect())
+        .unwrap_or_default();
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
-            let name = t.name.0.to_string();
-            let denied = crate::auth::check_topic(broker, ctx, AclOperation::Read, &name).err();
-            let topic = broker.topics.get(&name);
+        .zip(checked)
+        .map(|(t, checked)| {
             let partitions = t
                 .partition_indexes
                 .into_iter()
-                .map(|index| {
-                    let outcome = match (&denied, &topic) {
-                        (Some(e), _) => Err(e.clone()),
-                        (None, None) => Err(unknown(&name, index)),
-                        (None, Some(topic)) => topic
-                            .partition(index)
-                            .ok_or_else(|| unknown(&name, index))
-                            .and_then(|p| p.with_log(producers_of)?),
-                    };
+                .zip(checked)
+                .map(|(index, outcome)| {
+                    let outcome = outcome.unwrap_or_else(|i| {
+                        read.get_mut(i)
+                            .and_then(Option::take)
+                            .unwrap_or_else(|| Err(crate::log_manager::PoolClosed.to_api_error()))
+                    });
                     let mut r = PartitionResponse::default().with_partition_index(index);
                     match outcome {
                         Ok(producers) => {

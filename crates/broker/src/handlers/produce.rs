@@ -14,10 +14,13 @@
 //! ([`crate::produce_checks`]); its errors are translated as Kafka does for produce.
 //!
 //! The append itself runs on the partition's lane of the log manager
-//! ([`crate::log_manager`]): every partition of the request is queued first (in request
-//! order, so one connection's appends to a partition keep their order), then all are
-//! awaited, so partitions of one request are written in parallel and no async worker
-//! ever waits on a `write(2)` or `fsync`.
+//! ([`crate::log_manager`]): every local partition of the request is checked first, then
+//! all their appends go to the I/O threads in one hand-off
+//! ([`crate::log_manager::LogManager::submit_on_lanes`]: one thread wake-up and one reply
+//! wake-up per request, not per partition — that hand-off pair is most of a small
+//! produce's latency), each keeping its place on its partition's lane (so one
+//! connection's appends to a partition keep their order), and the request awaits them
+//! together. No async worker ever waits on a `write(2)` or `fsync`.
 //!
 //! Topic configs applied here: `min.insync.replicas` (acks=all below it gets
 //! NOT_ENOUGH_REPLICAS) and `compression.type` (batches in another codec are re-encoded by
@@ -57,6 +60,10 @@ pub async fn handle(
         + std::time::Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let transactional_id = req.transactional_id.as_ref().map(|t| t.to_string());
     let mut responses: Vec<PendingTopic> = Vec::with_capacity(req.topic_data.len());
+    // The request's local appends, handed to the I/O threads together below.
+    let mut appends: Vec<(std::sync::Arc<crate::log_manager::Lane>, AppendJob)> = Vec::new();
+    // Forwarded topics wait on the source; they go after the local appends are queued.
+    let mut forwards = Vec::new();
     for topic_data in req.topic_data {
         let name = topic_data.name.0.to_string();
         let topic = broker.topics.get(&name);
@@ -84,23 +91,8 @@ pub async fn handle(
         let denied = match (denied, &topic) {
             (None, Some(t)) => match crate::forward_produce::route(broker, t) {
                 Route::Forward { link, source_topic } => {
-                    let partition_responses = crate::forward_produce::forward_topic(
-                        broker,
-                        t,
-                        &link,
-                        &source_topic,
-                        topic_data.partition_data,
-                        acks,
-                        deadline,
-                        transactional_id.as_deref(),
-                        v,
-                    )
-                    .await;
-                    responses.push(PendingTopic::Forwarded(
-                        TopicProduceResponse::default()
-                            .with_name(topic_data.name)
-                            .with_partition_responses(partition_responses),
-                    ));
+                    responses.push(PendingTopic::Forwarded(forwards.len()));
+                    forwards.push((t.clone(), link, source_topic, topic_data));
                     continue;
                 }
                 Route::Refused(e) => Some(e),
@@ -122,7 +114,7 @@ pub async fn handle(
                     ),
                     None,
                 ))),
-                (None, Some(topic)) => match submit_append(
+                (None, Some(topic)) => match prepare_append(
                     broker,
                     topic,
                     pd.index,
@@ -131,7 +123,10 @@ pub async fn handle(
                     settings.as_deref(),
                     transactional_id.as_deref(),
                 ) {
-                    Ok(pending) => Outcome::Pending(pending),
+                    Ok(job) => {
+                        appends.push(job);
+                        Outcome::Pending(appends.len() - 1)
+                    }
                     Err(e) => Outcome::Done(Err(e)),
                 },
             };
@@ -142,11 +137,45 @@ pub async fn handle(
             partitions: partition_responses,
         });
     }
+    let pending = if appends.is_empty() {
+        None
+    } else {
+        Some(broker.topics.io().submit_on_lanes(appends, AppendJob::run))
+    };
+    let mut forwarded = Vec::with_capacity(forwards.len());
+    for (t, link, source_topic, topic_data) in forwards {
+        let partition_responses = crate::forward_produce::forward_topic(
+            broker,
+            &t,
+            &link,
+            &source_topic,
+            topic_data.partition_data,
+            acks,
+            deadline,
+            transactional_id.as_deref(),
+            v,
+        )
+        .await;
+        forwarded.push(Some(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partition_responses),
+        ));
+    }
+    // One wait for every local partition of the request; a slot left empty is an append
+    // the log manager refused (shutting down) or that failed to run.
+    let mut appended: Vec<Option<AppendResult>> = match pending {
+        None => Vec::new(),
+        Some(Ok(rx)) => rx.await.unwrap_or_default(),
+        Some(Err(_)) => Vec::new(),
+    };
     let mut out = Vec::with_capacity(responses.len());
     for pending in responses {
         let (name, partitions) = match pending {
-            PendingTopic::Forwarded(r) => {
-                out.push(r);
+            PendingTopic::Forwarded(i) => {
+                if let Some(r) = forwarded.get_mut(i).and_then(Option::take) {
+                    out.push(r);
+                }
                 continue;
             }
             PendingTopic::Local { name, partitions } => (name, partitions),
@@ -155,9 +184,10 @@ pub async fn handle(
         for (index, outcome) in partitions {
             let result = match outcome {
                 Outcome::Done(r) => r,
-                Outcome::Pending(rx) => rx
-                    .await
-                    .unwrap_or_else(|_| Err((crate::log_manager::PoolClosed.to_api_error(), None))),
+                Outcome::Pending(slot) => appended
+                    .get_mut(slot)
+                    .and_then(Option::take)
+                    .unwrap_or_else(|| Err((crate::log_manager::PoolClosed.to_api_error(), None))),
             };
             let mut pr = PartitionProduceResponse::default().with_index(index);
             match result {
@@ -197,19 +227,63 @@ pub async fn handle(
     Some(ProduceResponse::default().with_responses(out))
 }
 
-/// A topic of the request: forwarded to a link's source (answered), or appended here.
+/// A topic of the request: forwarded to a link's source (its index in the forwards), or
+/// appended here.
 enum PendingTopic {
-    Forwarded(TopicProduceResponse),
+    Forwarded(usize),
     Local {
         name: kafka_protocol::messages::TopicName,
         partitions: Vec<(i32, Outcome)>,
     },
 }
 
-/// One partition: refused before queueing, or queued on its lane.
+/// One partition: refused before queueing, or its slot in the request's appends.
 enum Outcome {
     Done(AppendResult),
-    Pending(tokio::sync::oneshot::Receiver<AppendResult>),
+    Pending(usize),
+}
+
+/// One partition's checked append, run on an I/O thread in its lane's order.
+struct AppendJob {
+    partition: std::sync::Arc<crate::topics::Partition>,
+    topic: std::sync::Arc<crate::topics::Topic>,
+    index: i32,
+    records: bytes::Bytes,
+    epoch: i32,
+    now: i64,
+    guard: strait_storage::VerificationGuard,
+}
+
+impl AppendJob {
+    fn run(self) -> AppendResult {
+        let AppendJob {
+            partition,
+            topic,
+            index,
+            records,
+            epoch,
+            now,
+            guard,
+        } = self;
+        // Checked again under the log lock: a cutover or a restore makes the topic
+        // read-only in one metadata write and then takes every log lock once, so an append
+        // that passed the first check but had not yet locked the log cannot land after it.
+        let info = partition
+            .with_log_mut(|log| match topic.read_only_reason() {
+                Some(reason) => Err(reason),
+                None => Ok(log.append_leader(&records, epoch, now, guard)),
+            })
+            .map_err(|e| (e, None))?
+            .map_err(|reason| (ApiError::new(ErrorCode::InvalidRequest, reason), None))?
+            .map_err(|e| map_append_error(&topic.name, index, e))?;
+        Ok((
+            Appended {
+                base_offset: info.base_offset,
+                log_start_offset: info.log_start_offset,
+            },
+            info.log_append_time_ms,
+        ))
+    }
 }
 
 struct Appended {
@@ -222,8 +296,8 @@ type AppendResult = Result<(Appended, i64), (ApiError, Option<i32>)>;
 /// In-sync replicas of a partition: this single node is the only replica.
 const IN_SYNC_REPLICAS: i32 = 1;
 
-/// Checks a partition's produce and queues its append on the partition's lane.
-fn submit_append(
+/// Checks a partition's produce and prepares its append for the partition's lane.
+fn prepare_append(
     broker: &Broker,
     topic: &std::sync::Arc<crate::topics::Topic>,
     index: i32,
@@ -231,7 +305,7 @@ fn submit_append(
     acks: i16,
     settings: Option<&ProduceSettings>,
     transactional_id: Option<&str>,
-) -> Result<tokio::sync::oneshot::Receiver<AppendResult>, (ApiError, Option<i32>)> {
+) -> Result<(std::sync::Arc<crate::log_manager::Lane>, AppendJob), (ApiError, Option<i32>)> {
     let partition = topic.partition(index).ok_or_else(|| {
         (
             ApiError::new(
@@ -295,32 +369,19 @@ fn submit_append(
     )
     .map_err(|e| (e, None))?;
     let epoch = partition.leader_epoch();
-    // Checked again under the log lock: a cutover or a restore makes the topic read-only
-    // in one metadata write and then takes every log lock once, so an append that passed
-    // the check above but had not yet locked the log cannot land after that point.
-    let topic = topic.clone();
     let lane = partition.lane().clone();
-    broker
-        .topics
-        .io()
-        .submit_ordered(&lane, move || {
-            let info = partition
-                .with_log_mut(|log| match topic.read_only_reason() {
-                    Some(reason) => Err(reason),
-                    None => Ok(log.append_leader(&records, epoch, now, guard)),
-                })
-                .map_err(|e| (e, None))?
-                .map_err(|reason| (ApiError::new(ErrorCode::InvalidRequest, reason), None))?
-                .map_err(|e| map_append_error(&topic.name, index, e))?;
-            Ok((
-                Appended {
-                    base_offset: info.base_offset,
-                    log_start_offset: info.log_start_offset,
-                },
-                info.log_append_time_ms,
-            ))
-        })
-        .map_err(|e| (e.to_api_error(), None))
+    Ok((
+        lane,
+        AppendJob {
+            partition,
+            topic: topic.clone(),
+            index,
+            records,
+            epoch,
+            now,
+            guard,
+        },
+    ))
 }
 
 fn map_append_error(topic: &str, index: i32, e: AppendError) -> (ApiError, Option<i32>) {

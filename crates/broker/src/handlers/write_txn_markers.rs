@@ -17,6 +17,10 @@
 //! offsets; cutover aborts what is still open there. Consumer-offset commits of a
 //! transaction are completed by the coordinator itself, not through this API.
 //! Fetches waiting on a partition that got a marker are woken (the LSO may have moved).
+//!
+//! The markers are written on the partitions' lanes of the log manager, all of the request
+//! in one hand-off ([`crate::log_manager::LogManager::run_on_lanes_blocking`]): each marker
+//! lands after the appends queued on its partition before it, on an I/O thread.
 
 use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
@@ -37,30 +41,72 @@ pub fn handle(
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let denied = crate::auth::check_cluster(broker, ctx, AclOperation::ClusterAction).err();
+    // Checked here; the writes go to the I/O threads together.
+    let mut jobs = Vec::new();
+    let mut slots: Vec<Vec<Vec<Slot>>> = Vec::with_capacity(req.markers.len());
+    for m in &req.markers {
+        let mut topics = Vec::with_capacity(m.topics.len());
+        for t in &m.topics {
+            let name = t.name.0.to_string();
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let checked = match &denied {
+                        Some(e) => Err(e.clone()),
+                        None => prepare_marker(
+                            broker,
+                            &name,
+                            index,
+                            m.producer_id.0,
+                            m.producer_epoch,
+                            m.coordinator_epoch,
+                            m.transaction_result,
+                        ),
+                    };
+                    match checked {
+                        Ok(job) => {
+                            jobs.push(job);
+                            Slot::Queued(jobs.len() - 1)
+                        }
+                        Err(e) => Slot::Done(Err(e)),
+                    }
+                })
+                .collect();
+            topics.push(partitions);
+        }
+        slots.push(topics);
+    }
+    let mut written: Vec<Option<Result<i64, ApiError>>> = broker
+        .topics
+        .io()
+        .run_on_lanes_blocking(jobs, MarkerJob::run)
+        .map(|r| r.into_iter().map(Some).collect())
+        .unwrap_or_default();
     let markers = req
         .markers
         .into_iter()
-        .map(|m| {
+        .zip(slots)
+        .map(|(m, topic_slots)| {
             let topics = m
                 .topics
                 .into_iter()
-                .map(|t| {
+                .zip(topic_slots)
+                .map(|(t, partition_slots)| {
                     let name = t.name.0.to_string();
                     let partitions = t
                         .partition_indexes
                         .into_iter()
-                        .map(|index| {
-                            let outcome = match &denied {
-                                Some(e) => Err(e.clone()),
-                                None => write_marker(
-                                    broker,
-                                    &name,
-                                    index,
-                                    m.producer_id.0,
-                                    m.producer_epoch,
-                                    m.coordinator_epoch,
-                                    m.transaction_result,
-                                ),
+                        .zip(partition_slots)
+                        .map(|(index, slot)| {
+                            let outcome = match slot {
+                                Slot::Done(r) => r,
+                                Slot::Queued(i) => written
+                                    .get_mut(i)
+                                    .and_then(Option::take)
+                                    .unwrap_or_else(|| {
+                                        Err(crate::log_manager::PoolClosed.to_api_error())
+                                    }),
                             };
                             let code = match outcome {
                                 Ok(offset) => {
@@ -91,8 +137,46 @@ pub fn handle(
     WriteTxnMarkersResponse::default().with_markers(markers)
 }
 
-/// Appends one marker; the marker's offset, or the error for this partition.
-fn write_marker(
+/// One partition of the request: answered by the checks, or its index in the marker jobs.
+enum Slot {
+    Done(Result<i64, ApiError>),
+    Queued(usize),
+}
+
+/// A checked marker, written on an I/O thread in its partition's lane order.
+pub(crate) struct MarkerJob {
+    partition: std::sync::Arc<crate::topics::Partition>,
+    topic: String,
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+}
+
+type Lane = std::sync::Arc<crate::log_manager::Lane>;
+
+impl MarkerJob {
+    /// The marker's offset, or the error for this partition.
+    fn run(self) -> Result<i64, ApiError> {
+        let leader_epoch = self.partition.leader_epoch();
+        let index = self.partition.index;
+        self.partition
+            .with_log_mut(|log| {
+                log.append_control_marker(
+                    self.producer_id,
+                    self.producer_epoch,
+                    self.coordinator_epoch,
+                    self.commit,
+                    leader_epoch,
+                    now_ms(),
+                )
+            })?
+            .map_err(|e| marker_error(&self.topic, index, e))
+    }
+}
+
+/// Checks one partition's marker; the job to write it, or the error for this partition.
+fn prepare_marker(
     broker: &Broker,
     topic: &str,
     index: i32,
@@ -100,7 +184,7 @@ fn write_marker(
     producer_epoch: i16,
     coordinator_epoch: i32,
     commit: bool,
-) -> Result<i64, ApiError> {
+) -> Result<(Lane, MarkerJob), ApiError> {
     let unknown = || {
         ApiError::new(
             ErrorCode::UnknownTopicOrPartition,
@@ -115,19 +199,17 @@ fn write_marker(
             format!("{reason}; its transaction markers come from the source"),
         ));
     }
-    let leader_epoch = partition.leader_epoch();
-    partition
-        .with_log_mut(|log| {
-            log.append_control_marker(
-                producer_id,
-                producer_epoch,
-                coordinator_epoch,
-                commit,
-                leader_epoch,
-                now_ms(),
-            )
-        })?
-        .map_err(|e| marker_error(topic, index, e))
+    Ok((
+        partition.lane().clone(),
+        MarkerJob {
+            partition,
+            topic: topic.to_string(),
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+        },
+    ))
 }
 
 fn marker_error(topic: &str, index: i32, e: AppendError) -> ApiError {

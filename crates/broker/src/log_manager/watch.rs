@@ -29,6 +29,8 @@ pub struct Positions {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+    /// Epoch of the last batch in the log (the link's `last_fetched_epoch`).
+    pub latest_epoch: Option<i32>,
     /// The log went offline after an I/O error (Metadata reports it without taking the
     /// log's lock, which a stuck write may hold).
     pub offline: bool,
@@ -43,6 +45,7 @@ impl Positions {
             last_stable_offset: log.last_stable_offset(),
             log_start_offset: log.log_start_offset(),
             log_end_offset: log.log_end_offset(),
+            latest_epoch: log.latest_epoch(),
             offline: log.is_offline(),
             gone: false,
         }
@@ -199,6 +202,7 @@ mod tests {
             last_stable_offset: lso,
             log_start_offset: 0,
             log_end_offset: hw,
+            latest_epoch: None,
             offline: false,
             gone: false,
         }

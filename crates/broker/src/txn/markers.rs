@@ -6,6 +6,9 @@
 //! # Invariants
 //! * Runs without the coordinator lock (the id is PREPARE_*, so nothing else changes it;
 //!   `Inner::completing` keeps a second task from writing the same markers concurrently).
+//! * The markers are written on the I/O threads, each on its partition's lane, so a marker
+//!   lands after every append queued on its partition before it; the caller waits without
+//!   doing file I/O on its own thread.
 //! * Retriable failures (a storage error: the log is offline or an I/O error, or the group
 //!   store cannot be written) leave the id PREPARE_*; the timer drives it again. Writing
 //!   the markers again is harmless (a marker for a producer with no open transaction only
@@ -59,10 +62,13 @@ impl TransactionCoordinator {
     }
 
     /// Writes the markers and completes the groups' offsets. `true` when nothing is left to
-    /// retry.
+    /// retry. The markers go to their partitions' lanes of the log manager in one hand-off
+    /// (each after the appends queued on its partition before it, on an I/O thread), and
+    /// this waits for them all (see [`crate::log_manager::LogManager::run_on_lanes_blocking`]).
     fn write_markers(&self, md: &TxnMetadata) -> bool {
         let commit = md.state == TxnState::PrepareCommit;
         let mut all = true;
+        let mut jobs = Vec::with_capacity(md.partitions.len());
         for (topic, index) in &md.partitions {
             let Some(partition) = self.topics.get(topic).and_then(|t| t.partition(*index)) else {
                 tracing::info!(transactional_id = %md.transactional_id, %topic, partition = index, "no marker for a deleted partition");
@@ -81,17 +87,37 @@ impl TransactionCoordinator {
                 all = false;
                 continue;
             }
-            let epoch = partition.leader_epoch();
-            let result = partition.with_log_mut(|l| {
-                l.append_control_marker(
-                    md.producer_id,
-                    md.producer_epoch,
-                    self.coordinator_epoch,
-                    commit,
-                    epoch,
-                    now_ms(),
-                )
+            jobs.push((partition.lane().clone(), (partition, topic.clone())));
+        }
+        let (producer_id, producer_epoch, coordinator_epoch) =
+            (md.producer_id, md.producer_epoch, self.coordinator_epoch);
+        let written = self
+            .topics
+            .io()
+            .run_on_lanes_blocking(jobs, move |(p, topic)| {
+                let epoch = p.leader_epoch();
+                let result = p.with_log_mut(|l| {
+                    l.append_control_marker(
+                        producer_id,
+                        producer_epoch,
+                        coordinator_epoch,
+                        commit,
+                        epoch,
+                        now_ms(),
+                    )
+                });
+                (topic, p.index, result)
             });
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // Shutting down: the decision is durable (PREPARE_*); the next start
+                // writes the markers.
+                tracing::warn!(transactional_id = %md.transactional_id, error = %e, "cannot write the transaction markers; will retry");
+                return false;
+            }
+        };
+        for (topic, index, result) in written {
             match result {
                 Err(_) => {
                     tracing::info!(transactional_id = %md.transactional_id, %topic, partition = index, "no marker for a deleted partition");

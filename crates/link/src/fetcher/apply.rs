@@ -16,6 +16,7 @@
 //! lookups of OFFSET_OUT_OF_RANGE) never delays their appends.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use strait_client::fetch::FetchedPartition;
 use strait_client::offsets::OffsetSpec;
@@ -113,7 +114,7 @@ fn predict_one(fp: &FetchedPartition, pos: PartitionPosition) -> Option<Partitio
 /// Appends every partition of a pending response. Returns the partitions the fetcher must
 /// back off (each failed on its own; the others were applied regardless).
 pub(super) async fn apply_pending(
-    shared: &LinkShared,
+    shared: &Arc<LinkShared>,
     client: &Client,
     broker: i32,
     p: Pending,
@@ -152,14 +153,13 @@ pub(super) async fn apply_pending(
 /// Applies one partition's fetch result. `Err` carries the reason and a description for
 /// DescribeMirrors.
 async fn apply(
-    shared: &LinkShared,
+    shared: &Arc<LinkShared>,
     client: &Client,
     broker: i32,
     a: &Assignment,
     pos: PartitionPosition,
     fp: &FetchedPartition,
 ) -> Result<(), Failure> {
-    let local = &shared.local;
     let fetch_offset = pos.log_end_offset;
     match fp.error {
         None => {}
@@ -184,10 +184,10 @@ async fn apply(
     }
     if let Some(div) = &fp.diverging_epoch {
         // The source truncated (unclean election): drop what it no longer has.
-        let truncated = owned(shared, a, || {
-            local.truncate_to(&a.mirror_topic, a.partition, div.end_offset)
-        })
-        .map_err(|e| Failure::local(&e))?;
+        let end = div.end_offset;
+        let truncated = owned(shared, a, move |local, t, p| local.truncate_to(t, p, end))
+            .await
+            .map_err(|e| Failure::local(&e))?;
         if truncated.is_some() {
             tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, epoch = div.epoch, end_offset = div.end_offset, "source log diverged; truncated the mirror");
         }
@@ -204,7 +204,7 @@ async fn apply(
         }
     });
     if fp.records.is_empty() {
-        return follow_log_start(shared, a, fp.log_start_offset);
+        return follow_log_start(shared, a, fp.log_start_offset).await;
     }
     // Complete batches only; skip those wholly before the fetch offset.
     let mut start = None;
@@ -247,18 +247,20 @@ async fn apply(
     }
     // One owned write: the restart, the epoch raise and the append all happen or, once the
     // partition is fenced for a cutover, none does.
-    let appended = owned(shared, a, || {
-        crate::faults::injected_append_fault(&a.mirror_topic, a.partition)?;
+    let bytes = fp.records.slice(start..end);
+    let appended = owned(shared, a, move |local, t, p| {
+        crate::faults::injected_append_fault(t, p)?;
         if first_base < fetch_offset {
             // An empty mirror whose source log start lies inside a batch (DeleteRecords on
             // the source): restart the local log at the batch's base, as Kafka's follower does.
-            local.truncate_fully_and_start_at(&a.mirror_topic, a.partition, first_base)?;
+            local.truncate_fully_and_start_at(t, p, first_base)?;
         }
         if max_epoch >= 0 {
-            local.raise_leader_epoch(&a.mirror_topic, a.partition, max_epoch)?;
+            local.raise_leader_epoch(t, p, max_epoch)?;
         }
-        local.append_mirrored(&a.mirror_topic, a.partition, &fp.records[start..end])
+        local.append_mirrored(t, p, &bytes)
     })
+    .await
     .map_err(|e| Failure::local(&e))?;
     let Some(appended) = appended else {
         // Fenced for promote/failover: the response is dropped, the partition is no longer
@@ -275,24 +277,24 @@ async fn apply(
             (now - first_timestamp).max(0)
         };
     });
-    follow_log_start(shared, a, fp.log_start_offset)
+    follow_log_start(shared, a, fp.log_start_offset).await
 }
 
 /// Runs a local mutation of `a`'s partition through the partition's owner
-/// ([`crate::cutover::MirrorOwner`]); `Ok(None)`: fenced for a cutover, nothing done.
-fn owned<T>(
-    shared: &LinkShared,
+/// ([`crate::cutover::MirrorOwner`]) on the partition's I/O thread
+/// ([`crate::local::owned_write`]); `Ok(None)`: fenced for a cutover, nothing done.
+async fn owned<T: Send + 'static>(
+    shared: &Arc<LinkShared>,
     a: &Assignment,
-    f: impl FnOnce() -> Result<T, crate::local::LocalError>,
+    f: impl FnOnce(&dyn crate::local::LocalCluster, &str, i32) -> Result<T, crate::local::LocalError>
+        + Send
+        + 'static,
 ) -> Result<Option<T>, crate::local::LocalError> {
-    shared
-        .owner
-        .write(shared.local.as_ref(), &a.mirror_topic, a.partition, f)
-        .transpose()
+    crate::local::owned_write(shared, &a.mirror_topic, a.partition, f).await
 }
 
-fn follow_log_start(
-    shared: &LinkShared,
+async fn follow_log_start(
+    shared: &Arc<LinkShared>,
     a: &Assignment,
     source_log_start: i64,
 ) -> Result<(), Failure> {
@@ -301,11 +303,10 @@ fn follow_log_start(
         .partition_position(&a.mirror_topic, a.partition)
         .map_err(|e| Failure::local(&e))?;
     if source_log_start > pos.log_start_offset && source_log_start <= pos.log_end_offset {
-        owned(shared, a, || {
-            shared
-                .local
-                .advance_log_start_offset(&a.mirror_topic, a.partition, source_log_start)
+        owned(shared, a, move |local, t, p| {
+            local.advance_log_start_offset(t, p, source_log_start)
         })
+        .await
         .map_err(|e| Failure::local(&e))?;
     }
     Ok(())
@@ -319,7 +320,7 @@ fn follow_log_start(
 /// the mirror's offset as in range yet refuses it) it is a plain failure: the partition
 /// backs off, and repetitions put it in error with OFFSET_OUT_OF_RANGE.
 async fn handle_out_of_range(
-    shared: &LinkShared,
+    shared: &Arc<LinkShared>,
     client: &Client,
     broker: i32,
     a: &Assignment,
@@ -352,11 +353,10 @@ async fn handle_out_of_range(
     };
     let latest = lookup(OffsetSpec::Latest).await?;
     if latest < local_leo {
-        owned(shared, a, || {
-            shared
-                .local
-                .truncate_to(&a.mirror_topic, a.partition, latest)
+        owned(shared, a, move |local, t, p| {
+            local.truncate_to(t, p, latest)
         })
+        .await
         .map_err(|e| Failure::local(&e))?;
         tracing::warn!(mirror = %a.mirror_topic, partition = a.partition, from = local_leo, to = latest, "source log end is behind the mirror; truncated");
         return Err(repositioned(format!(
@@ -365,11 +365,10 @@ async fn handle_out_of_range(
     }
     let earliest = lookup(OffsetSpec::Earliest).await?;
     if earliest > local_leo {
-        let restarted = owned(shared, a, || {
-            shared
-                .local
-                .truncate_fully_and_start_at(&a.mirror_topic, a.partition, earliest)
+        let restarted = owned(shared, a, move |local, t, p| {
+            local.truncate_fully_and_start_at(t, p, earliest)
         })
+        .await
         .map_err(|e| Failure::local(&e))?;
         if restarted.is_none() {
             // Fenced for a cutover: not the fetcher's any more.
