@@ -169,13 +169,13 @@ pub async fn handle_frame(
         }
         ApiKey::DeleteRecords => {
             call(c, frame, |r| async {
-                Some(handlers::delete_records::handle(b, c, r))
+                Some(handlers::delete_records::handle(b, c, r).await)
             })
             .await
         }
         ApiKey::OffsetForLeaderEpoch => {
             call(c, frame, |r| async {
-                Some(handlers::offset_for_leader_epoch::handle(b, c, r))
+                Some(handlers::offset_for_leader_epoch::handle(b, c, r).await)
             })
             .await
         }
@@ -199,13 +199,13 @@ pub async fn handle_frame(
         }
         ApiKey::DescribeProducers => {
             call(c, frame, |r| async {
-                Some(handlers::describe_producers::handle(b, c, r))
+                Some(handlers::describe_producers::handle(b, c, r).await)
             })
             .await
         }
         ApiKey::WriteTxnMarkers => {
             call(c, frame, |r| async {
-                Some(handlers::write_txn_markers::handle(b, c, r))
+                Some(handlers::write_txn_markers::handle(b, c, r).await)
             })
             .await
         }
@@ -247,7 +247,7 @@ pub async fn handle_frame(
         }
         ApiKey::DescribeLogDirs => {
             call(c, frame, |r| async {
-                Some(handlers::describe_log_dirs::handle(b, c, r))
+                Some(handlers::describe_log_dirs::handle(b, c, r).await)
             })
             .await
         }

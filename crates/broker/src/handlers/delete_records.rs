@@ -14,19 +14,17 @@ use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
+use crate::log_manager::{PoolClosed, RequestBatch};
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    // Checked here, the deletions queued together below; `Err(i)` is a job's index.
-    let mut jobs = Vec::new();
-    let mut checked: Vec<Vec<Result<Result<i64, ApiError>, usize>>> = Vec::new();
+    let mut batch = RequestBatch::default();
     for t in &req.topics {
         let topic = broker.topics.get(&t.name.0);
         let auth = crate::auth::check_topic(broker, ctx, AclOperation::Delete, &t.name.0);
-        let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let prepared = auth.clone().and_then(|()| {
                 let partition = topic
@@ -41,43 +39,32 @@ pub fn handle(
                 }
                 Ok((partition.lane().clone(), (partition, p.offset)))
             });
-            partitions.push(match prepared {
-                Ok(job) => {
-                    jobs.push(job);
-                    Err(jobs.len() - 1)
-                }
-                Err(e) => Ok(Err(e)),
-            });
+            batch.push(prepared.map_err(Err));
         }
-        checked.push(partitions);
     }
-    let mut done: Vec<Option<Result<i64, ApiError>>> = broker
-        .topics
-        .io()
-        .run_on_lanes_blocking(jobs, |(partition, offset)| {
-            delete_before(&partition, offset)
-        })
-        .map(|r| r.into_iter().map(Some).collect())
-        .unwrap_or_default();
+    let mut answers = batch
+        .run(
+            broker.topics.io(),
+            |(partition, offset)| delete_before(&partition, offset),
+            || Err(PoolClosed.to_api_error()),
+        )
+        .await
+        .into_iter();
     let topics = req
         .topics
         .into_iter()
-        .zip(checked)
-        .map(|(t, checked)| {
+        .map(|t| {
             let partitions = t
                 .partitions
                 .into_iter()
-                .zip(checked)
-                .map(|(p, outcome)| {
+                .map(|p| {
                     let mut r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let outcome = outcome.unwrap_or_else(|i| {
-                        done.get_mut(i)
-                            .and_then(Option::take)
-                            .unwrap_or_else(|| Err(crate::log_manager::PoolClosed.to_api_error()))
-                    });
-                    match outcome {
+                    match answers
+                        .next()
+                        .unwrap_or_else(|| Err(PoolClosed.to_api_error()))
+                    {
                         Ok(low_watermark) => r.low_watermark = low_watermark,
                         Err(e) => r.error_code = e.error_code(),
                     }

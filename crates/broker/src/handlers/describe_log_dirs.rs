@@ -12,7 +12,7 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: DescribeLogDirsRequest,
@@ -51,9 +51,10 @@ pub fn handle(
     let sizes: Vec<Option<(i32, u64)>> = broker
         .topics
         .io()
-        .run_on_lanes_blocking(jobs, |p| {
+        .run_on_lanes(jobs, |p| {
             p.with_log(|log| (p.index, log.size_in_bytes())).ok()
         })
+        .await
         .unwrap_or_default();
     let topics = listed
         .into_iter()

@@ -25,58 +25,47 @@ use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
+use crate::log_manager::{PoolClosed, RequestBatch};
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
-    // Checked here, the reads queued together below; `Err(i)` is a job's index.
     type Producers = Result<Vec<strait_storage::ProducerSummary>, ApiError>;
-    let mut jobs = Vec::new();
-    let mut checked: Vec<Vec<Result<Producers, usize>>> = Vec::new();
+    let mut batch: RequestBatch<_, Producers> = RequestBatch::default();
     for t in &req.topics {
         let name = t.name.0.to_string();
         let denied = crate::auth::check_topic(broker, ctx, AclOperation::Read, &name).err();
         let topic = broker.topics.get(&name);
-        let mut partitions = Vec::with_capacity(t.partition_indexes.len());
         for &index in &t.partition_indexes {
             let prepared = match (&denied, &topic) {
                 (Some(e), _) => Err(e.clone()),
                 (None, None) => Err(unknown(&name, index)),
                 (None, Some(topic)) => topic.partition(index).ok_or_else(|| unknown(&name, index)),
             };
-            partitions.push(match prepared {
-                Ok(p) => {
-                    jobs.push((p.lane().clone(), p));
-                    Err(jobs.len() - 1)
-                }
-                Err(e) => Ok(Err(e)),
-            });
+            batch.push(prepared.map(|p| (p.lane().clone(), p)).map_err(Err));
         }
-        checked.push(partitions);
     }
-    let mut read: Vec<Option<Producers>> = broker
-        .topics
-        .io()
-        .run_on_lanes_blocking(jobs, |p| p.with_log(producers_of)?)
-        .map(|r| r.into_iter().map(Some).collect())
-        .unwrap_or_default();
+    let mut answers = batch
+        .run(
+            broker.topics.io(),
+            |p| p.with_log(producers_of)?,
+            || Err(PoolClosed.to_api_error()),
+        )
+        .await
+        .into_iter();
     let topics = req
         .topics
         .into_iter()
-        .zip(checked)
-        .map(|(t, checked)| {
+        .map(|t| {
             let partitions = t
                 .partition_indexes
                 .into_iter()
-                .zip(checked)
-                .map(|(index, outcome)| {
-                    let outcome = outcome.unwrap_or_else(|i| {
-                        read.get_mut(i)
-                            .and_then(Option::take)
-                            .unwrap_or_else(|| Err(crate::log_manager::PoolClosed.to_api_error()))
-                    });
+                .map(|index| {
+                    let outcome = answers
+                        .next()
+                        .unwrap_or_else(|| Err(PoolClosed.to_api_error()));
                     let mut r = PartitionResponse::default().with_partition_index(index);
                     match outcome {
                         Ok(producers) => {

@@ -19,7 +19,7 @@
 //! Fetches waiting on a partition that got a marker are woken (the LSO may have moved).
 //!
 //! The markers are written on the partitions' lanes of the log manager, all of the request
-//! in one hand-off ([`crate::log_manager::LogManager::run_on_lanes_blocking`]): each marker
+//! in one hand-off ([`crate::log_manager::RequestBatch`]): each marker
 //! lands after the appends queued on its partition before it, on an I/O thread.
 
 use kafka_protocol::messages::write_txn_markers_response::{
@@ -33,81 +33,58 @@ use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
+use crate::log_manager::{PoolClosed, RequestBatch};
 use crate::topics::now_ms;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let denied = crate::auth::check_cluster(broker, ctx, AclOperation::ClusterAction).err();
-    // Checked here; the writes go to the I/O threads together.
-    let mut jobs = Vec::new();
-    let mut slots: Vec<Vec<Vec<Slot>>> = Vec::with_capacity(req.markers.len());
+    let mut batch = RequestBatch::default();
     for m in &req.markers {
-        let mut topics = Vec::with_capacity(m.topics.len());
         for t in &m.topics {
             let name = t.name.0.to_string();
-            let partitions = t
-                .partition_indexes
-                .iter()
-                .map(|&index| {
-                    let checked = match &denied {
-                        Some(e) => Err(e.clone()),
-                        None => prepare_marker(
-                            broker,
-                            &name,
-                            index,
-                            m.producer_id.0,
-                            m.producer_epoch,
-                            m.coordinator_epoch,
-                            m.transaction_result,
-                        ),
-                    };
-                    match checked {
-                        Ok(job) => {
-                            jobs.push(job);
-                            Slot::Queued(jobs.len() - 1)
-                        }
-                        Err(e) => Slot::Done(Err(e)),
-                    }
-                })
-                .collect();
-            topics.push(partitions);
+            for &index in &t.partition_indexes {
+                let checked = match &denied {
+                    Some(e) => Err(e.clone()),
+                    None => prepare_marker(
+                        broker,
+                        &name,
+                        index,
+                        m.producer_id.0,
+                        m.producer_epoch,
+                        m.coordinator_epoch,
+                        m.transaction_result,
+                    ),
+                };
+                batch.push(checked.map_err(Err));
+            }
         }
-        slots.push(topics);
     }
-    let mut written: Vec<Option<Result<i64, ApiError>>> = broker
-        .topics
-        .io()
-        .run_on_lanes_blocking(jobs, MarkerJob::run)
-        .map(|r| r.into_iter().map(Some).collect())
-        .unwrap_or_default();
+    let mut written = batch
+        .run(broker.topics.io(), MarkerJob::run, || {
+            Err(PoolClosed.to_api_error())
+        })
+        .await
+        .into_iter();
     let markers = req
         .markers
         .into_iter()
-        .zip(slots)
-        .map(|(m, topic_slots)| {
+        .map(|m| {
             let topics = m
                 .topics
                 .into_iter()
-                .zip(topic_slots)
-                .map(|(t, partition_slots)| {
+                .map(|t| {
                     let name = t.name.0.to_string();
                     let partitions = t
                         .partition_indexes
                         .into_iter()
-                        .zip(partition_slots)
-                        .map(|(index, slot)| {
-                            let outcome = match slot {
-                                Slot::Done(r) => r,
-                                Slot::Queued(i) => written
-                                    .get_mut(i)
-                                    .and_then(Option::take)
-                                    .unwrap_or_else(|| {
-                                        Err(crate::log_manager::PoolClosed.to_api_error())
-                                    }),
-                            };
+                        .map(|index| {
+                            let outcome = written
+                                .next()
+                                .unwrap_or_else(|| Err(PoolClosed.to_api_error()));
                             let code = match outcome {
                                 Ok(offset) => {
                                     tracing::info!(topic = %name, partition = index, producer_id = m.producer_id.0, producer_epoch = m.producer_epoch, commit = m.transaction_result, offset, "transaction marker written");
@@ -135,12 +112,6 @@ pub fn handle(
         .collect();
     // Each marker's `with_log_mut` woke the fetches waiting on its partition.
     WriteTxnMarkersResponse::default().with_markers(markers)
-}
-
-/// One partition of the request: answered by the checks, or its index in the marker jobs.
-enum Slot {
-    Done(Result<i64, ApiError>),
-    Queued(usize),
 }
 
 /// A checked marker, written on an I/O thread in its partition's lane order.

@@ -26,7 +26,8 @@
 //!   with lane jobs.
 //! * **One hand-off per request.** A request's jobs on several lanes go to the I/O threads
 //!   together ([`LogManager::submit_on_lanes`]): one thread wake-up and one reply wake-up,
-//!   each job still in its lane's order (see `pool.rs`). Synchronous handlers wait with
+//!   each job still in its lane's order (see `pool.rs`); handlers gather theirs in a
+//!   [`RequestBatch`]. Synchronous callers (the transaction coordinator) wait with
 //!   [`LogManager::run_on_lanes_blocking`], which moves the waiting worker's other tasks to
 //!   another worker first.
 //! * Reads ([`LogManager::run`]) are unordered. An I/O thread never parks on a partition
@@ -42,12 +43,14 @@
 //! * Append notification is per partition ([`watch`]): a mutation wakes only the fetches
 //!   waiting on that partition's moved position.
 
+mod batch;
 mod pool;
 pub mod watch;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+pub use batch::RequestBatch;
 pub use pool::{IoPool, Lane, PoolClosed, PoolStats, LANE_BURST};
 pub use watch::{FetchWaiter, PositionWatch, Positions, WakeOn};
 
@@ -194,8 +197,8 @@ impl LogManager {
         Ok(BatchReceiver(rx))
     }
 
-    /// Blocking form of [`LogManager::run_on_lanes`] for handlers that are synchronous
-    /// (their dispatch does not await them): the async worker waits without doing the I/O,
+    /// Blocking form of [`LogManager::run_on_lanes`] for synchronous callers (the
+    /// transaction coordinator's marker writes): the async worker waits without doing the I/O,
     /// and on a multi-threaded runtime it hands its other tasks to another worker first
     /// ([`tokio::task::block_in_place`]), so a slow disk parks one request, not a worker's
     /// sockets. Outside a runtime (or on a current-thread one, tests) it simply waits.
