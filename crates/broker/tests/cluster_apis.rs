@@ -5,38 +5,18 @@
 //! shapes. Requests are encoded as a client would and handed to `dispatch::handle`; each
 //! test has its own temporary log directory.
 
-use bytes::{Bytes, BytesMut};
+mod support;
+
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use strait_broker::{dispatch, Broker, BrokerConfig};
+use kafka_protocol::protocol::{Request, StrBytes};
+use strait_broker::Broker;
 
 fn open(dir: &std::path::Path) -> Broker {
-    let o = vec![format!("log.dirs={}", dir.display())];
-    Broker::open(BrokerConfig::load(None, &o).unwrap()).unwrap()
-}
-
-fn frame<R: Request>(version: i16, req: &R) -> Bytes {
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("test")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, R::header_version(version)).unwrap();
-    req.encode(&mut buf, version).unwrap();
-    buf.freeze()
+    support::open_broker(dir, &[])
 }
 
 async fn call<R: Request>(broker: &Broker, version: i16, req: R) -> R::Response {
-    let mut out = dispatch::handle(broker, frame(version, &req))
-        .await
-        .unwrap()
-        .expect("a response");
-    let _size = bytes::Buf::get_i32(&mut out);
-    let _header = ResponseHeader::decode(&mut out, R::Response::header_version(version)).unwrap();
-    let resp = R::Response::decode(&mut out, version).unwrap();
-    assert!(out.is_empty(), "trailing bytes in response");
-    resp
+    support::dispatch_call(broker, version, req).await
 }
 
 fn name(s: &str) -> TopicName {

@@ -4,40 +4,16 @@
 //! DescribeConfigs of the registry's broker keys, `broker.rack`, and
 //! `num.recovery.threads.per.data.dir`.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use strait_broker::{dispatch, Broker, BrokerConfig};
+use kafka_protocol::protocol::StrBytes;
+use strait_broker::Broker;
 use strait_records::record::{decode_records, BatchBuilder};
 use strait_records::{BatchIter, Compression};
 
-fn open(dir: &std::path::Path, extra: &[&str]) -> Broker {
-    let mut o = vec![format!("log.dirs={}", dir.display())];
-    o.extend(extra.iter().map(|s| s.to_string()));
-    Broker::open(BrokerConfig::load(None, &o).unwrap()).unwrap()
-}
+mod support;
 
-fn frame<R: Request>(version: i16, req: &R) -> Bytes {
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("test")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, R::header_version(version)).unwrap();
-    req.encode(&mut buf, version).unwrap();
-    buf.freeze()
-}
-
-async fn call<R: Request>(broker: &Broker, version: i16, req: R) -> R::Response {
-    let mut out = dispatch::handle(broker, frame(version, &req))
-        .await
-        .unwrap()
-        .expect("a response");
-    let _ = bytes::Buf::get_i32(&mut out);
-    let _header = ResponseHeader::decode(&mut out, R::Response::header_version(version)).unwrap();
-    R::Response::decode(&mut out, version).unwrap()
-}
+use support::{dispatch_call as call, open_broker as open};
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
