@@ -5,23 +5,25 @@
 //! * The metadata image ([`crate::metadata`]) is the source of truth, persisted by the
 //!   metadata log ([`crate::metadata_log::MetadataLog`], `<log.dirs>/__cluster_metadata-0/`):
 //!   every mutation is committed there as one entry (fsync'd and applied) before it is
-//!   visible to clients, and the image kept here is the one the log applied. Partition
-//!   directories are created after the image names them and removed after it stops naming
-//!   them; start-up finishes removals marked `-delete` and keeps directories the image does
-//!   not name as `-stray` ([`crate::log_dir`]).
-//! * Mutations are serialized by the image mutex; readers never wait on persistence.
+//!   visible to clients. The topic map, partition logs, configs, mirror records and leader
+//!   epochs are derived from the applied image by one code path, the topic publisher
+//!   ([`publish`]), for entries proposed here and elsewhere alike; the methods below only
+//!   validate, compute the next image and commit (which returns once it is published).
+//!   Partition directories are created after the image names them and removed after it
+//!   stops naming them; start-up finishes removals marked `-delete` and keeps directories
+//!   the image does not name as `-stray` ([`crate::log_dir`]).
+//! * Mutations are serialized by the `changes` mutex and computed from the log's image once
+//!   everything applied has been published; readers never wait on persistence.
 //! * A partition's log sits behind its own lock ([`Partition`]); a deleted partition's log
 //!   is taken out (`None`), so requests racing a delete see UNKNOWN_TOPIC_OR_PARTITION.
 //! * Partition file I/O issued by requests runs on the [`crate::log_manager`] threads this
 //!   registry owns ([`TopicManager::io`]); append notification is per partition.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use strait_protocol::ErrorCode;
-use strait_storage::PartitionLog;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -33,6 +35,9 @@ use crate::topic_config::TopicDefaults;
 
 mod cutover;
 mod partition;
+mod publish;
+#[cfg(test)]
+mod publish_tests;
 mod restore;
 pub use cutover::wait_for_cutover;
 pub use partition::Partition;
@@ -138,26 +143,16 @@ pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), 
 
 /// The registry of topics, backed by the metadata image and the log directory.
 pub struct TopicManager {
-    log_dir: PathBuf,
     /// The one owner of the metadata on disk: every change is committed here first.
     meta_log: MetadataLog,
-    /// The metadata log's applied image, as of the last change (replaced by what the log
-    /// applied after each commit); its lock serializes changes.
-    image: Mutex<MetadataImage>,
-    /// Read lock-free on the produce/fetch path; replaced whole (under the image mutex)
-    /// when topics are created or deleted.
-    topics: arc_swap::ArcSwap<HashMap<String, Arc<Topic>>>,
-    defaults: RwLock<TopicDefaults>,
+    /// Serializes this broker's changes (each is computed from the current image).
+    changes: Mutex<()>,
+    /// The topics, as the publisher derived them from the image.
+    reg: Arc<publish::Registry>,
     /// The I/O threads partition file I/O runs on.
     io: crate::log_manager::LogManager,
     /// The producer-id block being handed out, `[next, end)`.
     producer_ids: Mutex<(i64, i64)>,
-    /// Bumped after every mirror-state change; produce requests held during a promotion
-    /// wait on it ([`cutover`]).
-    mirror_changes: tokio::sync::watch::Sender<u64>,
-    /// `num.recovery.threads.per.data.dir`: threads that open logs at start and close
-    /// them at shutdown (Kafka uses the same pool for both).
-    recovery_threads: usize,
 }
 
 /// Producer ids are reserved in blocks so that persisting the reservation is rare.
@@ -189,10 +184,19 @@ pub enum StartupError {
     LogDir(#[from] crate::log_dir::LogDirError),
     #[error("cannot start the log manager's I/O threads: {0}")]
     IoThreads(std::io::Error),
+    #[error("cannot register the topic publisher: {0}")]
+    Publish(ApiError),
 }
 
 fn storage_error(e: strait_storage::StorageError) -> ApiError {
     ApiError::new(ErrorCode::KafkaStorageError, e.to_string())
+}
+
+fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UnknownTopicOrPartition,
+        format!("Topic '{name}' does not exist."),
+    )
 }
 
 impl TopicManager {
@@ -235,48 +239,24 @@ impl TopicManager {
         // replaced by a fresh image (that would orphan every partition).
         let opened = crate::log_dir::open_metadata(log_dir, node_id)?;
         let meta_log = opened.meta_log;
-        let image = meta_log.image();
-        let defaults = TopicDefaults {
-            static_broker: static_defaults.static_broker,
-            dynamic_default: image.dynamic_default_broker_configs.clone(),
-            dynamic_broker: image.dynamic_broker_configs.clone(),
-        };
-        let now = now_ms();
-        let mut opened =
-            crate::recovery::open_logs(log_dir, &image, &defaults, now, recovery_threads)?
-                .into_iter();
-        let mut topics = HashMap::new();
-        for record in &image.topics {
-            let mut partitions = Vec::with_capacity(record.partitions.len());
-            for (i, p) in record.partitions.iter().enumerate() {
-                let log = opened.next().ok_or_else(|| StartupError::Log {
-                    topic: record.name.clone(),
-                    partition: i,
-                    dir: partition_dir(log_dir, &record.name, i as i32),
-                    source: strait_storage::StorageError::Io(std::io::Error::other(
-                        "partition log was not opened",
-                    )),
-                })?;
-                let epoch = p.leader_epoch.max(log.latest_epoch().unwrap_or(0));
-                partitions.push(Arc::new(Partition::new(&record.name, i as i32, log, epoch)));
-            }
-            let topic_id = Uuid::parse_str(&record.topic_id).unwrap_or_else(|_| Uuid::new_v4());
-            topics.insert(
-                record.name.clone(),
-                Arc::new(Topic {
-                    name: record.name.clone(),
-                    topic_id,
-                    partitions: RwLock::new(partitions),
-                    configs: RwLock::new(record.configs.clone()),
-                    produce: arc_swap::ArcSwap::from_pointee(
-                        defaults.produce_settings(&record.configs),
-                    ),
-                    mirror: RwLock::new(record.mirror.clone()),
-                }),
-            );
-        }
+        let image = meta_log.published_image();
+        let reg = Arc::new(publish::Registry::new(
+            log_dir.to_path_buf(),
+            static_defaults,
+            recovery_threads,
+            Arc::new(MetadataImage::empty(&image.cluster_id, image.node_id)),
+        ));
+        // The start-up image goes through the publish path like any entry: from nothing
+        // to what the log holds (replayed entries are not published one by one).
+        let empty = Arc::new(MetadataImage::empty(&image.cluster_id, image.node_id));
+        reg.publish(&crate::metadata_log::MetadataDelta::between(
+            None,
+            empty,
+            Arc::clone(&image),
+        ))?;
         crate::log_dir::tidy_partition_dirs(log_dir, |topic, part| {
-            topics
+            reg.topics
+                .load()
                 .get(topic)
                 .is_some_and(|t| part >= 0 && part < t.partition_count())
         })
@@ -284,23 +264,36 @@ impl TopicManager {
             dir: log_dir.to_path_buf(),
             source,
         })?;
+        meta_log
+            .register_publisher(Box::new(publish::TopicPublisher(Arc::clone(&reg))), image)
+            .map_err(StartupError::Publish)?;
         let io =
             crate::log_manager::LogManager::start(io_threads).map_err(StartupError::IoThreads)?;
         Ok(TopicManager {
-            log_dir: log_dir.to_path_buf(),
             meta_log,
-            image: Mutex::new(image),
-            topics: arc_swap::ArcSwap::from_pointee(topics),
-            defaults: RwLock::new(defaults),
+            changes: Mutex::new(()),
+            reg,
             io,
             producer_ids: Mutex::new((0, 0)),
-            mirror_changes: tokio::sync::watch::channel(0).0,
-            recovery_threads,
         })
     }
 
+    /// Takes the change lock and returns the image to compute the change from, once
+    /// everything applied (entries from other nodes included) is published, so the
+    /// topic map validation reads agrees with it.
+    fn begin_change(&self) -> Result<(MutexGuard<'_, ()>, MetadataImage), ApiError> {
+        let guard = lock(&self.changes);
+        self.meta_log.catch_up()?;
+        Ok((guard, self.meta_log.image()))
+    }
+
+    /// The image as of the last published change.
+    fn published(&self) -> Arc<MetadataImage> {
+        self.reg.image.load_full()
+    }
+
     pub fn cluster_id(&self) -> String {
-        lock(&self.image).cluster_id.clone()
+        self.published().cluster_id.clone()
     }
 
     /// What Kafka's DescribeQuorum reports about the metadata log, from this node (`None`
@@ -310,11 +303,12 @@ impl TopicManager {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.load().get(name).cloned()
+        self.reg.topics.load().get(name).cloned()
     }
 
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics
+        self.reg
+            .topics
             .load()
             .values()
             .find(|t| t.topic_id == id)
@@ -323,7 +317,7 @@ impl TopicManager {
 
     /// All topics, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = self.topics.load().values().cloned().collect();
+        let mut v: Vec<_> = self.reg.topics.load().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -334,7 +328,7 @@ impl TopicManager {
     }
 
     pub fn defaults(&self) -> TopicDefaults {
-        read(&self.defaults).clone()
+        read(&self.reg.defaults).clone()
     }
 
     /// Creates a topic. Validates name, partition count and configs first; persists, then
@@ -383,8 +377,8 @@ impl TopicManager {
                 format!("Creation of internal topic {METADATA_TOPIC} is prohibited."),
             ));
         }
-        let mut image = lock(&self.image);
-        if self.topics.load().contains_key(name) {
+        let (_changes, image) = self.begin_change()?;
+        if self.get(name).is_some() {
             return Err(ApiError::new(
                 ErrorCode::TopicAlreadyExists,
                 format!("Topic '{name}' already exists."),
@@ -397,7 +391,7 @@ impl TopicManager {
                 topic_id,
                 partitions: RwLock::new(Vec::new()),
                 produce: arc_swap::ArcSwap::from_pointee(
-                    read(&self.defaults).produce_settings(&configs),
+                    read(&self.reg.defaults).produce_settings(&configs),
                 ),
                 configs: RwLock::new(configs),
                 mirror: RwLock::new(mirror),
@@ -408,78 +402,30 @@ impl TopicManager {
             name: name.to_string(),
             topic_id: topic_id.to_string(),
             partitions: vec![PartitionRecord { leader_epoch: 0 }; num_partitions as usize],
-            configs: configs.clone(),
-            mirror: mirror.clone(),
+            configs,
+            mirror,
         });
-        *image = self.meta_log.commit(&image, &next)?;
-        let log_config = read(&self.defaults).log_config(&configs);
-        let partitions = (0..num_partitions)
-            .map(|i| self.open_partition(name, i, log_config.clone(), 0))
-            .collect::<Result<Vec<_>, _>>()?;
-        let topic = Arc::new(Topic {
-            name: name.to_string(),
-            topic_id,
-            partitions: RwLock::new(partitions),
-            produce: arc_swap::ArcSwap::from_pointee(
-                read(&self.defaults).produce_settings(&configs),
-            ),
-            configs: RwLock::new(configs),
-            mirror: RwLock::new(mirror),
-        });
-        let mut map = HashMap::clone(&self.topics.load());
-        map.insert(name.to_string(), topic.clone());
-        self.topics.store(Arc::new(map));
-        tracing::info!(topic = name, partitions = num_partitions, "created topic");
-        Ok(topic)
+        self.meta_log.commit(&image, &next)?;
+        // Published before commit returned: the publisher opened the logs.
+        self.get(name)
+            .filter(|t| t.topic_id == topic_id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::KafkaStorageError,
+                    format!("topic '{name}' was committed but this broker did not open it"),
+                )
+            })
     }
 
-    fn open_partition(
-        &self,
-        topic: &str,
-        index: i32,
-        config: strait_storage::LogConfig,
-        epoch: i32,
-    ) -> Result<Arc<Partition>, ApiError> {
-        let dir = partition_dir(&self.log_dir, topic, index);
-        let log = PartitionLog::open(&dir, config, now_ms()).map_err(storage_error)?;
-        Ok(Arc::new(Partition::new(topic, index, log, epoch)))
-    }
-
-    /// Deletes a topic: persist first, then drop and delete its logs.
+    /// Deletes a topic: committed first; the publisher then drops and deletes its logs.
     pub fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
-        let topic = self.topics.load().get(name).cloned().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let (_changes, image) = self.begin_change()?;
+        if self.get(name).is_none() {
+            return Err(unknown_topic(name));
+        }
         let mut next = image.clone();
         next.topics.retain(|t| t.name != name);
-        *image = self.meta_log.commit(&image, &next)?;
-        let mut map = HashMap::clone(&self.topics.load());
-        map.remove(name);
-        self.topics.store(Arc::new(map));
-        for p in topic.partitions() {
-            if let Some(log) = p.take_log() {
-                let dir = log.dir().to_path_buf();
-                drop(log);
-                // Renamed first (and the rename fsynced), so that start-up only ever removes
-                // directories a persisted deletion marked, never ones it merely does not know.
-                match crate::log_dir::rename_away(&dir, crate::log_dir::DELETE_SUFFIX) {
-                    Ok(doomed) => {
-                        if let Err(e) = std::fs::remove_dir_all(&doomed) {
-                            // Marked for deletion: start-up finishes the job.
-                            tracing::warn!(topic = name, partition = p.index, dir = %doomed.display(), error = %e, "could not delete partition directory");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(topic = name, partition = p.index, dir = %dir.display(), error = %e, "could not mark partition directory for deletion; start-up will keep it as stray")
-                    }
-                }
-            }
-        }
-        tracing::info!(topic = name, "deleted topic");
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
@@ -490,13 +436,8 @@ impl TopicManager {
         total: i32,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
-        let topic = self.get(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let (_changes, image) = self.begin_change()?;
+        let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
         let current = topic.partition_count();
         if total <= current {
             return Err(ApiError::new(
@@ -512,17 +453,12 @@ impl TopicManager {
             t.partitions
                 .resize(total as usize, PartitionRecord { leader_epoch: 0 });
         }
-        *image = self.meta_log.commit(&image, &next)?;
-        let log_config = read(&self.defaults).log_config(&topic.configs());
-        let mut new_partitions = Vec::new();
-        for i in current..total {
-            new_partitions.push(self.open_partition(name, i, log_config.clone(), 0)?);
-        }
-        write(&topic.partitions).extend(new_partitions);
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
-    /// Replaces a topic's config overrides (validated), and applies them to its logs.
+    /// Replaces a topic's config overrides (validated); the publisher applies them to its
+    /// logs.
     pub fn set_topic_configs(
         &self,
         name: &str,
@@ -530,82 +466,48 @@ impl TopicManager {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         validate_topic_configs(&configs)?;
-        let mut image = lock(&self.image);
-        let topic = self.get(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let (_changes, image) = self.begin_change()?;
+        if self.get(name).is_none() {
+            return Err(unknown_topic(name));
+        }
         if validate_only {
             return Ok(());
         }
         let mut next = image.clone();
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
-            t.configs = configs.clone();
+            t.configs = configs;
         }
-        *image = self.meta_log.commit(&image, &next)?;
-        *write(&topic.configs) = configs;
-        self.apply_log_config(&topic);
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
     /// Replaces this broker's dynamic configs, or the dynamic cluster-wide defaults when
-    /// `cluster_default` (keys are broker keys, validated by the caller), and applies them
-    /// to every log.
+    /// `cluster_default` (keys are broker keys, validated by the caller); the publisher
+    /// applies them to every log.
     pub fn set_dynamic_broker_configs(
         &self,
         cluster_default: bool,
         configs: BTreeMap<String, String>,
     ) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
+        let (_changes, image) = self.begin_change()?;
         let mut next = image.clone();
         if cluster_default {
-            next.dynamic_default_broker_configs = configs.clone();
+            next.dynamic_default_broker_configs = configs;
         } else {
-            next.dynamic_broker_configs = configs.clone();
+            next.dynamic_broker_configs = configs;
         }
-        *image = self.meta_log.commit(&image, &next)?;
-        {
-            let mut defaults = write(&self.defaults);
-            if cluster_default {
-                defaults.dynamic_default = configs;
-            } else {
-                defaults.dynamic_broker = configs;
-            }
-        }
-        for topic in self.list() {
-            self.apply_log_config(&topic);
-        }
+        self.meta_log.commit(&image, &next)?;
         Ok(())
-    }
-
-    fn apply_log_config(&self, topic: &Topic) {
-        let overrides = topic.configs();
-        let (config, produce) = {
-            let defaults = read(&self.defaults);
-            (
-                defaults.log_config(&overrides),
-                defaults.produce_settings(&overrides),
-            )
-        };
-        topic.produce.store(Arc::new(produce));
-        for p in topic.partitions() {
-            let _ = p.with_log_mut(|log| log.update_config(config.clone()));
-        }
     }
 
     /// Reserves a block of producer ids; returns `[start, end)`. Persisted before use, so
     /// ids are never reused across restarts.
-    fn reserve_producer_ids(
-        &self,
-        image: &mut MetadataImage,
-        at_least: i64,
-    ) -> Result<(i64, i64), ApiError> {
+    fn reserve_producer_ids(&self, at_least: i64) -> Result<(i64, i64), ApiError> {
+        let (_changes, image) = self.begin_change()?;
         let start = image.producer_id_block_end.max(at_least);
         let mut next = image.clone();
         next.producer_id_block_end = start + PRODUCER_ID_BLOCK;
-        *image = self.meta_log.commit(image, &next)?;
+        self.meta_log.commit(&image, &next)?;
         Ok((start, start + PRODUCER_ID_BLOCK))
     }
 
@@ -613,8 +515,7 @@ impl TopicManager {
     pub fn next_producer_id(&self) -> Result<i64, ApiError> {
         let mut range = lock(&self.producer_ids);
         if range.0 >= range.1 {
-            let mut image = lock(&self.image);
-            *range = self.reserve_producer_ids(&mut image, 0)?;
+            *range = self.reserve_producer_ids(0)?;
         }
         let id = range.0;
         range.0 += 1;
@@ -629,24 +530,19 @@ impl TopicManager {
         if range.0 > id {
             return Ok(());
         }
-        let mut image = lock(&self.image);
-        *range = self.reserve_producer_ids(&mut image, id.saturating_add(1))?;
+        *range = self.reserve_producer_ids(id.saturating_add(1))?;
         Ok(())
     }
 
-    /// Updates a mirror record (persisted first).
+    /// Updates a mirror record (committed; the publisher installs it and wakes produce
+    /// requests held on it).
     pub fn update_mirror(
         &self,
         name: &str,
         f: impl FnOnce(&mut MirrorRecord),
     ) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
-        let topic = self.get(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let (_changes, image) = self.begin_change()?;
+        let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
         let mut record = topic.mirror().ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -656,11 +552,9 @@ impl TopicManager {
         f(&mut record);
         let mut next = image.clone();
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
-            t.mirror = Some(record.clone());
+            t.mirror = Some(record);
         }
-        *image = self.meta_log.commit(&image, &next)?;
-        *write(&topic.mirror) = Some(record);
-        self.mirror_changed();
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
@@ -683,13 +577,12 @@ impl TopicManager {
         if partition.leader_epoch() >= at_least {
             return Ok(());
         }
-        self.persist_epochs(name, &[(index, at_least)])?;
-        partition.leader_epoch.fetch_max(at_least, Ordering::AcqRel);
-        Ok(())
+        self.persist_epochs(name, &[(index, at_least)])
     }
 
+    /// Commits `(partition, epoch)` raises; the publisher moves the partitions' epochs.
     fn persist_epochs(&self, name: &str, epochs: &[(i32, i32)]) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
+        let (_changes, image) = self.begin_change()?;
         let mut next = image.clone();
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
             for &(i, e) in epochs {
@@ -701,28 +594,28 @@ impl TopicManager {
                 }
             }
         }
-        *image = self.meta_log.commit(&image, &next)?;
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
     pub fn links(&self) -> Vec<LinkRecord> {
-        lock(&self.image).links.clone()
+        self.published().links.clone()
     }
 
     pub fn put_link(&self, link: LinkRecord) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
+        let (_changes, image) = self.begin_change()?;
         let mut next = image.clone();
         next.links.retain(|l| l.name != link.name);
         next.links.push(link);
-        *image = self.meta_log.commit(&image, &next)?;
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
     pub fn remove_link(&self, name: &str) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
+        let (_changes, image) = self.begin_change()?;
         let mut next = image.clone();
         next.links.retain(|l| l.name != name);
-        *image = self.meta_log.commit(&image, &next)?;
+        self.meta_log.commit(&image, &next)?;
         Ok(())
     }
 
@@ -733,7 +626,7 @@ impl TopicManager {
         Vec<crate::auth::acl::AclRecord>,
         Vec<crate::auth::scram::ScramCredentialRecord>,
     ) {
-        let image = lock(&self.image);
+        let image = self.published();
         (image.acls.clone(), image.scram_credentials.clone())
     }
 
@@ -754,13 +647,16 @@ impl TopicManager {
         ),
         ApiError,
     > {
-        let mut image = lock(&self.image);
+        let (_changes, image) = self.begin_change()?;
         let mut next = image.clone();
         let result = change(&mut next.acls, &mut next.scram_credentials)?;
-        if next.acls != image.acls || next.scram_credentials != image.scram_credentials {
-            *image = self.meta_log.commit(&image, &next)?;
-        }
-        Ok((result, image.acls.clone(), image.scram_credentials.clone()))
+        let applied =
+            if next.acls != image.acls || next.scram_credentials != image.scram_credentials {
+                self.meta_log.commit(&image, &next)?
+            } else {
+                image
+            };
+        Ok((result, applied.acls, applied.scram_credentials))
     }
 
     /// Flushes and closes every log (clean shutdown): each writes its producer snapshot
@@ -780,7 +676,7 @@ impl TopicManager {
                 }
             }
         }
-        crate::recovery::close_logs(logs, self.recovery_threads);
+        crate::recovery::close_logs(logs, self.reg.recovery_threads);
         self.meta_log.close();
     }
 }

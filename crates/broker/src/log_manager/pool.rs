@@ -483,13 +483,17 @@ mod tests {
         // A lane blocked in a job does not hold up another lane.
         let blocked = Arc::new(Lane::default());
         let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
         pool.submit_ordered(
             &blocked,
             Box::new(move || {
+                started_tx.send(()).unwrap();
                 release_rx.recv().unwrap();
             }),
         )
         .unwrap();
+        // Running, not merely queued: the check below is about a lane held by a job.
+        started_rx.recv().unwrap();
         let (tx, rx) = mpsc::channel();
         pool.submit_ordered(&lane, Box::new(move || tx.send(7).unwrap()))
             .unwrap();

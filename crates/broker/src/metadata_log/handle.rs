@@ -7,13 +7,25 @@
 //! they hand a proposal to that runtime and wait on a channel for its outcome. They never
 //! `block_on` the broker's runtime, which with one worker would wait on itself forever.
 //!
+//! Every applied entry is then handed to the registered publishers on the
+//! `metadata-publisher` thread ([`super::publish`]); `commit` waits for that too.
+//!
 //! Invariants:
 //! * A change is acknowledged ([`MetadataLog::commit`] returns `Ok`) only once its entry is
-//!   durable and applied to the quorum's image, and that image equals the `next` the caller
-//!   computed. The entry is checked against a copy of the image before it is proposed, so a
-//!   translation bug is refused before anything is written; a mismatch after commit is
-//!   reported (KAFKA_STORAGE_ERROR and an error log), never papered over.
-//! * The quorum's applied image is the source of truth; the caller's copy is replaced by it.
+//!   durable, applied to the quorum's image and published (so the caller's topic map shows
+//!   it), and that image equals the `next` the caller computed. The entry is checked
+//!   against a copy of the image before it is proposed, so a translation bug is refused
+//!   before anything is written; a mismatch after commit is reported (KAFKA_STORAGE_ERROR
+//!   and an error log), never papered over. A publisher's failure on a committed entry is
+//!   KAFKA_STORAGE_ERROR too (the change is durable; this broker did not fully apply it),
+//!   and a publish slower than `PUBLISH_TIMEOUT` is REQUEST_TIMED_OUT.
+//! * The quorum's applied image is the source of truth; changes are computed from it
+//!   ([`MetadataLog::image`]) once everything applied is published
+//!   ([`MetadataLog::catch_up`]).
+//! * `commit` blocks its caller until the publisher thread has run: a caller must not hold
+//!   a lock a publisher takes (a partition's log lock, for config changes and deletions).
+//! * Opening returns once the entries replayed at start-up are through the publisher
+//!   thread, so [`MetadataLog::published_image`] is the loaded image.
 //! * Start-up waits until this node leads and has applied everything committed, so the
 //!   image read at start contains every change acknowledged before a crash.
 //! * Dropping the handle (or [`MetadataLog::close`]) stops the quorum and flushes its state.
@@ -30,6 +42,7 @@ use strait_quorum::{
 use super::diff::diff;
 use super::image::MetadataLogImage;
 use super::migrate::{self, MigrateError, MigrationOutcome};
+use super::publish::{self, MetadataPublisher, PublishWaitError, Publishing, PublishingImage};
 use super::records::encode;
 use crate::error::ApiError;
 use crate::metadata::MetadataImage;
@@ -41,6 +54,9 @@ pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 
 /// How long start-up waits for the lone voter to lead and catch up on its own log.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a commit waits for its applied entry to be published (opening a new topic's
+/// logs); past it the change is durable but the answer is REQUEST_TIMED_OUT.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the metadata log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +75,17 @@ pub enum MetadataLogError {
 }
 
 struct Running {
-    quorum: Arc<Quorum<MetadataLogImage>>,
+    quorum: Arc<Quorum<PublishingImage>>,
     runtime: tokio::runtime::Handle,
 }
 
 /// The broker's metadata log: a one-voter quorum on its own thread.
 pub struct MetadataLog {
     dir: PathBuf,
-    quorum: Arc<Quorum<MetadataLogImage>>,
+    quorum: Arc<Quorum<PublishingImage>>,
     runtime: tokio::runtime::Handle,
+    /// The publisher thread every applied entry goes through.
+    publishing: Publishing,
     /// Tells the quorum thread to close the quorum and exit; taken by `close`.
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -94,7 +112,11 @@ impl MetadataLog {
         let unbound: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
         let voters = [(id, VoterAddr::from(unbound))].into_iter().collect();
         let config = QuorumConfig::new(id, cluster_id, voters, dir, unbound);
-        let image = MetadataLogImage::new(cluster_id, node_id);
+        let (publishing, image) = publish::start(MetadataLogImage::new(cluster_id, node_id))
+            .map_err(|source| MetadataLogError::Thread {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
         // Link configs in the log carry source credentials: owner only, as the JSON file was.
         private_dir(dir).map_err(|e| quorum_err(QuorumError::Io(e)))?;
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Running, MetadataLogError>>(1);
@@ -118,16 +140,26 @@ impl MetadataLog {
             Ok(r) => r,
             Err(e) => {
                 let _ = thread.join();
+                publishing.stop();
                 return Err(e);
             }
         };
-        Ok(MetadataLog {
+        let log = MetadataLog {
             dir: dir.to_path_buf(),
             quorum: running.quorum,
             runtime: running.runtime,
+            publishing,
             stop: Mutex::new(Some(stop_tx)),
             thread: Mutex::new(Some(thread)),
-        })
+        };
+        // The replayed entries are still queued for the publisher thread: drained here,
+        // so `published_image` is the image just loaded and a publisher registering with
+        // it gets no catch-up that would redo what it built from it.
+        log.catch_up().map_err(|e| MetadataLogError::NotReady {
+            dir: dir.to_path_buf(),
+            message: e.message.unwrap_or_default(),
+        })?;
+        Ok(log)
     }
 
     /// The log's directory.
@@ -137,13 +169,77 @@ impl MetadataLog {
 
     /// A copy of the applied image, in `strait-metadata.json`'s shape.
     pub fn image(&self) -> MetadataImage {
-        self.quorum.read(|i| i.metadata().clone())
+        self.quorum.read(|i| i.image().metadata().clone())
+    }
+
+    /// The image as of the last entry handed to the publishers (what a publisher that
+    /// registers now has to have reflected already, see [`MetadataLog::register_publisher`]).
+    pub fn published_image(&self) -> Arc<MetadataImage> {
+        self.publishing.tracker.published_image()
+    }
+
+    /// Registers `publisher`, which already reflects `seen` (e.g. the start-up image it
+    /// was built from); from here on it gets every applied entry, in log order. Returns
+    /// once it has caught up with the entries applied since `seen`, with the catch-up's
+    /// outcome.
+    pub fn register_publisher(
+        &self,
+        publisher: Box<dyn MetadataPublisher>,
+        seen: Arc<MetadataImage>,
+    ) -> Result<(), ApiError> {
+        self.publishing.register(publisher, seen).map_err(storage)
+    }
+
+    /// Waits until every entry applied so far has been published, so a change computed
+    /// now starts from the state the publishers show (the topic map agrees with the image).
+    pub fn catch_up(&self) -> Result<(), ApiError> {
+        // Every queued event, not just offsets: a snapshot installed at start-up has none.
+        // An earlier entry's publish failure was its committer's to report, not ours.
+        self.publishing
+            .tracker
+            .wait_all_queued(PUBLISH_TIMEOUT)
+            .map_err(|e| self.publish_error(e))
+    }
+
+    fn publish_error(&self, e: PublishWaitError) -> ApiError {
+        match e {
+            PublishWaitError::Timeout(d) => ApiError::new(
+                ErrorCode::RequestTimedOut,
+                format!("metadata change committed but not applied to this broker within {d:?}"),
+            ),
+            PublishWaitError::Failed(m) => storage(format!(
+                "metadata change committed, but applying it to this broker failed: {m}"
+            )),
+            PublishWaitError::Stopped => storage(format!(
+                "metadata log {}: the metadata publisher thread has stopped",
+                self.dir.display()
+            )),
+        }
+    }
+
+    /// Proposes `records` as one entry, bypassing [`MetadataLog::commit`]'s checks — as an
+    /// entry from another node's controller arrives — and waits until it is published.
+    #[cfg(test)]
+    pub(crate) fn propose_records(
+        &self,
+        records: &[super::MetadataRecord],
+    ) -> Result<u64, ApiError> {
+        let entry = encode(records).map_err(|e| storage(e.to_string()))?;
+        let applied = self
+            .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
+            .unwrap_or_else(|| Err(ProposeError::Unavailable("stopped".into())))
+            .map_err(|e| storage(e.to_string()))?;
+        self.publishing
+            .tracker
+            .wait_published(applied.index, PUBLISH_TIMEOUT)
+            .map_err(|e| self.publish_error(e))?;
+        Ok(applied.index)
     }
 
     /// Runs `fut` on the quorum's runtime and waits for its output on a channel.
     fn on_quorum<T: Send + 'static>(
         &self,
-        f: impl FnOnce(Arc<Quorum<MetadataLogImage>>) -> futures_like::BoxFuture<T>,
+        f: impl FnOnce(Arc<Quorum<PublishingImage>>) -> futures_like::BoxFuture<T>,
     ) -> Option<T> {
         let (tx, rx) = mpsc::sync_channel(1);
         let fut = f(Arc::clone(&self.quorum));
@@ -177,7 +273,7 @@ impl MetadataLog {
         prev: &MetadataImage,
         next: &MetadataImage,
     ) -> Result<MetadataImage, ApiError> {
-        let mut check = self.quorum.read(|i| i.clone());
+        let mut check = self.quorum.read(|i| i.image().clone());
         if check.metadata() != prev {
             tracing::error!(dir = %self.dir.display(), "metadata change computed from an image that is not the metadata log's (a change of unknown outcome, or a bug)");
             return Err(storage(format!(
@@ -213,8 +309,8 @@ impl MetadataLog {
                     "the metadata quorum thread has stopped".into(),
                 ))
             });
-        match outcome {
-            Ok(_) => {}
+        let index = match outcome {
+            Ok(applied) => applied.index,
             Err(ProposeError::Timeout(d)) => {
                 tracing::error!(timeout = ?d, "metadata log entry not committed in time; outcome unknown");
                 return Err(ApiError::new(
@@ -226,6 +322,14 @@ impl MetadataLog {
                 tracing::error!(error = %e, "metadata log entry not committed");
                 return Err(storage(format!("metadata log: {e}")));
             }
+        };
+        if let Err(e) = self
+            .publishing
+            .tracker
+            .wait_published(index, PUBLISH_TIMEOUT)
+        {
+            tracing::error!(index, error = %e, "metadata log entry committed but not published");
+            return Err(self.publish_error(e));
         }
         let applied = self.image();
         if &applied != next {
@@ -236,6 +340,14 @@ impl MetadataLog {
             )));
         }
         Ok(applied)
+    }
+
+    /// Asks the quorum to write a snapshot of its image (completes in the background).
+    #[cfg(test)]
+    pub(crate) fn trigger_snapshot(&self) -> Result<(), ApiError> {
+        self.on_quorum(|q| Box::pin(async move { q.trigger_snapshot().await }))
+            .unwrap_or_else(|| Err(QuorumError::Raft("stopped".into())))
+            .map_err(|e| storage(e.to_string()))
     }
 
     /// Stops the quorum (flushing its state) and joins its thread; idempotent. Commits
@@ -251,6 +363,8 @@ impl MetadataLog {
                 tracing::error!("the metadata quorum thread panicked");
             }
         }
+        // After the quorum: every entry it applied is published before the thread ends.
+        self.publishing.stop();
     }
 }
 
@@ -282,7 +396,7 @@ mod futures_like {
 /// The quorum thread: opens the quorum, reports readiness, serves until told to stop.
 fn run(
     config: QuorumConfig,
-    image: MetadataLogImage,
+    image: PublishingImage,
     dir: PathBuf,
     ready: mpsc::SyncSender<Result<Running, MetadataLogError>>,
     stop: tokio::sync::oneshot::Receiver<()>,

@@ -23,10 +23,11 @@
 //! run finds the record applied or proposes again. The image refuses a second
 //! MigrationRecord, so two racing runs cannot apply the image twice.
 
+use std::borrow::Borrow;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use strait_quorum::{ProposeError, Quorum};
+use strait_quorum::{Image, ProposeError, Quorum};
 
 use super::image::MetadataLogImage;
 use super::records::{
@@ -158,9 +159,9 @@ pub fn records_for(image: &MetadataImage) -> Vec<MetadataRecord> {
 }
 
 /// Step 1: makes the log hold `image` (durably), unless it already does.
-pub async fn propose_migration(
+pub async fn propose_migration<I: Image + Borrow<MetadataLogImage>>(
     dir: &Path,
-    quorum: &Quorum<MetadataLogImage>,
+    quorum: &Quorum<I>,
     image: &MetadataImage,
 ) -> Result<MigrationOutcome, MigrateError> {
     let path = dir.join(METADATA_FILE);
@@ -168,7 +169,7 @@ pub async fn propose_migration(
         path: path.clone(),
         message,
     };
-    if quorum.read(MetadataLogImage::migrated) {
+    if quorum.read(|i| i.borrow().migrated()) {
         return Ok(MigrationOutcome::AlreadyInLog);
     }
     let entry = encode(&records_for(image)).map_err(|e| invalid(e.to_string()))?;
@@ -176,13 +177,13 @@ pub async fn propose_migration(
         Ok(applied) => applied.index,
         // Applied after every earlier entry, so `migrated` is now up to date: a migration
         // committed before a crash (and re-applied since) is what refused this one.
-        Err(ProposeError::Rejected { .. }) if quorum.read(MetadataLogImage::migrated) => {
+        Err(ProposeError::Rejected { .. }) if quorum.read(|i| i.borrow().migrated()) => {
             return Ok(MigrationOutcome::AlreadyInLog)
         }
         Err(ProposeError::Rejected { message, .. }) => return Err(invalid(message)),
         Err(e) => return Err(e.into()),
     };
-    let rebuilt = quorum.read(|i| i.metadata().clone());
+    let rebuilt = quorum.read(|i| i.borrow().metadata().clone());
     if &rebuilt != image {
         return Err(invalid(format!(
             "the log committed the migration at index {index} but its image differs from the file; the file is kept"
@@ -203,9 +204,9 @@ pub fn finish_migration(dir: &Path) -> Result<(), MigrateError> {
 }
 
 /// Migrates `dir/strait-metadata.json` into `quorum` by the rule in the module docs.
-pub async fn migrate(
+pub async fn migrate<I: Image + Borrow<MetadataLogImage>>(
     dir: &Path,
-    quorum: &Quorum<MetadataLogImage>,
+    quorum: &Quorum<I>,
 ) -> Result<MigrationOutcome, MigrateError> {
     let Some(image) = read_json_image(dir)? else {
         return Ok(MigrationOutcome::NoFile);

@@ -7,8 +7,13 @@
 //! the image before and after the change. The log lives in `<log.dirs>/__cluster_metadata-0/`.
 //!
 //! Owns the record vocabulary, its encoding, the image's invariants (listed in [`image`]),
-//! the translation of a change into records ([`diff`]), the quorum's thread ([`handle`])
-//! and the migration's crash-safety rule (in [`migrate`]).
+//! the translation of a change into records ([`diff`]), the quorum's thread ([`handle`]),
+//! the publisher thread and its exactly-once, in-order delivery ([`publish`]) and the
+//! migration's crash-safety rule (in [`migrate`]).
+//!
+//! Local state follows the log, not the proposer: every applied entry — proposed here or
+//! by another node — is handed to the registered publishers ([`publish`]) as a
+//! [`publish::MetadataDelta`]; `TopicManager` is the topic publisher (`topics/publish.rs`).
 //!
 //! Invariant: one log entry is one metadata change as `TopicManager` makes it, applied
 //! atomically. Each `TopicManager` mutation (once a `strait-metadata.json` save) commits one
@@ -40,10 +45,12 @@ pub mod diff;
 pub mod handle;
 pub mod image;
 pub mod migrate;
+pub mod publish;
 pub mod records;
 
 pub use handle::{MetadataLog, MetadataLogError, METADATA_LOG_DIR, METADATA_TOPIC};
 pub use image::{MetadataLogImage, SNAPSHOT_VERSION};
+pub use publish::{MetadataDelta, MetadataPublisher, TopicDelta};
 pub use records::{decode, encode, MetadataRecord};
 
 #[cfg(test)]

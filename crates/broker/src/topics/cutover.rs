@@ -21,24 +21,23 @@
 //!   mirrored producer: the producer-id barrier hands out ids above every mirrored one,
 //!   so its (new) producer id has no state in the mirrored data and no aborted marker
 //!   applies to it.
-//! * Every mirror-state change bumps `mirror_changes`, so a produce request held during
+//! * Every mirror-state change bumps `mirror_changes` (the topic publisher does, after
+//!   installing the record, [`super::publish`]), so a produce request held during
 //!   PENDING_STOPPED ([`wait_for_cutover`]) wakes the moment it is decided, without holding
 //!   a tokio worker.
+//! * The epochs and STOPPED become visible through the topic publisher, epochs first, by
+//!   the time [`TopicManager::promote`]'s commit returns — the same path an entry from
+//!   another node takes.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use strait_protocol::ErrorCode;
 
 use super::PRODUCER_ID_BLOCK;
-use super::{lock, now_ms, storage_error, write, Topic, TopicManager};
+use super::{lock, now_ms, storage_error, Topic, TopicManager};
 use crate::error::ApiError;
 
 impl TopicManager {
-    pub(super) fn mirror_changed(&self) {
-        self.mirror_changes.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
     /// Turns a mirror into a normal writable topic in one metadata change: every
     /// partition's leader epoch moves above every epoch in its log (and is recorded in the
     /// epoch cache, so new appends are distinguishable from mirrored ones), every open
@@ -95,10 +94,10 @@ impl TopicManager {
             aborted.push(count);
             epochs.push((p.index, epoch));
         }
-        // Lock order as in next_producer_id: producer ids, then the image (which also
-        // serializes this with every other mirror-record update).
+        // Lock order as in next_producer_id: producer ids, then the change lock (which
+        // also serializes this with every other mirror-record update).
         let mut range = lock(&self.producer_ids);
-        let mut image = lock(&self.image);
+        let (changes, image) = self.begin_change()?;
         let mut record = topic.mirror().ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -125,26 +124,20 @@ impl TopicManager {
                     p.leader_epoch = p.leader_epoch.max(e);
                 }
             }
-            t.mirror = Some(record.clone());
+            t.mirror = Some(record);
         }
         let new_range = (range.0 <= max_producer_id).then(|| {
             let start = next.producer_id_block_end.max(max_producer_id + 1);
             next.producer_id_block_end = start + PRODUCER_ID_BLOCK;
             (start, start + PRODUCER_ID_BLOCK)
         });
-        *image = self.meta_log.commit(&image, &next)?;
-        drop(image);
+        // Returns once published: the epochs, then STOPPED, are in place (and held
+        // produce requests woken).
+        self.meta_log.commit(&image, &next)?;
+        drop(changes);
         if let Some(r) = new_range {
             *range = r;
         }
-        drop(range);
-        for (i, e) in &epochs {
-            if let Some(p) = topic.partition(*i) {
-                p.leader_epoch.fetch_max(*e, Ordering::AcqRel);
-            }
-        }
-        *write(&topic.mirror) = Some(record);
-        self.mirror_changed();
         Ok(aborted)
     }
 }
@@ -159,7 +152,7 @@ pub async fn wait_for_cutover(manager: &TopicManager, topic: &Topic, deadline: I
         return true;
     }
     // Subscribed before the check below, so a change between the two is not missed.
-    let mut changes = manager.mirror_changes.subscribe();
+    let mut changes = manager.reg.mirror_changes.subscribe();
     loop {
         let pending = topic.mirror().is_some_and(|m| m.state == "PENDING_STOPPED");
         if !pending {

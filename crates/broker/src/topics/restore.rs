@@ -15,7 +15,7 @@
 
 use strait_protocol::ErrorCode;
 
-use super::{lock, now_ms, write, TopicManager};
+use super::{now_ms, TopicManager};
 use crate::error::ApiError;
 use crate::metadata::MirrorRecord;
 
@@ -32,7 +32,7 @@ fn unknown(name: &str) -> ApiError {
 impl TopicManager {
     /// Makes `name` a read-only mirror carrying `record` (PAUSED, PENDING_RESTORE, plan).
     pub fn begin_restore(&self, name: &str, record: MirrorRecord) -> Result<(), ApiError> {
-        let mut image = lock(&self.image);
+        let (changes, image) = self.begin_change()?;
         let topic = self.get(name).ok_or_else(|| unknown(name))?;
         if let Some(m) = topic.mirror().filter(|m| m.state != "STOPPED") {
             return Err(ApiError::new(
@@ -49,11 +49,10 @@ impl TopicManager {
             .iter_mut()
             .find(|t| t.name == name)
             .ok_or_else(|| unknown(name))?;
-        t.mirror = Some(record.clone());
-        *image = self.meta_log.commit(&image, &next)?;
-        *write(&topic.mirror) = Some(record);
-        drop(image);
-        self.mirror_changed();
+        t.mirror = Some(record);
+        // Returns once published: the record is installed and held produce requests woken.
+        self.meta_log.commit(&image, &next)?;
+        drop(changes);
         // Barrier: an append holding a log lock when the topic turned read-only is done
         // once we have held each lock.
         for p in topic.partitions() {
