@@ -226,9 +226,19 @@ impl Tracker {
     /// has been handed to the publishers.
     pub(super) fn wait_all_queued(&self, timeout: Duration) -> Result<(), PublishWaitError> {
         let target = self.queued.load(Ordering::Acquire);
+        self.wait_for(timeout, |p| p.handled >= target).map(drop)
+    }
+
+    /// Waits (a condition wait with a deadline, never a poll) until `done` holds; the
+    /// progress then, still locked.
+    fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&Progress) -> bool,
+    ) -> Result<MutexGuard<'_, Progress>, PublishWaitError> {
         let deadline = Instant::now() + timeout;
         let mut p = self.lock();
-        while p.handled < target {
+        while !done(&p) {
             if p.stopped {
                 return Err(PublishWaitError::Stopped);
             }
@@ -242,7 +252,7 @@ impl Tracker {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        Ok(())
+        Ok(p)
     }
 
     fn published(&self, offset: Option<u64>, image: Arc<MetadataImage>, failure: Option<String>) {
@@ -274,22 +284,7 @@ impl Tracker {
         offset: u64,
         timeout: Duration,
     ) -> Result<(), PublishWaitError> {
-        let deadline = Instant::now() + timeout;
-        let mut p = self.lock();
-        while p.published < offset {
-            if p.stopped {
-                return Err(PublishWaitError::Stopped);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(PublishWaitError::Timeout(timeout));
-            }
-            p = self
-                .changed
-                .wait_timeout(p, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let p = self.wait_for(timeout, |p| p.published >= offset)?;
         match p.failures.iter().find(|(o, _)| *o == offset) {
             Some((_, f)) => Err(PublishWaitError::Failed(f.clone())),
             None => Ok(()),
