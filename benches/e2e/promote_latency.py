@@ -203,9 +203,9 @@ def main() -> int:
     result["source_metadata_rtt_ms"] = round(w.rtt_ms(lambda c: kw.metadata_request_v1([topic], c), args.rtt_samples), 3)
     result["source_list_offsets_rtt_ms"] = round(
         w.rtt_ms(lambda c: kw.list_offsets_request_v1(topic, 0, -1, c), args.rtt_samples), 3)
-    # The metadata commit a promote ends with is a file write + fsync + rename + directory
-    # fsync (Strait's strait-metadata.json); the same on a small file in the destination's
-    # data dir is the disk's share of it.
+    # The metadata commit a promote ends with is an fsync'd append to the metadata log
+    # (`__cluster_metadata-0/`); a small file write + fsync in the destination's data dir is
+    # the disk's share of it.
     syncs = []
     for i in range(20):
         path = os.path.join(dst.data, f"fsync-probe-{i}.tmp")
