@@ -148,16 +148,15 @@ impl LocalCluster for BrokerLocal {
             })
             .collect();
         let record = MirrorRecord {
-            link_name: mirror.link_name,
-            source_topic: mirror.source_topic,
             source_topic_id: mirror.source_topic_id,
-            state: mirror.state.name().to_string(),
             reason: mirror.reason,
             reason_message: mirror.reason_message,
-            state_time_ms: mirror.state_time_ms,
-            final_offsets: None,
-            aborted_transactions: None,
-            restore_plan: None,
+            ..MirrorRecord::new(
+                &mirror.link_name,
+                &mirror.source_topic,
+                mirror.state.name(),
+                mirror.state_time_ms,
+            )
         };
         self.topics
             .create_mirror_topic(topic, partitions, configs, record)

@@ -51,6 +51,25 @@ pub struct MirrorRecord {
     pub restore_plan: Option<Vec<RestorePlanEntry>>,
 }
 
+impl MirrorRecord {
+    /// A mirror of `source_topic` over `link_name`, in `state` since `state_time_ms`: no
+    /// source topic id or reason yet, no cutover offsets, no restore in progress.
+    pub fn new(link_name: &str, source_topic: &str, state: &str, state_time_ms: i64) -> Self {
+        MirrorRecord {
+            link_name: link_name.to_string(),
+            source_topic: source_topic.to_string(),
+            source_topic_id: None,
+            state: state.to_string(),
+            reason: None,
+            reason_message: None,
+            state_time_ms,
+            final_offsets: None,
+            aborted_transactions: None,
+            restore_plan: None,
+        }
+    }
+}
+
 /// One partition of a persisted truncate-and-restore plan.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RestorePlanEntry {

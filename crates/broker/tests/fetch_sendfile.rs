@@ -10,6 +10,8 @@
 
 mod support;
 
+use support::begin_transaction;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -26,8 +27,8 @@ use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, DeleteRecordsRequest, InitProducerIdRequest, ProduceRequest,
-    ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+    DeleteRecordsRequest, ProduceRequest, ProducerId, TopicName, TransactionalId,
+    WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use strait_broker::{BrokerConfig, RunningBroker};
@@ -345,39 +346,6 @@ async fn plaintext_and_tls_fetches_are_the_segment_bytes_at_every_max_bytes_edge
         }
     }
     s.broker.shutdown();
-}
-
-/// InitProducerId + AddPartitionsToTxn for `topic`-0: the (producer id, epoch).
-async fn begin_transaction(c: &Client, tid: &str, topic: &str) -> (i64, i16) {
-    let tid = TransactionalId(StrBytes::from_string(tid.into()));
-    let conn = c.any_broker().await.unwrap();
-    let init = InitProducerIdRequest::default()
-        .with_transactional_id(Some(tid.clone()))
-        .with_transaction_timeout_ms(60_000)
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let resp = loop {
-        let resp = conn.send(&init, 4).await.unwrap();
-        // The coordinator may still be loading just after start-up (retriable).
-        if resp.error_code == 0 || tokio::time::Instant::now() > deadline {
-            break resp;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(resp.error_code, 0, "InitProducerId");
-    let (pid, epoch) = (resp.producer_id.0, resp.producer_epoch);
-    let add = AddPartitionsToTxnRequest::default()
-        .with_v3_and_below_transactional_id(tid)
-        .with_v3_and_below_producer_id(ProducerId(pid))
-        .with_v3_and_below_producer_epoch(epoch)
-        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-            .with_name(name(topic))
-            .with_partitions(vec![0])]);
-    let resp = conn.send(&add, 3).await.unwrap();
-    let code = resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
-    assert_eq!(code, 0, "AddPartitionsToTxn");
-    (pid, epoch)
 }
 
 fn txn_batch(pid: i64, epoch: i16, seq: i32, i: usize) -> Bytes {

@@ -23,18 +23,7 @@ fn open(dir: &Path) -> TopicManager {
 }
 
 fn mirror(state: &str) -> MirrorRecord {
-    MirrorRecord {
-        link_name: "dr".into(),
-        source_topic: "orders".into(),
-        source_topic_id: None,
-        state: state.into(),
-        reason: None,
-        reason_message: None,
-        state_time_ms: 1_700_000_000_000,
-        final_offsets: None,
-        aborted_transactions: None,
-        restore_plan: None,
-    }
+    MirrorRecord::new("dr", "orders", state, 1_700_000_000_000)
 }
 
 fn link(name: &str, bootstrap: &str) -> LinkRecord {

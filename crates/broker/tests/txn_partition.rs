@@ -10,7 +10,6 @@
 mod support;
 
 use bytes::Bytes;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_producers_response::PartitionResponse;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -19,8 +18,8 @@ use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, DescribeProducersRequest, InitProducerIdRequest, ProduceRequest,
-    ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+    DescribeProducersRequest, ProduceRequest, ProducerId, TopicName, TransactionalId,
+    WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use strait_client::admin::NewTopic;
@@ -151,39 +150,6 @@ async fn read_committed(c: &Client, topic: &str) -> (i64, i64, Vec<(i64, i64)>) 
             .map(|a| (a.producer_id, a.first_offset))
             .collect(),
     )
-}
-
-/// InitProducerId + AddPartitionsToTxn for `topic`-0: the (producer id, epoch).
-async fn begin_transaction(c: &Client, transactional_id: &str, topic: &str) -> (i64, i16) {
-    let tid = TransactionalId(StrBytes::from_string(transactional_id.into()));
-    let conn = c.any_broker().await.unwrap();
-    let init = InitProducerIdRequest::default()
-        .with_transactional_id(Some(tid.clone()))
-        .with_transaction_timeout_ms(60_000)
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
-    let mut resp = conn.send(&init, 4).await.unwrap();
-    // The coordinator may still be loading just after start-up (retriable).
-    for _ in 0..100 {
-        if resp.error_code == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        resp = conn.send(&init, 4).await.unwrap();
-    }
-    assert_eq!(resp.error_code, 0, "InitProducerId");
-    let (pid, epoch) = (resp.producer_id.0, resp.producer_epoch);
-    let add = AddPartitionsToTxnRequest::default()
-        .with_v3_and_below_transactional_id(tid)
-        .with_v3_and_below_producer_id(ProducerId(pid))
-        .with_v3_and_below_producer_epoch(epoch)
-        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-            .with_name(name(topic))
-            .with_partitions(vec![0])]);
-    let resp = conn.send(&add, 3).await.unwrap();
-    let code = resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
-    assert_eq!(code, 0, "AddPartitionsToTxn");
-    (pid, epoch)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

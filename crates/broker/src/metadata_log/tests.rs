@@ -51,18 +51,7 @@ pub(super) fn link(name: &str, id: &str) -> LinkRecord {
 }
 
 pub(super) fn mirror(state: &str) -> MirrorRecord {
-    MirrorRecord {
-        link_name: "dr".into(),
-        source_topic: "orders".into(),
-        source_topic_id: None,
-        state: state.into(),
-        reason: None,
-        reason_message: None,
-        state_time_ms: 1_700_000_000_000,
-        final_offsets: None,
-        aborted_transactions: None,
-        restore_plan: None,
-    }
+    MirrorRecord::new("dr", "orders", state, 1_700_000_000_000)
 }
 
 /// The entry `create_topic` would write.

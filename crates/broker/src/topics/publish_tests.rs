@@ -45,18 +45,7 @@ fn topic_config(k: &str, v: &str) -> MetadataRecord {
 }
 
 fn mirror(state: &str) -> MirrorRecord {
-    MirrorRecord {
-        link_name: "dr".into(),
-        source_topic: "remote".into(),
-        source_topic_id: None,
-        state: state.into(),
-        reason: None,
-        reason_message: None,
-        state_time_ms: 1_700_000_000_000,
-        final_offsets: None,
-        aborted_transactions: None,
-        restore_plan: None,
-    }
+    MirrorRecord::new("dr", "remote", state, 1_700_000_000_000)
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Helpers shared by the in-process broker and link tests: brokers on port 0 in their own
 //! directories, a client, the private admin API, a deadline-bounded wait, topics, batches
-//! and raw logs; link and mirror helpers are in [`links`], SASL/ACL set-ups in [`sasl`],
+//! and raw logs; link and mirror helpers are in [`links`], SASL/ACL set-ups in [`sasl`], a transaction's first steps in [`txn`],
 //! socket-less requests through `dispatch::handle` in [`dispatch`].
 //! One copy of each helper: a test file keeps only what is its own.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses every helper
@@ -8,6 +8,7 @@
 mod dispatch;
 mod links;
 mod sasl;
+mod txn;
 // Each test binary uses a different part of these; an unused re-export is no fault of it.
 #[allow(unused_imports)]
 pub use dispatch::*;
@@ -15,6 +16,8 @@ pub use dispatch::*;
 pub use links::*;
 #[allow(unused_imports)]
 pub use sasl::*;
+#[allow(unused_imports)]
+pub use txn::*;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

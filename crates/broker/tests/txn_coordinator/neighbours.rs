@@ -34,18 +34,8 @@ async fn add_offsets_to_txn_joins_the_group() {
 async fn a_read_only_mirror_cannot_join_a_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let (b, _c, conn) = setup(dir.path(), &[]).await;
-    let mirror = strait_broker::metadata::MirrorRecord {
-        link_name: "no-such-link".into(),
-        source_topic: "src".into(),
-        source_topic_id: None,
-        state: "PAUSED".into(),
-        reason: None,
-        reason_message: None,
-        state_time_ms: now_ms(),
-        final_offsets: None,
-        aborted_transactions: None,
-        restore_plan: None,
-    };
+    let mirror =
+        strait_broker::metadata::MirrorRecord::new("no-such-link", "src", "PAUSED", now_ms());
     b.broker
         .topics
         .create_mirror_topic("mirror-t", 1, Default::default(), mirror)
