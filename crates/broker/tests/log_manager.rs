@@ -23,6 +23,18 @@ use support::*;
 /// Guards awaits that must finish (a hang fails the test instead of blocking CI).
 const GUARD: Duration = Duration::from_secs(60);
 
+/// What a spawned fallible task (a `JoinHandle`, or the receiver of an I/O job's result)
+/// returned, within [`GUARD`]: a task that never finishes fails the test instead of hanging it.
+async fn finished<T, E: std::fmt::Debug, J: std::fmt::Debug>(
+    task: impl std::future::Future<Output = Result<Result<T, E>, J>>,
+) -> T {
+    tokio::time::timeout(GUARD, task)
+        .await
+        .expect("the task did not finish in time")
+        .expect("the task was dropped or panicked")
+        .unwrap()
+}
+
 async fn create(c: &Client, topic: &str, partitions: i32) {
     let r = c
         .create_topics(&[NewTopic::new(topic, partitions, 1)], 10_000, false)
@@ -102,11 +114,7 @@ async fn long_poll_is_woken_only_by_its_own_partition() {
             .await
             .unwrap();
     }
-    let r = tokio::time::timeout(GUARD, fetch)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let r = finished(fetch).await;
     let part = &r.partitions[0];
     assert!(part.error.is_none(), "{:?}", part.error);
     assert!(part.records.is_empty());
@@ -128,11 +136,7 @@ async fn long_poll_is_woken_only_by_its_own_partition() {
         .produce_raw("t", 0, value_batch("wake-a"), -1)
         .await
         .unwrap();
-    let r = tokio::time::timeout(GUARD, fetch)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let r = finished(fetch).await;
     let part = &r.partitions[0];
     assert!(part.error.is_none(), "{:?}", part.error);
     assert_eq!(values(&part.records), vec!["wake-a".to_string()]);
@@ -167,11 +171,7 @@ async fn a_wake_rereads_only_the_partitions_that_moved() {
         .produce_raw("many", 17, value_batch("only-17"), -1)
         .await
         .unwrap();
-    let r = tokio::time::timeout(GUARD, fetch)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let r = finished(fetch).await;
     let with_data: Vec<_> = r
         .partitions
         .iter()
@@ -341,23 +341,11 @@ async fn a_stuck_io_job_on_one_partition_stalls_neither_others_nor_metadata() {
     assert!(p0.lane().queued() >= 4, "{}", p0.lane().queued());
 
     release.send(()).unwrap();
-    tokio::time::timeout(GUARD, stuck)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let r = tokio::time::timeout(GUARD, held)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished(stuck).await;
+    let r = finished(held).await;
     assert_eq!(r.base_offset, 0);
     for read in reads {
-        let r = tokio::time::timeout(GUARD, read)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let r = finished(read).await;
         assert!(r.partitions[0].error.is_none());
     }
     b.shutdown();
@@ -536,11 +524,7 @@ async fn one_request_is_one_handoff_that_keeps_each_lanes_order() {
         "answered before partition 2 was written"
     );
     release.send(()).unwrap();
-    tokio::time::timeout(GUARD, stuck)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished(stuck).await;
     let answered = tokio::time::timeout(GUARD, request).await.unwrap().unwrap();
     assert_eq!(answered, vec![(0, 0), (0, 0), (0, 0), (0, 0)]);
     for (i, p) in parts.iter().enumerate() {
@@ -581,22 +565,10 @@ async fn a_marker_lands_after_the_appends_queued_before_it() {
     // The marker waits on the lane too (not on the log lock from an async worker).
     wait_queued(&p, 2).await;
     release.send(()).unwrap();
-    tokio::time::timeout(GUARD, stuck)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let appended = tokio::time::timeout(GUARD, append)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished(stuck).await;
+    let appended = finished(append).await;
     assert_eq!(appended.base_offset, 0);
-    let r = tokio::time::timeout(GUARD, marker)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let r = finished(marker).await;
     assert_eq!(r.markers[0].topics[0].partitions[0].error_code, 0);
     let log = raw_log(&c, "mk", 0).await;
     let batches: Vec<(i64, bool)> = strait_records::BatchIter::new(&log)
@@ -655,11 +627,7 @@ async fn a_stuck_mirror_partition_stalls_neither_another_link_nor_metadata() {
     assert!(md.topic("a").is_some());
     assert_eq!(a.watch().positions().log_end_offset, 1);
     release.send(()).unwrap();
-    tokio::time::timeout(GUARD, stuck)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished(stuck).await;
     wait_mirror_end(&d, "a", 7).await;
     assert_identical(&s, &d, "a", 1).await;
     assert_identical(&s, &d, "b", 1).await;
@@ -717,11 +685,7 @@ async fn log_manager_metrics_are_scraped() {
         .produce_raw("mx", 0, value_batch("wake"), -1)
         .await
         .unwrap();
-    tokio::time::timeout(GUARD, fetch)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished(fetch).await;
     let after = scrape(&b).await;
     assert_eq!(after["strait_log_manager_fetch_wakeups_total"], 1.0);
     assert_eq!(after["strait_log_manager_fetches_waiting"], 0.0);
