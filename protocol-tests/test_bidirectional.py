@@ -18,22 +18,9 @@ import json
 import ck
 import link_wire
 from conftest import scaled, wait_until
-from test_link import assert_identical, cli, describe, mock_cluster, write  # noqa: F401 (fixture)
+from test_link import assert_identical, cli, describe, mock_cluster, run, write  # noqa: F401 (fixture)
 
 ALL = '{"topicFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}'
-
-
-def run(*args: str, check: bool = True):
-    """One CLI call, echoed like a terminal session."""
-    p = cli(*args, check=check)
-    print(f"\n$ {' '.join(args)}")
-    if p.stdout:
-        print(p.stdout, end="")
-    if p.stderr:
-        print(p.stderr, end="")
-    if p.returncode:
-        print(f"(exit {p.returncode})")
-    return p
 
 
 def create_bidi(tmp_path, name: str, on: str, peer: str, prefix: str | None) -> None:

@@ -9,20 +9,7 @@ from __future__ import annotations
 
 import ck
 from conftest import scaled, wait_until
-from test_link import assert_identical, caught_up, cli, describe, group_consume, group_offset, write
-
-
-def run(*args: str, check: bool = True):
-    """One CLI call, echoed like a terminal session."""
-    p = cli(*args, check=check)
-    print(f"\n$ {' '.join(args)}")
-    if p.stdout:
-        print(p.stdout, end="")
-    if p.stderr:
-        print(p.stderr, end="")
-    if p.returncode:
-        print(f"(exit {p.returncode})")
-    return p
+from test_link import assert_identical, caught_up, cli, describe, group_consume, group_offset, run, write
 
 
 def link(tmp_path, name: str, on: str, to: str) -> None:

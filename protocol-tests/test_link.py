@@ -32,6 +32,19 @@ def cli(name: str, *args: str, check: bool = True) -> subprocess.CompletedProces
     return p
 
 
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """One CLI call, echoed like a terminal session (for the tests that print a transcript)."""
+    p = cli(*args, check=check)
+    print(f"\n$ {' '.join(args)}")
+    if p.stdout:
+        print(p.stdout, end="")
+    if p.stderr:
+        print(p.stderr, end="")
+    if p.returncode:
+        print(f"(exit {p.returncode})")
+    return p
+
+
 def describe(dest: str, topic: str) -> dict:
     out = json.loads(cli("mirrors", "--describe", "--topics", topic, "--bootstrap-server", dest, "--output", "json").stdout)
     mirrors = out["mirrors"] if isinstance(out, dict) else out
