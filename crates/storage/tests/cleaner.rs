@@ -5,16 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use proptest::prelude::*;
-use strait_records::{decode_records, BatchBuilder, BatchIter, Compression};
+use strait_records::{decode_records, BatchBuilder, Compression};
 use strait_storage::{
     AppendError, CleanCommit, CleanerContext, CleanerError, CleanupPolicy, LogConfig, OffsetMap,
     PartitionLog, Throttler,
 };
+use support::for_each_batch;
 
 const NOW: i64 = 1_700_000_000_000;
 /// Appends here are not transactional: no coordinator verification.
@@ -52,28 +56,19 @@ fn kv(records: &[(&str, Option<&str>)], ts: i64) -> Vec<u8> {
 /// Every record in the log: (offset, key, value, timestamp).
 fn all_records(log: &PartitionLog) -> Vec<Rec> {
     let mut out = Vec::new();
-    let mut next = log.log_start_offset();
-    while next < log.log_end_offset() {
-        let r = log.read(next, 1 << 20, i64::MAX, true).unwrap();
-        if r.records.is_empty() {
-            break;
-        }
-        for b in BatchIter::new(&r.records) {
-            let b = b.unwrap();
-            b.validate_crc().unwrap();
-            for rec in decode_records(&b).unwrap() {
-                if rec.offset(&b) >= next {
-                    out.push((
-                        rec.offset(&b),
-                        rec.key.as_ref().map(|k| k.to_vec()),
-                        rec.value.as_ref().map(|v| v.to_vec()),
-                        rec.timestamp(&b),
-                    ));
-                }
+    let start = log.log_start_offset();
+    for_each_batch(log, start, |b| {
+        for rec in decode_records(b).unwrap() {
+            if rec.offset(b) >= start {
+                out.push((
+                    rec.offset(b),
+                    rec.key.as_ref().map(|k| k.to_vec()),
+                    rec.value.as_ref().map(|v| v.to_vec()),
+                    rec.timestamp(b),
+                ));
             }
-            next = b.last_offset() + 1;
         }
-    }
+    });
     out
 }
 
@@ -83,25 +78,16 @@ type BatchSummary = (i64, i64, i32, i64, Option<i64>, Vec<u8>);
 /// Every batch in the log.
 fn all_batches(log: &PartitionLog) -> Vec<BatchSummary> {
     let mut out = Vec::new();
-    let mut next = log.log_start_offset();
-    while next < log.log_end_offset() {
-        let r = log.read(next, 1 << 20, i64::MAX, true).unwrap();
-        if r.records.is_empty() {
-            break;
-        }
-        for b in BatchIter::new(&r.records) {
-            let b = b.unwrap();
-            out.push((
-                b.base_offset(),
-                b.last_offset(),
-                b.records_count(),
-                b.producer_id(),
-                b.delete_horizon_ms(),
-                b.as_bytes().to_vec(),
-            ));
-            next = b.last_offset() + 1;
-        }
-    }
+    for_each_batch(log, log.log_start_offset(), |b| {
+        out.push((
+            b.base_offset(),
+            b.last_offset(),
+            b.records_count(),
+            b.producer_id(),
+            b.delete_horizon_ms(),
+            b.as_bytes().to_vec(),
+        ))
+    });
     out
 }
 

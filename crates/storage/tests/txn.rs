@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -17,6 +20,7 @@ use strait_storage::{
     AbortedTxn, AppendError, CleanerContext, CleanupPolicy, FetchIsolation, LogConfig, OffsetMap,
     PartitionLog, Throttler,
 };
+use support::for_each_batch;
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -461,25 +465,13 @@ fn kdata(base: i64, pid: i64, records: &[(&str, &str)]) -> Vec<u8> {
 
 fn values(log: &PartitionLog) -> BTreeMap<i64, (String, String, bool)> {
     let mut out = BTreeMap::new();
-    let mut next = log.log_start_offset();
-    while next < log.log_end_offset() {
-        let r = log.read(next, 1 << 20, i64::MAX, true).unwrap();
-        if r.records.is_empty() {
-            break;
+    for_each_batch(log, log.log_start_offset(), |b| {
+        for rec in decode_records(b).unwrap() {
+            let k = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).into_owned();
+            let v = String::from_utf8_lossy(rec.value.as_deref().unwrap_or_default()).into_owned();
+            out.insert(rec.offset(b), (k, v, b.is_control()));
         }
-        for b in BatchIter::new(&r.records) {
-            let b = b.unwrap();
-            b.validate_crc().unwrap();
-            for rec in decode_records(&b).unwrap() {
-                let k =
-                    String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).into_owned();
-                let v =
-                    String::from_utf8_lossy(rec.value.as_deref().unwrap_or_default()).into_owned();
-                out.insert(rec.offset(&b), (k, v, b.is_control()));
-            }
-            next = b.last_offset() + 1;
-        }
-    }
+    });
     out
 }
 

@@ -1,7 +1,6 @@
 //! Helpers shared by the storage integration tests: reading a partition log back batch by
 //! batch, CRC-checked, from an offset to its log end offset. One copy: a test file keeps
-//! only what is its own (`cleaner.rs`, `txn.rs` and `recovery_common` still carry their
-//! own read loops and can move onto [`for_each_batch`]).
+//! only what is its own (`recovery_common` still carries its own read loop).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses every helper
 
 use strait_records::{BatchIter, RecordBatch};
