@@ -17,6 +17,8 @@ use crate::types::NodeId;
 pub const PROCESS_ROLES: &str = "process.roles";
 pub const NODE_ID: &str = "node.id";
 pub const QUORUM_VOTERS: &str = "controller.quorum.voters";
+pub const QUORUM_ELECTION_TIMEOUT_MS: &str = "controller.quorum.election.timeout.ms";
+pub const QUORUM_FETCH_TIMEOUT_MS: &str = "controller.quorum.fetch.timeout.ms";
 
 /// A bad KRaft configuration value; the message says which key and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,7 +214,13 @@ pub struct QuorumConfig {
     pub segment_bytes: u64,
     /// How long `propose` waits for commit and local apply before it gives up.
     pub propose_timeout: Duration,
+    /// How often the leader sends AppendEntries when it has nothing else to send.
     pub heartbeat_interval: Duration,
+    /// openraft's randomised election timer is drawn once from
+    /// `[election_timeout_min, election_timeout_max)`. A candidate retries after that much; a
+    /// follower that stops hearing from its leader campaigns after `election_timeout_max`
+    /// (openraft's leader lease) plus that much, i.e. within `2 × election_timeout_max`.
+    /// [`QuorumConfig::set_kafka_timeouts`] derives all three from Kafka's keys.
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
 }
@@ -235,10 +243,56 @@ impl QuorumConfig {
             logs_kept_after_snapshot: 1000,
             segment_bytes: 64 * 1024 * 1024,
             propose_timeout: Duration::from_secs(10),
+            // What `set_kafka_timeouts` derives from Kafka's defaults (1000 / 2000 ms).
             heartbeat_interval: Duration::from_millis(100),
             election_timeout_min: Duration::from_millis(500),
             election_timeout_max: Duration::from_millis(1000),
         }
+    }
+
+    /// Sets the raft timers from Kafka's `controller.quorum.election.timeout.ms` (a
+    /// candidate's longest wait before a new election) and
+    /// `controller.quorum.fetch.timeout.ms` (a voter's longest time without hearing from the
+    /// leader before it campaigns), both upper bounds as Kafka documents them.
+    ///
+    /// openraft's timer (see the field docs) makes a candidate retry within
+    /// `election_timeout_max` and a follower campaign within `2 × election_timeout_max`, so
+    /// `election_timeout_max = min(election, fetch / 2)` honours both bounds;
+    /// `election_timeout_min` is half of it (the randomised spread that avoids split votes)
+    /// and the heartbeat a tenth. Kafka's defaults (1000 / 2000 ms) give 500 / 1000 / 100 ms:
+    /// leader loss noticed within 1.5–2 s. Values under 20 ms (election) or 40 ms (fetch)
+    /// leave no room for a heartbeat and are refused.
+    pub fn set_kafka_timeouts(
+        &mut self,
+        election_timeout: Duration,
+        fetch_timeout: Duration,
+    ) -> Result<(), ConfigError> {
+        let floor = |key: &str, value: Duration, min: Duration| {
+            if value < min {
+                Err(invalid(
+                    key,
+                    &value.as_millis().to_string(),
+                    format!("Strait needs at least {} ms", min.as_millis()),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        floor(
+            QUORUM_ELECTION_TIMEOUT_MS,
+            election_timeout,
+            Duration::from_millis(20),
+        )?;
+        floor(
+            QUORUM_FETCH_TIMEOUT_MS,
+            fetch_timeout,
+            Duration::from_millis(40),
+        )?;
+        let max = election_timeout.min(fetch_timeout / 2);
+        self.election_timeout_max = max;
+        self.election_timeout_min = max / 2;
+        self.heartbeat_interval = max / 10;
+        Ok(())
     }
 
     /// The checks that need no I/O: this node among the voters, a usable cluster id,
@@ -351,6 +405,46 @@ mod tests {
             .unwrap_err()
             .0
             .contains("must not be included"));
+    }
+
+    #[test]
+    fn kafka_timeouts_bound_elections() {
+        let voters = parse_voters("1@a:1").unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut c = QuorumConfig::new(1, "abc", voters, "/tmp/x", addr);
+        let defaults = (
+            c.heartbeat_interval,
+            c.election_timeout_min,
+            c.election_timeout_max,
+        );
+        c.set_kafka_timeouts(Duration::from_millis(1000), Duration::from_millis(2000))
+            .unwrap();
+        assert_eq!(
+            (
+                c.heartbeat_interval,
+                c.election_timeout_min,
+                c.election_timeout_max
+            ),
+            defaults,
+            "Kafka's defaults map onto the built-in defaults"
+        );
+        c.validate().unwrap();
+        // A fetch timeout shorter than twice the election timeout bounds the timer.
+        c.set_kafka_timeouts(Duration::from_millis(5000), Duration::from_millis(3000))
+            .unwrap();
+        assert_eq!(c.election_timeout_max, Duration::from_millis(1500));
+        assert_eq!(c.election_timeout_min, Duration::from_millis(750));
+        c.validate().unwrap();
+        let err = c
+            .set_kafka_timeouts(Duration::from_millis(10), Duration::from_millis(2000))
+            .unwrap_err()
+            .0;
+        assert!(err.contains(QUORUM_ELECTION_TIMEOUT_MS), "{err}");
+        let err = c
+            .set_kafka_timeouts(Duration::from_millis(1000), Duration::from_millis(30))
+            .unwrap_err()
+            .0;
+        assert!(err.contains(QUORUM_FETCH_TIMEOUT_MS), "{err}");
     }
 
     #[test]

@@ -6,14 +6,35 @@
 //! ([`config`] parses Kafka's KRaft keys for it).
 //!
 //! Invariants:
-//! - A record is acknowledged ([`Quorum::propose`] returns `Ok`) only after it is durable
-//!   (fsync'd) in the log of a majority of voters, committed, and applied to the local image.
+//! - Any voter may propose. A record is acknowledged ([`Quorum::propose`] returns `Ok`) only
+//!   after it is durable (fsync'd) in the log of a majority of voters, committed, and applied
+//!   to the image of the node that proposed it — so the proposer reads its own write locally.
+//! - Forwarding (Kafka's forwarding to the active controller): a follower hands its record
+//!   to the leader over the peer protocol (a `ClientWrite` request after the handshake, on a
+//!   connection of its own) and then waits for its own apply of the returned index. It
+//!   retries (with backoff, until `propose_timeout`) only while the record certainly was not
+//!   appended — no leader known, the leader unreachable before anything was sent, or a "not
+//!   the leader" answer, whose hint it follows. A hand-over whose reply is lost, or a leader
+//!   that does not commit in time, ends in `Timeout`: the outcome is unknown, and the record
+//!   is never sent twice. Only voters that passed the handshake can forward.
+//! - Liveness, as the controller uses it: on the leader, [`Quorum::voter_contact`] is each
+//!   voter's time since it last answered this leader's AppendEntries (heartbeats included)
+//!   or InstallSnapshot, counted from no earlier than the start of this leadership (a new
+//!   leader gives everyone a fresh session, as Kafka's new active controller does). A
+//!   follower has no view of it (empty). [`Quorum::subscribe_leader`] publishes the leader as
+//!   this node sees it, `Some(own id)` exactly while it leads, so the broker starts and stops
+//!   its controller with leadership.
+//! - Timers: a follower campaigns within `2 × election_timeout_max` of its leader's last
+//!   message; [`QuorumConfig::set_kafka_timeouts`] derives the timers from Kafka's
+//!   `controller.quorum.election.timeout.ms` / `controller.quorum.fetch.timeout.ms`.
 //! - Every voter applies the same records in the same order, each exactly once per image
 //!   lifetime; an image's refusal ([`ApplyError`]) is part of that deterministic history.
 //! - Raft terms are the Kafka leader epochs of the metadata log; log indexes are its offsets,
 //!   so `high_watermark` = committed index + 1 and `log_end_offset` = last index + 1.
-//! - A leader cut off from the majority cannot commit: its proposals time out and its
-//!   uncommitted entries are truncated when it rejoins a newer leader.
+//! - A leader cut off from the majority cannot commit: its proposals (its own and those
+//!   forwarded to it) time out and its uncommitted entries are truncated when it rejoins a
+//!   newer leader. It does not step down by itself (openraft 0.9 has no check-quorum), so it
+//!   keeps reporting itself leader until it hears a higher term.
 //! - A connection from another cluster id (or from a node not among the voters) is refused in
 //!   the handshake before raft sees a byte of it.
 //! - Snapshots (every [`QuorumConfig::snapshot_every`] entries) are written atomically and
@@ -46,7 +67,9 @@ pub mod network;
 pub mod state_machine;
 pub mod types;
 
+mod forward;
 mod fsutil;
+mod liveness;
 mod quorum;
 
 pub use config::{

@@ -6,7 +6,13 @@
 //! INCONSISTENT_CLUSTER_ID or INCONSISTENT_VOTER_SET) a peer of another cluster, an unknown
 //! voter, a peer configured with another voter set, or a connection meant for another node —
 //! logged, counted, closed, nothing handed to raft. After the handshake the dialler sends
-//! requests and reads one reply each, in order.
+//! requests and reads one reply each, in order. Besides raft's RPCs a request may be a
+//! `ClientWrite`: a follower forwarding a proposal to the leader (see [`crate::forward`]),
+//! always on a connection of its own.
+//!
+//! Liveness: every AppendEntries or InstallSnapshot reply a peer sends back is recorded in
+//! [`Contacts`] with the term it answered, which is what the leader's
+//! `Quorum::voter_contact` reports (openraft 0.9's metrics have no per-peer heartbeat time).
 //!
 //! Dialling uses this node's own `controller.quorum.voters` addresses (as Kafka does), not
 //! the addresses inside the membership: each node decides how it reaches its peers. A failed
@@ -32,7 +38,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::config::VoterAddr;
-use crate::types::{NodeId, QuorumTypes, Raft};
+use crate::forward::{handle_client_write, ForwardReply};
+use crate::types::{NodeId, QuorumTypes, Raft, Record};
 
 /// Bounds one frame; snapshot chunks (openraft's 3 MiB default) are the largest messages.
 const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -83,11 +90,17 @@ enum HelloReply {
     Refused { error_code: i16, message: String },
 }
 
+// New variants go last: postcard numbers variants by position.
 #[derive(Serialize, Deserialize)]
-enum Request {
+pub(crate) enum Request {
     AppendEntries(AppendEntriesRequest<QuorumTypes>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<QuorumTypes>),
+    /// A follower's forwarded proposal; the leader works on it at most `ttl_ms`.
+    ClientWrite {
+        record: Record,
+        ttl_ms: u64,
+    },
 }
 
 type AppendReply = Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>;
@@ -96,14 +109,15 @@ type SnapshotReply =
     Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>;
 
 #[derive(Serialize, Deserialize)]
-enum Response {
+pub(crate) enum Response {
     AppendEntries(AppendReply),
     Vote(VoteReply),
     InstallSnapshot(SnapshotReply),
+    ClientWrite(ForwardReply),
 }
 
 #[derive(Debug, thiserror::Error)]
-enum WireError {
+pub(crate) enum WireError {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
@@ -122,7 +136,10 @@ enum WireError {
     Timeout(Duration),
 }
 
-async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> Result<(), WireError> {
+pub(crate) async fn write_frame<T: Serialize>(
+    stream: &mut TcpStream,
+    value: &T,
+) -> Result<(), WireError> {
     let body = postcard::to_stdvec(value)?;
     if body.len() > MAX_FRAME {
         return Err(WireError::TooLarge(body.len()));
@@ -134,7 +151,9 @@ async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> Result<
     Ok(())
 }
 
-async fn read_frame<T: DeserializeOwned>(stream: &mut TcpStream) -> Result<T, WireError> {
+pub(crate) async fn read_frame<T: DeserializeOwned>(
+    stream: &mut TcpStream,
+) -> Result<T, WireError> {
     let len = stream.read_u32().await? as usize;
     if len > MAX_FRAME {
         return Err(WireError::TooLarge(len));
@@ -263,6 +282,9 @@ async fn serve_connection(
             Request::InstallSnapshot(rpc) => {
                 Response::InstallSnapshot(raft.install_snapshot(rpc).await)
             }
+            Request::ClientWrite { record, ttl_ms } => {
+                Response::ClientWrite(handle_client_write(&raft, record, ttl_ms).await)
+            }
         };
         write_frame(&mut stream, &response).await?;
     }
@@ -273,6 +295,7 @@ pub(crate) struct Network {
     pub node_id: NodeId,
     pub cluster_id: String,
     pub voters: Arc<BTreeMap<NodeId, VoterAddr>>,
+    pub contacts: Arc<Contacts>,
 }
 
 impl RaftNetworkFactory<QuorumTypes> for Network {
@@ -291,6 +314,7 @@ impl RaftNetworkFactory<QuorumTypes> for Network {
             cluster_id: self.cluster_id.clone(),
             voters: self.voters.keys().copied().collect(),
             stream: None,
+            contacts: Arc::clone(&self.contacts),
         }
     }
 }
@@ -303,34 +327,75 @@ pub(crate) struct PeerClient {
     cluster_id: String,
     voters: Vec<NodeId>,
     stream: Option<TcpStream>,
+    contacts: Arc<Contacts>,
+}
+
+/// When each peer last answered this node's AppendEntries or InstallSnapshot, and in which
+/// term (the sender's vote): a reply to an older leadership says nothing about this one.
+#[derive(Default)]
+pub(crate) struct Contacts {
+    last: Mutex<BTreeMap<NodeId, (u64, std::time::Instant)>>,
+}
+
+impl Contacts {
+    fn record(&self, peer: NodeId, term: u64) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.insert(peer, (term, std::time::Instant::now()));
+    }
+
+    /// The last contact with `peer` made in `term`, if any.
+    pub(crate) fn in_term(&self, peer: NodeId, term: u64) -> Option<std::time::Instant> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.get(&peer)
+            .filter(|(t, _)| *t == term)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// Dials `addr` and runs the handshake as node `from` reaching node `to`.
+pub(crate) async fn dial(
+    addr: &str,
+    from: NodeId,
+    to: NodeId,
+    cluster_id: &str,
+    voters: Vec<NodeId>,
+) -> Result<TcpStream, WireError> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let hello = Hello {
+        protocol: PROTOCOL.to_string(),
+        cluster_id: cluster_id.to_string(),
+        from,
+        to,
+        voters,
+    };
+    write_frame(&mut stream, &hello).await?;
+    match read_frame(&mut stream).await? {
+        HelloReply::Accepted => Ok(stream),
+        HelloReply::Refused {
+            error_code,
+            message,
+        } => {
+            tracing::error!(node = from, target = to, %addr, error_code, "quorum peer refused us: {message}");
+            Err(WireError::Refused {
+                node: to,
+                error_code,
+                message,
+            })
+        }
+    }
 }
 
 impl PeerClient {
     async fn connect(&self) -> Result<TcpStream, WireError> {
-        let mut stream = TcpStream::connect(&self.addr).await?;
-        stream.set_nodelay(true)?;
-        let hello = Hello {
-            protocol: PROTOCOL.to_string(),
-            cluster_id: self.cluster_id.clone(),
-            from: self.from,
-            to: self.target,
-            voters: self.voters.clone(),
-        };
-        write_frame(&mut stream, &hello).await?;
-        match read_frame(&mut stream).await? {
-            HelloReply::Accepted => Ok(stream),
-            HelloReply::Refused {
-                error_code,
-                message,
-            } => {
-                tracing::error!(node = self.from, target = self.target, addr = %self.addr, error_code, "quorum peer refused us: {message}");
-                Err(WireError::Refused {
-                    node: self.target,
-                    error_code,
-                    message,
-                })
-            }
-        }
+        dial(
+            &self.addr,
+            self.from,
+            self.target,
+            &self.cluster_id,
+            self.voters.clone(),
+        )
+        .await
     }
 
     async fn call(&mut self, request: Request, ttl: Duration) -> Result<Response, WireError> {
@@ -375,12 +440,19 @@ impl RaftNetwork<QuorumTypes> for PeerClient {
         rpc: AppendEntriesRequest<QuorumTypes>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let term = rpc.vote.leader_id.term;
         match self
             .call(Request::AppendEntries(rpc), option.hard_ttl())
             .await
             .map_err(rpc_error)?
         {
-            Response::AppendEntries(reply) => remote(self.target, reply),
+            Response::AppendEntries(reply) => {
+                // Any answer but "I have a higher vote" acknowledges this leadership.
+                if matches!(&reply, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+                    self.contacts.record(self.target, term);
+                }
+                remote(self.target, reply)
+            }
             _ => Err(rpc_error(WireError::Mismatch)),
         }
     }
@@ -393,12 +465,18 @@ impl RaftNetwork<QuorumTypes> for PeerClient {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
+        let term = rpc.vote.leader_id.term;
         match self
             .call(Request::InstallSnapshot(rpc), option.hard_ttl())
             .await
             .map_err(rpc_error)?
         {
-            Response::InstallSnapshot(reply) => remote(self.target, reply),
+            Response::InstallSnapshot(reply) => {
+                if matches!(&reply, Ok(r) if r.vote.leader_id.term <= term) {
+                    self.contacts.record(self.target, term);
+                }
+                remote(self.target, reply)
+            }
             _ => Err(rpc_error(WireError::Mismatch)),
         }
     }

@@ -11,18 +11,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, QuorumConfig, VoterAddr};
+use crate::forward::Forwarder;
 use crate::fsutil::{at, write_atomic, PathError};
+use crate::liveness::{spawn_watcher, Leadership};
 use crate::log_store::disk::{DiskLog, LogError};
 use crate::log_store::LogStore;
-use crate::network::{serve, Network, Refusals, ServerIdentity};
+use crate::network::{serve, Contacts, Network, Refusals, ServerIdentity};
 use crate::state_machine::{Image, Shared, SnapshotError, StateMachine};
-use crate::types::{NodeId, Raft, Record};
+use crate::types::{NodeId, Raft};
+
+mod propose;
 
 const IDENTITY_FILE: &str = "quorum.json";
 const LOG_DIR: &str = "log";
@@ -62,20 +66,25 @@ pub enum QuorumError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
     /// This voter is not the leader; forward to `leader_id` (Kafka: NOT_CONTROLLER).
+    /// [`Quorum::propose`] forwards by itself and no longer answers this; kept for callers
+    /// that report a leader hint.
     #[error("node {node_id} is not the quorum leader (leader: {leader_id:?} at {leader_addr:?})")]
     NotLeader {
         node_id: NodeId,
         leader_id: Option<NodeId>,
         leader_addr: Option<VoterAddr>,
     },
-    /// No commit within `propose_timeout` (Kafka: REQUEST_TIMED_OUT). The outcome is unknown:
-    /// the record may still commit later, or be truncated if this leader lost its majority.
+    /// No acknowledgement within `propose_timeout` (Kafka: REQUEST_TIMED_OUT). The outcome
+    /// is unknown: the record may still commit later, or be truncated if its leader lost its
+    /// majority. Also the answer when a forwarded record's reply was lost (the duration is
+    /// then the time spent), since resending it could commit it twice.
     #[error("record not committed within {0:?}; its outcome is unknown")]
     Timeout(Duration),
     /// Committed at `index`, but the image refused it (deterministically, on every voter).
     #[error("record at index {index} refused by the image: {message}")]
     Rejected { index: u64, message: String },
-    /// The quorum is shutting down or its engine stopped.
+    /// The quorum is shutting down or its engine (or, for a forwarded record, the leader's)
+    /// stopped; a record already handed over has an unknown outcome.
     #[error("quorum unavailable: {0}")]
     Unavailable(String),
 }
@@ -150,6 +159,15 @@ pub struct Quorum<I: Image> {
     refusals: Arc<Refusals>,
     /// A reader handle on the log raft owns, to flush held-back state at shutdown.
     log_store: LogStore,
+    /// Connections a follower forwards proposals to the leader on.
+    forwarder: Forwarder,
+    /// When each peer last answered this node's replication (read on the leader).
+    contacts: Arc<Contacts>,
+    leadership: Arc<Leadership>,
+    /// The leader as this node sees it; [`Quorum::subscribe_leader`] hands out receivers.
+    leader_tx: tokio::sync::watch::Sender<Option<NodeId>>,
+    /// The task feeding `leader_tx` and `leadership` from raft's metrics.
+    watcher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl<I: Image> Quorum<I> {
@@ -214,11 +232,18 @@ impl<I: Image> Quorum<I> {
         .validate()
         .map_err(|e| QuorumError::Config(ConfigError(e.to_string())))?;
         let voters = Arc::new(config.voters.clone());
+        let contacts = Arc::new(Contacts::default());
         let network = Network {
             node_id: config.node_id,
             cluster_id: config.cluster_id.clone(),
             voters: Arc::clone(&voters),
+            contacts: Arc::clone(&contacts),
         };
+        let forwarder = Forwarder::new(
+            config.node_id,
+            config.cluster_id.clone(),
+            Arc::clone(&voters),
+        );
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
@@ -266,6 +291,14 @@ impl<I: Image> Quorum<I> {
                 }
             }
         }
+        let leadership = Arc::new(Leadership::default());
+        let (leader_tx, _) = tokio::sync::watch::channel(None);
+        let watcher = spawn_watcher(
+            &raft,
+            config.node_id,
+            Arc::clone(&leadership),
+            leader_tx.clone(),
+        );
         Ok(Quorum {
             raft,
             shared,
@@ -274,38 +307,12 @@ impl<I: Image> Quorum<I> {
             local_addr,
             refusals,
             log_store,
+            forwarder,
+            contacts,
+            leadership,
+            leader_tx,
+            watcher: std::sync::Mutex::new(Some(watcher)),
         })
-    }
-
-    /// Proposes one record; resolves once it is committed by a majority and applied here.
-    pub async fn propose(&self, record: Vec<u8>) -> Result<Applied, ProposeError> {
-        let timeout = self.config.propose_timeout;
-        let written = tokio::time::timeout(timeout, self.raft.client_write(Record(record)))
-            .await
-            .map_err(|_| ProposeError::Timeout(timeout))?;
-        match written {
-            Ok(response) => {
-                let index = response.log_id.index;
-                match response.data.0 {
-                    Ok(reply) => Ok(Applied {
-                        index,
-                        leader_epoch: response.log_id.leader_id.term,
-                        reply,
-                    }),
-                    Err(message) => Err(ProposeError::Rejected { index, message }),
-                }
-            }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Err(ProposeError::NotLeader {
-                    node_id: self.config.node_id,
-                    leader_id: forward.leader_id,
-                    leader_addr: forward
-                        .leader_id
-                        .and_then(|id| self.config.voters.get(&id).cloned()),
-                })
-            }
-            Err(e) => Err(ProposeError::Unavailable(e.to_string())),
-        }
     }
 
     /// Reads the image (a consistent view: no apply runs while `f` does).
@@ -360,6 +367,36 @@ impl<I: Image> Quorum<I> {
     /// still think so until it hears a higher term — it cannot commit either way).
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Watches the leader as this node sees it: `Some(own id)` while this node leads,
+    /// `Some(other)` once it heard from another leader, `None` while no leader is known (an
+    /// election, or after shutdown). The broker starts its controller when the value becomes
+    /// its own id and stops it when it changes away. Fires on change only.
+    pub fn subscribe_leader(&self) -> tokio::sync::watch::Receiver<Option<NodeId>> {
+        self.leader_tx.subscribe()
+    }
+
+    /// On the leader: for every voter, the time since it last answered this leader's
+    /// replication (AppendEntries, heartbeats included, or InstallSnapshot), counted from no
+    /// earlier than when this node became leader (a new leader gives every voter a fresh
+    /// session, as Kafka's newly active controller does); this node itself is `ZERO`. Empty
+    /// on a follower or candidate (and for the moment between winning an election and the
+    /// leadership watcher noting it). What the controller compares with
+    /// `broker.session.timeout.ms` to fence a broker whose node stopped answering.
+    pub fn voter_contact(&self) -> BTreeMap<NodeId, Duration> {
+        let leading_term = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state == ServerState::Leader).then_some(m.current_term)
+        };
+        crate::liveness::voter_contact(
+            self.config.node_id,
+            self.config.voters.keys().copied(),
+            leading_term,
+            &self.leadership,
+            &self.contacts,
+        )
     }
 
     /// What Kafka's DescribeQuorum reports, from this node's metrics.
@@ -456,10 +493,23 @@ impl<I: Image> Quorum<I> {
             // peer request reaches a stopping engine and the port is free for a restart.
             let _ = server.await;
         }
-        self.raft
+        self.forwarder.clear();
+        let result = self
+            .raft
             .shutdown()
             .await
-            .map_err(|e| QuorumError::Raft(e.to_string()))?;
+            .map_err(|e| QuorumError::Raft(e.to_string()));
+        // The watcher ends by itself once raft's metrics close; abort in case they did not.
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        self.leader_tx.send_replace(None);
+        result?;
         self.log_store.flush()?;
         Ok(())
     }
@@ -472,6 +522,10 @@ impl<I: Image> Drop for Quorum<I> {
         let server = self.server.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = server {
             s.abort();
+        }
+        let watcher = self.watcher.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = watcher {
+            w.abort();
         }
     }
 }
