@@ -20,6 +20,9 @@ pub(crate) const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
 /// First dirty offset of a compacted log (Kafka keeps one `cleaner-offset-checkpoint` per
 /// log directory; Strait keeps the one partition it concerns in the partition directory).
 pub(crate) const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+/// The high watermark of a replicated partition (Kafka keeps one
+/// `replication-offset-checkpoint` per log directory; Strait keeps the partition's own here).
+pub(crate) const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark-checkpoint";
 
 /// Makes renames and file creations in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {

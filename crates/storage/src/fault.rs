@@ -22,7 +22,7 @@ pub enum Op {
     TimeIndexWrite,
     /// Creating the files of a new segment (a roll).
     SegmentCreate,
-    /// Writing a checkpoint file (leader epochs, recovery point, log start).
+    /// Writing a checkpoint file (leader epochs, recovery point, log start, high watermark).
     Checkpoint,
     /// `fsync` of a segment's log file.
     Fsync,

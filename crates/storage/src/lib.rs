@@ -11,6 +11,8 @@
 //! * producer snapshots `<20-digit offset>.snapshot`, written at every roll and by
 //!   [`PartitionLog::close`] (the newest three kept), and `.clean-shutdown`, written last by
 //!   close; open loads the newest usable snapshot and replays only the batches after it;
+//! * `high-watermark-checkpoint`, the high watermark of a replicated partition (see
+//!   [`PartitionLog::set_replicated`]; a single-replica log's high watermark is its log end);
 //! * for compacted logs, `cleaner-offset-checkpoint` (first dirty offset) and, only while a
 //!   cleaned segment is being swapped in, `<base>.cleaner-swap` manifests (see [`cleaner`]);
 //! * `<file>.deleted` files waiting for `file.delete.delay.ms`.
@@ -40,6 +42,8 @@
 //!   since the last flush or roll, not by the size of the log.
 //! * Nothing here panics on any input bytes; errors say what and where.
 //!
+//! * `log_start_offset <= high_watermark <= log_end_offset`; nothing at or above the high
+//!   watermark is read by consumers, deleted by retention or DeleteRecords, or cleaned.
 //! * The last stable offset is min(first offset of the earliest ongoing transaction, high
 //!   watermark), never below the log start; `read_committed` reads stop below it and carry
 //!   the aborted transactions overlapping what they return (see [`FetchIsolation`]).

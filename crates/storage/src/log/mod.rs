@@ -1,13 +1,15 @@
 //! [`PartitionLog`]: segments, offsets, the two append paths, recovery at open.
 //! Appends live in [`append`], reads in [`read`], retention/DeleteRecords/truncation in
 //! [`retention`], the log cleaner's phases in [`clean`], transaction state (LSO,
-//! `.txnindex`, markers) in [`txn`], transaction verification guards in [`verify`].
+//! `.txnindex`, markers) in [`txn`], transaction verification guards in [`verify`], the
+//! high watermark of replicated partitions and its checkpoint in [`hw`].
 
 mod append;
 mod clean;
 mod durable;
 #[cfg(test)]
 mod fault_tests;
+mod hw;
 mod read;
 mod recover;
 mod retention;
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{
     read_offset, sync_dir, write_atomic, write_offset, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN,
-    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    HIGH_WATERMARK_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 use crate::epoch::LeaderEpochCache;
 use crate::error::{io_context, Offline, StorageError};
@@ -96,6 +98,8 @@ pub struct PartitionLog {
     snapshots: BTreeSet<i64>,
     /// What open did.
     recovery_stats: RecoveryStats,
+    /// Replication mode and the high watermark (see [`hw`]).
+    hw: hw::HwState,
 }
 
 fn all_segments<'a>(
@@ -283,6 +287,8 @@ impl PartitionLog {
             }
         };
         let cleaner_checkpoint = read_offset(&dir, CLEANER_OFFSET_CHECKPOINT)?;
+        // Kept until the broker switches the log to replicated mode (see [`hw`]).
+        let hw_checkpoint = read_offset(&dir, HIGH_WATERMARK_CHECKPOINT)?;
         let older: BTreeMap<i64, Segment> =
             segments.into_iter().map(|s| (s.base_offset(), s)).collect();
         let (epochs, epochs_ok) = LeaderEpochCache::load(&dir)?;
@@ -308,6 +314,7 @@ impl PartitionLog {
             verifications: HashMap::new(),
             snapshots,
             recovery_stats: stats,
+            hw: hw::HwState::single_replica(hw_checkpoint),
         };
         log.active_roll_jitter_ms = log.draw_roll_jitter();
         let first_base = log.first_segment_base();
@@ -370,6 +377,7 @@ impl PartitionLog {
             log.flushed_active_size = log.active.size();
         }
         log.recovery_stats.segments = log.segment_count();
+        log.hw_opened();
         tracing::debug!(
             dir = %log.dir.display(),
             clean,
@@ -446,10 +454,6 @@ impl PartitionLog {
     }
     /// `lastOffset + 1` of the last batch, or the active segment's base when it is empty.
     pub fn log_end_offset(&self) -> i64 {
-        self.log_end_offset
-    }
-    /// Single replica: everything written is committed.
-    pub fn high_watermark(&self) -> i64 {
         self.log_end_offset
     }
     pub fn size_in_bytes(&self) -> u64 {
@@ -638,6 +642,9 @@ impl PartitionLog {
         if let Some(now) = now_ms {
             self.last_flush_ms = now;
         }
+        if self.hw.replicated {
+            self.write_hw_checkpoint()?;
+        }
         Ok(())
     }
 
@@ -661,6 +668,9 @@ impl PartitionLog {
         self.check_online().map_err(StorageError::Offline)?;
         self.flush()?;
         self.take_snapshot(self.log_end_offset)?;
+        // Both modes: a single-replica log switched to replicated after this restart
+        // resumes at what it exposed as committed (a flush already wrote it if replicated).
+        self.write_hw_checkpoint()?;
         write_atomic(&self.dir, CLEAN_SHUTDOWN, b"")?;
         Ok(())
     }

@@ -37,11 +37,7 @@ impl PartitionLog {
         isolation: FetchIsolation,
         min_one_batch: bool,
     ) -> Result<LogSlice, ReadError> {
-        let max_offset = match isolation {
-            FetchIsolation::LogEnd => self.log_end_offset,
-            FetchIsolation::HighWatermark => self.high_watermark(),
-            FetchIsolation::TxnCommitted => self.last_stable_offset(),
-        };
+        let max_offset = self.fetchable_offset(isolation);
         let mut slice = self.read_slice(fetch_offset, max_bytes, max_offset, min_one_batch)?;
         if isolation == FetchIsolation::TxnCommitted {
             slice.aborted_transactions = Some(match slice.last_offset {
@@ -148,8 +144,35 @@ impl PartitionLog {
         Ok(seg.read_at(pos, size)?)
     }
 
-    /// ListOffsets by timestamp: the first record (at or after the log start) whose
-    /// timestamp is `>= target_ms`, found via the time index and decoded like Kafka does.
+    /// ListOffsets by timestamp for a consumer at `isolation` (Kafka `fetchOffsetForTimestamp`
+    /// with its `lastFetchableOffset`): [`Self::offset_for_timestamp`], but `None` when the
+    /// record found is at or above [`Self::fetchable_offset`] — an uncommitted record is not
+    /// reported, and Kafka does not search further back either.
+    pub fn offset_for_timestamp_isolated(
+        &self,
+        target_ms: i64,
+        isolation: FetchIsolation,
+    ) -> Result<Option<TimestampOffset>, StorageError> {
+        let bound = self.fetchable_offset(isolation);
+        Ok(self
+            .offset_for_timestamp(target_ms)?
+            .filter(|t| t.offset < bound))
+    }
+
+    /// ListOffsets MAX_TIMESTAMP for a consumer at `isolation`: [`Self::max_timestamp_offset`],
+    /// `None` when that record is at or above [`Self::fetchable_offset`] (Kafka's filter).
+    pub fn max_timestamp_offset_isolated(
+        &self,
+        isolation: FetchIsolation,
+    ) -> Result<Option<TimestampOffset>, StorageError> {
+        let bound = self.fetchable_offset(isolation);
+        Ok(self.max_timestamp_offset()?.filter(|t| t.offset < bound))
+    }
+
+    /// ListOffsets by timestamp over the whole log (replica view, up to the log end; see
+    /// [`Self::offset_for_timestamp_isolated`] for consumers): the first record (at or
+    /// after the log start) whose timestamp is `>= target_ms`, found via the time index
+    /// and decoded like Kafka does.
     pub fn offset_for_timestamp(
         &self,
         target_ms: i64,
@@ -183,7 +206,9 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// ListOffsets MAX_TIMESTAMP: the first record carrying the largest timestamp.
+    /// ListOffsets MAX_TIMESTAMP over the whole log (replica view; see
+    /// [`Self::max_timestamp_offset_isolated`]): the first record carrying the largest
+    /// timestamp.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {
         self.check_online().map_err(StorageError::Offline)?;
         let mut best: Option<&Segment> = None;

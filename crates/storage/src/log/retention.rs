@@ -41,6 +41,7 @@ impl PartitionLog {
             self.epochs.flush()?;
         }
         self.producers.evict_below(offset);
+        self.hw_after_truncation();
         Ok(())
     }
 
@@ -72,10 +73,14 @@ impl PartitionLog {
 
     /// Segments below the log start, plus time and size retention when `cleanup.policy`
     /// includes `delete` (a `compact`-only log keeps everything else: the cleaner bounds
-    /// it). Never deletes the active segment. Returns how many segments were deleted.
+    /// it). Never deletes the active segment, nor (Kafka's `deletableSegments` rule) a
+    /// segment holding anything at or above the high watermark: uncommitted data may
+    /// still be needed by the ISR and must never become the log start. Returns how many
+    /// segments were deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
         self.check_online().map_err(StorageError::Offline)?;
         let mut doomed = self.segments_below_log_start();
+        let below_hw = self.segments_below_high_watermark();
         let delete = self.config.cleanup_policy.delete;
         if delete && self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
@@ -83,6 +88,7 @@ impl PartitionLog {
                 self.older
                     .values()
                     .skip(doomed.len())
+                    .take(below_hw.saturating_sub(doomed.len()))
                     .take_while(|s| now_ms.saturating_sub(s.largest_timestamp()) > retention_ms)
                     .map(Segment::base_offset),
             );
@@ -100,6 +106,7 @@ impl PartitionLog {
                 .older
                 .values()
                 .skip(doomed.len())
+                .take(below_hw.saturating_sub(doomed.len()))
                 .take_while(|s| {
                     let fits = excess - i128::from(s.size()) >= 0;
                     if fits {
@@ -179,6 +186,19 @@ impl PartitionLog {
         Ok(removed)
     }
 
+    /// How many of the oldest non-active segments lie wholly below the high watermark: the
+    /// next segment starts at or below it (Kafka's `upperBoundOffset <= highWatermark`).
+    fn segments_below_high_watermark(&self) -> usize {
+        let hw = self.high_watermark();
+        let bases: Vec<i64> = self
+            .older
+            .keys()
+            .copied()
+            .chain(std::iter::once(self.active.base_offset()))
+            .collect();
+        bases.windows(2).take_while(|w| w[1] <= hw).count()
+    }
+
     /// Files renamed `.deleted` and not yet removed.
     pub fn pending_delete_count(&self) -> usize {
         self.pending_deletes.len()
@@ -217,6 +237,8 @@ impl PartitionLog {
         }
         self.active.truncate_to(offset)?;
         self.log_end_offset = self.active.next_offset();
+        // Before any write that can fail below: never a high watermark past the log end.
+        self.hw_after_truncation();
         // Unknown how much of the (possibly older) active segment is fsynced: count all
         // of it, so the background flush (see `durable`) covers it soon.
         self.flushed_active_size = 0;
@@ -246,6 +268,7 @@ impl PartitionLog {
         {
             self.set_cleaner_checkpoint(self.log_end_offset)?;
         }
+        self.hw_after_truncation();
         Ok(())
     }
 
@@ -272,6 +295,8 @@ impl PartitionLog {
         sync_dir(&self.dir)?;
         self.log_end_offset = offset;
         self.log_start_offset = offset;
+        // Before any write that can fail: the high watermark stays within the new range.
+        self.hw_after_truncation();
         write_offset(&self.dir, LOG_START_OFFSET_CHECKPOINT, offset)?;
         self.epochs.clear();
         self.epochs.flush()?;
