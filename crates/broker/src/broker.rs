@@ -35,12 +35,19 @@ pub struct Broker {
 impl Broker {
     /// Opens the log directory (recovering every partition) and builds the shared state.
     pub fn open(config: BrokerConfig) -> Result<Self, StartupError> {
+        let quorum = crate::metadata_log::QuorumSetup::from_config(&config).map_err(|message| {
+            crate::metadata_log::MetadataLogError::NotReady {
+                dir: config.log_dir.clone(),
+                message,
+            }
+        })?;
         let topics = Arc::new(TopicManager::open_with_threads(
             &config.log_dir,
             config.node_id,
             config.topic_defaults.clone(),
             config.num_recovery_threads_per_data_dir,
             config.num_io_threads,
+            &quorum,
         )?);
         let cluster_id = topics.cluster_id();
         let groups = Arc::new(GroupCoordinator::open(&config, topics.clone())?);
@@ -166,6 +173,30 @@ impl Broker {
             }
             l
         }));
+        if self.topics.metadata_log().is_multi_voter() {
+            let record = crate::metadata_log::records::RegisterBrokerRecord {
+                broker_id: self.config.node_id,
+                endpoints: adv
+                    .iter()
+                    .map(|l| crate::metadata_log::records::BrokerEndpoint {
+                        name: l.name.clone(),
+                        host: l.host.clone(),
+                        port: l.port,
+                        security_protocol: protocol_name(
+                            self.config.security.listener(&l.name).protocol,
+                        )
+                        .to_string(),
+                    })
+                    .collect(),
+                rack: self.config.broker_rack.clone(),
+            };
+            spawn_registration(Arc::clone(&self.topics), record);
+            crate::controller::spawn(
+                Arc::clone(&self.topics),
+                std::time::Duration::from_millis(self.config.broker_heartbeat_interval_ms),
+                std::time::Duration::from_millis(self.config.broker_session_timeout_ms),
+            );
+        }
     }
 
     pub fn fetch_sessions(&self) -> &FetchSessionCache {
@@ -212,6 +243,45 @@ impl Broker {
 
 /// `segment.ms` rolls, the flush policy, `.deleted` file removal and (when due) retention
 /// of one partition, under its log lock; nothing if the lock is taken.
+/// Kafka's name of a security protocol, as a registration's endpoint carries it.
+fn protocol_name(p: crate::auth::config::SecurityProtocol) -> &'static str {
+    use crate::auth::config::SecurityProtocol::*;
+    match p {
+        Plaintext => "PLAINTEXT",
+        Ssl => "SSL",
+        SaslPlaintext => "SASL_PLAINTEXT",
+        SaslSsl => "SASL_SSL",
+    }
+}
+
+/// Proposes this broker's registration until it is in the metadata log, on its own thread
+/// (proposals block). A proposal the quorum cannot take yet (no leader, or a follower
+/// before forwarding) is retried; the thread ends once registered or when the metadata log
+/// has stopped.
+fn spawn_registration(
+    topics: Arc<TopicManager>,
+    record: crate::metadata_log::records::RegisterBrokerRecord,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("broker-registration".into())
+        .spawn(move || loop {
+            match topics.metadata_log().register_broker(record.clone()) {
+                Ok(()) => {
+                    tracing::info!(broker_id = record.broker_id, "broker registered");
+                    return;
+                }
+                Err(e) if e.message.as_deref().is_some_and(|m| m.contains("stopped")) => return,
+                Err(e) => {
+                    tracing::debug!(error = ?e, "broker registration not accepted yet; retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the broker registration thread");
+    }
+}
+
 fn maintain(topic: &str, p: &crate::topics::Partition, now: i64, check_retention: bool) {
     let result = p.try_with_log_mut(|log| {
         log.maybe_roll(now)?;

@@ -8,15 +8,21 @@
 //! and the reassignment APIs read only from here, so when the metadata quorum registers N
 //! brokers and the metadata records carry replica sets, only this module changes.
 //!
-//! Today (one node) everything is derived from this node and the topic registry:
-//! * the only registered and live broker is this node, at the endpoint advertised on the
-//!   listener the request came in on; it is also the controller clients are told about
+//! What it reports (one node: this node and the topic registry; several voters: the brokers
+//! registered in the metadata log):
+//! * on one node, the only registered and live broker is this node, at the endpoint
+//!   advertised on the listener the request came in on; it is also the controller clients are told about
 //!   (KRaft brokers report a live broker there, since admin writes are forwarded);
-//! * every partition's replicas and ISR are `[this node]`, it leads at the partition's
-//!   leader_epoch, and no reassignment is ever in progress;
-//! * a partition whose log went offline after an I/O error has no leader, an empty ISR and
-//!   this node as an offline replica (what Kafka reports when the only replica's log
-//!   directory is offline).
+//! * a partition's replicas, ISR and leader are its registration in the metadata image
+//!   (placed by [`ClusterView::place`] or a manual assignment; `[this node]` on a single
+//!   node); a replica whose broker is not live is offline, and a leader that is not live is
+//!   reported as [`NO_LEADER`] (RF=1: the partition is offline, as Kafka reports it); no
+//!   reassignment is ever in progress;
+//! * a partition whose log on this node went offline after an I/O error has this node as an
+//!   offline replica and out of its ISR (what Kafka reports when the only replica's log
+//!   directory is offline);
+//! * replication factors above 1 are refused (INVALID_REPLICATION_FACTOR): data replication
+//!   is not implemented yet.
 //!
 //! Invariants: broker lists are sorted by id; a partition's `leader` is [`NO_LEADER`] or a
 //! member of its ISR; ELR is always empty (pre-KIP-966 semantics, as in
@@ -30,7 +36,7 @@ use crate::broker::Broker;
 use crate::error::ApiError;
 use crate::replication::reassign::Reassignment;
 use crate::replication::{PartitionRegistration, ReplicaId, NO_LEADER};
-use crate::topics::{Partition, Topic};
+use crate::topics::{Partition, Registration, Topic};
 
 /// One live broker as clients are told to reach it on one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +87,45 @@ impl PartitionView {
 pub struct ClusterView {
     node_id: i32,
     brokers: Vec<BrokerView>,
+    /// The active controller clients are told about; -1 (Kafka's "no controller") when the
+    /// quorum has no leader this node knows of.
+    controller_id: i32,
 }
 
 impl ClusterView {
     /// The cluster as a client connected to `listener` sees it.
+    ///
+    /// One voter of several: the brokers registered in the metadata log and not fenced that
+    /// have an endpoint on `listener` (a broker without that listener is left out, as Kafka
+    /// does), and the quorum's leader as the controller. A single node: this node alone.
     pub fn new(broker: &Broker, listener: &str) -> ClusterView {
+        let log = broker.topics.metadata_log();
+        if log.is_multi_voter() {
+            let brokers = log
+                .brokers()
+                .into_values()
+                .filter(|r| !log.is_fenced(r.broker_id))
+                .filter_map(|r| {
+                    let e = r.endpoints.iter().find(|e| e.name == listener)?;
+                    Some(BrokerView {
+                        id: r.broker_id,
+                        host: e.host.clone(),
+                        port: e.port,
+                        rack: r.rack.clone(),
+                        listener: e.name.clone(),
+                    })
+                })
+                .collect();
+            let controller_id = log
+                .leader_id()
+                .and_then(|id| i32::try_from(id).ok())
+                .unwrap_or(NO_LEADER);
+            return ClusterView {
+                node_id: broker.node_id(),
+                brokers,
+                controller_id,
+            };
+        }
         let l = broker.advertised_listener_for(listener);
         ClusterView {
             node_id: broker.node_id(),
@@ -96,13 +136,18 @@ impl ClusterView {
                 rack: broker.config.broker_rack.clone(),
                 listener: l.name,
             }],
+            controller_id: broker.node_id(),
         }
     }
 
     /// A view over explicit brokers (tests; next session, the registered brokers).
     pub fn from_brokers(node_id: i32, mut brokers: Vec<BrokerView>) -> ClusterView {
         brokers.sort_by_key(|b| b.id);
-        ClusterView { node_id, brokers }
+        ClusterView {
+            node_id,
+            brokers,
+            controller_id: node_id,
+        }
     }
 
     /// The live brokers, sorted by id.
@@ -112,7 +157,7 @@ impl ClusterView {
 
     /// The broker clients are told is the controller (Metadata, DescribeCluster).
     pub fn controller_id(&self) -> i32 {
-        self.node_id
+        self.controller_id
     }
 
     /// Whether a broker with this id is registered with the cluster.
@@ -125,20 +170,48 @@ impl ClusterView {
         self.is_registered(id)
     }
 
-    /// One partition of `topic`, as this node hosts it.
+    /// One partition of `topic`, from its registration in the metadata image: a replica
+    /// whose broker is fenced or unregistered is offline, and so is this node's own replica
+    /// when its log went offline; a leader that is offline is reported as [`NO_LEADER`]
+    /// (RF=1: the partition is offline, as Kafka reports it). A partition without a
+    /// registration yet is this node's alone.
     pub fn partition(&self, p: &Partition) -> PartitionView {
         let node = self.node_id;
         // Not under the log's lock: Metadata must not wait on a partition's disk.
-        let offline = p.is_offline();
+        let log_offline = p.is_offline();
+        let reg = p.registration().unwrap_or_else(|| Registration {
+            replicas: vec![node],
+            isr: vec![node],
+            leader: node,
+        });
+        let offline_replicas: Vec<ReplicaId> = reg
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| !self.is_alive(r) || (r == node && log_offline))
+            .collect();
+        // A fenced sole ISR member stays in the ISR (Kafka never shrinks it to empty for
+        // that); only this node's offline log leaves it, as on a single node today.
+        let isr: Vec<ReplicaId> = reg
+            .isr
+            .iter()
+            .copied()
+            .filter(|&r| !(r == node && log_offline))
+            .collect();
+        let leader = if isr.contains(&reg.leader) && !offline_replicas.contains(&reg.leader) {
+            reg.leader
+        } else {
+            NO_LEADER
+        };
         PartitionView {
             index: p.index,
-            leader: if offline { NO_LEADER } else { node },
+            leader,
             leader_epoch: p.leader_epoch(),
-            replicas: vec![node],
-            isr: if offline { Vec::new() } else { vec![node] },
+            replicas: reg.replicas,
+            isr,
             eligible_leader_replicas: Vec::new(),
             last_known_elr: Vec::new(),
-            offline_replicas: if offline { vec![node] } else { Vec::new() },
+            offline_replicas,
         }
     }
 
@@ -180,7 +253,7 @@ impl ClusterView {
                 self.brokers.len()
             )));
         }
-        Ok(())
+        refuse_replication(usize::try_from(replication_factor).unwrap_or(usize::MAX))
     }
 
     /// The replicas of new partition `partition` (after [`ClusterView::check_replication_factor`]):
@@ -241,7 +314,7 @@ impl ClusterView {
                 replicas.len()
             )));
         }
-        Ok(())
+        refuse_replication(replicas.len())
     }
 
     /// Brokers named in `replicas` that are live (a new partition's ISR).
@@ -253,6 +326,18 @@ impl ClusterView {
             .filter(|&r| self.is_alive(r) && seen.insert(r))
             .collect()
     }
+}
+
+/// Data replication (RF > 1) is not implemented yet: a partition with more than one
+/// replica would be accepted and then never replicated, so it is refused up front.
+fn refuse_replication(replicas: usize) -> Result<(), ApiError> {
+    if replicas > 1 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidReplicationFactor,
+            format!("Unable to replicate the partition {replicas} time(s): replication (a replication factor above 1) is not implemented yet in Strait."),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -286,7 +371,12 @@ mod tests {
     #[test]
     fn placement_stripes_first_replicas_over_brokers() {
         let v = view(&[3, 1, 2]);
-        assert!(v.check_replication_factor(3).is_ok());
+        assert!(v.check_replication_factor(1).is_ok());
+        // Enough brokers, but RF > 1 is refused until data replication exists.
+        assert_eq!(
+            v.check_replication_factor(3).unwrap_err().code,
+            ErrorCode::InvalidReplicationFactor
+        );
         let p: Vec<_> = (1..4).map(|i| v.place(i, 2)).collect();
         assert_eq!(p, vec![vec![2, 3], vec![3, 1], vec![1, 2]]);
         assert_eq!(view(&[1]).place(5, 1), vec![1]);
@@ -316,6 +406,12 @@ mod tests {
             msg(&[1, 2], Some(1)).as_deref(),
             Some("The manual partition assignment includes a partition with 2 replica(s), but this is not consistent with previous partitions, which have 1 replica(s).")
         );
-        assert!(v.validate_manual_assignment(&[2, 1], Some(2)).is_ok());
+        assert!(v.validate_manual_assignment(&[2], Some(1)).is_ok());
+        assert_eq!(
+            v.validate_manual_assignment(&[2, 1], Some(2))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidReplicationFactor
+        );
     }
 }

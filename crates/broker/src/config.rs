@@ -66,9 +66,25 @@ pub struct BrokerConfig {
     pub node_id: i32,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Option<Vec<Listener>>,
-    /// `controller.listener.names`: listeners in `listeners` that are not bound (Strait's
-    /// quorum is itself; there are no controller RPCs to serve).
+    /// `controller.listener.names`: listeners in `listeners` that clients never see. A
+    /// single node binds none; with several voters the first is the quorum's TCP port.
     pub controller_listener_names: Vec<String>,
+    /// `controller.quorum.voters` when it names more than this node; empty for a single
+    /// node (a quorum of itself, whether or not the voters key spells it out), so the
+    /// single node behaves exactly as without the key.
+    pub quorum_voters: BTreeMap<u64, strait_quorum::VoterAddr>,
+    /// `--cluster-id` (Kafka's `kafka-storage format -t`): formats an empty data directory
+    /// with this id; a directory of another cluster refuses to start. Not a property.
+    pub cluster_id: Option<String>,
+    /// `broker.session.timeout.ms`: the active controller fences a broker not heard from
+    /// for this long.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: how often the active controller checks liveness.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `controller.quorum.election.timeout.ms`.
+    pub controller_quorum_election_timeout_ms: u64,
+    /// `controller.quorum.fetch.timeout.ms`.
+    pub controller_quorum_fetch_timeout_ms: u64,
     pub log_dir: PathBuf,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -226,9 +242,26 @@ impl BrokerConfig {
         let millis = |key: &str| -> Result<u64, ConfigError> {
             Ok(u64::try_from(p.i64(key).map_err(key_err)?).unwrap_or(0))
         };
+        let voters_value = p.list("controller.quorum.voters").join(",");
+        let mut quorum_voters = if voters_value.is_empty() {
+            BTreeMap::new()
+        } else {
+            strait_quorum::parse_voters(&voters_value)
+                .map_err(|e| invalid("controller.quorum.voters", &voters_value, e.0.to_string()))?
+        };
+        if quorum_voters.len() == 1 {
+            // This node alone (check_single_node made sure it is this node).
+            quorum_voters.clear();
+        }
         Ok(BrokerConfig {
             node_id,
             controller_listener_names: broker_keys::controller_listener_names(&p),
+            quorum_voters,
+            cluster_id: None,
+            broker_session_timeout_ms: millis("broker.session.timeout.ms")?,
+            broker_heartbeat_interval_ms: millis("broker.heartbeat.interval.ms")?,
+            controller_quorum_election_timeout_ms: millis("controller.quorum.election.timeout.ms")?,
+            controller_quorum_fetch_timeout_ms: millis("controller.quorum.fetch.timeout.ms")?,
             listeners,
             advertised_listeners,
             log_dir,
@@ -287,7 +320,44 @@ impl BrokerConfig {
         self.num_network_threads.max(1)
     }
 
-    /// The listeners Strait binds: `listeners` without the controller listeners.
+    /// Sets `--cluster-id`, checked as Kafka's `kafka-storage format -t` checks it: a
+    /// Kafka UUID in its 22-character URL-safe base64 form.
+    pub fn with_cluster_id(mut self, id: Option<String>) -> Result<Self, ConfigError> {
+        if let Some(id) = &id {
+            let ok = id.len() == 22
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(invalid(
+                    "--cluster-id",
+                    id,
+                    "must be a Kafka cluster id: 22 characters of URL-safe base64 (e.g. from kafka-storage random-uuid)",
+                ));
+            }
+        }
+        self.cluster_id = id;
+        Ok(self)
+    }
+
+    /// Whether this node is one voter of several (a metadata quorum over the network).
+    pub fn is_multi_voter(&self) -> bool {
+        self.quorum_voters.len() > 1
+    }
+
+    /// The listener this node serves the metadata quorum on: the first controller listener
+    /// in `listeners`, when there are several voters.
+    pub fn quorum_listener(&self) -> Option<&Listener> {
+        if !self.is_multi_voter() {
+            return None;
+        }
+        self.controller_listener_names
+            .iter()
+            .find_map(|n| self.listeners.iter().find(|l| &l.name == n))
+    }
+
+    /// The listeners Strait's Kafka server binds: `listeners` without the controller
+    /// listeners (the quorum binds its own).
     pub fn bound_listeners(&self) -> impl Iterator<Item = &Listener> {
         self.listeners
             .iter()

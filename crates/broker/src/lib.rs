@@ -29,6 +29,7 @@ pub mod config;
 pub mod config_registry;
 pub mod config_resources;
 pub mod connection;
+pub mod controller;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;

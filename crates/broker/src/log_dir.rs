@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use crate::metadata::METADATA_FILE;
 use crate::metadata_log::migrate::{self, MIGRATED_SUFFIX};
-use crate::metadata_log::{MetadataLog, METADATA_LOG_DIR};
+use crate::metadata_log::{MetadataLog, QuorumSetup, METADATA_LOG_DIR};
 use crate::topics::StartupError;
 
 pub const META_PROPERTIES: &str = "meta.properties";
@@ -74,6 +74,20 @@ pub enum LogDirError {
         expected: String,
         metadata: PathBuf,
     },
+    #[error(
+        "{dir} belongs to cluster {found}, but --cluster-id says {given}. Start this node with \
+         --cluster-id {found}, or give it an empty log.dirs to format for cluster {given}"
+    )]
+    OtherCluster {
+        dir: PathBuf,
+        found: String,
+        given: String,
+    },
+    #[error(
+        "{dir} is not formatted and controller.quorum.voters names {voters} voters: give every \
+         voter the same --cluster-id (e.g. from `python3 -c \"import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])\"`)"
+    )]
+    ClusterIdRequired { dir: PathBuf, voters: usize },
     #[error(
         "{path} says node.id {found}, but this broker is configured with node.id {configured}. Use \
          the node.id this directory was formatted with, or another log.dirs"
@@ -195,6 +209,22 @@ pub fn check_cluster_id(
     Ok(())
 }
 
+/// Fails (before anything starts) when `config` is one voter of several, gives no
+/// `--cluster-id` and its directory is not formatted: a voter must not invent the id its
+/// peers have to share. A directory that cannot be read is left to [`open_metadata_with`].
+pub fn check_cluster_id_given(config: &crate::BrokerConfig) -> Result<(), LogDirError> {
+    if !config.is_multi_voter() || config.cluster_id.is_some() {
+        return Ok(());
+    }
+    match check(&config.log_dir, config.node_id) {
+        Ok(LogDirState::Fresh) => Err(LogDirError::ClusterIdRequired {
+            dir: config.log_dir.clone(),
+            voters: config.quorum_voters.len(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The directory's metadata, opened by the rules in the module docs.
 pub struct OpenedMetadata {
     pub meta_log: MetadataLog,
@@ -204,6 +234,17 @@ pub struct OpenedMetadata {
 /// Checks `log_dir` ([`check`]), then opens (or formats) its metadata log, migrating a
 /// `strait-metadata.json` into it, and writes `meta.properties` if it is missing.
 pub fn open_metadata(log_dir: &Path, node_id: i32) -> Result<OpenedMetadata, StartupError> {
+    open_metadata_with(log_dir, node_id, &QuorumSetup::default())
+}
+
+/// [`open_metadata`] for the quorum `setup` describes: a fresh directory is formatted with
+/// `setup.cluster_id` (required with several voters), and a directory of another cluster
+/// than `setup.cluster_id` refuses to start, naming both ids.
+pub fn open_metadata_with(
+    log_dir: &Path,
+    node_id: i32,
+    setup: &QuorumSetup,
+) -> Result<OpenedMetadata, StartupError> {
     let state = check(log_dir, node_id)?;
     let json_path = log_dir.join(METADATA_FILE);
     let json = migrate::read_json_image(log_dir)?;
@@ -232,8 +273,28 @@ pub fn open_metadata(log_dir: &Path, node_id: i32) -> Result<OpenedMetadata, Sta
         (LogDirState::Formatted { cluster_id, .. }, _, _) => cluster_id.clone(),
         (_, Some((id, _)), _) => id.clone(),
         (_, None, Some(j)) => j.cluster_id.clone(),
-        (_, None, None) => crate::metadata::new_cluster_id(),
+        (_, None, None) => match &setup.cluster_id {
+            Some(id) => id.clone(),
+            None if setup.voters.len() > 1 => {
+                return Err(LogDirError::ClusterIdRequired {
+                    dir: log_dir.to_path_buf(),
+                    voters: setup.voters.len(),
+                }
+                .into())
+            }
+            None => crate::metadata::new_cluster_id(),
+        },
     };
+    if let Some(given) = &setup.cluster_id {
+        if given != &cluster_id {
+            return Err(LogDirError::OtherCluster {
+                dir: log_dir.to_path_buf(),
+                found: cluster_id,
+                given: given.clone(),
+            }
+            .into());
+        }
+    }
     if let Some((id, node)) = &identity {
         check_cluster_id(log_dir, &state, id, &log_path)?;
         if u64::try_from(node_id).ok() != Some(*node) {
@@ -254,7 +315,7 @@ pub fn open_metadata(log_dir: &Path, node_id: i32) -> Result<OpenedMetadata, Sta
         check_cluster_id(log_dir, &formatted, &j.cluster_id, &json_path)?;
     }
     fs::create_dir_all(log_dir).map_err(io(log_dir))?;
-    let meta_log = MetadataLog::open(&log_path, &cluster_id, node_id)?;
+    let meta_log = MetadataLog::open_with(&log_path, &cluster_id, node_id, setup)?;
     if json.is_some() {
         meta_log.migrate(log_dir)?;
     }

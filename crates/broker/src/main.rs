@@ -1,4 +1,4 @@
-//! `strait [server.properties] [--override key=value ...]`: run the broker.
+//! `strait [server.properties] [--cluster-id ID] [--override key=value ...]`: run the broker.
 //!
 //! With no arguments it listens on 127.0.0.1:9092 and keeps data in `./strait-data`.
 //! Once every listener accepts connections it prints one line to stdout,
@@ -30,6 +30,12 @@ struct Args {
     /// Override one property, e.g. --override log.dirs=/tmp/data (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Format an empty data directory for this cluster (Kafka's `kafka-storage format -t`,
+    /// a 22-character base64 UUID). Required for a fresh directory when
+    /// controller.quorum.voters names several voters; a directory of another cluster
+    /// refuses to start.
+    #[arg(long = "cluster-id", value_name = "ID")]
+    cluster_id: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -41,13 +47,21 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .init();
-    let config = match BrokerConfig::load(args.config.as_deref(), &args.overrides) {
+    let config = match BrokerConfig::load(args.config.as_deref(), &args.overrides)
+        .and_then(|c| c.with_cluster_id(args.cluster_id))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("strait: invalid configuration: {e}");
             return ExitCode::from(2);
         }
     };
+    // Kafka refuses an unformatted directory in KRaft mode; Strait invents an id for a
+    // single node (as today), but the voters of a quorum must share one, given here.
+    if let Err(e) = strait_broker::log_dir::check_cluster_id_given(&config) {
+        eprintln!("strait: {e}");
+        return ExitCode::from(2);
+    }
     // num.network.threads; num.io.threads sizes the log manager (BrokerConfig::worker_threads).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_threads())

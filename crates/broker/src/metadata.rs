@@ -17,9 +17,59 @@ pub const METADATA_FILE: &str = "strait-metadata.json";
 /// The `format_version` of `strait-metadata.json` (and of the image inside a metadata-log snapshot).
 pub const FORMAT_VERSION: u32 = 1;
 
+/// One partition's registration: where its replicas live and who leads it (RF=1 this
+/// session, so `replicas` has one broker).
+///
+/// Compatibility: images written before placement existed have only `leader_epoch`; they
+/// decode with empty `replicas` / `isr` and `leader` = [`NO_LEADER`](crate::replication::NO_LEADER),
+/// and [`PartitionRecord::or_local`] turns that legacy form into "hosted and led by the node
+/// that wrote it" (what a single node always meant).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PartitionRecord {
     pub leader_epoch: i32,
+    /// Assignment order; the first is the preferred leader. Empty only in the legacy form.
+    #[serde(default)]
+    pub replicas: Vec<i32>,
+    #[serde(default)]
+    pub isr: Vec<i32>,
+    #[serde(default = "no_leader")]
+    pub leader: i32,
+    /// Bumped by every change to the registration; never decreases.
+    #[serde(default)]
+    pub partition_epoch: i32,
+}
+
+fn no_leader() -> i32 {
+    crate::replication::NO_LEADER
+}
+
+impl PartitionRecord {
+    /// A new partition on `replicas`: all in sync, led by the first, epochs 0 (what Kafka's
+    /// controller writes for a new partition).
+    pub fn placed(replicas: Vec<i32>) -> Self {
+        PartitionRecord {
+            leader_epoch: 0,
+            leader: replicas.first().copied().unwrap_or_else(no_leader),
+            isr: replicas.clone(),
+            replicas,
+            partition_epoch: 0,
+        }
+    }
+
+    /// The legacy (pre-placement) form: no replica list was recorded.
+    pub fn is_legacy(&self) -> bool {
+        self.replicas.is_empty()
+    }
+
+    /// This record with the legacy form resolved: replicas = isr = leader = `node_id`.
+    pub fn or_local(mut self, node_id: i32) -> Self {
+        if self.is_legacy() {
+            self.replicas = vec![node_id];
+            self.isr = vec![node_id];
+            self.leader = node_id;
+        }
+        self
+    }
 }
 
 /// What makes a topic a mirror of a source topic over a cluster link.

@@ -40,7 +40,7 @@ mod publish;
 mod publish_tests;
 mod restore;
 pub use cutover::wait_for_cutover;
-pub use partition::Partition;
+pub use partition::{Partition, Registration};
 
 /// Longest legal topic name (Kafka's limit, leaving room for `-<partition>` directories).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -223,6 +223,7 @@ impl TopicManager {
             static_defaults,
             recovery_threads,
             crate::log_manager::DEFAULT_IO_THREADS,
+            &crate::metadata_log::QuorumSetup::default(),
         )
     }
 
@@ -234,10 +235,11 @@ impl TopicManager {
         static_defaults: TopicDefaults,
         recovery_threads: usize,
         io_threads: usize,
+        quorum: &crate::metadata_log::QuorumSetup,
     ) -> Result<Self, StartupError> {
         // Decide before anything writes to the directory: missing metadata must not be
         // replaced by a fresh image (that would orphan every partition).
-        let opened = crate::log_dir::open_metadata(log_dir, node_id)?;
+        let opened = crate::log_dir::open_metadata_with(log_dir, node_id, quorum)?;
         let meta_log = opened.meta_log;
         let image = meta_log.published_image();
         let reg = Arc::new(publish::Registry::new(
@@ -296,6 +298,11 @@ impl TopicManager {
         self.published().cluster_id.clone()
     }
 
+    /// The metadata log (broker registration and the quorum's leader, for the cluster view).
+    pub fn metadata_log(&self) -> &MetadataLog {
+        &self.meta_log
+    }
+
     /// What Kafka's DescribeQuorum reports about the metadata log, from this node (`None`
     /// once the quorum has stopped, at shutdown).
     pub fn quorum_description(&self) -> Option<strait_quorum::QuorumDescription> {
@@ -340,7 +347,34 @@ impl TopicManager {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<Arc<Topic>, ApiError> {
-        self.create_topic_with(name, num_partitions, configs, validate_only, None)
+        self.create_topic_with(name, num_partitions, configs, validate_only, None, None)
+    }
+
+    /// Creates a topic whose partition `i` lives on `placement[i]` (replicas in assignment
+    /// order, validated by the caller against the cluster view; the first leads, all start
+    /// in sync).
+    pub fn create_topic_placed(
+        &self,
+        name: &str,
+        placement: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, ApiError> {
+        let n = i32::try_from(placement.len()).unwrap_or(i32::MAX);
+        self.create_topic_with(name, n, configs, validate_only, None, Some(placement))
+    }
+
+    /// [`TopicManager::create_mirror_topic`] with explicit placement (see
+    /// [`TopicManager::create_topic_placed`]).
+    pub fn create_mirror_topic_placed(
+        &self,
+        name: &str,
+        placement: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+        mirror: MirrorRecord,
+    ) -> Result<Arc<Topic>, ApiError> {
+        let n = i32::try_from(placement.len()).unwrap_or(i32::MAX);
+        self.create_topic_with(name, n, configs, false, Some(mirror), Some(placement))
     }
 
     /// Creates a read-only mirror topic.
@@ -351,7 +385,7 @@ impl TopicManager {
         configs: BTreeMap<String, String>,
         mirror: MirrorRecord,
     ) -> Result<Arc<Topic>, ApiError> {
-        self.create_topic_with(name, num_partitions, configs, false, Some(mirror))
+        self.create_topic_with(name, num_partitions, configs, false, Some(mirror), None)
     }
 
     fn create_topic_with(
@@ -361,6 +395,7 @@ impl TopicManager {
         configs: BTreeMap<String, String>,
         validate_only: bool,
         mirror: Option<MirrorRecord>,
+        placement: Option<Vec<Vec<i32>>>,
     ) -> Result<Arc<Topic>, ApiError> {
         validate_topic_name(name)?;
         if num_partitions <= 0 {
@@ -384,6 +419,9 @@ impl TopicManager {
                 format!("Topic '{name}' already exists."),
             ));
         }
+        if let Some(p) = &placement {
+            self.check_placement(p)?;
+        }
         let topic_id = Uuid::new_v4();
         if validate_only {
             return Ok(Arc::new(Topic {
@@ -401,7 +439,11 @@ impl TopicManager {
         next.topics.push(TopicRecord {
             name: name.to_string(),
             topic_id: topic_id.to_string(),
-            partitions: vec![PartitionRecord { leader_epoch: 0 }; num_partitions as usize],
+            // Without placement (single-node callers): every partition on this node.
+            partitions: match placement {
+                Some(p) => p.into_iter().map(PartitionRecord::placed).collect(),
+                None => vec![PartitionRecord::placed(vec![image.node_id]); num_partitions as usize],
+            },
             configs,
             mirror,
         });
@@ -429,12 +471,55 @@ impl TopicManager {
         Ok(())
     }
 
-    /// Grows a topic to `total` partitions.
+    /// Grows a topic to `total` partitions, all on this node.
     pub fn create_partitions(
         &self,
         name: &str,
         total: i32,
         validate_only: bool,
+    ) -> Result<(), ApiError> {
+        self.create_partitions_with(name, total, validate_only, None)
+    }
+
+    /// Grows a topic by `placement.len()` partitions, the new partition `current + i` on
+    /// `placement[i]` (see [`TopicManager::create_topic_placed`]).
+    pub fn create_partitions_placed(
+        &self,
+        name: &str,
+        placement: Vec<Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let current = self.get(name).map_or(0, |t| t.partition_count());
+        let total = i32::try_from(placement.len())
+            .ok()
+            .and_then(|n| n.checked_add(current))
+            .unwrap_or(i32::MAX);
+        self.create_partitions_with(name, total, validate_only, Some(placement))
+    }
+
+    /// Kafka's controller places partitions only on registered brokers: refused with
+    /// INVALID_REPLICA_ASSIGNMENT otherwise. With no broker registered (a single node that
+    /// has not registered itself) there is nothing to check against.
+    fn check_placement(&self, placement: &[Vec<i32>]) -> Result<(), ApiError> {
+        let brokers = self.meta_log.brokers();
+        if brokers.is_empty() {
+            return Ok(());
+        }
+        match placement.iter().flatten().find(|b| !brokers.contains_key(b)) {
+            Some(b) => Err(ApiError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                format!("The manual partition assignment includes broker {b}, but no such broker is registered."),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn create_partitions_with(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+        placement: Option<Vec<Vec<i32>>>,
     ) -> Result<(), ApiError> {
         let (_changes, image) = self.begin_change()?;
         let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
@@ -445,13 +530,29 @@ impl TopicManager {
                 format!("Topic currently has {current} partitions, which is higher than the requested {total}."),
             ));
         }
+        if let Some(p) = &placement {
+            self.check_placement(p)?;
+            // Placed against a count another change has since moved: refuse, never guess.
+            if i64::from(current) + i64::try_from(p.len()).unwrap_or(i64::MAX) != i64::from(total) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidPartitions,
+                    format!("Topic {name} changed to {current} partitions while its new partitions were being placed."),
+                ));
+            }
+        }
         if validate_only {
             return Ok(());
         }
         let mut next = image.clone();
         if let Some(t) = next.topics.iter_mut().find(|t| t.name == name) {
-            t.partitions
-                .resize(total as usize, PartitionRecord { leader_epoch: 0 });
+            match placement {
+                Some(p) => t
+                    .partitions
+                    .extend(p.into_iter().map(PartitionRecord::placed)),
+                None => t
+                    .partitions
+                    .resize(total as usize, PartitionRecord::placed(vec![image.node_id])),
+            }
         }
         self.meta_log.commit(&image, &next)?;
         Ok(())

@@ -61,7 +61,10 @@ fn populated_image() -> MetadataImage {
     promoted.aborted_transactions = Some(vec![0, 2]);
     let epochs = |e: &[i32]| {
         e.iter()
-            .map(|&leader_epoch| PartitionRecord { leader_epoch })
+            .map(|&leader_epoch| PartitionRecord {
+                leader_epoch,
+                ..PartitionRecord::placed(vec![1])
+            })
             .collect()
     };
     MetadataImage {
@@ -226,6 +229,10 @@ async fn migrated_image_equals_the_file_and_survives_records_snapshots_and_resta
             topic_id: id.into(),
             partition_id: 0,
             leader_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            partition_epoch: 0,
         }),
     ])
     .unwrap();
@@ -234,6 +241,10 @@ async fn migrated_image_equals_the_file_and_survives_records_snapshots_and_resta
         topic_id: original.topics[0].topic_id.clone(),
         partition_id: 1,
         leader_epoch: 8,
+        replicas: None,
+        isr: None,
+        leader: None,
+        partition_epoch: None,
     })])
     .unwrap();
     let last = voter.quorum.propose(bump).await.unwrap().index;
@@ -242,7 +253,7 @@ async fn migrated_image_equals_the_file_and_survives_records_snapshots_and_resta
     expected.topics.push(TopicRecord {
         name: "audit".into(),
         topic_id: id.into(),
-        partitions: vec![PartitionRecord { leader_epoch: 0 }],
+        partitions: vec![PartitionRecord::placed(vec![1])],
         configs: BTreeMap::new(),
         mirror: None,
     });

@@ -165,6 +165,30 @@ pub fn protocol_map(
                     map.insert(p.to_string(), proto);
                 }
             }
+            // Kafka's KRaft rule for an unset map: every controller listener not in the
+            // default map is PLAINTEXT, unless a controller listener or a listener is named
+            // SSL or SASL_* (then nothing is added and the map must be spelled out).
+            let names = |k: &str| -> Vec<String> {
+                props.get(k).map_or_else(Vec::new, |v| {
+                    v.split(',')
+                        .map(|s| {
+                            s.split("://")
+                                .next()
+                                .unwrap_or("")
+                                .trim()
+                                .to_ascii_uppercase()
+                        })
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+            };
+            let controllers = names("controller.listener.names");
+            let secured = |n: &String| n == "SSL" || n.starts_with("SASL_");
+            if !controllers.iter().chain(&names("listeners")).any(secured) {
+                for c in controllers {
+                    map.entry(c).or_insert(SecurityProtocol::Plaintext);
+                }
+            }
         }
         Some(v) => {
             for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -537,6 +561,36 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn unset_map_maps_controller_listeners_to_plaintext_as_kraft_does() {
+        let base = [
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+        ];
+        let map = protocol_map(&props(&base)).unwrap();
+        assert_eq!(map["CONTROLLER"], SecurityProtocol::Plaintext);
+        assert_eq!(map["PLAINTEXT"], SecurityProtocol::Plaintext);
+        // A listener named after SSL / SASL_*: nothing is added (Kafka's rule).
+        let tls = props(&[
+            (
+                "listeners",
+                "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+        ]);
+        assert!(!protocol_map(&tls).unwrap().contains_key("CONTROLLER"));
+        // A map that is set is taken as written.
+        let mut set = props(&base);
+        set.insert(
+            "listener.security.protocol.map".into(),
+            "PLAINTEXT:PLAINTEXT".into(),
+        );
+        assert!(!protocol_map(&set).unwrap().contains_key("CONTROLLER"));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Static broker keys (`server.properties` / `--override`), and the cross-key rules that
-//! keep a configuration describing what Strait is: one combined KRaft node
-//! (`process.roles=broker,controller`, a quorum of itself) with replication factor 1.
+//! keep a configuration describing what Strait is: combined KRaft nodes
+//! (`process.roles=broker,controller`), either one alone (a quorum of itself, no
+//! controller listener bound) or several voters of one metadata quorum
+//! (`controller.quorum.voters`), each serving its quorum on its controller listener — with
+//! replication factor 1 (partition data is not replicated yet).
 
 use std::collections::BTreeMap;
 
@@ -27,9 +30,17 @@ const fn key(
     }
 }
 
-/// Why a multi-node value is refused.
-pub const SINGLE_NODE: &str =
-    "Strait runs as one combined KRaft node (process.roles=broker,controller, a quorum of itself); multi-node clusters are not supported yet";
+/// Why a broker-only or controller-only process is refused.
+pub const COMBINED_ONLY: &str =
+    "every node of a Strait cluster is a combined node (process.roles=broker,controller) for now";
+
+/// Why a replication factor above 1 is refused.
+pub const NO_REPLICATION: &str =
+    "replication is not implemented yet (every partition has one replica)";
+
+/// Why a controller bootstrap list is refused beyond this node.
+pub const STATIC_VOTERS: &str =
+    "Strait's quorum membership is static: name the voters in controller.quorum.voters";
 
 fn listeners(v: &str) -> Result<(), String> {
     crate::config::parse_listeners("listeners", v)
@@ -63,7 +74,7 @@ fn one_replica(v: &str) -> Result<(), String> {
     if v.trim() == "1" {
         Ok(())
     } else {
-        Err(format!("must be 1: {SINGLE_NODE}"))
+        Err(format!("must be 1: {NO_REPLICATION}"))
     }
 }
 
@@ -76,10 +87,10 @@ fn roles(v: &str) -> Result<(), String> {
     match (roles.broker, roles.controller) {
         (true, true) => Ok(()),
         (true, false) => Err(format!(
-            "a broker-only process needs a separate controller quorum: {SINGLE_NODE}"
+            "a broker-only process needs a separate controller quorum: {COMBINED_ONLY}"
         )),
         _ => Err(format!(
-            "a controller-only process serves brokers running elsewhere: {SINGLE_NODE}"
+            "a controller-only process serves brokers running elsewhere: {COMBINED_ONLY}"
         )),
     }
 }
@@ -118,7 +129,10 @@ fn bootstrap_servers(v: &str) -> Result<(), String> {
             .ok_or_else(|| format!("'{item}': expected host:port"))?;
     }
     if items.len() > 1 {
-        return Err(format!("names {} controllers: {SINGLE_NODE}", items.len()));
+        return Err(format!(
+            "names {} controllers: {STATIC_VOTERS}",
+            items.len()
+        ));
     }
     Ok(())
 }
@@ -214,13 +228,22 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     key("log.cleaner.io.max.bytes.per.second", Double, Some("1.7976931348623157E308"), Validator::None, Applied,
         "Read + write throttle of all cleaner threads.", "1048576"),
     key("process.roles", List, Some("broker,controller"), Validator::Custom(roles), SingleNode,
-        "KRaft roles: only broker,controller (one combined node).", "controller,broker"),
-    key("controller.quorum.voters", List, Some(""), Validator::Custom(voters), SingleNode,
-        "The KRaft quorum: only this node (<node.id>@host:port).", "1@127.0.0.1:9093"),
+        "KRaft roles: only broker,controller (every node of a Strait cluster is a combined node).", "controller,broker"),
+    key("controller.quorum.voters", List, Some(""), Validator::Custom(voters), Applied,
+        "The KRaft metadata quorum, id@host:port,... (node.id must be one of them). Empty or this node alone: a single node, no controller listener bound. Several voters: this node serves the quorum on its controller listener (controller.listener.names) and needs a data directory formatted with --cluster-id.",
+        "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"),
+    key("broker.session.timeout.ms", Int, Some("9000"), Validator::AtLeast(1), Applied,
+        "The active controller fences a broker whose node it has not heard from for this long (its partitions then have no leader).", "3000"),
+    key("broker.heartbeat.interval.ms", Int, Some("2000"), Validator::AtLeast(1), Applied,
+        "How often the active controller checks every broker's liveness against broker.session.timeout.ms.", "500"),
+    key("controller.quorum.fetch.timeout.ms", Int, Some("2000"), Validator::AtLeast(1), Applied,
+        "A voter that has not heard from the quorum's leader for this long becomes a candidate (starts an election).", "500"),
+    key("controller.quorum.election.timeout.ms", Int, Some("1000"), Validator::AtLeast(1), Applied,
+        "How long a voter's candidacy lasts at most before it retries; each voter waits a random part of it on top of controller.quorum.fetch.timeout.ms, so voters rarely campaign together.", "500"),
     key("controller.quorum.bootstrap.servers", List, Some(""), Validator::Custom(bootstrap_servers), SingleNode,
         "The KRaft quorum's bootstrap endpoint: at most one (this node).", "127.0.0.1:9093"),
-    key("controller.listener.names", List, Some(""), Validator::None, SingleNode,
-        "Controller listeners: must be in listeners and not advertised. Strait's quorum is itself and has no controller RPCs, so these listeners are not bound (clients cannot use a controller listener in Kafka either).",
+    key("controller.listener.names", List, Some(""), Validator::None, Applied,
+        "Controller listeners: must be in listeners, PLAINTEXT, and are never advertised. With several voters the first one is where this node serves the metadata quorum (strait-quorum's protocol, not Kafka's); a single node binds none (clients cannot use a controller listener in Kafka either).",
         "CONTROLLER"),
     key("inter.broker.listener.name", Str, None, Validator::None, Replication,
         "Listener brokers use between themselves (none on one node); must name a listener.", "PLAINTEXT"),
@@ -257,8 +280,8 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> (String, String
     (key.to_string(), value.to_string(), reason.into())
 }
 
-/// The cross-key rules of a single combined node, and Kafka's own cross-key rules of the
-/// keys above. Every supplied key has passed its own validator already.
+/// The cross-key rules of combined nodes, and Kafka's own cross-key rules of the keys
+/// above. Every supplied key has passed its own validator already.
 pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, String, String)> {
     if let (Some(b), true) = (p.supplied.get("broker.id"), p.is_set("node.id")) {
         if b.trim() != node_id.to_string() {
@@ -296,6 +319,16 @@ pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, Str
             "every listener is a controller listener, so no client could connect",
         ));
     }
+    let voter_count = strait_quorum::parse_voters(&p.list("controller.quorum.voters").join(","))
+        .map_or(0, |m| m.len());
+    if voter_count > 1 && controllers.is_empty() {
+        return Err(invalid(
+            "controller.listener.names",
+            "",
+            "must name the listener this node serves the metadata quorum on when controller.quorum.voters names several voters",
+        ));
+    }
+    check_controller_protocol(p, &controllers)?;
     if let Some(adv) = p.supplied.get("advertised.listeners") {
         let adv_listeners = crate::config::parse_listeners("advertised.listeners", adv)
             .map_err(|e| invalid("advertised.listeners", adv, e.to_string()))?;
@@ -330,8 +363,8 @@ pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, Str
     Ok(())
 }
 
-/// Kafka's rule (`strait_quorum::config::check_node_in_voters`: a controller is one of the
-/// voters), then the single-node rule: the voters are this node alone.
+/// Kafka's rule (`strait_quorum::config::check_node_in_voters`: a controller, and every
+/// Strait node is one, is one of the voters).
 fn check_quorum_voters(p: &Props<'_>, node_id: i32) -> Result<(), (String, String, String)> {
     const KEY: &str = "controller.quorum.voters";
     let value = p.list(KEY).join(",");
@@ -346,16 +379,33 @@ fn check_quorum_voters(p: &Props<'_>, node_id: i32) -> Result<(), (String, Strin
     };
     let node = u64::try_from(node_id).unwrap_or_default();
     strait_quorum::config::check_node_in_voters(combined, node, &voters)
-        .map_err(|e| invalid(KEY, &value, format!("{}; {SINGLE_NODE}", e.0)))?;
-    if voters.len() > 1 {
-        return Err(invalid(
-            KEY,
-            &value,
-            format!(
-                "names {} voters, but must name only this node ({node_id}@host:port): {SINGLE_NODE}",
-                voters.len()
-            ),
-        ));
+        .map_err(|e| invalid(KEY, &value, e.0))?;
+    Ok(())
+}
+
+/// The metadata quorum's TCP protocol carries neither TLS nor SASL today, so a controller
+/// listener must be PLAINTEXT: accepting SSL or SASL there would promise a protection the
+/// quorum's connections do not have. (A listener without any mapping is refused when the
+/// listeners' security is parsed, with Kafka's message.)
+fn check_controller_protocol(
+    p: &Props<'_>,
+    controllers: &[String],
+) -> Result<(), (String, String, String)> {
+    let map = crate::auth::config::protocol_map(p.supplied)?;
+    for c in controllers {
+        if let Some(proto) = map.get(c) {
+            if !matches!(proto, crate::auth::config::SecurityProtocol::Plaintext) {
+                return Err(invalid(
+                    "listener.security.protocol.map",
+                    p.supplied
+                        .get("listener.security.protocol.map")
+                        .map_or("", String::as_str),
+                    format!(
+                        "controller listener {c} must be PLAINTEXT: the metadata quorum's connections carry no TLS or SASL yet"
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

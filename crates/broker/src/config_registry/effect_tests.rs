@@ -29,6 +29,10 @@ const CHECKED_ELSEWHERE: &[(&str, &str)] = &[
         "controller_listeners_are_not_bound (below)",
     ),
     (
+        "controller.quorum.voters",
+        "kraft_tests several_voters_make_a_quorum_on_the_controller_listener; tests/cluster_quorum.rs",
+    ),
+    (
         "ssl.keystore.location",
         "tests/security.rs tls_listeners_with_an_rcgen_ca",
     ),
@@ -86,7 +90,6 @@ fn every_applied_key_changes_the_configuration() {
 /// For every single-node key: a value that describes a multi-node cluster.
 const MULTI_NODE_VALUES: &[(&str, &str)] = &[
     ("process.roles", "broker"),
-    ("controller.quorum.voters", "1@a:9093,2@b:9093"),
     ("controller.quorum.bootstrap.servers", "a:9093,b:9093"),
     ("controller.listener.names", "CONTROLLER"),
     ("default.replication.factor", "3"),
@@ -120,7 +123,7 @@ fn single_node_keys_accept_one_node_and_refuse_a_cluster() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("controller.quorum.voters") && e.contains("multi-node"),
+        e.contains("controller.quorum.voters") && e.contains("must be included"),
         "{e}"
     );
     load(&[

@@ -1,8 +1,9 @@
 //! The KRaft keys (`process.roles`, `node.id`, `controller.quorum.voters`,
 //! `controller.listener.names`, `listener.security.protocol.map`,
 //! `inter.broker.listener.name`): a combined single node spelled out as Kafka's KRaft
-//! quickstart spells it behaves exactly as no such keys; anything that needs a multi-node
-//! quorum, and every malformed value, stops start-up with one line naming the key.
+//! quickstart spells it behaves exactly as no such keys; several voters make a metadata
+//! quorum served on the controller listener; a non-combined node, and every malformed
+//! value, stops start-up with one line naming the key.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -73,14 +74,17 @@ fn process_roles_other_than_the_combined_node_are_refused() {
     refused(
         &["process.roles=broker"],
         "process.roles",
-        &["broker-only", "multi-node clusters are not supported yet"],
+        &[
+            "broker-only",
+            "every node of a Strait cluster is a combined node",
+        ],
     );
     refused(
         &["process.roles=controller"],
         "process.roles",
         &[
             "controller-only",
-            "multi-node clusters are not supported yet",
+            "every node of a Strait cluster is a combined node",
         ],
     );
     // Kafka's own complaints (strait_quorum::parse_process_roles).
@@ -96,23 +100,112 @@ fn process_roles_other_than_the_combined_node_are_refused() {
     );
 }
 
+const THREE: &str = "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097";
+const TWO_LISTENERS: &str = "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:9093";
+
 #[test]
-fn voters_other_than_this_node_alone_are_refused() {
-    refused(
-        &["controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093"],
-        "controller.quorum.voters",
-        &[
-            "names 3 voters",
-            "multi-node clusters are not supported yet",
-        ],
+fn several_voters_make_a_quorum_on_the_controller_listener() {
+    let c = load(&[
+        "node.id=1",
+        THREE,
+        TWO_LISTENERS,
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "broker.session.timeout.ms=1500",
+        "broker.heartbeat.interval.ms=200",
+        "controller.quorum.election.timeout.ms=300",
+        "controller.quorum.fetch.timeout.ms=400",
+    ])
+    .unwrap();
+    assert!(c.is_multi_voter());
+    assert_eq!(
+        c.quorum_voters.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3]
     );
+    assert_eq!(c.quorum_listener().map(|l| l.port), Some(9093));
+    let bound: Vec<String> = c.bound_listeners().map(|l| l.name.clone()).collect();
+    assert_eq!(
+        bound,
+        ["PLAINTEXT"],
+        "the controller listener is never a client listener"
+    );
+    assert_eq!(
+        (
+            c.broker_session_timeout_ms,
+            c.broker_heartbeat_interval_ms,
+            c.controller_quorum_election_timeout_ms,
+            c.controller_quorum_fetch_timeout_ms
+        ),
+        (1500, 200, 300, 400)
+    );
+    // Kafka's defaults.
+    let d = load(&[]).unwrap();
+    assert!(!d.is_multi_voter() && d.quorum_listener().is_none());
+    assert_eq!(d.broker_session_timeout_ms, 9000);
+    assert_eq!(d.broker_heartbeat_interval_ms, 2000);
+    assert_eq!(d.controller_quorum_election_timeout_ms, 1000);
+    assert_eq!(d.controller_quorum_fetch_timeout_ms, 2000);
+}
+
+#[test]
+fn a_quorum_needs_this_node_a_controller_listener_and_plaintext() {
+    refused(
+        &[
+            "node.id=4",
+            THREE,
+            TWO_LISTENERS,
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ],
+        "controller.quorum.voters",
+        &["the node id 4 must be included in the set of voters controller.quorum.voters={1,2,3}"],
+    );
+    refused(
+        &["node.id=1", THREE],
+        "controller.listener.names",
+        &["must name the listener this node serves the metadata quorum on"],
+    );
+    refused(
+        &[
+            "node.id=1",
+            THREE,
+            TWO_LISTENERS,
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ],
+        "listener.security.protocol.map",
+        &["controller listener CONTROLLER must be PLAINTEXT"],
+    );
+    refused(
+        &[
+            "node.id=1",
+            THREE,
+            TWO_LISTENERS,
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "advertised.listeners=CONTROLLER://127.0.0.1:9093",
+        ],
+        "advertised.listeners",
+        &["must not contain controller listener CONTROLLER"],
+    );
+    refused(
+        &["default.replication.factor=3"],
+        "default.replication.factor",
+        &["replication is not implemented yet"],
+    );
+    refused(
+        &["controller.quorum.bootstrap.servers=a:9093,b:9093"],
+        "controller.quorum.bootstrap.servers",
+        &["controller.quorum.voters"],
+    );
+}
+
+#[test]
+fn voters_must_include_this_node() {
     refused(
         &["node.id=3", "controller.quorum.voters=1@a:9093"],
         "controller.quorum.voters",
-        &[
-            "the node id 3 must be included in the set of voters controller.quorum.voters={1}",
-            "multi-node",
-        ],
+        &["the node id 3 must be included in the set of voters controller.quorum.voters={1}"],
     );
     // Malformed lists get Kafka's QuorumConfig wording, once (not wrapped twice).
     let cases = [

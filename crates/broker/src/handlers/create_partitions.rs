@@ -63,7 +63,12 @@ fn grow(
 ) -> Result<(), ApiError> {
     let name = t.name.0.as_str();
     // A topic that does not exist: the registry answers UNKNOWN_TOPIC_OR_PARTITION below.
-    if let Some(topic) = broker.topics.get(name) {
+    let Some(topic) = broker.topics.get(name) else {
+        return broker
+            .topics
+            .create_partitions(name, t.count, validate_only);
+    };
+    let placement = {
         if let Some(reason) = topic.read_only_reason() {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -102,6 +107,7 @@ fn grow(
                         ),
                     ));
                 }
+                let mut placement = Vec::with_capacity(assignments.len());
                 for (i, a) in assignments.iter().enumerate() {
                     let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
                     view.validate_manual_assignment(&replicas, Some(replication_factor))?;
@@ -114,13 +120,18 @@ fn grow(
                             ),
                         ));
                     }
+                    placement.push(replicas);
                 }
+                placement
             }
-            None => view
-                .check_replication_factor(i16::try_from(replication_factor).unwrap_or(i16::MAX))?,
+            None => {
+                let rf = i16::try_from(replication_factor).unwrap_or(i16::MAX);
+                view.check_replication_factor(rf)?;
+                (current..t.count).map(|i| view.place(i, rf)).collect()
+            }
         }
-    }
+    };
     broker
         .topics
-        .create_partitions(name, t.count, validate_only)
+        .create_partitions_placed(name, placement, validate_only)
 }

@@ -127,11 +127,22 @@ fn create(
     } else {
         manual_assignment(view, t)?
     };
-    // The registry derives every partition's replicas from the cluster view (this node),
-    // which is what the checks above accepted; next session the assignment is recorded.
+    // What the checks above accepted is what the partition records carry: the manual
+    // assignment in partition order, or Kafka's striping over the live brokers.
+    let replicas: Vec<Vec<i32>> = if t.assignments.is_empty() {
+        (0..num_partitions)
+            .map(|i| view.place(i, replication_factor))
+            .collect()
+    } else {
+        let mut a: Vec<_> = t.assignments.iter().collect();
+        a.sort_by_key(|a| a.partition_index);
+        a.iter()
+            .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+            .collect()
+    };
     let topic = broker
         .topics
-        .create_topic(name, num_partitions, configs, validate_only)?;
+        .create_topic_placed(name, replicas, configs, validate_only)?;
     Ok((topic, num_partitions, replication_factor))
 }
 

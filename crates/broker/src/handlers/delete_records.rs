@@ -31,6 +31,7 @@ pub async fn handle(
                     .as_ref()
                     .and_then(|t| t.partition(p.partition_index))
                     .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicOrPartition))?;
+                partition.ensure_leader(broker.node_id())?;
                 if let Some(reason) = topic.as_ref().and_then(|t| t.read_only_reason()) {
                     return Err(ApiError::new(
                         ErrorCode::InvalidRequest,

@@ -42,7 +42,10 @@ pub async fn handle(
             let prepared = match (&denied, &topic) {
                 (Some(e), _) => Err(e.clone()),
                 (None, None) => Err(unknown(&name, index)),
-                (None, Some(topic)) => topic.partition(index).ok_or_else(|| unknown(&name, index)),
+                (None, Some(topic)) => topic
+                    .partition(index)
+                    .ok_or_else(|| unknown(&name, index))
+                    .and_then(|p| p.ensure_leader(broker.node_id()).map(|()| p)),
             };
             batch.push(prepared.map(|p| (p.lane().clone(), p)).map_err(Err));
         }

@@ -130,14 +130,21 @@ async fn respond(
     let targets: Arc<Vec<Target>> = Arc::new(
         view.partitions
             .iter()
-            .map(|sp| Target {
-                topic: sp.topic.clone(),
-                request: sp.request,
-                denied: denied.contains(&sp.topic),
-                partition: broker
+            .map(|sp| {
+                let partition = broker
                     .topics
                     .get(&sp.topic)
-                    .and_then(|t| t.partition(sp.partition)),
+                    .and_then(|t| t.partition(sp.partition));
+                let not_leader = partition
+                    .as_ref()
+                    .and_then(|p| p.ensure_leader(broker.node_id()).err());
+                Target {
+                    topic: sp.topic.clone(),
+                    request: sp.request,
+                    denied: denied.contains(&sp.topic),
+                    partition,
+                    not_leader,
+                }
             })
             .collect(),
     );
@@ -370,6 +377,8 @@ struct Target {
     request: PartitionRequest,
     denied: bool,
     partition: Option<Arc<Partition>>,
+    /// NOT_LEADER_OR_FOLLOWER when another broker (or none) leads the partition.
+    not_leader: Option<ApiError>,
 }
 
 /// Reads `slots` (in order) on a log manager thread, within `max_bytes`; the first slot
@@ -481,6 +490,9 @@ fn read_one(
             ErrorCode::UnknownTopicOrPartition,
         )));
     };
+    if let Some(e) = &t.not_leader {
+        return Some(PartitionRead::error(e.clone()));
+    }
     if let Err(e) = partition.check_leader_epoch(t.request.current_leader_epoch) {
         return Some(PartitionRead::error(e));
     }

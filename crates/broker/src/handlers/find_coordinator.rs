@@ -1,5 +1,13 @@
-//! FindCoordinator (key 10): this broker coordinates every group and every transactional
-//! id, so the answer is always this broker. v4+ batches keys in `coordinator_keys`.
+//! FindCoordinator (key 10). v4+ batches keys in `coordinator_keys`.
+//!
+//! One node coordinates every group and every transactional id: on a single node that is
+//! this broker; in a cluster it is the live registered broker with the lowest id, so every
+//! client of one group is sent to the same coordinator whichever broker it asks (Kafka
+//! spreads coordinators over `__consumer_offsets` partition leaders; Strait's group and
+//! transaction state is node-local until it is replicated, so one deterministic node is the
+//! honest choice: two coordinators of one group would both hand out its partitions). When
+//! that broker is fenced the next one takes over without the previous one's state; the
+//! README's cluster section states this limit.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -21,8 +29,7 @@ pub fn handle(
 ) -> FindCoordinatorResponse {
     let v = ctx.api_version;
     let key_type = if v >= 1 { req.key_type } else { GROUP };
-    let listener = broker.advertised_listener_for(&ctx.session.listener);
-    let node = BrokerId(broker.node_id());
+    let (node, host, port) = coordinator(broker, &ctx.session.listener);
     let answer = |key: &StrBytes| -> Option<(ErrorCode, String)> {
         match key_type {
             GROUP => {
@@ -63,8 +70,8 @@ pub fn handle(
                     None => c
                         .with_error_message(None)
                         .with_node_id(node)
-                        .with_host(str_bytes(listener.host.clone()))
-                        .with_port(i32::from(listener.port)),
+                        .with_host(str_bytes(host.clone()))
+                        .with_port(port),
                     Some((error, message)) => c
                         .with_error_code(error.code())
                         .with_error_message(Some(str_bytes(message)))
@@ -82,8 +89,8 @@ pub fn handle(
                 resp.error_message = None;
             }
             resp.node_id = node;
-            resp.host = str_bytes(listener.host);
-            resp.port = i32::from(listener.port);
+            resp.host = str_bytes(host);
+            resp.port = port;
         }
         Some((error, message)) => {
             resp.error_code = error.code();
@@ -95,4 +102,18 @@ pub fn handle(
         }
     }
     resp
+}
+
+/// The coordinator of every key, as a client connected to `listener` reaches it: the lowest
+/// live broker of the cluster view, or this broker when the view lists none (one node, or
+/// before this node's registration is published).
+fn coordinator(broker: &Broker, listener: &str) -> (BrokerId, String, i32) {
+    let view = crate::cluster_view::ClusterView::new(broker, listener);
+    match view.brokers().first() {
+        Some(b) => (BrokerId(b.id), b.host.clone(), i32::from(b.port)),
+        None => {
+            let l = broker.advertised_listener_for(listener);
+            (BrokerId(broker.node_id()), l.host, i32::from(l.port))
+        }
+    }
 }

@@ -43,6 +43,7 @@ pub async fn handle(
                 Err(e) => Err(e.error_code()),
                 Ok(()) => {
                     lookups.push(Lookup {
+                        node_id: broker.node_id(),
                         topic: topic.clone(),
                         index: p.partition_index,
                         current_leader_epoch: if v >= 4 { p.current_leader_epoch } else { -1 },
@@ -125,6 +126,8 @@ pub async fn handle(
 
 /// One partition's lookup, owned so it can run on an I/O thread.
 struct Lookup {
+    /// This broker: a partition it does not lead answers NOT_LEADER_OR_FOLLOWER.
+    node_id: i32,
     topic: Option<std::sync::Arc<crate::topics::Topic>>,
     index: i32,
     current_leader_epoch: i32,
@@ -134,6 +137,7 @@ struct Lookup {
 impl Lookup {
     fn run(&self, read_committed: bool) -> Result<(i64, i64, i32), ApiError> {
         lookup(
+            self.node_id,
             self.topic.as_deref(),
             self.index,
             self.current_leader_epoch,
@@ -144,6 +148,7 @@ impl Lookup {
 }
 
 fn lookup(
+    node_id: i32,
     topic: Option<&crate::topics::Topic>,
     index: i32,
     current_leader_epoch: i32,
@@ -153,6 +158,7 @@ fn lookup(
     let partition = topic
         .and_then(|t| t.partition(index))
         .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicOrPartition))?;
+    partition.ensure_leader(node_id)?;
     partition.check_leader_epoch(current_leader_epoch)?;
     let leader_epoch = partition.leader_epoch();
     partition.with_log(|log| {

@@ -35,6 +35,7 @@ pub async fn handle(
                     .as_ref()
                     .and_then(|t| t.partition(p.partition))
                     .ok_or_else(|| ApiError::code(ErrorCode::UnknownTopicOrPartition))?;
+                partition.ensure_leader(broker.node_id())?;
                 partition.check_leader_epoch(p.current_leader_epoch)?;
                 Ok((partition.lane().clone(), (partition, p.leader_epoch)))
             });

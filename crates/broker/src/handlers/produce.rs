@@ -318,6 +318,9 @@ fn prepare_append(
             None,
         )
     })?;
+    partition
+        .ensure_leader(broker.node_id())
+        .map_err(|e| (e, None))?;
     if let Some(reason) = topic.read_only_reason() {
         // Non-retriable, so producers fail fast instead of retrying into a mirror.
         return Err((ApiError::new(ErrorCode::InvalidRequest, reason), None));

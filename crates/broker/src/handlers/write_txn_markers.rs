@@ -164,6 +164,7 @@ fn prepare_marker(
     };
     let t = broker.topics.get(topic).ok_or_else(unknown)?;
     let partition = t.partition(index).ok_or_else(unknown)?;
+    partition.ensure_leader(broker.node_id())?;
     if let Some(reason) = t.read_only_reason() {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,

@@ -69,11 +69,9 @@ fn topic_evolves(prev: &metadata::TopicRecord, next: &metadata::TopicRecord) -> 
     prev.topic_id == next.topic_id
         && prev.name == next.name
         && next.partitions.len() >= prev.partitions.len()
-        && prev
-            .partitions
-            .iter()
-            .zip(&next.partitions)
-            .all(|(p, n)| n.leader_epoch >= p.leader_epoch)
+        && prev.partitions.iter().zip(&next.partitions).all(|(p, n)| {
+            n.leader_epoch >= p.leader_epoch && n.partition_epoch >= p.partition_epoch
+        })
         && (prev.mirror.is_none() || next.mirror.is_some())
 }
 
@@ -87,11 +85,18 @@ fn topic_changes(
     out: &mut Vec<MetadataRecord>,
 ) -> Result<(), DiffError> {
     for (i, (p, n)) in prev.partitions.iter().zip(&next.partitions).enumerate() {
-        if n.leader_epoch != p.leader_epoch {
+        if n != p {
+            // Only the moved fields, as Kafka's PartitionChangeRecord (absent = unchanged).
+            let moved = |a: &Vec<i32>, b: &Vec<i32>| (a != b).then(|| b.clone());
             out.push(MetadataRecord::PartitionChange(PartitionChangeRecord {
                 topic_id: next.topic_id.clone(),
                 partition_id: partition_id(i)?,
                 leader_epoch: n.leader_epoch,
+                replicas: moved(&p.replicas, &n.replicas),
+                isr: moved(&p.isr, &n.isr),
+                leader: (p.leader != n.leader).then_some(n.leader),
+                partition_epoch: (p.partition_epoch != n.partition_epoch)
+                    .then_some(n.partition_epoch),
             }));
         }
     }
@@ -105,6 +110,10 @@ fn topic_changes(
             topic_id: next.topic_id.clone(),
             partition_id: partition_id(i)?,
             leader_epoch: n.leader_epoch,
+            replicas: n.replicas.clone(),
+            isr: n.isr.clone(),
+            leader: n.leader,
+            partition_epoch: n.partition_epoch,
         }));
     }
     out.extend(config_changes(

@@ -26,8 +26,20 @@
 //!   a lock a publisher takes (a partition's log lock, for config changes and deletions).
 //! * Opening returns once the entries replayed at start-up are through the publisher
 //!   thread, so [`MetadataLog::published_image`] is the loaded image.
-//! * Start-up waits until this node leads and has applied everything committed, so the
-//!   image read at start contains every change acknowledged before a crash.
+//! * Start-up of a single node waits until it leads and has applied everything committed,
+//!   so the image read at start contains every change acknowledged before a crash. One
+//!   voter of several ([`QuorumSetup`] with more than one voter) waits, however long it
+//!   takes (logging "waiting for the metadata quorum" every few seconds), until it knows a
+//!   leader and has applied every entry it knows committed: a lone node of three waits for
+//!   its peers rather than fail.
+//! * Several writers: with several voters, entries proposed by other nodes interleave with
+//!   this node's. An entry is a diff computed against this node's image; applying it to a
+//!   newer image is safe only when the image refuses what no longer fits (a topic created
+//!   twice, a partition count that went down, producer ids moving back) — the image's
+//!   apply is all-or-nothing, so such an entry is committed but changes nothing, and the
+//!   proposer learns it from the reply (`ProposeError::Rejected`). After its entry is
+//!   applied, [`MetadataLog::commit`] returns the applied image, which may hold other
+//!   nodes' changes too ("the image moved on" is normal, not an error).
 //! * Dropping the handle (or [`MetadataLog::close`]) stops the quorum and flushes its state.
 
 use std::path::{Path, PathBuf};
@@ -54,6 +66,81 @@ pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 
 /// How long start-up waits for the lone voter to lead and catch up on its own log.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a voter of several that has no leader yet says it is still waiting.
+const WAITING_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// How this node takes part in the metadata quorum (from [`crate::BrokerConfig`]); the
+/// default is a single node, a quorum of itself that binds nothing.
+#[derive(Debug, Clone)]
+pub struct QuorumSetup {
+    /// `--cluster-id`: formats a fresh directory; a directory of another cluster refuses.
+    pub cluster_id: Option<String>,
+    /// Every voter, this node included, when there are several; empty for a single node.
+    pub voters: std::collections::BTreeMap<u64, VoterAddr>,
+    /// Where this node serves the quorum (its controller listener) when there are several.
+    pub listen_addr: Option<std::net::SocketAddr>,
+    /// `controller.quorum.fetch.timeout.ms`: a follower that has not heard from the leader
+    /// for this long starts an election.
+    pub fetch_timeout: Duration,
+    /// `controller.quorum.election.timeout.ms`: the random spread added on top of the fetch
+    /// timeout, so voters rarely campaign at the same time.
+    pub election_timeout: Duration,
+}
+
+impl Default for QuorumSetup {
+    fn default() -> Self {
+        QuorumSetup {
+            cluster_id: None,
+            voters: Default::default(),
+            listen_addr: None,
+            fetch_timeout: Duration::from_millis(2000),
+            election_timeout: Duration::from_millis(1000),
+        }
+    }
+}
+
+impl QuorumSetup {
+    /// The setup `config` describes; fails when the controller listener's host does not
+    /// resolve.
+    pub fn from_config(config: &crate::BrokerConfig) -> Result<Self, String> {
+        let listen_addr = match config.quorum_listener() {
+            Some(l) => {
+                use std::net::ToSocketAddrs;
+                let host = l.host.trim_start_matches('[').trim_end_matches(']');
+                let addr = (host, l.port)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("controller listener {l}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("controller listener {l}: no address"))?;
+                Some(addr)
+            }
+            None => None,
+        };
+        Ok(QuorumSetup {
+            cluster_id: config.cluster_id.clone(),
+            voters: config.quorum_voters.clone(),
+            listen_addr,
+            fetch_timeout: Duration::from_millis(config.controller_quorum_fetch_timeout_ms),
+            election_timeout: Duration::from_millis(config.controller_quorum_election_timeout_ms),
+        })
+    }
+
+    fn is_multi_voter(&self) -> bool {
+        self.voters.len() > 1
+    }
+
+    /// The quorum's timing, from Kafka's keys: openraft's election timeout (how long a
+    /// follower goes without the leader's heartbeat before campaigning) is drawn from
+    /// [fetch, fetch + election); the leader heartbeats several times per fetch timeout so
+    /// one lost heartbeat does not start an election.
+    fn apply_timing(&self, config: &mut QuorumConfig) {
+        let min = self.fetch_timeout.max(Duration::from_millis(20));
+        let spread = self.election_timeout.max(Duration::from_millis(10));
+        config.election_timeout_min = min;
+        config.election_timeout_max = min + spread;
+        config.heartbeat_interval = (min / 5).max(Duration::from_millis(5));
+    }
+}
 /// How long a commit waits for its applied entry to be published (opening a new topic's
 /// logs); past it the change is durable but the answer is REQUEST_TIMED_OUT.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -82,6 +169,8 @@ struct Running {
 /// The broker's metadata log: a one-voter quorum on its own thread.
 pub struct MetadataLog {
     dir: PathBuf,
+    /// One voter of several: other nodes write too (see the module docs).
+    multi_voter: bool,
     quorum: Arc<Quorum<PublishingImage>>,
     runtime: tokio::runtime::Handle,
     /// The publisher thread every applied entry goes through.
@@ -99,6 +188,17 @@ impl MetadataLog {
     /// Opens (or creates) the log in `dir` for node `node_id` of cluster `cluster_id` and
     /// waits until its image holds every committed change.
     pub fn open(dir: &Path, cluster_id: &str, node_id: i32) -> Result<Self, MetadataLogError> {
+        Self::open_with(dir, cluster_id, node_id, &QuorumSetup::default())
+    }
+
+    /// [`MetadataLog::open`] as one voter of the quorum `setup` describes (a single node
+    /// when it names at most one voter).
+    pub fn open_with(
+        dir: &Path,
+        cluster_id: &str,
+        node_id: i32,
+        setup: &QuorumSetup,
+    ) -> Result<Self, MetadataLogError> {
         let quorum_err = |source| MetadataLogError::Quorum {
             dir: dir.to_path_buf(),
             source,
@@ -110,8 +210,20 @@ impl MetadataLog {
         })?;
         // A lone voter binds nothing; its own address is never dialled.
         let unbound: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
-        let voters = [(id, VoterAddr::from(unbound))].into_iter().collect();
-        let config = QuorumConfig::new(id, cluster_id, voters, dir, unbound);
+        let config = if setup.is_multi_voter() {
+            let listen = setup.listen_addr.ok_or_else(|| {
+                quorum_err(QuorumError::Config(strait_quorum::ConfigError(
+                    "several voters but no controller listener to serve the quorum on".into(),
+                )))
+            })?;
+            let mut c = QuorumConfig::new(id, cluster_id, setup.voters.clone(), dir, listen);
+            setup.apply_timing(&mut c);
+            c
+        } else {
+            let voters = [(id, VoterAddr::from(unbound))].into_iter().collect();
+            QuorumConfig::new(id, cluster_id, voters, dir, unbound)
+        };
+        let multi = setup.is_multi_voter();
         let (publishing, image) = publish::start(MetadataLogImage::new(cluster_id, node_id))
             .map_err(|source| MetadataLogError::Thread {
                 dir: dir.to_path_buf(),
@@ -124,7 +236,7 @@ impl MetadataLog {
         let thread_dir = dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("metadata-quorum".into())
-            .spawn(move || run(config, image, thread_dir, ready_tx, stop_rx))
+            .spawn(move || run(config, multi, image, thread_dir, ready_tx, stop_rx))
             .map_err(|source| MetadataLogError::Thread {
                 dir: dir.to_path_buf(),
                 source,
@@ -146,6 +258,7 @@ impl MetadataLog {
         };
         let log = MetadataLog {
             dir: dir.to_path_buf(),
+            multi_voter: multi,
             quorum: running.quorum,
             runtime: running.runtime,
             publishing,
@@ -260,6 +373,88 @@ impl MetadataLog {
             })
     }
 
+    /// Whether this node is one voter of several.
+    pub fn is_multi_voter(&self) -> bool {
+        self.multi_voter
+    }
+
+    /// The registered brokers, by id, from the applied image.
+    pub fn brokers(&self) -> std::collections::BTreeMap<i32, super::records::RegisterBrokerRecord> {
+        self.quorum.read(|i| i.image().brokers().clone())
+    }
+
+    /// The quorum's leader (the active controller) as this node last saw it.
+    pub fn leader_id(&self) -> Option<u64> {
+        self.quorum.leader().map(|(id, _)| id)
+    }
+
+    /// Whether registered broker `id` is fenced in the applied image.
+    pub fn is_fenced(&self, id: i32) -> bool {
+        self.quorum.read(|i| i.image().is_fenced(id))
+    }
+
+    /// Whether this node leads the metadata quorum (is the active controller).
+    pub fn is_leader(&self) -> bool {
+        self.quorum.is_leader()
+    }
+
+    /// On the leader: per voter, the time since it last answered (empty elsewhere).
+    pub fn voter_contact(&self) -> std::collections::BTreeMap<u64, Duration> {
+        self.quorum.voter_contact()
+    }
+
+    /// Proposes a BrokerRegistrationChangeRecord fencing or unfencing broker `id`.
+    pub fn set_fenced(&self, id: i32, fenced: bool) -> Result<(), ApiError> {
+        let record = super::records::BrokerRegistrationChangeRecord {
+            broker_id: id,
+            fenced,
+        };
+        let entry = encode(&[super::MetadataRecord::BrokerRegistrationChange(record)])
+            .map_err(|e| storage(e.to_string()))?;
+        let applied = self
+            .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
+            .unwrap_or_else(|| {
+                Err(ProposeError::Unavailable(
+                    "the metadata quorum thread has stopped".into(),
+                ))
+            })
+            .map_err(|e| storage(e.to_string()))?;
+        self.publishing
+            .tracker
+            .wait_published(applied.index, PUBLISH_TIMEOUT)
+            .map_err(|e| self.publish_error(e))
+    }
+
+    /// Registers (or re-registers) a broker: one RegisterBrokerRecord entry, unless the
+    /// image already holds exactly this registration. Returns once it is published here.
+    pub fn register_broker(
+        &self,
+        record: super::records::RegisterBrokerRecord,
+    ) -> Result<(), ApiError> {
+        if self.brokers().get(&record.broker_id) == Some(&record) {
+            return Ok(());
+        }
+        let entry = encode(&[super::MetadataRecord::RegisterBroker(record)])
+            .map_err(|e| storage(e.to_string()))?;
+        let applied = self
+            .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
+            .unwrap_or_else(|| {
+                Err(ProposeError::Unavailable(
+                    "the metadata quorum thread has stopped".into(),
+                ))
+            })
+            .map_err(|e| match e {
+                ProposeError::NotLeader { .. } => {
+                    ApiError::new(ErrorCode::NotController, e.to_string())
+                }
+                e => storage(e.to_string()),
+            })?;
+        self.publishing
+            .tracker
+            .wait_published(applied.index, PUBLISH_TIMEOUT)
+            .map_err(|e| self.publish_error(e))
+    }
+
     /// What Kafka's DescribeQuorum reports, from this node.
     pub fn describe(&self) -> Option<QuorumDescription> {
         self.on_quorum(|q| Box::pin(async move { q.describe().await }))
@@ -318,6 +513,25 @@ impl MetadataLog {
                     format!("metadata change not committed within {d:?}; its outcome is unknown"),
                 ));
             }
+            Err(ProposeError::NotLeader { leader_id, .. }) => {
+                // Until proposals are forwarded to the leader: the client retries
+                // NOT_CONTROLLER after refreshing metadata.
+                return Err(ApiError::new(
+                    ErrorCode::NotController,
+                    format!(
+                        "this node does not lead the metadata quorum (leader: {})",
+                        leader_id.map_or_else(|| "unknown".to_string(), |l| l.to_string())
+                    ),
+                ));
+            }
+            Err(ProposeError::Rejected { message, .. }) if self.multi_voter => {
+                // Computed from an image another node's entry overtook: the image refused
+                // it as a whole, nothing changed.
+                return Err(ApiError::new(
+                    ErrorCode::NotController,
+                    format!("metadata change overtaken by another node's change; retry: {message}"),
+                ));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "metadata log entry not committed");
                 return Err(storage(format!("metadata log: {e}")));
@@ -332,7 +546,9 @@ impl MetadataLog {
             return Err(self.publish_error(e));
         }
         let applied = self.image();
-        if &applied != next {
+        // With several writers the image may hold other nodes' entries applied after ours:
+        // normal. Alone, this node is the only writer, so a difference is a bug.
+        if !self.multi_voter && &applied != next {
             tracing::error!(dir = %self.dir.display(), "the metadata log's image differs from the committed change (a bug)");
             return Err(storage(format!(
                 "metadata log {}: the applied image differs from the change (a bug); the log's image is kept",
@@ -396,6 +612,7 @@ mod futures_like {
 /// The quorum thread: opens the quorum, reports readiness, serves until told to stop.
 fn run(
     config: QuorumConfig,
+    multi: bool,
     image: PublishingImage,
     dir: PathBuf,
     ready: mpsc::SyncSender<Result<Running, MetadataLogError>>,
@@ -412,14 +629,35 @@ fn run(
         }
     };
     runtime.block_on(async move {
-        let quorum = match Quorum::open_single(config, image).await {
+        let opened = if multi {
+            Quorum::open(config, image).await
+        } else {
+            Quorum::open_single(config, image).await
+        };
+        let quorum = match opened {
             Ok(q) => Arc::new(q),
             Err(source) => {
                 let _ = ready.send(Err(MetadataLogError::Quorum { dir, source }));
                 return;
             }
         };
-        if !quorum.wait_ready(READY_TIMEOUT).await {
+        if multi {
+            // A follower cannot run the leader's linearizable barrier; it is ready once it
+            // knows a leader and has applied every entry it knows committed.
+            let caught_up = |d: &QuorumDescription| {
+                d.leader_id.is_some() && d.last_applied.map_or(0, |i| i + 1) >= d.high_watermark
+            };
+            while !quorum.wait_until(WAITING_LOG_EVERY, caught_up).await {
+                let d = quorum.describe().await;
+                tracing::info!(
+                    dir = %dir.display(),
+                    leader_id = ?d.leader_id,
+                    refused_connections = d.refused_connections,
+                    last_refusal = ?d.last_refusal,
+                    "waiting for the metadata quorum"
+                );
+            }
+        } else if !quorum.wait_ready(READY_TIMEOUT).await {
             let _ = quorum.close().await;
             let _ = ready.send(Err(MetadataLogError::NotReady {
                 dir,
@@ -454,7 +692,7 @@ mod tests {
         TopicRecord {
             name: name.into(),
             topic_id: uuid::Uuid::new_v4().to_string(),
-            partitions: vec![PartitionRecord { leader_epoch: 0 }; 2],
+            partitions: vec![PartitionRecord::placed(vec![1]); 2],
             configs: Default::default(),
             mirror: None,
         }

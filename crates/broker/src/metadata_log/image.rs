@@ -12,7 +12,12 @@
 //!   `[a-zA-Z0-9._-]` (Kafka's rule);
 //! - every topic has at least one partition at the end of each entry, and partitions are
 //!   added densely (a PartitionRecord names exactly the next index);
-//! - a PartitionChangeRecord never lowers a partition's leader epoch (DESIGN invariant 4);
+//! - a PartitionChangeRecord never lowers a partition's leader epoch (DESIGN invariant 4)
+//!   nor its partition epoch;
+//! - a partition's registration has distinct, non-empty replicas, `isr ⊆ replicas`, and a
+//!   leader in the ISR or -1 (that the replicas are registered brokers is checked when the
+//!   change is proposed, as Kafka's controller does). A PartitionRecord without replicas
+//!   is the pre-placement form a single node wrote and means "on this image's node";
 //! - records naming a topic, partition, link, ACL or credential name one that exists
 //!   (RemoveTopic of an unknown id, removing an absent ACL ... are refused), and an ACL is
 //!   never added twice;
@@ -21,12 +26,16 @@
 //!   is removed first);
 //! - a MirrorStateRecord carries a known state, and its per-partition lists (final offsets,
 //!   aborted transactions, restore plan) name no partition the topic does not have;
-//! - broker configs name this node or the cluster default (`""`): this image holds one
-//!   broker's dynamic configs, as `strait-metadata.json` does;
+//! - broker configs name a broker id (a non-negative integer in canonical form) or the
+//!   cluster default (`""`). The image keeps every broker's dynamic configs, so every voter
+//!   applies the same ConfigRecord the same way whoever it names; [`MetadataImage`]'s
+//!   `dynamic_broker_configs` is always this node's entry of them (what `TopicManager`
+//!   reads, as `strait-metadata.json` holds it), and a broker without dynamic configs has
+//!   no entry (so equal histories give equal images);
 //! - a MigrationRecord is accepted once, first, on an empty image of the same cluster/node.
 //!
 //! Snapshot format: JSON `{"snapshot_version": 1, "metadata": <strait-metadata.json image>,
-//! "brokers": [...], "migrated": bool}`; restore refuses other versions and other clusters.
+//! "brokers": [...], "broker_configs": {id: {key: value}}, "migrated": bool}`; restore refuses other versions and other clusters.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +48,10 @@ use super::records::{
 };
 use crate::metadata::{self, MetadataImage, FORMAT_VERSION};
 
+#[cfg(test)]
+#[path = "broker_config_tests.rs"]
+mod broker_config_tests;
+
 /// The version of [`MetadataLogImage::snapshot`]'s format.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
@@ -49,14 +62,28 @@ const MIRROR_STATES: &[&str] = &["ACTIVE", "PAUSED", "PENDING_STOPPED", "STOPPED
 pub struct MetadataLogImage {
     metadata: MetadataImage,
     brokers: BTreeMap<i32, RegisterBrokerRecord>,
+    /// Registered brokers the active controller fenced (always a subset of `brokers`).
+    fenced: std::collections::BTreeSet<i32>,
+    /// Every broker's dynamic configs by broker id (no empty maps); this node's entry is
+    /// mirrored in `metadata.dynamic_broker_configs`.
+    broker_configs: BrokerConfigs,
     migrated: bool,
 }
+
+type BrokerConfigs = BTreeMap<i32, BTreeMap<String, String>>;
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     snapshot_version: u32,
     metadata: MetadataImage,
     brokers: Vec<RegisterBrokerRecord>,
+    /// Absent in snapshots from before fencing: nobody fenced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fenced: Vec<i32>,
+    /// Absent in snapshots from before per-broker configs: `metadata`'s
+    /// `dynamic_broker_configs` are then those of the node that wrote the snapshot.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    broker_configs: BrokerConfigs,
     migrated: bool,
 }
 
@@ -68,6 +95,8 @@ impl MetadataLogImage {
         MetadataLogImage {
             metadata: MetadataImage::empty(cluster_id, node_id),
             brokers: BTreeMap::new(),
+            fenced: Default::default(),
+            broker_configs: BTreeMap::new(),
             migrated: false,
         }
     }
@@ -80,6 +109,16 @@ impl MetadataLogImage {
     /// The registered brokers, by node id.
     pub fn brokers(&self) -> &BTreeMap<i32, RegisterBrokerRecord> {
         &self.brokers
+    }
+
+    /// Whether the active controller fenced registered broker `id`.
+    pub fn is_fenced(&self, id: i32) -> bool {
+        self.fenced.contains(&id)
+    }
+
+    /// The dynamic configs of broker `id`; `None` when it has none.
+    pub fn broker_configs(&self, id: i32) -> Option<&BTreeMap<String, String>> {
+        self.broker_configs.get(&id)
     }
 
     /// Has a [`MigrationRecord`] been applied (the log was seeded from a JSON image)?
@@ -131,6 +170,7 @@ impl MetadataLogImage {
             && m.dynamic_default_broker_configs.is_empty()
             && m.producer_id_block_end == 0
             && self.brokers.is_empty()
+            && self.broker_configs.is_empty()
     }
 
     fn topic_index(&self, topic_id: &str) -> Result<usize, Refusal> {
@@ -229,7 +269,19 @@ impl MetadataLogImage {
             }
             MetadataRecord::RegisterBroker(r) => {
                 check_broker(r)?;
+                // A broker registers when it starts: it is alive, whatever it was before.
+                self.fenced.remove(&r.broker_id);
                 self.brokers.insert(r.broker_id, r.clone());
+            }
+            MetadataRecord::BrokerRegistrationChange(r) => {
+                if !self.brokers.contains_key(&r.broker_id) {
+                    return Err(format!("broker {} is not registered", r.broker_id));
+                }
+                if r.fenced {
+                    self.fenced.insert(r.broker_id);
+                } else {
+                    self.fenced.remove(&r.broker_id);
+                }
             }
             MetadataRecord::ClusterLink(r) => {
                 let link = &r.link;
@@ -264,7 +316,8 @@ impl MetadataLogImage {
 
     fn add_partition(&mut self, r: &PartitionRecord) -> Result<(), Refusal> {
         let i = self.topic_index(&r.topic_id)?;
-        let topic = &mut self.metadata.topics[i];
+        let node_id = self.metadata.node_id;
+        let topic = &self.metadata.topics[i];
         let next = topic.partitions.len();
         if usize::try_from(r.partition_id).ok() != Some(next) {
             return Err(format!(
@@ -272,12 +325,30 @@ impl MetadataLogImage {
                 r.partition_id, topic.name
             ));
         }
-        if r.leader_epoch < 0 {
-            return Err(format!("leader epoch {} is negative", r.leader_epoch));
+        if r.leader_epoch < 0 || r.partition_epoch < 0 {
+            return Err(format!(
+                "leader epoch {} / partition epoch {} is negative",
+                r.leader_epoch, r.partition_epoch
+            ));
         }
-        topic.partitions.push(metadata::PartitionRecord {
+        let partition = metadata::PartitionRecord {
             leader_epoch: r.leader_epoch,
-        });
+            replicas: r.replicas.clone(),
+            isr: r.isr.clone(),
+            leader: r.leader,
+            partition_epoch: r.partition_epoch,
+        };
+        let partition = if partition.is_legacy() {
+            // Written by a single node before placement existed: that node hosted it.
+            partition.or_local(node_id)
+        } else {
+            // Which brokers may host it is the proposer's check (Kafka's controller places
+            // only on registered brokers: `TopicManager` and `ClusterView`), not replay's:
+            // a legacy partition resolved to an unregistered single node must stay valid.
+            check_registration(&format!("{}-{}", topic.name, r.partition_id), &partition)?;
+            partition
+        };
+        self.metadata.topics[i].partitions.push(partition);
         Ok(())
     }
 
@@ -295,7 +366,28 @@ impl MetadataLogImage {
                 r.partition_id, partition.leader_epoch, r.leader_epoch
             ));
         }
-        partition.leader_epoch = r.leader_epoch;
+        if let Some(e) = r.partition_epoch.filter(|&e| e < partition.partition_epoch) {
+            return Err(format!(
+                "would lower the partition epoch of {name}-{} from {} to {e}",
+                r.partition_id, partition.partition_epoch
+            ));
+        }
+        let mut next = partition.clone();
+        next.leader_epoch = r.leader_epoch;
+        if let Some(replicas) = &r.replicas {
+            next.replicas = replicas.clone();
+        }
+        if let Some(isr) = &r.isr {
+            next.isr = isr.clone();
+        }
+        if let Some(leader) = r.leader {
+            next.leader = leader;
+        }
+        if let Some(e) = r.partition_epoch {
+            next.partition_epoch = e;
+        }
+        check_registration(&format!("{name}-{}", r.partition_id), &next)?;
+        *partition = next;
         Ok(())
     }
 
@@ -303,7 +395,6 @@ impl MetadataLogImage {
         if r.name.is_empty() {
             return Err("a config record needs a key name".into());
         }
-        let node = self.metadata.node_id.to_string();
         let map = match r.resource_type {
             ConfigResourceType::Topic => {
                 let topic = self
@@ -317,14 +408,20 @@ impl MetadataLogImage {
             ConfigResourceType::Broker if r.resource_name.is_empty() => {
                 &mut self.metadata.dynamic_default_broker_configs
             }
-            ConfigResourceType::Broker if r.resource_name == node => {
-                &mut self.metadata.dynamic_broker_configs
-            }
             ConfigResourceType::Broker => {
-                return Err(format!(
-                    "broker '{}' is not this node ({node}) nor the cluster default (\"\")",
-                    r.resource_name
-                ))
+                let id = broker_id(&r.resource_name)?;
+                let configs = self.broker_configs.entry(id).or_default();
+                match &r.value {
+                    Some(v) => configs.insert(r.name.clone(), v.clone()),
+                    None => configs.remove(&r.name),
+                };
+                if configs.is_empty() {
+                    self.broker_configs.remove(&id);
+                }
+                if id == self.metadata.node_id {
+                    self.metadata.dynamic_broker_configs = self.own_broker_configs();
+                }
+                return Ok(());
             }
         };
         match &r.value {
@@ -332,6 +429,13 @@ impl MetadataLogImage {
             None => map.remove(&r.name),
         };
         Ok(())
+    }
+
+    fn own_broker_configs(&self) -> BTreeMap<String, String> {
+        self.broker_configs
+            .get(&self.metadata.node_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn set_mirror(&mut self, r: &MirrorStateRecord) -> Result<(), Refusal> {
@@ -419,6 +523,17 @@ fn check_topic_name(name: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The broker id a broker ConfigRecord names: a non-negative integer written the way
+/// Kafka writes it (`"1"`, not `"01"` or `"+1"`), so one broker has one resource name.
+fn broker_id(name: &str) -> Result<i32, Refusal> {
+    match name.parse::<i32>() {
+        Ok(id) if id >= 0 && id.to_string() == name => Ok(id),
+        _ => Err(format!(
+            "broker '{name}' is neither a broker id (a non-negative integer) nor the cluster default (\"\")"
+        )),
+    }
+}
+
 fn check_broker(r: &RegisterBrokerRecord) -> Result<(), Refusal> {
     if r.broker_id < 0 {
         return Err(format!("broker id {} is negative", r.broker_id));
@@ -456,6 +571,8 @@ impl Image for MetadataLogImage {
             snapshot_version: SNAPSHOT_VERSION,
             metadata: self.metadata.clone(),
             brokers: self.brokers.values().cloned().collect(),
+            fenced: self.fenced.iter().copied().collect(),
+            broker_configs: self.broker_configs.clone(),
             migrated: self.migrated,
         };
         // Plain data with string-keyed maps cannot fail to serialise; were it ever to, the
@@ -491,10 +608,53 @@ impl Image for MetadataLogImage {
         // The node id stays this node's: a snapshot installed from another voter carries
         // the cluster's metadata, not the receiver's identity.
         let node_id = self.metadata.node_id;
+        let mut broker_configs = s.broker_configs;
+        if broker_configs.is_empty() && !s.metadata.dynamic_broker_configs.is_empty() {
+            // A snapshot from before per-broker configs: they are its writer's.
+            broker_configs.insert(
+                s.metadata.node_id,
+                s.metadata.dynamic_broker_configs.clone(),
+            );
+        }
+        broker_configs.retain(|_, c| !c.is_empty());
         self.metadata = s.metadata;
         self.metadata.node_id = node_id;
+        self.broker_configs = broker_configs;
+        self.metadata.dynamic_broker_configs = self.own_broker_configs();
         self.brokers = brokers;
+        self.fenced = s.fenced.into_iter().collect();
         self.migrated = s.migrated;
         Ok(())
     }
+}
+
+/// The registration invariants every partition keeps: replicas non-empty and distinct,
+/// `isr ⊆ replicas` (distinct), `leader` is a member of the ISR or [`NO_LEADER`](crate::replication::NO_LEADER).
+fn check_registration(what: &str, p: &metadata::PartitionRecord) -> Result<(), Refusal> {
+    if p.replicas.is_empty() {
+        return Err(format!("{what} has no replicas"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = p.replicas.iter().find(|r| !seen.insert(**r)) {
+        return Err(format!("{what} names replica {dup} more than once"));
+    }
+    let mut in_isr = std::collections::BTreeSet::new();
+    for r in &p.isr {
+        if !p.replicas.contains(r) {
+            return Err(format!(
+                "{what} has ISR member {r}, which is not one of its replicas {:?}",
+                p.replicas
+            ));
+        }
+        if !in_isr.insert(*r) {
+            return Err(format!("{what} names ISR member {r} more than once"));
+        }
+    }
+    if p.leader != crate::replication::NO_LEADER && !p.isr.contains(&p.leader) {
+        return Err(format!(
+            "{what} has leader {}, which is not in its ISR {:?}",
+            p.leader, p.isr
+        ));
+    }
+    Ok(())
 }

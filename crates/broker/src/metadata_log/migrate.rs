@@ -107,10 +107,16 @@ pub fn records_for(image: &MetadataImage) -> Vec<MetadataRecord> {
             topic_id: t.topic_id.clone(),
         }));
         for (i, p) in t.partitions.iter().enumerate() {
+            // A JSON image predates placement: its partitions were on the node that wrote it.
+            let p = p.clone().or_local(image.node_id);
             out.push(MetadataRecord::Partition(PartitionRecord {
                 topic_id: t.topic_id.clone(),
                 partition_id: i32::try_from(i).unwrap_or(i32::MAX),
                 leader_epoch: p.leader_epoch,
+                replicas: p.replicas,
+                isr: p.isr,
+                leader: p.leader,
+                partition_epoch: p.partition_epoch,
             }));
         }
         out.extend(config_changes(

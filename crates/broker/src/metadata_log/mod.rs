@@ -38,8 +38,10 @@
 //! Kafka record with its own meaning (and its own version), and the image applies the whole
 //! entry or nothing — as KRaft's controller writes one operation's records as one atomic
 //! batch. Promote must stay one entry: DESIGN invariant 8 (final offsets, epoch bump and
-//! producer-id barrier in one metadata change). RegisterBrokerRecord has no caller yet; it
-//! is for the cluster to come.
+//! producer-id barrier in one metadata change). With several voters each broker proposes
+//! its RegisterBrokerRecord once the quorum is up (`broker.rs`), and the active controller
+//! proposes BrokerRegistrationChangeRecord to fence / unfence (`controller.rs`); neither goes
+//! through `diff`.
 
 pub mod diff;
 pub mod handle;
@@ -48,7 +50,7 @@ pub mod migrate;
 pub mod publish;
 pub mod records;
 
-pub use handle::{MetadataLog, MetadataLogError, METADATA_LOG_DIR, METADATA_TOPIC};
+pub use handle::{MetadataLog, MetadataLogError, QuorumSetup, METADATA_LOG_DIR, METADATA_TOPIC};
 pub use image::{MetadataLogImage, SNAPSHOT_VERSION};
 pub use publish::{MetadataDelta, MetadataPublisher, TopicDelta};
 pub use records::{decode, encode, MetadataRecord};

@@ -30,18 +30,42 @@ fn entry() -> impl Strategy<Value = Vec<MetadataRecord>> {
         (0u8..6).prop_map(|id| vec![MetadataRecord::RemoveTopic(RemoveTopicRecord {
             topic_id: topic_id(id)
         })]),
-        (0u8..6, 0i32..4).prop_map(|(id, p)| vec![MetadataRecord::Partition(PartitionRecord {
-            topic_id: topic_id(id),
-            partition_id: p,
-            leader_epoch: 0
-        })]),
+        // Legacy (no replicas) and placed partitions.
+        (0u8..6, 0i32..4, proptest::option::of(0i32..3)).prop_map(|(id, p, b)| {
+            let replicas: Vec<i32> = b.into_iter().collect();
+            vec![MetadataRecord::Partition(PartitionRecord {
+                topic_id: topic_id(id),
+                partition_id: p,
+                leader_epoch: 0,
+                leader: replicas.first().copied().unwrap_or(-1),
+                isr: replicas.clone(),
+                replicas,
+                partition_epoch: 0,
+            })]
+        }),
         (0u8..6, 0i32..3, 0i32..8).prop_map(|(id, p, e)| vec![MetadataRecord::PartitionChange(
             PartitionChangeRecord {
                 topic_id: topic_id(id),
                 partition_id: p,
-                leader_epoch: e
+                leader_epoch: e,
+                replicas: None,
+                isr: None,
+                leader: None,
+                partition_epoch: None,
             }
         )]),
+        // Leadership moves: fenced (-1, ISR kept) or back, with the partition epoch.
+        (0u8..6, 0i32..3, 0i32..8, -1i32..3, 0i32..4).prop_map(|(id, p, e, l, pe)| vec![
+            MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: topic_id(id),
+                partition_id: p,
+                leader_epoch: e,
+                replicas: None,
+                isr: None,
+                leader: Some(l),
+                partition_epoch: Some(pe),
+            })
+        ]),
         (topic, 0u8..3, proptest::option::of(0u8..3)).prop_map(|(t, k, v)| vec![
             MetadataRecord::Config(ConfigRecord {
                 resource_type: ConfigResourceType::Topic,
@@ -50,14 +74,18 @@ fn entry() -> impl Strategy<Value = Vec<MetadataRecord>> {
                 value: v.map(|v| format!("v{v}")),
             })
         ]),
-        (any::<bool>(), 0u8..3, proptest::option::of(0u8..3)).prop_map(|(d, k, v)| vec![
-            MetadataRecord::Config(ConfigRecord {
+        // "" = the cluster default, "1" = the image's node, "2" = another voter.
+        (
+            prop::sample::select(&["", "1", "2"][..]),
+            0u8..3,
+            proptest::option::of(0u8..3)
+        )
+            .prop_map(|(b, k, v)| vec![MetadataRecord::Config(ConfigRecord {
                 resource_type: ConfigResourceType::Broker,
-                resource_name: if d { String::new() } else { "1".into() },
+                resource_name: b.into(),
                 name: format!("k{k}"),
                 value: v.map(|v| format!("v{v}")),
-            })
-        ]),
+            })]),
         (0i64..5000).prop_map(|n| vec![MetadataRecord::ProducerIds(ProducerIdsRecord {
             broker_id: 1,
             next_producer_id: n

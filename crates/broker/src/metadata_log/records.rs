@@ -28,20 +28,48 @@ pub struct TopicRecord {
     pub topic_id: String,
 }
 
-/// Kafka's `PartitionRecord`: a new partition (the next index of its topic).
+/// Kafka's `PartitionRecord`: a new partition (the next index of its topic) and its
+/// registration.
+///
+/// Entries written before placement existed carry no `replicas`; they decode with empty
+/// lists (the legacy form) and the image reads them as "on the node this image belongs to",
+/// which is what a single-node log always meant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRecord {
     pub topic_id: String,
     pub partition_id: i32,
     pub leader_epoch: i32,
+    #[serde(default)]
+    pub replicas: Vec<i32>,
+    #[serde(default)]
+    pub isr: Vec<i32>,
+    #[serde(default = "no_leader")]
+    pub leader: i32,
+    #[serde(default)]
+    pub partition_epoch: i32,
 }
 
-/// Kafka's `PartitionChangeRecord`: today only the leader epoch moves (never backwards).
+fn no_leader() -> i32 {
+    crate::replication::NO_LEADER
+}
+
+/// Kafka's `PartitionChangeRecord`: a partition's registration moves. Like Kafka's, the
+/// fields other than the leader epoch are optional ("unchanged" when absent, and then not
+/// encoded, so entries written before they existed keep their bytes); epochs never move
+/// backwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionChangeRecord {
     pub topic_id: String,
     pub partition_id: i32,
     pub leader_epoch: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<i32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isr: Option<Vec<i32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_epoch: Option<i32>,
 }
 
 /// Kafka's `ConfigResource.Type` values a `ConfigRecord` can name.
@@ -92,6 +120,15 @@ pub struct RegisterBrokerRecord {
     pub broker_id: i32,
     pub endpoints: Vec<BrokerEndpoint>,
     pub rack: Option<String>,
+}
+
+/// Kafka's `BrokerRegistrationChangeRecord` (its fencing part): the active controller
+/// fences a registered broker it has not heard from for `broker.session.timeout.ms`, and
+/// unfences it when it is back. A fenced broker is listed nowhere and leads nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistrationChangeRecord {
+    pub broker_id: i32,
+    pub fenced: bool,
 }
 
 /// Strait's: a cluster link created or reconfigured (same name and link id).
@@ -147,6 +184,7 @@ pub enum MetadataRecord {
     UserScramCredential(ScramCredentialRecord),
     RemoveUserScramCredential(RemoveUserScramCredentialRecord),
     RegisterBroker(RegisterBrokerRecord),
+    BrokerRegistrationChange(BrokerRegistrationChangeRecord),
     ClusterLink(ClusterLinkRecord),
     RemoveClusterLink(RemoveClusterLinkRecord),
     MirrorState(MirrorStateRecord),
@@ -220,6 +258,7 @@ records! {
     UserScramCredential => "UserScramCredentialRecord", 0;
     RemoveUserScramCredential => "RemoveUserScramCredentialRecord", 0;
     RegisterBroker => "RegisterBrokerRecord", 0;
+    BrokerRegistrationChange => "BrokerRegistrationChangeRecord", 0;
     ClusterLink => "ClusterLinkRecord", 0;
     RemoveClusterLink => "RemoveClusterLinkRecord", 0;
     MirrorState => "MirrorStateRecord", 0;

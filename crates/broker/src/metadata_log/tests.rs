@@ -65,6 +65,10 @@ pub(super) fn create(name: &str, id: &str, partitions: i32) -> Vec<MetadataRecor
             topic_id: id.into(),
             partition_id: p,
             leader_epoch: 0,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            leader: -1,
+            partition_epoch: 0,
         })
     }));
     v
@@ -84,6 +88,10 @@ fn change(id: &str, p: i32, epoch: i32) -> MetadataRecord {
         topic_id: id.into(),
         partition_id: p,
         leader_epoch: epoch,
+        replicas: None,
+        isr: None,
+        leader: None,
+        partition_epoch: None,
     })
 }
 
@@ -113,6 +121,10 @@ fn each_record_applies() {
             topic_id: ID_A.into(),
             partition_id: 2,
             leader_epoch: 0,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            leader: -1,
+            partition_epoch: 0,
         })],
     )
     .unwrap();
@@ -333,6 +345,10 @@ fn each_refusal_leaves_the_image_unchanged() {
                 topic_id: ID_A.into(),
                 partition_id: 5,
                 leader_epoch: 0,
+                replicas: Vec::new(),
+                isr: Vec::new(),
+                leader: -1,
+                partition_epoch: 0,
             })],
             "is not its next partition (2)",
         ),
@@ -356,8 +372,8 @@ fn each_refusal_leaves_the_image_unchanged() {
             "unknown topic 'nope'",
         ),
         (
-            vec![config(ConfigResourceType::Broker, "2", "a", Some("b"))],
-            "broker '2' is not this node (1)",
+            vec![config(ConfigResourceType::Broker, "b2", "a", Some("b"))],
+            "broker 'b2' is neither a broker id",
         ),
         (
             vec![MetadataRecord::ProducerIds(ProducerIdsRecord {
@@ -566,6 +582,10 @@ fn encoding_is_pinned() {
             topic_id: ID_A.into(),
             partition_id: 0,
             leader_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            partition_epoch: 0,
         }),
         change(ID_A, 0, 3),
         config(
@@ -598,6 +618,10 @@ fn encoding_is_pinned() {
             }],
             rack: None,
         }),
+        MetadataRecord::BrokerRegistrationChange(super::records::BrokerRegistrationChangeRecord {
+            broker_id: 1,
+            fenced: true,
+        }),
         MetadataRecord::ClusterLink(ClusterLinkRecord {
             link: link("dr", "L1"),
         }),
@@ -625,3 +649,91 @@ fn encoding_is_pinned() {
 }
 
 const GOLDEN: &str = include_str!("golden_records.txt");
+
+/// Entries written before placement: a PartitionRecord without replicas (the golden bytes
+/// of that era) decodes, and the image reads it as "on this image's node, led by it".
+#[test]
+fn pre_placement_partition_record_decodes_as_this_nodes() {
+    let old = br#"[{"type":"PartitionRecord","version":0,"data":{"leader_epoch":0,"partition_id":0,"topic_id":"00000000-0000-4000-8000-00000000000a"}}]"#;
+    let decoded = decode(old).unwrap();
+    let MetadataRecord::Partition(p) = &decoded[0] else {
+        panic!("not a PartitionRecord: {decoded:?}");
+    };
+    assert!(p.replicas.is_empty() && p.isr.is_empty());
+    assert_eq!((p.leader, p.partition_epoch), (-1, 0));
+    let mut img = MetadataLogImage::new(CLUSTER, 7);
+    let mut entry = vec![MetadataRecord::Topic(TopicRecord {
+        name: "orders".into(),
+        topic_id: ID_A.into(),
+    })];
+    entry.extend(decoded);
+    apply(&mut img, &entry).unwrap();
+    let got = &img.metadata().topics[0].partitions[0];
+    assert_eq!(
+        (got.replicas.as_slice(), got.isr.as_slice(), got.leader),
+        (&[7][..], &[7][..], 7)
+    );
+}
+
+/// The registration invariants: ISR within the replicas, leader in the ISR, replicas
+/// distinct and registered, partition epoch never lowered.
+#[test]
+fn image_refuses_bad_partition_registrations() {
+    let placed = |replicas: Vec<i32>, isr: Vec<i32>, leader: i32| {
+        vec![
+            MetadataRecord::Topic(TopicRecord {
+                name: "orders".into(),
+                topic_id: ID_A.into(),
+            }),
+            MetadataRecord::Partition(PartitionRecord {
+                topic_id: ID_A.into(),
+                partition_id: 0,
+                leader_epoch: 0,
+                replicas,
+                isr,
+                leader,
+                partition_epoch: 1,
+            }),
+        ]
+    };
+    let refused = |entry: Vec<MetadataRecord>, why: &str| {
+        let mut img = fresh();
+        let err = apply(&mut img, &entry).unwrap_err();
+        assert!(err.contains(why), "{err}");
+        assert_eq!(img, fresh(), "a refused entry changes nothing");
+    };
+    refused(
+        placed(vec![1], vec![1, 2], 1),
+        "ISR member 2, which is not one of its replicas",
+    );
+    refused(placed(vec![1, 1], vec![1], 1), "replica 1 more than once");
+    refused(
+        placed(vec![1], vec![], 1),
+        "leader 1, which is not in its ISR",
+    );
+    let mut img = fresh();
+    apply(&mut img, &placed(vec![1], vec![1], 1)).unwrap();
+    let lower = MetadataRecord::PartitionChange(PartitionChangeRecord {
+        topic_id: ID_A.into(),
+        partition_id: 0,
+        leader_epoch: 0,
+        replicas: None,
+        isr: None,
+        leader: None,
+        partition_epoch: Some(0),
+    });
+    let err = apply(&mut img, &[lower]).unwrap_err();
+    assert!(err.contains("would lower the partition epoch"), "{err}");
+    let fence = MetadataRecord::PartitionChange(PartitionChangeRecord {
+        topic_id: ID_A.into(),
+        partition_id: 0,
+        leader_epoch: 1,
+        replicas: None,
+        isr: None,
+        leader: Some(-1),
+        partition_epoch: Some(2),
+    });
+    apply(&mut img, &[fence]).unwrap();
+    let p = &img.metadata().topics[0].partitions[0];
+    assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (-1, 1, 2));
+}

@@ -7,6 +7,10 @@
 //!   or retention move of it — and by nothing that happens to other partitions.
 //! * A deleted partition's log is taken out (`None`): requests racing a delete see
 //!   UNKNOWN_TOPIC_OR_PARTITION, and its waiters are woken to answer that.
+//! * The partition's registration (replicas, ISR, leader) is the metadata image's, set by
+//!   the topic publisher; [`Partition::ensure_leader`] is the one leadership check every
+//!   partition-level data API makes. A partition built without one (tests, and the moment
+//!   between open and publish) is led by this node, as on a single node.
 //! * Request-issued mutations are submitted to [`Partition::lane`] (see
 //!   [`crate::log_manager`]), which keeps them in arrival order.
 
@@ -26,11 +30,22 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One partition: its log and leader epoch. This broker is always its leader.
+/// Where a partition's replicas live and who leads it, as the metadata image records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Assignment order; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// [`crate::replication::NO_LEADER`] when no replica leads.
+    pub leader: i32,
+}
+
+/// One partition: its log, leader epoch and registration.
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     log: RwLock<Option<PartitionLog>>,
+    registration: RwLock<Option<Registration>>,
     pub(super) leader_epoch: AtomicI32,
     lane: Arc<Lane>,
     watch: PositionWatch,
@@ -43,8 +58,36 @@ impl Partition {
             index,
             watch: PositionWatch::new(Positions::of(&log)),
             log: RwLock::new(Some(log)),
+            registration: RwLock::new(None),
             leader_epoch: AtomicI32::new(epoch),
             lane: Arc::new(Lane::default()),
+        }
+    }
+
+    /// The registration the metadata image gives this partition (`None`: not published
+    /// yet, i.e. this node alone).
+    pub fn registration(&self) -> Option<Registration> {
+        read(&self.registration).clone()
+    }
+
+    pub(crate) fn set_registration(&self, r: Registration) {
+        *write(&self.registration) = Some(r);
+    }
+
+    /// Kafka's NOT_LEADER_OR_FOLLOWER unless `node_id` leads this partition: what every
+    /// partition-level data API (Produce, Fetch, ListOffsets, OffsetForLeaderEpoch,
+    /// DeleteRecords, DescribeProducers, WriteTxnMarkers) answers for a partition another
+    /// broker leads or none does, so the client refreshes its metadata and goes there.
+    pub fn ensure_leader(&self, node_id: i32) -> Result<(), ApiError> {
+        match read(&self.registration).as_ref() {
+            Some(r) if r.leader != node_id => Err(ApiError::new(
+                ErrorCode::NotLeaderOrFollower,
+                format!(
+                    "Broker {node_id} is not the leader of partition {}-{} (leader: {}).",
+                    self.topic, self.index, r.leader
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 

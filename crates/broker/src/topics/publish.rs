@@ -178,6 +178,13 @@ impl Registry {
                     self.apply_log_config(&topic);
                 }
             }
+            // Registrations move with epochs or reassignment; refreshing a changed topic's
+            // is cheap and keeps leadership checks exactly the image's.
+            for (i, r) in record.partitions.iter().enumerate() {
+                if let (Some(p), Some(r)) = (topic.partition(i as i32), registration(r)) {
+                    p.set_registration(r);
+                }
+            }
             for &(i, epoch) in &change.epochs_changed {
                 if let Some(p) = topic.partition(i) {
                     p.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
@@ -294,7 +301,22 @@ fn record_id(record: &TopicRecord) -> Option<Uuid> {
 
 fn partition(record: &TopicRecord, i: usize, log: PartitionLog, epoch: i32) -> Arc<Partition> {
     let epoch = epoch.max(log.latest_epoch().unwrap_or(0));
-    Arc::new(Partition::new(&record.name, i as i32, log, epoch))
+    let p = Arc::new(Partition::new(&record.name, i as i32, log, epoch));
+    if let Some(r) = record.partitions.get(i).and_then(registration) {
+        p.set_registration(r);
+    }
+    p
+}
+
+/// The image's registration of one partition; `None` for the legacy (pre-placement) form,
+/// which the metadata log's image resolves to this node before it gets here, and which
+/// means "this node alone" if it ever does.
+fn registration(r: &crate::metadata::PartitionRecord) -> Option<super::partition::Registration> {
+    (!r.is_legacy()).then(|| super::partition::Registration {
+        replicas: r.replicas.clone(),
+        isr: r.isr.clone(),
+        leader: r.leader,
+    })
 }
 
 fn not_opened(log_dir: &std::path::Path, record: &TopicRecord, i: usize) -> StartupError {

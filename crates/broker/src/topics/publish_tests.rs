@@ -32,6 +32,10 @@ fn partition(p: i32) -> MetadataRecord {
         topic_id: ID.into(),
         partition_id: p,
         leader_epoch: 0,
+        replicas: Vec::new(),
+        isr: Vec::new(),
+        leader: -1,
+        partition_epoch: 0,
     })
 }
 
@@ -98,6 +102,10 @@ fn entries_not_proposed_by_a_method_materialize() {
         topic_id: ID.into(),
         partition_id: 1,
         leader_epoch: 9,
+        replicas: None,
+        isr: None,
+        leader: None,
+        partition_epoch: None,
     })])
     .unwrap();
     assert_eq!(t.partition(1).unwrap().leader_epoch(), 9);
