@@ -1,5 +1,10 @@
 //! CreateClusterLinks (private key 20000): validate each link's config and filters, reach
 //! the source unless told not to, persist, start mirroring.
+//!
+//! Refused (INVALID_REQUEST, with the reason) on a multi-node cluster: links are not yet
+//! metadata publishers, so a link would run only where it was created while its mirror
+//! partitions are placed, fenced and restarted by the cluster; until each mirror partition is
+//! fetched by its leader (issue 12), a link stays a single-node feature.
 
 use std::time::Duration;
 
@@ -18,6 +23,10 @@ pub async fn handle(broker: &Broker, req: CreateClusterLinksRequest) -> CreateCl
     for link in req.links {
         let outcome = match links(broker) {
             Err(e) => Err(e),
+            Ok(_) if broker.config.is_multi_voter() => Err(crate::error::ApiError::new(
+                strait_protocol::ErrorCode::InvalidRequest,
+                "cluster links are not supported on a multi-node Strait cluster yet: run the link on a single-node Strait (or the source's side) until mirror partitions follow leadership",
+            )),
             Ok(manager) => {
                 let mut configs = std::collections::BTreeMap::new();
                 let mut null = None;

@@ -6,6 +6,10 @@
 //! * With a transactional id: the transaction coordinator ([`crate::txn`]) answers
 //!   (fencing by epoch, KIP-360 bumps, an ongoing transaction aborted first). Needs WRITE
 //!   on the TRANSACTIONAL_ID. PRODUCER_FENCED is spelled INVALID_PRODUCER_EPOCH below v4.
+//! * In a multi-node cluster a transactional id is refused (INVALID_REQUEST, with the
+//!   reason logged): the coordinator's state and its markers are node-local until the
+//!   transaction log is replicated, so markers could not reach partitions led by other
+//!   brokers. Refusing keeps a transaction from committing on some partitions only.
 //! * Write forwarding: while a cluster link has `mirror.produce.forwarding.enable=true`,
 //!   a request without a transactional id is forwarded to that link's source (fresh ids
 //!   and KIP-360 bumps alike), so an idempotent producer writing to a forwarding mirror
@@ -45,6 +49,10 @@ pub async fn handle(
         (pid, epoch) => Some((pid, epoch)),
     };
     if let Some(id) = transactional_id {
+        if broker.config.is_multi_voter() {
+            tracing::warn!(transactional_id = %id, "InitProducerId refused: transactions are not supported in a multi-node Strait cluster yet (the transaction coordinator is node-local)");
+            return resp.with_error_code(ErrorCode::InvalidRequest.code());
+        }
         return match broker
             .txn
             .init_producer_id(&id, req.transaction_timeout_ms, expected)
