@@ -331,8 +331,9 @@ impl MetadataLog {
     }
 
     /// Proposes `records` as one entry, bypassing [`MetadataLog::commit`]'s checks — as an
-    /// entry from another node's controller arrives — and waits until it is published.
-    #[cfg(test)]
+    /// entry from another node's controller arrives — and waits until it is published here.
+    /// Returns the entry's index. A follower whose quorum knows no leader gets
+    /// NOT_CONTROLLER (retriable); any other failure is KAFKA_STORAGE_ERROR.
     pub(crate) fn propose_records(
         &self,
         records: &[super::MetadataRecord],
@@ -340,8 +341,17 @@ impl MetadataLog {
         let entry = encode(records).map_err(|e| storage(e.to_string()))?;
         let applied = self
             .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
-            .unwrap_or_else(|| Err(ProposeError::Unavailable("stopped".into())))
-            .map_err(|e| storage(e.to_string()))?;
+            .unwrap_or_else(|| {
+                Err(ProposeError::Unavailable(
+                    "the metadata quorum thread has stopped".into(),
+                ))
+            })
+            .map_err(|e| match e {
+                ProposeError::NotLeader { .. } => {
+                    ApiError::new(ErrorCode::NotController, e.to_string())
+                }
+                e => storage(e.to_string()),
+            })?;
         self.publishing
             .tracker
             .wait_published(applied.index, PUBLISH_TIMEOUT)
@@ -409,20 +419,8 @@ impl MetadataLog {
             broker_id: id,
             fenced,
         };
-        let entry = encode(&[super::MetadataRecord::BrokerRegistrationChange(record)])
-            .map_err(|e| storage(e.to_string()))?;
-        let applied = self
-            .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
-            .unwrap_or_else(|| {
-                Err(ProposeError::Unavailable(
-                    "the metadata quorum thread has stopped".into(),
-                ))
-            })
-            .map_err(|e| storage(e.to_string()))?;
-        self.publishing
-            .tracker
-            .wait_published(applied.index, PUBLISH_TIMEOUT)
-            .map_err(|e| self.publish_error(e))
+        self.propose_records(&[super::MetadataRecord::BrokerRegistrationChange(record)])
+            .map(drop)
     }
 
     /// Registers (or re-registers) a broker: one RegisterBrokerRecord entry, unless the
@@ -434,25 +432,8 @@ impl MetadataLog {
         if self.brokers().get(&record.broker_id) == Some(&record) {
             return Ok(());
         }
-        let entry = encode(&[super::MetadataRecord::RegisterBroker(record)])
-            .map_err(|e| storage(e.to_string()))?;
-        let applied = self
-            .on_quorum(move |q| Box::pin(async move { q.propose(entry).await }))
-            .unwrap_or_else(|| {
-                Err(ProposeError::Unavailable(
-                    "the metadata quorum thread has stopped".into(),
-                ))
-            })
-            .map_err(|e| match e {
-                ProposeError::NotLeader { .. } => {
-                    ApiError::new(ErrorCode::NotController, e.to_string())
-                }
-                e => storage(e.to_string()),
-            })?;
-        self.publishing
-            .tracker
-            .wait_published(applied.index, PUBLISH_TIMEOUT)
-            .map_err(|e| self.publish_error(e))
+        self.propose_records(&[super::MetadataRecord::RegisterBroker(record)])
+            .map(drop)
     }
 
     /// What Kafka's DescribeQuorum reports, from this node.
