@@ -396,12 +396,17 @@ def test_minority_cannot_create_topics_majority_can(net, request, tmp_path, topi
         minority, majority = f"{topic}-minority", f"{topic}-majority"
         r = create(n3.bootstrap, [NewTopic(minority, num_partitions=1, replication_factor=1)], timeout=8)
         print(f"CreateTopics on the cut-off node: {r[minority]}")
-        assert r[minority] is not None, "the minority side acknowledged an admin write"
+        # The test host still reaches every node, and librdkafka sends CreateTopics to the
+        # controller its metadata names: when that is a majority node the write is committed
+        # there, legitimately. The invariant is that an acknowledged write is the majority's.
+        acked_by_majority = r[minority] is None
         wait_until(lambda: create(n1.bootstrap, [NewTopic(majority, num_partitions=1, replication_factor=1)],
                                   timeout=8)[majority] is None,
                    timeout=60, what="CreateTopics on the majority side (after its election, if node 3 led)")
-        for n in c.nodes:
-            assert minority not in metadata(n).topics, f"node {n.node_id} has the topic refused on the minority"
+        for n in c.nodes[:2]:
+            has = minority in metadata(n).topics
+            assert has == acked_by_majority, (
+                f"node {n.node_id}: topic present={has}, but CreateTopics answered {r[minority]}")
         assert all(majority in metadata(n).topics for n in c.nodes[:2])
         net.heal(hosts[2], peers=[hosts[0], hosts[1]])
         wait_until(lambda: majority in metadata(n3).topics, timeout=60, what="node 3 to learn the majority's topic")
