@@ -1,6 +1,8 @@
 //! The broker's shared state: configuration, topics (with producer ids and the log
 //! manager their file I/O runs on), fetch sessions and the cluster-link manager. One
-//! `Arc<Broker>` is shared by every connection task.
+//! `Arc<Broker>` is shared by every connection task. On a multi-voter cluster it also holds
+//! the [`ReplicaManager`] (replica roles, ISR changes, the follower fetchers), started once
+//! the listeners are bound and stopped before the logs close.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -13,6 +15,7 @@ use crate::error::ApiError;
 use crate::fetch_session::FetchSessionCache;
 use crate::groups::GroupCoordinator;
 use crate::link_local::BrokerLocal;
+use crate::replication::manager::{ReplicaManager, ReplicaManagerConfig, ReplicaRoleListener};
 use crate::topics::{now_ms, StartupError, TopicManager};
 
 pub struct Broker {
@@ -30,6 +33,10 @@ pub struct Broker {
     links: OnceLock<Arc<LinkManager>>,
     /// The log cleaner threads, while running (`log.cleaner.enable`).
     log_cleaner: std::sync::Mutex<Option<crate::log_cleaner::LogCleaner>>,
+    /// Replication (multi-voter clusters only; never set on a single node).
+    replication: OnceLock<Arc<ReplicaManager>>,
+    /// Its settings, taken at open.
+    replication_config: ReplicaManagerConfig,
 }
 
 impl Broker {
@@ -60,6 +67,13 @@ impl Broker {
             crate::auth::Security::open(&config.security, &topics)
                 .map_err(StartupError::Security)?,
         );
+        let replication_config = ReplicaManagerConfig {
+            replica_lag_time_max_ms: i64::try_from(config.replica_lag_time_max_ms)
+                .unwrap_or(i64::MAX),
+            high_watermark_checkpoint_interval_ms: config
+                .replica_high_watermark_checkpoint_interval_ms,
+            ..ReplicaManagerConfig::default()
+        };
         Ok(Broker {
             security,
             advertised: RwLock::new(config.advertised_listeners.clone().unwrap_or_default()),
@@ -71,6 +85,8 @@ impl Broker {
             fetch_sessions: FetchSessionCache::default(),
             links: OnceLock::new(),
             log_cleaner: std::sync::Mutex::new(None),
+            replication: OnceLock::new(),
+            replication_config,
         })
     }
 
@@ -191,11 +207,56 @@ impl Broker {
                 rack: self.config.broker_rack.clone(),
             };
             spawn_registration(Arc::clone(&self.topics), record);
+            self.start_replication();
             crate::controller::spawn(
                 Arc::clone(&self.topics),
                 std::time::Duration::from_millis(self.config.broker_heartbeat_interval_ms),
                 std::time::Duration::from_millis(self.config.broker_session_timeout_ms),
             );
+        }
+    }
+
+    /// Starts the replica manager (multi-voter clusters; idempotent), links it to the topic
+    /// publisher and applies every partition's role. Needs a tokio runtime (the fetchers).
+    fn start_replication(&self) {
+        if self.replication.get().is_some() {
+            return;
+        }
+        let fetchers =
+            crate::replication::manager::start_fetchers(&self.config, Arc::clone(&self.topics));
+        let manager = match ReplicaManager::start(
+            self.config.node_id,
+            self.replication_config.clone(),
+            &self.topics,
+            fetchers,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the replica manager threads; partitions stay unreplicated");
+                return;
+            }
+        };
+        if self.replication.set(Arc::clone(&manager)).is_err() {
+            manager.shutdown();
+            return;
+        }
+        // Linked first, then swept: a registration published in between reaches both,
+        // and transitions are idempotent.
+        self.topics
+            .set_replica_role_listener(Arc::clone(&manager) as Arc<dyn ReplicaRoleListener>);
+        manager.sweep();
+    }
+
+    /// The replica manager, on a multi-voter cluster once the listeners are bound.
+    pub fn replica_manager(&self) -> Option<&Arc<ReplicaManager>> {
+        self.replication.get()
+    }
+
+    /// Stops replication (fetchers, timer, a last high-watermark checkpoint); before the
+    /// logs are closed. Idempotent; nothing on a single node.
+    pub fn stop_replication(&self) {
+        if let Some(m) = self.replication.get() {
+            m.shutdown();
         }
     }
 

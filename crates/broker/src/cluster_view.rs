@@ -21,8 +21,9 @@
 //! * a partition whose log on this node went offline after an I/O error has this node as an
 //!   offline replica and out of its ISR (what Kafka reports when the only replica's log
 //!   directory is offline);
-//! * replication factors above 1 are refused (INVALID_REPLICATION_FACTOR): data replication
-//!   is not implemented yet.
+//! * new partitions are striped over the live brokers as Kafka's `StripedReplicaPlacer`
+//!   does without racks ([`ClusterView::place`]); a replication factor above the live broker
+//!   count is INVALID_REPLICATION_FACTOR with Kafka's message.
 //!
 //! Invariants: broker lists are sorted by id; a partition's `leader` is [`NO_LEADER`] or a
 //! member of its ISR; ELR is always empty (pre-KIP-966 semantics, as in
@@ -253,12 +254,13 @@ impl ClusterView {
                 self.brokers.len()
             )));
         }
-        refuse_replication(usize::try_from(replication_factor).unwrap_or(usize::MAX))
+        Ok(())
     }
 
     /// The replicas of new partition `partition` (after [`ClusterView::check_replication_factor`]):
-    /// the first replica rotates over the live brokers (Kafka's striped placer without
-    /// racks), so preferred leaders spread.
+    /// the live brokers in id order from broker `partition % n`, `replication_factor` of
+    /// them (Kafka's striped placer without racks), so preferred leaders and followers
+    /// spread evenly; the first is the preferred leader.
     pub fn place(&self, partition: i32, replication_factor: i16) -> Vec<ReplicaId> {
         let live: Vec<ReplicaId> = self
             .brokers
@@ -314,7 +316,7 @@ impl ClusterView {
                 replicas.len()
             )));
         }
-        refuse_replication(replicas.len())
+        Ok(())
     }
 
     /// Brokers named in `replicas` that are live (a new partition's ISR).
@@ -326,18 +328,6 @@ impl ClusterView {
             .filter(|&r| self.is_alive(r) && seen.insert(r))
             .collect()
     }
-}
-
-/// Data replication (RF > 1) is not implemented yet: a partition with more than one
-/// replica would be accepted and then never replicated, so it is refused up front.
-fn refuse_replication(replicas: usize) -> Result<(), ApiError> {
-    if replicas > 1 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidReplicationFactor,
-            format!("Unable to replicate the partition {replicas} time(s): replication (a replication factor above 1) is not implemented yet in Strait."),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -372,13 +362,16 @@ mod tests {
     fn placement_stripes_first_replicas_over_brokers() {
         let v = view(&[3, 1, 2]);
         assert!(v.check_replication_factor(1).is_ok());
-        // Enough brokers, but RF > 1 is refused until data replication exists.
+        assert!(v.check_replication_factor(3).is_ok());
         assert_eq!(
-            v.check_replication_factor(3).unwrap_err().code,
+            v.check_replication_factor(4).unwrap_err().code,
             ErrorCode::InvalidReplicationFactor
         );
         let p: Vec<_> = (1..4).map(|i| v.place(i, 2)).collect();
         assert_eq!(p, vec![vec![2, 3], vec![3, 1], vec![1, 2]]);
+        // RF 3 over 3 brokers: every broker hosts every partition, leaders striped.
+        let p: Vec<_> = (0..3).map(|i| v.place(i, 3)).collect();
+        assert_eq!(p, vec![vec![1, 2, 3], vec![2, 3, 1], vec![3, 1, 2]]);
         assert_eq!(view(&[1]).place(5, 1), vec![1]);
         assert_eq!(
             view(&[1]).check_replication_factor(0).unwrap_err().code,
@@ -407,11 +400,6 @@ mod tests {
             Some("The manual partition assignment includes a partition with 2 replica(s), but this is not consistent with previous partitions, which have 1 replica(s).")
         );
         assert!(v.validate_manual_assignment(&[2], Some(1)).is_ok());
-        assert_eq!(
-            v.validate_manual_assignment(&[2, 1], Some(2))
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidReplicationFactor
-        );
+        assert!(v.validate_manual_assignment(&[2, 1], Some(2)).is_ok());
     }
 }

@@ -87,7 +87,26 @@ pub struct BrokerConfig {
     pub controller_quorum_fetch_timeout_ms: u64,
     pub log_dir: PathBuf,
     pub num_partitions: i32,
+    /// `default.replication.factor` (Kafka's default 1): RF of topics created without one.
     pub default_replication_factor: i16,
+    /// `replica.lag.time.max.ms` (30000): a follower not caught up for this long leaves
+    /// the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.max.bytes` (1048576): per-partition bytes of a follower's fetch.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes` (10485760): bytes of a follower's fetch response.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms` (500): at most `replica_socket_timeout_ms` and
+    /// `replica_lag_time_max_ms` (Kafka's rules, checked at load).
+    pub replica_fetch_wait_max_ms: i32,
+    /// `replica.fetch.min.bytes` (1).
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.fetch.backoff.ms` (1000): pause after a failed replication fetch.
+    pub replica_fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms` (30000): timeout of a follower's requests to its leader.
+    pub replica_socket_timeout_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms` (5000).
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: usize,
@@ -269,7 +288,19 @@ impl BrokerConfig {
             default_replication_factor: i16::try_from(
                 p.i32("default.replication.factor").map_err(key_err)?,
             )
-            .unwrap_or(1),
+            .unwrap_or(i16::MAX),
+            replica_lag_time_max_ms: millis("replica.lag.time.max.ms")?,
+            replica_fetch_max_bytes: p.i32("replica.fetch.max.bytes").map_err(key_err)?,
+            replica_fetch_response_max_bytes: p
+                .i32("replica.fetch.response.max.bytes")
+                .map_err(key_err)?,
+            replica_fetch_wait_max_ms: p.i32("replica.fetch.wait.max.ms").map_err(key_err)?,
+            replica_fetch_min_bytes: p.i32("replica.fetch.min.bytes").map_err(key_err)?,
+            replica_fetch_backoff_ms: millis("replica.fetch.backoff.ms")?,
+            replica_socket_timeout_ms: millis("replica.socket.timeout.ms")?,
+            replica_high_watermark_checkpoint_interval_ms: millis(
+                "replica.high.watermark.checkpoint.interval.ms",
+            )?,
             auto_create_topics_enable: p.bool("auto.create.topics.enable").map_err(key_err)?,
             delete_topic_enable: p.bool("delete.topic.enable").map_err(key_err)?,
             socket_request_max_bytes: count("socket.request.max.bytes")?,

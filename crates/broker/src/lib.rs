@@ -117,6 +117,7 @@ impl RunningBroker {
         if let Some(links) = self.broker.links() {
             links.shutdown();
         }
+        self.broker.stop_replication();
         self.broker.stop_log_cleaner();
         self.broker.topics.close_all();
     }

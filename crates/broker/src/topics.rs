@@ -35,6 +35,7 @@ use crate::topic_config::TopicDefaults;
 
 mod cutover;
 mod partition;
+mod placement;
 mod publish;
 #[cfg(test)]
 mod publish_tests;
@@ -441,7 +442,7 @@ impl TopicManager {
             topic_id: topic_id.to_string(),
             // Without placement (single-node callers): every partition on this node.
             partitions: match placement {
-                Some(p) => p.into_iter().map(PartitionRecord::placed).collect(),
+                Some(p) => p.into_iter().map(|r| self.placed_live(r)).collect(),
                 None => vec![PartitionRecord::placed(vec![image.node_id]); num_partitions as usize],
             },
             configs,
@@ -497,23 +498,6 @@ impl TopicManager {
         self.create_partitions_with(name, total, validate_only, Some(placement))
     }
 
-    /// Kafka's controller places partitions only on registered brokers: refused with
-    /// INVALID_REPLICA_ASSIGNMENT otherwise. With no broker registered (a single node that
-    /// has not registered itself) there is nothing to check against.
-    fn check_placement(&self, placement: &[Vec<i32>]) -> Result<(), ApiError> {
-        let brokers = self.meta_log.brokers();
-        if brokers.is_empty() {
-            return Ok(());
-        }
-        match placement.iter().flatten().find(|b| !brokers.contains_key(b)) {
-            Some(b) => Err(ApiError::new(
-                ErrorCode::InvalidReplicaAssignment,
-                format!("The manual partition assignment includes broker {b}, but no such broker is registered."),
-            )),
-            None => Ok(()),
-        }
-    }
-
     fn create_partitions_with(
         &self,
         name: &str,
@@ -548,7 +532,7 @@ impl TopicManager {
             match placement {
                 Some(p) => t
                     .partitions
-                    .extend(p.into_iter().map(PartitionRecord::placed)),
+                    .extend(p.into_iter().map(|r| self.placed_live(r))),
                 None => t
                     .partitions
                     .resize(total as usize, PartitionRecord::placed(vec![image.node_id])),

@@ -1,7 +1,9 @@
-//! Raw fetch: one FetchRequest as a *consumer* (replica id -1), records returned as the
-//! broker's bytes.
+//! Raw fetch: one FetchRequest, records returned as the broker's bytes.
 //!
-//! This is the link's read path (protocol-notes §5). The client owns only the wire shape:
+//! By default it is sent as a *consumer* (replica id -1): the link's read path
+//! (protocol-notes §5). A broker's replica fetcher sets [`FetchParams::replica_id`] to its
+//! `node.id` (the `ReplicaId` field below v15, the tagged `ReplicaState` from v15 on) and
+//! each partition's [`FetchPartitionSpec::log_start_offset`]. The client owns only the wire shape:
 //! version v12 when the broker speaks it (so `last_fetched_epoch` and `diverging_epoch`
 //! work) or the highest below; names, not topic ids (v13+ is not used); session id and
 //! epoch passed through untouched; fields a version lacks left at their defaults. It does
@@ -12,7 +14,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::fetch_request::{
+    FetchPartition, FetchTopic, ForgottenTopic, ReplicaState,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
@@ -50,6 +54,9 @@ pub struct FetchPartitionSpec {
     pub current_leader_epoch: i32,
     /// Epoch of the last batch we hold, for divergence detection (v12+); -1 = none.
     pub last_fetched_epoch: i32,
+    /// The fetcher's own log start offset (v5+), sent by follower replicas only; -1 for
+    /// consumers.
+    pub log_start_offset: i64,
     pub partition_max_bytes: i32,
 }
 
@@ -61,6 +68,7 @@ impl FetchPartitionSpec {
             fetch_offset,
             current_leader_epoch: -1,
             last_fetched_epoch: -1,
+            log_start_offset: -1,
             partition_max_bytes: 1024 * 1024,
         }
     }
@@ -84,6 +92,12 @@ pub struct FetchParams {
     pub forgotten: Vec<(String, Vec<i32>)>,
     /// KIP-392 rack (v11+); empty for none.
     pub rack_id: String,
+    /// -1 for a consumer (the default, the link); a follower replica's `node.id`
+    /// otherwise. Sent as `ReplicaId` below v15 and as the `ReplicaState` tagged field
+    /// (KIP-903) from v15 on.
+    pub replica_id: i32,
+    /// The follower's broker epoch for `ReplicaState` (v15+, KIP-903); -1 if unknown.
+    pub replica_epoch: i64,
 }
 
 impl Default for FetchParams {
@@ -98,6 +112,8 @@ impl Default for FetchParams {
             partitions: Vec::new(),
             forgotten: Vec::new(),
             rack_id: String::new(),
+            replica_id: -1,
+            replica_epoch: -1,
         }
     }
 }
@@ -163,7 +179,8 @@ pub(crate) fn fetch_request(params: &FetchParams, version: i16) -> FetchRequest 
                 p.last_fetched_epoch
             } else {
                 -1
-            });
+            })
+            .with_log_start_offset(if version >= 5 { p.log_start_offset } else { -1 });
         match topics.last_mut() {
             Some(t) if t.topic.0.as_str() == p.topic => t.partitions.push(partition),
             _ => topics.push(
@@ -173,8 +190,19 @@ pub(crate) fn fetch_request(params: &FetchParams, version: i16) -> FetchRequest 
             ),
         }
     }
-    let mut req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
+    let mut req = FetchRequest::default();
+    if version <= 14 {
+        req = req.with_replica_id(BrokerId(params.replica_id));
+    } else if params.replica_id >= 0 {
+        // KIP-903: v15 moved the replica id into a tagged struct (and `ReplicaId` must
+        // then stay at its default, -1).
+        req = req.with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(BrokerId(params.replica_id))
+                .with_replica_epoch(params.replica_epoch),
+        );
+    }
+    let mut req = req
         .with_max_wait_ms(params.max_wait_ms)
         .with_min_bytes(params.min_bytes)
         .with_max_bytes(params.max_bytes)
@@ -319,5 +347,51 @@ mod tests {
         assert_eq!(req.topics[0].partitions[0].last_fetched_epoch, 4);
         assert_eq!(req.topics[0].partitions[0].log_start_offset, -1);
         assert_eq!(req.session_epoch, 0);
+    }
+
+    #[test]
+    fn replica_fetches_carry_the_replica_id_by_version() {
+        let mut spec = FetchPartitionSpec::new("a", 0, 42);
+        spec.log_start_offset = 7;
+        let params = FetchParams {
+            replica_id: 3,
+            replica_epoch: 11,
+            partitions: vec![spec],
+            ..FetchParams::default()
+        };
+        for v in 4..=FETCH_MAX_VERSION {
+            let req = fetch_request(&params, v);
+            assert_eq!(req.replica_id, BrokerId(3), "v{v}");
+            let mut buf = bytes::BytesMut::new();
+            req.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
+        }
+        let req = fetch_request(&params, 12);
+        assert_eq!(req.topics[0].partitions[0].log_start_offset, 7);
+        assert_eq!(req.replica_state, ReplicaState::default());
+        assert_eq!(
+            fetch_request(&params, 4).topics[0].partitions[0].log_start_offset,
+            -1
+        );
+        // v15+: the tagged ReplicaState, ReplicaId left at -1 (the encoder refuses it
+        // otherwise). No partitions: v13+ names topics by id.
+        let v15 = FetchParams {
+            partitions: Vec::new(),
+            ..params.clone()
+        };
+        let req = fetch_request(&v15, 15);
+        assert_eq!(req.replica_id, BrokerId(-1));
+        assert_eq!(req.replica_state.replica_id, BrokerId(3));
+        assert_eq!(req.replica_state.replica_epoch, 11);
+        let mut buf = bytes::BytesMut::new();
+        req.encode(&mut buf, 15)
+            .unwrap_or_else(|e| panic!("v15: {e}"));
+        // A consumer (the default) sends -1 and no ReplicaState at every version.
+        let consumer = FetchParams::default();
+        assert_eq!(fetch_request(&consumer, 12).replica_id, BrokerId(-1));
+        assert_eq!(
+            fetch_request(&consumer, 15).replica_state,
+            ReplicaState::default()
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! Offset lookups on a partition leader: ListOffsets (earliest / latest / by timestamp)
 //! and OffsetForLeaderEpoch (the end offset of an epoch, for truncation decisions).
 //!
-//! Both are sent as a consumer (replica id -1) to the broker the caller names; per-partition
-//! errors (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, ...) are returned in the results so
-//! the link can re-route only the partitions that need it.
+//! Both are sent as a consumer (replica id -1) to the broker the caller names, unless the
+//! caller is a broker's replica fetcher, which uses the `*_as_replica` forms with its
+//! `node.id`; per-partition errors (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, ...) are
+//! returned in the results so the caller can re-route only the partitions that need it.
 
 use std::collections::BTreeMap;
 
@@ -112,7 +113,11 @@ fn group_by_topic<T>(
     out
 }
 
-pub(crate) fn list_offsets_request(
+/// The consumer's replica id in ListOffsets, Fetch and OffsetForLeaderEpoch.
+pub const CONSUMER_REPLICA_ID: i32 = -1;
+
+pub(crate) fn list_offsets_request_as(
+    replica_id: i32,
     queries: &[OffsetQuery],
     isolation: IsolationLevel,
     version: i16,
@@ -140,7 +145,7 @@ pub(crate) fn list_offsets_request(
         })
         .collect();
     let mut req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
+        .with_replica_id(BrokerId(replica_id))
         .with_topics(topics);
     if version >= 2 {
         req = req.with_isolation_level(match isolation {
@@ -150,6 +155,35 @@ pub(crate) fn list_offsets_request(
     }
     if version >= 10 {
         req = req.with_timeout_ms(timeout_ms);
+    }
+    req
+}
+
+pub(crate) fn offset_for_leader_epoch_request(
+    replica_id: i32,
+    queries: &[EpochQuery],
+    version: i16,
+) -> OffsetForLeaderEpochRequest {
+    let topics = group_by_topic(queries.iter(), |q| q.topic.as_str())
+        .into_iter()
+        .map(|(name, qs)| {
+            OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(name)))
+                .with_partitions(
+                    qs.into_iter()
+                        .map(|q| {
+                            OffsetForLeaderPartition::default()
+                                .with_partition(q.partition)
+                                .with_leader_epoch(q.leader_epoch)
+                                .with_current_leader_epoch(q.current_leader_epoch)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let mut req = OffsetForLeaderEpochRequest::default().with_topics(topics);
+    if version >= 3 {
+        req = req.with_replica_id(BrokerId(replica_id));
     }
     req
 }
@@ -171,9 +205,31 @@ impl Connection {
         isolation: IsolationLevel,
     ) -> Result<Vec<ListedOffset>, ClientError> {
         let queries: Vec<OffsetQuery> = queries.into_iter().map(Into::into).collect();
+        self.list_offsets_as(CONSUMER_REPLICA_ID, &queries, isolation)
+            .await
+    }
+
+    /// ListOffsets as follower replica `replica_id` (a broker's `node.id`): the leader
+    /// answers from its whole log, not bounded by the high watermark (Kafka's
+    /// `ListOffsetsRequest.Builder.forReplica`).
+    pub async fn list_offsets_as_replica(
+        &self,
+        replica_id: i32,
+        queries: &[OffsetQuery],
+    ) -> Result<Vec<ListedOffset>, ClientError> {
+        self.list_offsets_as(replica_id, queries, IsolationLevel::ReadUncommitted)
+            .await
+    }
+
+    async fn list_offsets_as(
+        &self,
+        replica_id: i32,
+        queries: &[OffsetQuery],
+        isolation: IsolationLevel,
+    ) -> Result<Vec<ListedOffset>, ClientError> {
         let version = self.negotiate::<ListOffsetsRequest>(LIST_OFFSETS_MAX_VERSION)?;
         let timeout_ms = i32::try_from(self.request_timeout().as_millis()).unwrap_or(i32::MAX);
-        let req = list_offsets_request(&queries, isolation, version, timeout_ms);
+        let req = list_offsets_request_as(replica_id, queries, isolation, version, timeout_ms);
         let response = self.send(&req, version).await?;
         let mut out = Vec::new();
         for topic in response.topics {
@@ -196,29 +252,39 @@ impl Connection {
         &self,
         queries: &[EpochQuery],
     ) -> Result<Vec<EpochEndOffsetResult>, ClientError> {
+        self.offset_for_leader_epoch_as(CONSUMER_REPLICA_ID, queries)
+            .await
+    }
+
+    /// OffsetForLeaderEpoch as follower replica `replica_id` (a broker's `node.id`), for
+    /// its truncation after a leader change. Needs v3+ (the first with `ReplicaId`); an
+    /// older broker is refused here rather than asked as a consumer.
+    pub async fn offset_for_leader_epoch_as_replica(
+        &self,
+        replica_id: i32,
+        queries: &[EpochQuery],
+    ) -> Result<Vec<EpochEndOffsetResult>, ClientError> {
+        self.offset_for_leader_epoch_as(replica_id, queries).await
+    }
+
+    async fn offset_for_leader_epoch_as(
+        &self,
+        replica_id: i32,
+        queries: &[EpochQuery],
+    ) -> Result<Vec<EpochEndOffsetResult>, ClientError> {
         let version =
             self.negotiate::<OffsetForLeaderEpochRequest>(OFFSET_FOR_LEADER_EPOCH_MAX_VERSION)?;
-        let topics = group_by_topic(queries.iter(), |q| q.topic.as_str())
-            .into_iter()
-            .map(|(name, qs)| {
-                OffsetForLeaderTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(name)))
-                    .with_partitions(
-                        qs.into_iter()
-                            .map(|q| {
-                                OffsetForLeaderPartition::default()
-                                    .with_partition(q.partition)
-                                    .with_leader_epoch(q.leader_epoch)
-                                    .with_current_leader_epoch(q.current_leader_epoch)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-        let mut req = OffsetForLeaderEpochRequest::default().with_topics(topics);
-        if version >= 3 {
-            req = req.with_replica_id(BrokerId(-1));
+        if replica_id != CONSUMER_REPLICA_ID && version < 3 {
+            return Err(ClientError::Encode {
+                api: "OffsetForLeaderEpoch".into(),
+                version,
+                message: format!(
+                    "replica id {replica_id} needs v3+ (the broker {} speaks at most v{version})",
+                    self.broker()
+                ),
+            });
         }
+        let req = offset_for_leader_epoch_request(replica_id, queries, version);
         let response = self.send(&req, version).await?;
         let mut out = Vec::new();
         for topic in response.topics {
@@ -288,15 +354,56 @@ mod tests {
             ("b", 0, OffsetSpec::Timestamp(1_700_000_000_000)).into(),
         ];
         for v in 1..=LIST_OFFSETS_MAX_VERSION {
-            let req = list_offsets_request(&queries, IsolationLevel::ReadUncommitted, v, 1000);
+            let req = list_offsets_request_as(
+                CONSUMER_REPLICA_ID,
+                &queries,
+                IsolationLevel::ReadUncommitted,
+                v,
+                1000,
+            );
             let mut buf = bytes::BytesMut::new();
             req.encode(&mut buf, v)
                 .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
-        let req = list_offsets_request(&queries, IsolationLevel::ReadCommitted, 7, 1000);
+        let req = list_offsets_request_as(
+            CONSUMER_REPLICA_ID,
+            &queries,
+            IsolationLevel::ReadCommitted,
+            7,
+            1000,
+        );
         assert_eq!(req.topics.len(), 2);
         assert_eq!(req.topics[0].partitions[0].timestamp, -2);
         assert_eq!(req.topics[0].partitions[1].timestamp, -1);
         assert_eq!(req.isolation_level, 1);
+        assert_eq!(req.replica_id, BrokerId(-1));
+        let req = list_offsets_request_as(2, &queries, IsolationLevel::ReadUncommitted, 10, 1);
+        assert_eq!(req.replica_id, BrokerId(2));
+        let mut buf = bytes::BytesMut::new();
+        req.encode(&mut buf, 10)
+            .unwrap_or_else(|e| panic!("v10: {e}"));
+    }
+
+    #[test]
+    fn offset_for_leader_epoch_sends_the_replica_id_from_v3() {
+        let queries = [EpochQuery {
+            topic: "a".into(),
+            partition: 0,
+            leader_epoch: 4,
+            current_leader_epoch: 5,
+        }];
+        for v in 2..=OFFSET_FOR_LEADER_EPOCH_MAX_VERSION {
+            let req = offset_for_leader_epoch_request(1, &queries, v);
+            // Below v3 the field does not exist (KP's default, -2, is not sent).
+            let expected = if v >= 3 { 1 } else { -2 };
+            assert_eq!(req.replica_id, BrokerId(expected), "v{v}");
+            let mut buf = bytes::BytesMut::new();
+            req.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
+        }
+        let req = offset_for_leader_epoch_request(CONSUMER_REPLICA_ID, &queries, 4);
+        assert_eq!(req.replica_id, BrokerId(-1));
+        assert_eq!(req.topics[0].partitions[0].leader_epoch, 4);
+        assert_eq!(req.topics[0].partitions[0].current_leader_epoch, 5);
     }
 }

@@ -2,8 +2,9 @@
 //! keep a configuration describing what Strait is: combined KRaft nodes
 //! (`process.roles=broker,controller`), either one alone (a quorum of itself, no
 //! controller listener bound) or several voters of one metadata quorum
-//! (`controller.quorum.voters`), each serving its quorum on its controller listener — with
-//! replication factor 1 (partition data is not replicated yet).
+//! (`controller.quorum.voters`), each serving its quorum on its controller listener.
+//! Partition data is replicated (`default.replication.factor`, `replica.*`); group offsets
+//! and transaction state are not yet, so their topics' replication keys stay 1.
 
 use std::collections::BTreeMap;
 
@@ -34,9 +35,9 @@ const fn key(
 pub const COMBINED_ONLY: &str =
     "every node of a Strait cluster is a combined node (process.roles=broker,controller) for now";
 
-/// Why a replication factor above 1 is refused.
+/// Why the group / transaction state replication keys must be 1.
 pub const NO_REPLICATION: &str =
-    "replication is not implemented yet (every partition has one replica)";
+    "Strait keeps committed offsets and transaction state in node-local stores that are not replicated yet";
 
 /// Why a controller bootstrap list is refused beyond this node.
 pub const STATIC_VOTERS: &str =
@@ -247,14 +248,30 @@ pub const BROKER_KEYS: &[KeyDef] = &[
         "CONTROLLER"),
     key("inter.broker.listener.name", Str, None, Validator::None, Replication,
         "Listener brokers use between themselves (none on one node); must name a listener.", "PLAINTEXT"),
-    key("default.replication.factor", Int, Some("1"), Validator::Custom(one_replica), SingleNode,
-        "Replication factor of topics created without one: only 1.", "1"),
+    key("default.replication.factor", Int, Some("1"), Validator::AtLeast(1), Applied,
+        "Replication factor of topics created without one (CreateTopics with -1, auto-created topics); more than the live brokers is refused with INVALID_REPLICATION_FACTOR.", "3"),
+    key("replica.lag.time.max.ms", Long, Some("30000"), Validator::AtLeast(1), Applied,
+        "A follower that has not caught up to the leader's log end for this long is removed from the ISR.", "10000"),
+    key("replica.fetch.max.bytes", Int, Some("1048576"), Validator::AtLeast(0), Applied,
+        "Bytes a follower asks per partition in each replication fetch (a larger first batch is still returned).", "524288"),
+    key("replica.fetch.response.max.bytes", Int, Some("10485760"), Validator::AtLeast(0), Applied,
+        "Bytes a follower asks per replication fetch response.", "1048576"),
+    key("replica.fetch.wait.max.ms", Int, Some("500"), Validator::AtLeast(0), Applied,
+        "How long the leader may hold a follower's fetch waiting for replica.fetch.min.bytes; at most replica.socket.timeout.ms and replica.lag.time.max.ms.", "100"),
+    key("replica.fetch.min.bytes", Int, Some("1"), Validator::AtLeast(0), Applied,
+        "Bytes a follower's fetch waits for (up to replica.fetch.wait.max.ms).", "1024"),
+    key("replica.fetch.backoff.ms", Int, Some("1000"), Validator::AtLeast(0), Applied,
+        "How long a follower waits after a failed replication fetch before retrying.", "100"),
+    key("replica.socket.timeout.ms", Int, Some("30000"), Validator::AtLeast(1), Applied,
+        "Timeout of a follower's replication requests to the leader; at least replica.fetch.wait.max.ms.", "10000"),
+    key("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), Validator::AtLeast(1), Applied,
+        "How often each replicated partition's high watermark is written to its checkpoint.", "1000"),
     key("offsets.topic.replication.factor", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
-        "Only 1 (Kafka's default is 3); Strait keeps committed offsets in its own store.", "1"),
+        "Only 1 (Kafka's default is 3): Strait keeps committed offsets in its own node-local store, not replicated yet.", "1"),
     key("transaction.state.log.replication.factor", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
-        "Only 1 (Kafka's default is 3).", "1"),
+        "Only 1 (Kafka's default is 3): transaction state is kept in a node-local log, not replicated yet.", "1"),
     key("transaction.state.log.min.isr", Int, Some("1"), Validator::Custom(one_replica), SingleNode,
-        "Only 1 (Kafka's default is 2).", "1"),
+        "Only 1 (Kafka's default is 2): transaction state is not replicated yet.", "1"),
     key("share.coordinator.state.topic.replication.factor", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
         "Only 1 (Kafka's default is 3).", "1"),
     key("share.coordinator.state.topic.min.isr", Short, Some("1"), Validator::Custom(one_replica), SingleNode,
@@ -340,6 +357,7 @@ pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, Str
             ));
         }
     }
+    check_replica_fetch_timeouts(p)?;
     if let Some(ibl) = p.supplied.get("inter.broker.listener.name") {
         let ibl = ibl.trim().to_ascii_uppercase();
         if p.is_set("security.inter.broker.protocol") {
@@ -359,6 +377,30 @@ pub fn check_single_node(p: &Props<'_>, node_id: i32) -> Result<(), (String, Str
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Kafka's rules (its `KafkaConfig.validateValues`, with its messages): a follower's
+/// fetch must not be held longer than its own socket timeout, nor longer than the lag that
+/// drops it from the ISR.
+fn check_replica_fetch_timeouts(p: &Props<'_>) -> Result<(), (String, String, String)> {
+    let wait = p.i64("replica.fetch.wait.max.ms")?;
+    let socket = p.i64("replica.socket.timeout.ms")?;
+    let lag = p.i64("replica.lag.time.max.ms")?;
+    if socket < wait {
+        return Err(invalid(
+            "replica.socket.timeout.ms",
+            &socket.to_string(),
+            format!("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms ({wait}) to prevent unnecessary socket timeouts"),
+        ));
+    }
+    if wait > lag {
+        return Err(invalid(
+            "replica.fetch.wait.max.ms",
+            &wait.to_string(),
+            format!("replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms ({lag}) to prevent frequent changes in ISR"),
+        ));
     }
     Ok(())
 }

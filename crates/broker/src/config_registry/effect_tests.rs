@@ -92,7 +92,6 @@ const MULTI_NODE_VALUES: &[(&str, &str)] = &[
     ("process.roles", "broker"),
     ("controller.quorum.bootstrap.servers", "a:9093,b:9093"),
     ("controller.listener.names", "CONTROLLER"),
-    ("default.replication.factor", "3"),
     ("offsets.topic.replication.factor", "3"),
     ("transaction.state.log.replication.factor", "3"),
     ("transaction.state.log.min.isr", "2"),

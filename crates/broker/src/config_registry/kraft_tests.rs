@@ -189,9 +189,9 @@ fn a_quorum_needs_this_node_a_controller_listener_and_plaintext() {
         &["must not contain controller listener CONTROLLER"],
     );
     refused(
-        &["default.replication.factor=3"],
-        "default.replication.factor",
-        &["replication is not implemented yet"],
+        &["offsets.topic.replication.factor=3"],
+        "offsets.topic.replication.factor",
+        &["not replicated yet"],
     );
     refused(
         &["controller.quorum.bootstrap.servers=a:9093,b:9093"],
@@ -253,4 +253,49 @@ fn listener_keys_must_name_listeners_that_exist() {
         "listener.security.protocol.map",
         &["CONTROLLER"],
     );
+}
+
+/// Partition replication's keys: any replication factor ≥ 1 is accepted (placement refuses
+/// more than the live brokers), the `replica.*` keys reach the configuration with Kafka's
+/// defaults, and Kafka's cross-key rules on the follower's fetch timeouts hold.
+#[test]
+fn replication_keys_have_kafkas_defaults_and_rules() {
+    let c = load(&[]).unwrap();
+    assert_eq!(c.default_replication_factor, 1);
+    assert_eq!(c.replica_lag_time_max_ms, 30_000);
+    assert_eq!(c.replica_fetch_max_bytes, 1_048_576);
+    assert_eq!(c.replica_fetch_response_max_bytes, 10_485_760);
+    assert_eq!(c.replica_fetch_wait_max_ms, 500);
+    assert_eq!(c.replica_fetch_min_bytes, 1);
+    assert_eq!(c.replica_fetch_backoff_ms, 1000);
+    assert_eq!(c.replica_socket_timeout_ms, 30_000);
+    assert_eq!(c.replica_high_watermark_checkpoint_interval_ms, 5000);
+    let c = load(&["default.replication.factor=3", "min.insync.replicas=2"]).unwrap();
+    assert_eq!(c.default_replication_factor, 3);
+    refused(
+        &["default.replication.factor=0"],
+        "default.replication.factor",
+        &["at least 1"],
+    );
+    refused(
+        &[
+            "replica.fetch.wait.max.ms=2000",
+            "replica.socket.timeout.ms=1000",
+        ],
+        "replica.socket.timeout.ms",
+        &["should always be at least replica.fetch.wait.max.ms (2000)"],
+    );
+    refused(
+        &[
+            "replica.fetch.wait.max.ms=2000",
+            "replica.lag.time.max.ms=1000",
+        ],
+        "replica.fetch.wait.max.ms",
+        &["less than or equal to replica.lag.time.max.ms (1000)"],
+    );
+    load(&[
+        "replica.fetch.wait.max.ms=1000",
+        "replica.socket.timeout.ms=1000",
+    ])
+    .unwrap();
 }

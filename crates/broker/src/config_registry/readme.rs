@@ -69,7 +69,7 @@ pub fn render() -> String {
         let synonyms: Vec<String> = d.synonyms.iter().map(|s| format!("`{}`", s.key)).collect();
         let effect = match d.effect {
             TopicEffect::Log | TopicEffect::Produce => "",
-            TopicEffect::Replication => " *Validated and stored; takes effect with replication.*",
+            TopicEffect::Replication => " *Applied by the active controller's leader elections.*",
         };
         out.push_str(&format!(
             "| `{}` | {} | `{}` | {} | {}{effect} |\n",

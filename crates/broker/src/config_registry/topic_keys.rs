@@ -21,7 +21,7 @@ pub enum TopicEffect {
     Log,
     /// Applied by the Produce path (`TopicDefaults::produce_settings`).
     Produce,
-    /// Validated, stored and described; takes effect once Strait replicates.
+    /// Read by the active controller's partition elections (`controller::elections`).
     Replication,
 }
 
@@ -173,7 +173,7 @@ pub const TOPIC_KEYS: &[TopicKeyDef] = &[
         default: "1",
         validator: Validator::AtLeast(1),
         effect: TopicEffect::Produce,
-        doc: "Minimum in-sync replicas for an acks=all produce; with fewer (one, on this single node) it fails with NOT_ENOUGH_REPLICAS.",
+        doc: "Minimum ISR size for an acks=all produce: with fewer in-sync replicas it fails with NOT_ENOUGH_REPLICAS (before the append) or NOT_ENOUGH_REPLICAS_AFTER_APPEND. Above the replication factor every acks=all produce fails, as in Kafka.",
         example: "2",
     },
     TopicKeyDef {
@@ -275,7 +275,7 @@ pub const TOPIC_KEYS: &[TopicKeyDef] = &[
         default: "false",
         validator: Validator::None,
         effect: TopicEffect::Replication,
-        doc: "Allow out-of-sync replicas to become leader (takes effect with replication; this single node is always the in-sync leader).",
+        doc: "Let the active controller elect a live replica outside the ISR when no ISR member is alive (the ISR becomes that leader alone; records only the old leader had are lost). Also the broker default.",
         example: "true",
     },
 ];

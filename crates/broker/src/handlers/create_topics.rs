@@ -146,6 +146,23 @@ fn create(
     Ok((topic, num_partitions, replication_factor))
 }
 
+/// Auto-creation (Metadata with `auto.create.topics.enable`): `num.partitions` partitions
+/// of `default.replication.factor` replicas, placed as CreateTopics places them.
+pub fn auto_create(
+    broker: &Broker,
+    view: &ClusterView,
+    name: &str,
+) -> Result<std::sync::Arc<crate::topics::Topic>, ApiError> {
+    let rf = broker.config.default_replication_factor;
+    view.check_replication_factor(rf)?;
+    let placement = (0..broker.config.num_partitions)
+        .map(|i| view.place(i, rf))
+        .collect();
+    broker
+        .topics
+        .create_topic_placed(name, placement, Default::default(), false)
+}
+
 /// Partition count and replication factor (-1: the broker defaults), placed on the live
 /// brokers.
 fn placement(

@@ -6,8 +6,12 @@
 //! exists (UNCLEAN); PREFERRED_LEADER_NOT_AVAILABLE / ELIGIBLE_LEADERS_NOT_AVAILABLE when no
 //! acceptable replica can take over. A null topic list means every partition, and then
 //! partitions that need no election are left out of the answer (Kafka's rule). The election
-//! itself is [`crate::replication::election::elect_leaders`] over [`ClusterView`]'s
-//! partitions.
+//! itself is [`crate::replication::election::elect_leaders`] over the committed
+//! registration and [`ClusterView`]'s liveness; a successful one is committed as one
+//! PartitionChangeRecord entry per partition (leader epoch and partition epoch + 1) before
+//! it is answered. Any node may answer: its proposals reach the quorum's leader. A
+//! proposal that fails (no quorum leader, or the partition changed meanwhile) answers that
+//! partition with the proposal's error.
 
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
@@ -17,8 +21,10 @@ use super::str_bytes;
 use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::cluster_view::ClusterView;
+use crate::controller::elections;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
+use crate::metadata::MetadataImage;
 use crate::replication::election::{elect_leaders, ElectionType};
 
 pub fn handle(
@@ -45,6 +51,9 @@ pub fn handle(
         }
     };
     let view = ClusterView::new(broker, &ctx.session.listener);
+    // One image for the whole request: every election is computed from committed
+    // registrations (a refused proposal means the partition changed meanwhile).
+    let image = broker.topics.metadata_log().image();
     let results = match &req.topic_partitions {
         Some(topics) => topics
             .iter()
@@ -52,7 +61,7 @@ pub fn handle(
                 let partition_result = t
                     .partitions
                     .iter()
-                    .map(|&p| result(p, elect(broker, &view, &t.topic.0, p, election)))
+                    .map(|&p| result(p, elect(broker, &view, &image, &t.topic.0, p, election)))
                     .collect();
                 ReplicaElectionResult::default()
                     .with_topic(t.topic.clone())
@@ -65,7 +74,7 @@ pub fn handle(
             all.iter()
                 .map(|t| {
                     let partition_result = (0..t.partition_count())
-                        .map(|p| (p, elect(broker, &view, &t.name, p, election)))
+                        .map(|p| (p, elect(broker, &view, &image, &t.name, p, election)))
                         .filter(
                             |(_, r)| !matches!(r, Err(e) if e.code == ErrorCode::ElectionNotNeeded),
                         )
@@ -81,10 +90,12 @@ pub fn handle(
     ElectLeadersResponse::default().with_replica_election_results(results)
 }
 
-/// One partition's election: `Ok` when a new leader was installed.
+/// One partition's election: `Ok` once the new leader is committed (its own
+/// PartitionChangeRecord entry, leader epoch and partition epoch + 1).
 fn elect(
     broker: &Broker,
     view: &ClusterView,
+    image: &MetadataImage,
     topic: &str,
     partition: i32,
     election: ElectionType,
@@ -95,29 +106,40 @@ fn elect(
             format!("No such topic as {topic}"),
         ));
     };
-    let Some(p) = t.partition(partition) else {
+    let record = image.topics.iter().find(|r| r.name == topic);
+    let (Some(p), Some((topic_id, registered))) = (
+        t.partition(partition),
+        record.and_then(|r| {
+            usize::try_from(partition)
+                .ok()
+                .and_then(|i| r.partitions.get(i))
+                .map(|p| (r.topic_id.as_str(), p))
+        }),
+    ) else {
         return Err(ApiError::new(
             ErrorCode::UnknownTopicOrPartition,
             format!("No such partition as {topic}-{partition}"),
         ));
     };
-    let current = view.partition(&p);
-    match elect_leaders(&current.registration(), election, |r| {
-        current.acceptable_leader(view, r)
-    }) {
-        Err(code) => Err(ApiError::new(code, default_message(code))),
-        // A leader change needs a metadata record that moves leadership to another broker;
-        // with this node as every partition's only replica the election above can only
-        // find the partition led already or its one replica unusable, so this arm is
-        // reached only once partitions have several replicas (next session).
-        Ok(_) => Err(ApiError::new(
-            match election {
-                ElectionType::Preferred => ErrorCode::PreferredLeaderNotAvailable,
-                ElectionType::Unclean => ErrorCode::EligibleLeadersNotAvailable,
-            },
-            "leader changes are not yet written to the metadata log",
-        )),
-    }
+    // The registration as committed (with its partition epoch); liveness as the cluster
+    // view sees it (a fenced broker, or this node's offline log, cannot lead).
+    let current = elections::registration(registered);
+    let liveness = view.partition(&p);
+    let next = elect_leaders(&current, election, |r| liveness.acceptable_leader(view, r))
+        .map_err(|code| ApiError::new(code, default_message(code)))?;
+    let change = elections::change_record(topic_id, partition, &current, &next);
+    broker.topics.propose_partition_change(change)?;
+    tracing::info!(
+        topic,
+        partition,
+        ?election,
+        old_leader = current.leader,
+        new_leader = next.leader,
+        leader_epoch = next.leader_epoch,
+        partition_epoch = next.partition_epoch,
+        "partition leader elected by ElectLeaders"
+    );
+    Ok(())
 }
 
 /// Kafka's default message of the election outcomes (its `ApiError(Errors)` text).
@@ -166,5 +188,115 @@ fn error_response(version: i16, req: &ElectLeadersRequest, e: &ApiError) -> Elec
         resp.with_error_code(e.error_code())
     } else {
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::cluster_view::BrokerView;
+    use crate::metadata_log::records::{
+        BrokerEndpoint, PartitionChangeRecord, RegisterBrokerRecord,
+    };
+
+    fn view(ids: &[i32]) -> ClusterView {
+        let b = |id| BrokerView {
+            id,
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+            listener: "PLAINTEXT".into(),
+        };
+        ClusterView::from_brokers(1, ids.iter().map(|&i| b(i)).collect())
+    }
+
+    /// Node 1 (one voter) with brokers 1 and 2 registered and a partition on [2, 1] whose
+    /// ISR is both but led by 1: its preferred replica does not lead.
+    fn broker(dir: &std::path::Path) -> Broker {
+        let config =
+            crate::BrokerConfig::load(None, &[format!("log.dirs={}", dir.display())]).unwrap();
+        let broker = Broker::open(config).unwrap();
+        for id in 1..=2 {
+            broker
+                .topics
+                .metadata_log()
+                .register_broker(RegisterBrokerRecord {
+                    broker_id: id,
+                    endpoints: vec![BrokerEndpoint {
+                        name: "PLAINTEXT".into(),
+                        host: "127.0.0.1".into(),
+                        port: 9092,
+                        security_protocol: "PLAINTEXT".into(),
+                    }],
+                    rack: None,
+                })
+                .unwrap();
+        }
+        let t = broker
+            .topics
+            .create_topic_placed("t", vec![vec![2, 1]], Default::default(), false)
+            .unwrap();
+        broker
+            .topics
+            .propose_partition_change(PartitionChangeRecord {
+                topic_id: t.topic_id.to_string(),
+                partition_id: 0,
+                leader_epoch: 1,
+                replicas: None,
+                isr: None,
+                leader: Some(1),
+                partition_epoch: Some(1),
+            })
+            .unwrap();
+        broker
+    }
+
+    fn registration(broker: &Broker) -> (i32, i32, i32) {
+        let image = broker.topics.metadata_log().image();
+        let p = &image.topics[0].partitions[0];
+        (p.leader, p.leader_epoch, p.partition_epoch)
+    }
+
+    #[test]
+    fn a_preferred_election_is_committed_with_both_epochs_bumped() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        assert_eq!(registration(&broker), (1, 1, 1));
+        let elect_now = |v: &ClusterView| {
+            let image = broker.topics.metadata_log().image();
+            elect(&broker, v, &image, "t", 0, ElectionType::Preferred)
+        };
+        // Broker 2 not live: refused, nothing committed.
+        let e = elect_now(&view(&[1])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PreferredLeaderNotAvailable);
+        assert_eq!(registration(&broker), (1, 1, 1));
+        elect_now(&view(&[1, 2])).unwrap();
+        assert_eq!(registration(&broker), (2, 2, 2));
+        assert_eq!(
+            elect_now(&view(&[1, 2])).unwrap_err().code,
+            ErrorCode::ElectionNotNeeded
+        );
+        // Unclean: a leader exists, so nothing to do.
+        let image = broker.topics.metadata_log().image();
+        let e = elect(
+            &broker,
+            &view(&[1, 2]),
+            &image,
+            "t",
+            0,
+            ElectionType::Unclean,
+        );
+        assert_eq!(e.unwrap_err().code, ErrorCode::ElectionNotNeeded);
+        let e = elect(
+            &broker,
+            &view(&[1, 2]),
+            &image,
+            "t",
+            5,
+            ElectionType::Preferred,
+        );
+        assert_eq!(e.unwrap_err().code, ErrorCode::UnknownTopicOrPartition);
     }
 }

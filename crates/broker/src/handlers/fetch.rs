@@ -7,7 +7,8 @@
 //! `last_stable_offset` is reported at every isolation level, as Kafka does. The response is bounded by `max_bytes` and each partition by its
 //! `partition_max_bytes`, except that the first partition with data returns at least one
 //! whole batch (KIP-74). The request waits up to `max_wait_ms` for `min_bytes` to
-//! accumulate. Replica fetches are not served: Strait has no followers.
+//! accumulate. Replica fetches (replica id ≥ 0, from a follower of a partition this node
+//! leads) are served up to the log end, see [`replica`].
 //!
 //! Long polling is per partition: the fetch registers with each partition's watch
 //! ([`crate::log_manager::watch`]) before its first read, so only a move of one of *its*
@@ -43,6 +44,9 @@ use crate::error::ApiError;
 use crate::fetch_session::{PartitionRequest, PartitionSeen, SessionPartition};
 use crate::log_manager::{FetchWaiter, WakeOn};
 use crate::topics::Partition;
+
+#[path = "fetch_replica.rs"]
+mod replica;
 
 /// Records kept in their segment files, in response order over every topic's partitions
 /// (see [`strait_protocol::response::encode_fetch_response_with_files`]).
@@ -120,24 +124,61 @@ async fn respond(
     };
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
+    let replica_id = replica::replica_id(&req, v);
+    let from_follower = replica_id >= 0;
+    // A follower needs CLUSTER_ACTION (every partition denied otherwise); a consumer READ
+    // on each topic.
+    let follower_denied = from_follower && !replica::authorized(broker, ctx);
     let denied: std::collections::HashSet<String> = view
         .partitions
         .iter()
-        .filter(|sp| !crate::auth::allow_topic(broker, ctx, AclOperation::Read, &sp.topic))
+        .filter(|sp| {
+            follower_denied
+                || (!from_follower
+                    && !crate::auth::allow_topic(broker, ctx, AclOperation::Read, &sp.topic))
+        })
         .map(|sp| sp.topic.clone())
         .collect();
     // Each partition is looked up once per request (lock-free topic map).
+    let resolved: Vec<_> = view
+        .partitions
+        .iter()
+        .map(|sp| {
+            let topic = broker.topics.get(&sp.topic);
+            let partition = topic.as_ref().and_then(|t| t.partition(sp.partition));
+            (topic, partition)
+        })
+        .collect();
+    // A follower's fetch is accounted on the leader state before its reads, so the high
+    // watermark it may move is in this response.
+    let follower_errors = if from_follower && !follower_denied {
+        let partitions = view
+            .partitions
+            .iter()
+            .zip(&resolved)
+            .map(|(sp, (topic, partition))| replica::ReplicaPartition {
+                topic: topic.clone(),
+                partition: partition.clone(),
+                request: sp.request,
+            })
+            .collect();
+        replica::account(broker, replica_id, partitions).await
+    } else {
+        Vec::new()
+    };
     let targets: Arc<Vec<Target>> = Arc::new(
         view.partitions
             .iter()
-            .map(|sp| {
-                let partition = broker
-                    .topics
-                    .get(&sp.topic)
-                    .and_then(|t| t.partition(sp.partition));
-                let not_leader = partition
-                    .as_ref()
-                    .and_then(|p| p.ensure_leader(broker.node_id()).err());
+            .zip(resolved)
+            .enumerate()
+            .map(|(i, (sp, (_, partition)))| {
+                let not_leader = if from_follower {
+                    follower_errors.get(i).cloned().flatten()
+                } else {
+                    partition
+                        .as_ref()
+                        .and_then(|p| p.ensure_leader(broker.node_id()).err())
+                };
                 Target {
                     topic: sp.topic.clone(),
                     request: sp.request,
@@ -148,7 +189,9 @@ async fn respond(
             })
             .collect(),
     );
-    let wake_on = if read_committed {
+    let wake_on = if from_follower {
+        WakeOn::LogEnd
+    } else if read_committed {
         WakeOn::LastStableOffset
     } else {
         WakeOn::HighWatermark
@@ -167,6 +210,7 @@ async fn respond(
     let mode = ReadMode {
         read_committed,
         file_records,
+        from_follower,
     };
     let mut results: Vec<PartitionRead> = (0..targets.len())
         .map(|_| PartitionRead::error(ApiError::code(ErrorCode::UnknownServerError)))
@@ -303,6 +347,8 @@ async fn respond(
 #[derive(Debug, Clone, Copy)]
 struct ReadMode {
     read_committed: bool,
+    /// A follower's fetch: read to the log end.
+    from_follower: bool,
     /// Keep records of [`SEPARATE_RECORDS_MIN`] bytes or more in the file.
     file_records: bool,
 }
@@ -377,7 +423,8 @@ struct Target {
     request: PartitionRequest,
     denied: bool,
     partition: Option<Arc<Partition>>,
-    /// NOT_LEADER_OR_FOLLOWER when another broker (or none) leads the partition.
+    /// NOT_LEADER_OR_FOLLOWER when another broker (or none) leads the partition; for a
+    /// follower's fetch, also the leader state's refusal of it.
     not_leader: Option<ApiError>,
 }
 
@@ -523,7 +570,9 @@ fn read_one(
                 };
             }
         }
-        let isolation = if mode.read_committed {
+        let isolation = if mode.from_follower {
+            FetchIsolation::LogEnd
+        } else if mode.read_committed {
             FetchIsolation::TxnCommitted
         } else {
             FetchIsolation::HighWatermark

@@ -4,6 +4,12 @@
 //! has not been copied yet), so a read_committed consumer resetting to latest never skips
 //! past data that may still commit.
 //!
+//! On a replicated log (a multi-voter cluster) a consumer's timestamp and max-timestamp
+//! lookups are bounded like its reads (Kafka's `lastFetchableOffset`): a record at or
+//! above the high watermark (read_committed: the last stable offset) is not reported. A
+//! follower (replica id ≥ 0) sees the whole log, LATEST being the log end offset. A single
+//! node's logs are not bounded (their high watermark is their log end anyway).
+//!
 //! Timestamp lookups (by timestamp and max timestamp) read index and segment files, so
 //! a request that has any runs each lookup as a job on its partition's lane of the log
 //! manager (a partition whose disk is stuck delays only its own answer and holds no I/O
@@ -14,6 +20,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use strait_protocol::ErrorCode;
+use strait_storage::FetchIsolation;
 
 use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
@@ -31,6 +38,7 @@ pub async fn handle(
 ) -> ListOffsetsResponse {
     let v = ctx.api_version;
     let read_committed = v >= 2 && req.isolation_level == 1;
+    let from_replica = req.replica_id.0 >= 0;
     // Resolved (and authorized) here; the lookups need only owned values.
     let mut shapes = Vec::with_capacity(req.topics.len());
     let mut lookups = Vec::new();
@@ -74,7 +82,7 @@ pub async fn handle(
                 (lane, l)
             })
             .collect();
-        let run = move |l: Lookup| l.run(read_committed);
+        let run = move |l: Lookup| l.run(read_committed, from_replica);
         match broker.topics.io().run_on_lanes(items, run).await {
             Ok(a) => a,
             Err(closed) => {
@@ -83,7 +91,10 @@ pub async fn handle(
             }
         }
     } else {
-        lookups.iter().map(|l| l.run(read_committed)).collect()
+        lookups
+            .iter()
+            .map(|l| l.run(read_committed, from_replica))
+            .collect()
     };
     let topics = shapes
         .into_iter()
@@ -135,7 +146,7 @@ struct Lookup {
 }
 
 impl Lookup {
-    fn run(&self, read_committed: bool) -> Result<(i64, i64, i32), ApiError> {
+    fn run(&self, read_committed: bool, from_replica: bool) -> Result<(i64, i64, i32), ApiError> {
         lookup(
             self.node_id,
             self.topic.as_deref(),
@@ -143,6 +154,7 @@ impl Lookup {
             self.current_leader_epoch,
             self.timestamp,
             read_committed,
+            from_replica,
         )
     }
 }
@@ -154,6 +166,7 @@ fn lookup(
     current_leader_epoch: i32,
     timestamp: i64,
     read_committed: bool,
+    from_replica: bool,
 ) -> Result<(i64, i64, i32), ApiError> {
     let partition = topic
         .and_then(|t| t.partition(index))
@@ -172,7 +185,16 @@ fn lookup(
                 offline.to_string(),
             ));
         }
+        // A consumer on a replicated log sees only what is committed (or stable).
+        let bound = (log.is_replicated() && !from_replica).then_some(if read_committed {
+            FetchIsolation::TxnCommitted
+        } else {
+            FetchIsolation::HighWatermark
+        });
         match timestamp {
+            LATEST if log.is_replicated() && from_replica => {
+                Ok((-1, log.log_end_offset(), leader_epoch))
+            }
             LATEST => {
                 let offset = if read_committed {
                     log.last_stable_offset()
@@ -189,7 +211,12 @@ fn lookup(
                     log.epoch_for_offset(offset).unwrap_or(leader_epoch),
                 ))
             }
-            MAX_TIMESTAMP => match log.max_timestamp_offset().map_err(storage)? {
+            MAX_TIMESTAMP => match match bound {
+                Some(isolation) => log.max_timestamp_offset_isolated(isolation),
+                None => log.max_timestamp_offset(),
+            }
+            .map_err(storage)?
+            {
                 Some(t) => Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1))),
                 None => Ok((-1, -1, -1)),
             },
@@ -197,7 +224,12 @@ fn lookup(
                 ErrorCode::InvalidRequest,
                 format!("unsupported ListOffsets timestamp {ts}"),
             )),
-            ts => match log.offset_for_timestamp(ts).map_err(storage)? {
+            ts => match match bound {
+                Some(isolation) => log.offset_for_timestamp_isolated(ts, isolation),
+                None => log.offset_for_timestamp(ts),
+            }
+            .map_err(storage)?
+            {
                 Some(t) => Ok((t.timestamp, t.offset, t.leader_epoch.unwrap_or(-1))),
                 None => Ok((-1, -1, -1)),
             },

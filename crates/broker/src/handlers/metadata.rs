@@ -69,12 +69,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> Me
                         error_entry(v, Some(name), ErrorCode::TopicAuthorizationFailed)
                     }
                     None if allow_auto_create && broker.config.auto_create_topics_enable => {
-                        match broker.topics.create_topic(
-                            &name,
-                            broker.config.num_partitions,
-                            Default::default(),
-                            false,
-                        ) {
+                        match super::create_topics::auto_create(broker, &view, &name) {
                             Ok(t) => topic_entry(&view, v, &t),
                             Err(e) => error_entry(v, Some(name), e.code),
                         }

@@ -25,6 +25,17 @@
 //! Topic configs applied here: `min.insync.replicas` (acks=all below it gets
 //! NOT_ENOUGH_REPLICAS) and `compression.type` (batches in another codec are re-encoded by
 //! [`crate::recompress`] before the append).
+//!
+//! Replication (a multi-voter cluster, [`crate::replication::replica`]): `acks=all` is
+//! admitted against the partition's committed ISR (NOT_ENOUGH_REPLICAS below
+//! `min.insync.replicas`); the append re-checks under the log lock that this node still
+//! leads in the epoch it stamps; after it the produce parks on the partition's leader
+//! state until the high watermark passes its last record (success, or
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND with too small an ISR), until the request's
+//! `timeout_ms` runs out (REQUEST_TIMED_OUT) or until leadership is lost
+//! (NOT_LEADER_OR_FOLLOWER). The wait is an awaited oneshot: no worker or lane is held.
+//! acks=0/1 never wait. A single node (unreplicated logs) behaves as without replication:
+//! its ISR is itself.
 
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -38,6 +49,7 @@ use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
 use crate::forward_produce::Route;
+use crate::replication::replica::{self, AcksRefusal, AcksWaiter};
 use crate::topic_config::ProduceSettings;
 use crate::topics::now_ms;
 
@@ -164,11 +176,12 @@ pub async fn handle(
     }
     // One wait for every local partition of the request; a slot left empty is an append
     // the log manager refused (shutting down) or that failed to run.
-    let mut appended: Vec<Option<AppendResult>> = match pending {
+    let appended: Vec<Option<JobResult>> = match pending {
         None => Vec::new(),
         Some(Ok(rx)) => rx.await.unwrap_or_default(),
         Some(Err(_)) => Vec::new(),
     };
+    let mut appended = wait_for_replicas(appended, req.timeout_ms).await;
     let mut out = Vec::with_capacity(responses.len());
     for pending in responses {
         let (name, partitions) = match pending {
@@ -252,10 +265,18 @@ struct AppendJob {
     epoch: i32,
     now: i64,
     guard: strait_storage::VerificationGuard,
+    /// This broker (a replicated log re-checks its leadership under the log lock).
+    node_id: i32,
+    /// acks=all: park until the high watermark passes the append.
+    acks_all: bool,
+    min_insync_replicas: usize,
 }
 
+/// An append's outcome, and the `acks=all` wait it still needs (replicated leaders).
+type JobResult = Result<(Appended, i64, Option<AcksWaiter>), (ApiError, Option<i32>)>;
+
 impl AppendJob {
-    fn run(self) -> AppendResult {
+    fn run(self) -> JobResult {
         let AppendJob {
             partition,
             topic,
@@ -264,37 +285,138 @@ impl AppendJob {
             epoch,
             now,
             guard,
+            node_id,
+            acks_all,
+            min_insync_replicas,
         } = self;
         // Checked again under the log lock: a cutover or a restore makes the topic
         // read-only in one metadata write and then takes every log lock once, so an append
         // that passed the first check but had not yet locked the log cannot land after it.
-        let info = partition
-            .with_log_mut(|log| match topic.read_only_reason() {
-                Some(reason) => Err(reason),
-                None => Ok(log.append_leader(&records, epoch, now, guard)),
+        // A replicated log also re-checks leadership there: the role transition reads the
+        // log end under this lock after publishing the new registration and epoch, so an
+        // append in a lost leadership never lands in a follower's log.
+        let (info, log_end_offset) = partition
+            .with_log_mut(|log| {
+                if let Some(reason) = topic.read_only_reason() {
+                    return Err(ApiError::new(ErrorCode::InvalidRequest, reason));
+                }
+                // Stamped with the epoch read here, under the lock the transitions take:
+                // a re-election of this node in a newer epoch is no reason to refuse.
+                let epoch = if log.is_replicated() {
+                    partition.ensure_leader(node_id)?;
+                    partition.leader_epoch()
+                } else {
+                    epoch
+                };
+                Ok(log
+                    .append_leader(&records, epoch, now, guard)
+                    .map(|info| (info, log.log_end_offset())))
             })
             .map_err(|e| (e, None))?
-            .map_err(|reason| (ApiError::new(ErrorCode::InvalidRequest, reason), None))?
+            .map_err(|e| (e, None))?
             .map_err(|e| map_append_error(&topic.name, index, e))?;
+        // The log lock is released: the replica lock may be taken (replica before log).
+        let waiter = replica::after_leader_append(
+            &partition,
+            log_end_offset,
+            acks_all.then_some(log_end_offset),
+            min_insync_replicas,
+            now,
+        )
+        .map_err(|code| {
+            (
+                ApiError::new(
+                    code,
+                    format!(
+                        "{}-{index}: leadership moved before the append was acknowledged",
+                        topic.name
+                    ),
+                ),
+                None,
+            )
+        })?;
         Ok((
             Appended {
                 base_offset: info.base_offset,
                 log_start_offset: info.log_start_offset,
+                partition: waiter.is_some().then(|| partition.clone()),
             },
             info.log_append_time_ms,
+            waiter,
         ))
+    }
+}
+
+/// Waits for every parked `acks=all` append, all against one deadline (the request's
+/// `timeout_ms` from now, Kafka's delayed produce); the others pass through.
+async fn wait_for_replicas(
+    appended: Vec<Option<JobResult>>,
+    timeout_ms: i32,
+) -> Vec<Option<AppendResult>> {
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    let mut out = Vec::with_capacity(appended.len());
+    for slot in appended {
+        let Some(result) = slot else {
+            out.push(None);
+            continue;
+        };
+        let result = match result {
+            Err(e) => Err(e),
+            Ok((info, time, None)) => Ok((info, time)),
+            Ok((info, time, Some(waiter))) => {
+                // One shared deadline: awaiting them one after the other takes no longer
+                // than awaiting them together.
+                let AcksWaiter { id, rx } = waiter;
+                match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(Ok(()))) => Ok((info, time)),
+                    Ok(Ok(Err(code))) => Err((acks_error(code), None)),
+                    // Dropped without an answer: its leader state is gone.
+                    Ok(Err(_)) => Err((acks_error(ErrorCode::NotLeaderOrFollower), None)),
+                    Err(_) => {
+                        waiter_timed_out(&info, id);
+                        Err((
+                            ApiError::new(
+                                ErrorCode::RequestTimedOut,
+                                "the in-sync replicas did not acknowledge the records within the request timeout",
+                            ),
+                            None,
+                        ))
+                    }
+                }
+            }
+        };
+        out.push(Some(result));
+    }
+    out
+}
+
+fn acks_error(code: ErrorCode) -> ApiError {
+    let message = match code {
+        ErrorCode::NotEnoughReplicasAfterAppend => {
+            "the records were written, but the in-sync replica set shrank below min.insync.replicas"
+        }
+        ErrorCode::NotLeaderOrFollower => "leadership moved before the records were replicated",
+        _ => "the records were not acknowledged by the in-sync replicas",
+    };
+    ApiError::new(code, message)
+}
+
+/// Forgets a timed-out waiter on its partition (it may have completed meanwhile).
+fn waiter_timed_out(info: &Appended, id: u64) {
+    if let Some(p) = &info.partition {
+        p.replica().lock().cancel(id);
     }
 }
 
 struct Appended {
     base_offset: i64,
     log_start_offset: i64,
+    /// Set for a replicated partition (to cancel a timed-out `acks=all` waiter).
+    partition: Option<std::sync::Arc<crate::topics::Partition>>,
 }
 
 type AppendResult = Result<(Appended, i64), (ApiError, Option<i32>)>;
-
-/// In-sync replicas of a partition: this single node is the only replica.
-const IN_SYNC_REPLICAS: i32 = 1;
 
 /// Checks a partition's produce and prepares its append for the partition's lane.
 fn prepare_append(
@@ -325,22 +447,50 @@ fn prepare_append(
         // Non-retriable, so producers fail fast instead of retrying into a mirror.
         return Err((ApiError::new(ErrorCode::InvalidRequest, reason), None));
     }
-    if let Some(min_isr) = settings
-        .map(|s| s.min_insync_replicas)
-        .filter(|m| acks == -1 && *m > IN_SYNC_REPLICAS)
-    {
+    let min_isr = settings.map_or(1, |s| s.min_insync_replicas);
+    let min_insync_replicas = usize::try_from(min_isr).unwrap_or(1).max(1);
+    let replicated = partition.replica().is_replicated();
+    if acks == -1 {
         // Kafka's leader refuses acks=all before appending when the ISR is below
-        // min.insync.replicas; acks=0/1 do not wait for replicas and are unaffected.
-        return Err((
-            ApiError::new(
-                ErrorCode::NotEnoughReplicas,
-                format!(
-                    "The size of the current ISR ({IN_SYNC_REPLICAS}) is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}-{index}",
-                    topic.name
+        // min.insync.replicas; acks=0/1 do not wait for replicas and are unaffected. A
+        // single node is its own ISR of one.
+        let isr_size = if replicated {
+            match partition
+                .replica()
+                .lock()
+                .check_acks_all(min_insync_replicas)
+            {
+                Ok(()) => None,
+                Err(AcksRefusal::NotLeader) => {
+                    return Err((
+                        ApiError::new(
+                            ErrorCode::NotLeaderOrFollower,
+                            format!(
+                                "Broker {} is not the leader of partition {}-{index}.",
+                                broker.node_id(),
+                                topic.name
+                            ),
+                        ),
+                        None,
+                    ))
+                }
+                Err(AcksRefusal::NotEnoughReplicas(n)) => Some(n.isr_size),
+            }
+        } else {
+            (min_insync_replicas > 1).then_some(1)
+        };
+        if let Some(isr_size) = isr_size {
+            return Err((
+                ApiError::new(
+                    ErrorCode::NotEnoughReplicas,
+                    format!(
+                        "The size of the current ISR ({isr_size}) is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}-{index}",
+                        topic.name
+                    ),
                 ),
-            ),
-            None,
-        ));
+                None,
+            ));
+        }
     }
     let records = records.unwrap_or_default();
     if records.is_empty() {
@@ -383,6 +533,9 @@ fn prepare_append(
             epoch,
             now,
             guard,
+            node_id: broker.node_id(),
+            acks_all: acks == -1 && replicated,
+            min_insync_replicas,
         },
     ))
 }

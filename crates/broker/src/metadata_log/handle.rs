@@ -333,7 +333,8 @@ impl MetadataLog {
     /// Proposes `records` as one entry, bypassing [`MetadataLog::commit`]'s checks — as an
     /// entry from another node's controller arrives — and waits until it is published here.
     /// Returns the entry's index. A follower whose quorum knows no leader gets
-    /// NOT_CONTROLLER (retriable); any other failure is KAFKA_STORAGE_ERROR.
+    /// NOT_CONTROLLER (retriable); an entry the image refused INVALID_UPDATE_VERSION
+    /// (nothing changed; do not resend it as is); any other failure KAFKA_STORAGE_ERROR.
     pub(crate) fn propose_records(
         &self,
         records: &[super::MetadataRecord],
@@ -349,6 +350,12 @@ impl MetadataLog {
             .map_err(|e| match e {
                 ProposeError::NotLeader { .. } => {
                     ApiError::new(ErrorCode::NotController, e.to_string())
+                }
+                // Committed, but the image refused it as a whole (e.g. a partition change
+                // computed from a partition epoch another change overtook): nothing changed.
+                // Distinct from "unavailable" so a caller drops it rather than retry it.
+                ProposeError::Rejected { .. } => {
+                    ApiError::new(ErrorCode::InvalidUpdateVersion, e.to_string())
                 }
                 e => storage(e.to_string()),
             })?;

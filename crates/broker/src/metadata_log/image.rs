@@ -12,8 +12,11 @@
 //!   `[a-zA-Z0-9._-]` (Kafka's rule);
 //! - every topic has at least one partition at the end of each entry, and partitions are
 //!   added densely (a PartitionRecord names exactly the next index);
-//! - a PartitionChangeRecord never lowers a partition's leader epoch (DESIGN invariant 4)
-//!   nor its partition epoch;
+//! - a PartitionChangeRecord never lowers a partition's leader epoch (DESIGN invariant 4);
+//!   one carrying a partition epoch must carry a strictly greater one (so of two changes
+//!   computed from the same registration only the first commits); a leader change raises
+//!   the leader epoch; a new leader outside the ISR with no new ISR in the record is an
+//!   unclean election and the ISR becomes that leader alone;
 //! - a partition's registration has distinct, non-empty replicas, `isr ⊆ replicas`, and a
 //!   leader in the ISR or -1 (that the replicas are registered brokers is checked when the
 //!   change is proposed, as Kafka's controller does). A PartitionRecord without replicas
@@ -51,6 +54,9 @@ use crate::metadata::{self, MetadataImage, FORMAT_VERSION};
 #[cfg(test)]
 #[path = "broker_config_tests.rs"]
 mod broker_config_tests;
+#[cfg(test)]
+#[path = "partition_change_tests.rs"]
+mod partition_change_tests;
 
 /// The version of [`MetadataLogImage::snapshot`]'s format.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -366,9 +372,14 @@ impl MetadataLogImage {
                 r.partition_id, partition.leader_epoch, r.leader_epoch
             ));
         }
-        if let Some(e) = r.partition_epoch.filter(|&e| e < partition.partition_epoch) {
+        // Strictly greater: two changes computed from the same registration carry the same
+        // next epoch, and only the first may commit (the second is refused, not merged).
+        if let Some(e) = r
+            .partition_epoch
+            .filter(|&e| e <= partition.partition_epoch)
+        {
             return Err(format!(
-                "would lower the partition epoch of {name}-{} from {} to {e}",
+                "partition epoch {e} of {name}-{} is not above its current partition epoch {} (a change computed from an older registration)",
                 r.partition_id, partition.partition_epoch
             ));
         }
@@ -385,6 +396,24 @@ impl MetadataLogImage {
         }
         if let Some(e) = r.partition_epoch {
             next.partition_epoch = e;
+        }
+        if next.leader != partition.leader && next.leader_epoch <= partition.leader_epoch {
+            // Followers and clients fence on the leader epoch: a new leader in the old
+            // epoch would be indistinguishable from the old one.
+            return Err(format!(
+                "changes the leader of {name}-{} from {} to {} without raising its leader epoch {}",
+                r.partition_id, partition.leader, next.leader, partition.leader_epoch
+            ));
+        }
+        let unclean = r.isr.is_none()
+            && next.leader != partition.leader
+            && next.leader != crate::replication::NO_LEADER
+            && next.replicas.contains(&next.leader)
+            && !next.isr.contains(&next.leader);
+        if unclean {
+            // An unclean election names a leader outside the ISR without a new ISR: the
+            // ISR becomes the leader alone (Kafka's rule; the others must catch up from it).
+            next.isr = vec![next.leader];
         }
         check_registration(&format!("{name}-{}", r.partition_id), &next)?;
         *partition = next;

@@ -723,7 +723,10 @@ fn image_refuses_bad_partition_registrations() {
         partition_epoch: Some(0),
     });
     let err = apply(&mut img, &[lower]).unwrap_err();
-    assert!(err.contains("would lower the partition epoch"), "{err}");
+    assert!(
+        err.contains("is not above its current partition epoch"),
+        "{err}"
+    );
     let fence = MetadataRecord::PartitionChange(PartitionChangeRecord {
         topic_id: ID_A.into(),
         partition_id: 0,

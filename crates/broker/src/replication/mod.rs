@@ -1,5 +1,6 @@
-//! Partition replication's decision logic (issue 12), sans I/O: no tokio, no files, no
-//! clocks (callers pass `now_ms`). The next session wires these to Fetch (replica id ≥ 0),
+//! Partition replication (issue 12). The decision logic ([`leader`], [`election`],
+//! [`follower`], [`reassign`]) is sans I/O: no tokio, no files, no clocks (callers pass
+//! `now_ms`); [`replica`], [`manager`] and [`fetcher`] wire it to Fetch (replica id ≥ 0),
 //! Produce (`acks=all`), OffsetForLeaderEpoch, AlterPartition and the metadata quorum.
 //!
 //! # What this module owns
@@ -16,6 +17,13 @@
 //!   not depend on `strait-storage` either, so the shared function lives there).
 //! * [`reassign`]: AlterPartitionReassignments (KIP-455): start, complete, cancel.
 //!
+//! The wiring (issue 12, RF > 1), with I/O:
+//! * [`replica`]: each partition's replica role (unreplicated / leader / follower) and the
+//!   `acks=all` waiters, owned by `Partition`; the leader's high watermark pushed to the log.
+//! * [`manager`]: the per-broker `ReplicaManager` — role transitions from the published
+//!   registrations, the ISR-expiration / checkpoint timer, AlterPartition proposals.
+//! * [`fetcher`]: the follower's fetchers (one task per leader broker).
+//!
 //! # Invariants (checked by the property and simulation tests in this module)
 //! * The high watermark never decreases while one leader holds the partition, and never
 //!   exceeds the log end offset of any member of the *maximal* ISR (see [`leader`]).
@@ -28,11 +36,7 @@
 //! * The ISR is never empty: removing its last member leaves it in place with no leader.
 //!
 //! # Not done yet (next session)
-//! * Wiring: nothing calls this module yet. Fetch with replica id ≥ 0 →
-//!   [`LeaderPartitionState::on_follower_fetch`] (and the follower side appends through
-//!   `append_mirrored`); Produce `acks=all` → `check_acks_all`, append, `register_waiter`,
-//!   `poll_waiters` after each HW change; a timer → `maybe_shrink_isr`; the controller →
-//!   [`election`] / [`reassign`] producing metadata records.
+//! * The controller → [`reassign`] producing metadata records.
 //! * Reassignment state is beside the registration ([`reassign::Reassignment`]) until the
 //!   metadata records store `adding_replicas` / `removing_replicas`; throttles
 //!   (`leader.replication.throttled.replicas`) are not modelled.
@@ -41,9 +45,12 @@
 
 mod acks;
 pub mod election;
+pub mod fetcher;
 pub mod follower;
 pub mod leader;
+pub mod manager;
 pub mod reassign;
+pub mod replica;
 
 pub use election::{Election, PartitionRegistration};
 pub use leader::{AlterPartitionProposal, FetchOutcome, LeaderPartitionState, NotEnoughReplicas};

@@ -13,6 +13,10 @@
 //!   between open and publish) is led by this node, as on a single node.
 //! * Request-issued mutations are submitted to [`Partition::lane`] (see
 //!   [`crate::log_manager`]), which keeps them in arrival order.
+//! * The replica role ([`Partition::replica`], see [`crate::replication::replica`]) is
+//!   locked BEFORE the log: code holding the log lock never takes the replica lock.
+//! * The partition epoch only moves up, like the leader epoch; both are the image's,
+//!   published before the replica role is recomputed from them.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -22,6 +26,8 @@ use strait_storage::PartitionLog;
 
 use crate::error::ApiError;
 use crate::log_manager::{Lane, PositionWatch, Positions};
+use crate::replication::replica::ReplicaState;
+use crate::replication::PartitionRegistration;
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
@@ -47,6 +53,10 @@ pub struct Partition {
     log: RwLock<Option<PartitionLog>>,
     registration: RwLock<Option<Registration>>,
     pub(super) leader_epoch: AtomicI32,
+    /// The registration's partition epoch (bumped by every ISR / leader change).
+    pub(super) partition_epoch: AtomicI32,
+    /// The replica role: unreplicated, leader (with the followers' state) or follower.
+    replica: ReplicaState,
     lane: Arc<Lane>,
     watch: PositionWatch,
 }
@@ -60,6 +70,8 @@ impl Partition {
             log: RwLock::new(Some(log)),
             registration: RwLock::new(None),
             leader_epoch: AtomicI32::new(epoch),
+            partition_epoch: AtomicI32::new(0),
+            replica: ReplicaState::default(),
             lane: Arc::new(Lane::default()),
         }
     }
@@ -93,6 +105,29 @@ impl Partition {
 
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// The registration's partition epoch as last published (0 before any).
+    pub fn partition_epoch(&self) -> i32 {
+        self.partition_epoch.load(Ordering::Acquire)
+    }
+
+    /// This node's replica role for the partition (lock it before the log, never under).
+    pub fn replica(&self) -> &ReplicaState {
+        &self.replica
+    }
+
+    /// The registration as the replication layer sees it (with both epochs); `None` when
+    /// no registration was published.
+    pub fn partition_registration(&self) -> Option<PartitionRegistration> {
+        let r = self.registration()?;
+        Some(PartitionRegistration {
+            replicas: r.replicas,
+            isr: r.isr,
+            leader: r.leader,
+            leader_epoch: self.leader_epoch(),
+            partition_epoch: self.partition_epoch(),
+        })
     }
 
     /// The partition's ordered I/O queue.

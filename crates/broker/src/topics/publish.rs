@@ -21,6 +21,11 @@
 //!   creations (a name deleted and re-created is never two topics), and leader epochs
 //!   before mirror records — a promote's STOPPED is never visible before its epoch bump.
 //!   Every mirror-record change bumps `mirror_changes` after the record is in place.
+//! * Registrations and partition epochs are the image's (an ISR-only change, which is no
+//!   topic delta of its own, included); once they and the leader epochs are set, the
+//!   replica manager (when linked, [`super::TopicManager::set_replica_role_listener`])
+//!   recomputes the replica roles of every topic the delta touched, and hears of a removed
+//!   topic before its logs are taken out.
 //! * Start-up publishes the image it loads (empty → image) through [`Registry::publish`]
 //!   on the opening thread, logs opened on the recovery threads; the registry then
 //!   registers with that image, so nothing replayed is published twice.
@@ -28,7 +33,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use strait_storage::PartitionLog;
 use uuid::Uuid;
@@ -36,6 +41,7 @@ use uuid::Uuid;
 use super::{now_ms, partition_dir, read, write, Partition, StartupError, Topic};
 use crate::metadata::{MetadataImage, TopicRecord};
 use crate::metadata_log::{MetadataDelta, MetadataPublisher, TopicDelta};
+use crate::replication::manager::ReplicaRoleListener;
 use crate::topic_config::TopicDefaults;
 
 /// What the topic publisher maintains, shared by `TopicManager` (readers) and the
@@ -53,6 +59,9 @@ pub(super) struct Registry {
     pub(super) recovery_threads: usize,
     /// The image as of the last delta published here.
     pub(super) image: arc_swap::ArcSwap<MetadataImage>,
+    /// The replica manager, told about every registration this publisher sets (set once
+    /// after `Broker::open`, which builds it after the topics).
+    pub(super) replication: OnceLock<Arc<dyn ReplicaRoleListener>>,
 }
 
 impl Registry {
@@ -73,6 +82,7 @@ impl Registry {
             mirror_changes: tokio::sync::watch::channel(0).0,
             recovery_threads,
             image: arc_swap::ArcSwap::new(image),
+            replication: OnceLock::new(),
         }
     }
 
@@ -110,6 +120,10 @@ impl Registry {
             // Before any creation: a name re-created in the same (catch-up) delta opens
             // directories the removed topic's logs must have left.
             for topic in &removed {
+                if let Some(l) = self.replication.get() {
+                    // Fetchers stop and acks=all waiters fail before the logs go.
+                    l.on_topic_removed(topic);
+                }
                 delete_logs(topic);
                 tracing::info!(topic = %topic.name, "deleted topic");
             }
@@ -180,11 +194,7 @@ impl Registry {
             }
             // Registrations move with epochs or reassignment; refreshing a changed topic's
             // is cheap and keeps leadership checks exactly the image's.
-            for (i, r) in record.partitions.iter().enumerate() {
-                if let (Some(p), Some(r)) = (topic.partition(i as i32), registration(r)) {
-                    p.set_registration(r);
-                }
-            }
+            apply_registrations(&topic, record);
             for &(i, epoch) in &change.epochs_changed {
                 if let Some(p) = topic.partition(i) {
                     p.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
@@ -193,6 +203,38 @@ impl Registry {
             if change.mirror_changed {
                 *write(&topic.mirror) = record.mirror.clone();
                 mirrors_changed = true;
+            }
+        }
+        // A registration-only change (an ISR shrink or expansion: same leader epoch, new
+        // partition epoch) is not a topic delta of its own; its registrations move too.
+        let mut changed: Vec<&str> = delta.topics.iter().map(|t| t.name.as_str()).collect();
+        for t in &next.topics {
+            if changed.contains(&t.name.as_str()) {
+                continue;
+            }
+            let moved = delta
+                .prev
+                .topics
+                .iter()
+                .find(|p| p.topic_id == t.topic_id)
+                .is_some_and(|p| p.partitions != t.partitions);
+            if let (true, Some(topic)) = (moved, self.get(&t.name)) {
+                apply_registrations(&topic, t);
+                for (i, r) in t.partitions.iter().enumerate() {
+                    if let Some(p) = topic.partition(i as i32) {
+                        p.leader_epoch.fetch_max(r.leader_epoch, Ordering::AcqRel);
+                    }
+                }
+                changed.push(&t.name);
+            }
+        }
+        // Registrations and epochs are in place: the replica roles follow them (created
+        // topics included; a transition is idempotent, so telling it twice is harmless).
+        if let Some(l) = self.replication.get() {
+            for name in changed {
+                if let Some(topic) = self.get(name) {
+                    l.on_registrations(&topic);
+                }
             }
         }
         if delta.broker_configs_changed {
@@ -302,10 +344,25 @@ fn record_id(record: &TopicRecord) -> Option<Uuid> {
 fn partition(record: &TopicRecord, i: usize, log: PartitionLog, epoch: i32) -> Arc<Partition> {
     let epoch = epoch.max(log.latest_epoch().unwrap_or(0));
     let p = Arc::new(Partition::new(&record.name, i as i32, log, epoch));
-    if let Some(r) = record.partitions.get(i).and_then(registration) {
-        p.set_registration(r);
+    if let Some(r) = record.partitions.get(i) {
+        if let Some(reg) = registration(r) {
+            p.set_registration(reg);
+        }
+        p.partition_epoch
+            .fetch_max(r.partition_epoch, Ordering::AcqRel);
     }
     p
+}
+
+/// Sets every partition's registration and partition epoch from `record`.
+fn apply_registrations(topic: &Topic, record: &TopicRecord) {
+    for (i, r) in record.partitions.iter().enumerate() {
+        if let (Some(p), Some(reg)) = (topic.partition(i as i32), registration(r)) {
+            p.set_registration(reg);
+            p.partition_epoch
+                .fetch_max(r.partition_epoch, Ordering::AcqRel);
+        }
+    }
 }
 
 /// The image's registration of one partition; `None` for the legacy (pre-placement) form,
@@ -350,6 +407,15 @@ fn delete_logs(topic: &Topic) {
                 tracing::warn!(topic = %name, partition = p.index, dir = %dir.display(), error = %e, "could not mark partition directory for deletion; start-up will keep it as stray")
             }
         }
+    }
+}
+
+impl super::TopicManager {
+    /// Links the replica manager to the topic publisher (once; later calls are ignored).
+    /// Every registration published from here on reaches `listener` on the publisher
+    /// thread; the caller sweeps the topics already open itself.
+    pub fn set_replica_role_listener(&self, listener: Arc<dyn ReplicaRoleListener>) {
+        let _ = self.reg.replication.set(listener);
     }
 }
 

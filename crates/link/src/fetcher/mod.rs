@@ -238,6 +238,8 @@ pub async fn run_fetcher(
             partitions: request_parts,
             forgotten,
             rack_id: String::new(),
+            // A consumer of the source (replica id -1).
+            ..FetchParams::default()
         };
         let to_apply = pending.take();
         // The fetch is polled first, so its request is on the wire before the append runs.
