@@ -69,6 +69,10 @@ pub struct BrokerConfig {
     /// `controller.listener.names`: listeners in `listeners` that clients never see. A
     /// single node binds none; with several voters the first is the quorum's TCP port.
     pub controller_listener_names: Vec<String>,
+    /// The listener brokers replicate over (`inter.broker.listener.name`, else the first
+    /// non-controller listener of `security.inter.broker.protocol`): the follower fetchers
+    /// connect to the leader's endpoint of this name. `None` on a single node without one.
+    pub inter_broker_listener_name: Option<String>,
     /// `controller.quorum.voters` when it names more than this node; empty for a single
     /// node (a quorum of itself, whether or not the voters key spells it out), so the
     /// single node behaves exactly as without the key.
@@ -272,9 +276,18 @@ impl BrokerConfig {
             // This node alone (check_single_node made sure it is this node).
             quorum_voters.clear();
         }
+        let controller_listener_names = broker_keys::controller_listener_names(&p);
+        let inter_broker_listener_name = inter_broker_listener(
+            &p,
+            &listeners,
+            &controller_listener_names,
+            &security,
+            quorum_voters.len() > 1,
+        )?;
         Ok(BrokerConfig {
             node_id,
-            controller_listener_names: broker_keys::controller_listener_names(&p),
+            controller_listener_names,
+            inter_broker_listener_name,
             quorum_voters,
             cluster_id: None,
             broker_session_timeout_ms: millis("broker.session.timeout.ms")?,
@@ -394,6 +407,56 @@ impl BrokerConfig {
             .iter()
             .filter(|l| !self.controller_listener_names.contains(&l.name))
     }
+}
+
+/// Kafka's choice of the inter-broker listener: `inter.broker.listener.name`, else the first
+/// listener whose protocol is `security.inter.broker.protocol`. With several voters it
+/// must exist and be PLAINTEXT: the replica fetchers do not speak TLS or SASL yet, so any
+/// other protocol is refused at start-up rather than accepted and not used.
+fn inter_broker_listener(
+    p: &Props<'_>,
+    listeners: &[Listener],
+    controllers: &[String],
+    security: &crate::auth::config::SecurityConfig,
+    multi_voter: bool,
+) -> Result<Option<String>, ConfigError> {
+    use crate::auth::config::SecurityProtocol;
+    let named = p
+        .supplied
+        .get("inter.broker.listener.name")
+        .map(|n| n.trim().to_ascii_uppercase());
+    let protocol_value = p
+        .value("security.inter.broker.protocol")
+        .unwrap_or_else(|| "PLAINTEXT".into());
+    let resolved = match named {
+        Some(n) => Some(n),
+        None => {
+            let wanted = SecurityProtocol::parse(&protocol_value);
+            listeners
+                .iter()
+                .filter(|l| !controllers.contains(&l.name))
+                .find(|l| Some(security.listener(&l.name).protocol) == wanted)
+                .map(|l| l.name.clone())
+        }
+    };
+    if !multi_voter {
+        return Ok(resolved);
+    }
+    let Some(name) = resolved else {
+        return Err(invalid(
+            "security.inter.broker.protocol",
+            &protocol_value,
+            "no listener in listeners uses this protocol; brokers need one to replicate over (or set inter.broker.listener.name)",
+        ));
+    };
+    if security.listener(&name).protocol != SecurityProtocol::Plaintext {
+        return Err(invalid(
+            "inter.broker.listener.name",
+            &name,
+            "the inter-broker listener must be PLAINTEXT: Strait's replica fetchers do not speak TLS or SASL yet",
+        ));
+    }
+    Ok(Some(name))
 }
 
 /// The registry's messages name key and value for API errors; [`ConfigError::Invalid`]

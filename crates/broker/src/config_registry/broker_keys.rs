@@ -146,7 +146,7 @@ fn dedupe_buffer(v: &str) -> Result<(), String> {
 }
 
 use ConfigType::{Boolean, Double, Int, List, Long, Short, String as Str};
-use Support::{Applied, OnlyDefault, Refused, Replication, SingleNode};
+use Support::{Applied, OnlyDefault, Refused, SingleNode};
 
 pub const BROKER_KEYS: &[KeyDef] = &[
     key("node.id", Int, Some("1"), Validator::Between(0, i32::MAX as i64), Applied,
@@ -246,8 +246,8 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     key("controller.listener.names", List, Some(""), Validator::None, Applied,
         "Controller listeners: must be in listeners, PLAINTEXT, and are never advertised. With several voters the first one is where this node serves the metadata quorum (strait-quorum's protocol, not Kafka's); a single node binds none (clients cannot use a controller listener in Kafka either).",
         "CONTROLLER"),
-    key("inter.broker.listener.name", Str, None, Validator::None, Replication,
-        "Listener brokers use between themselves (none on one node); must name a listener.", "PLAINTEXT"),
+    key("inter.broker.listener.name", Str, None, Validator::None, Applied,
+        "Listener brokers replicate over: followers fetch from the leader's endpoint of this name (default: the first listener of security.inter.broker.protocol). Must name a non-controller listener; with several voters it must be PLAINTEXT (the replica fetchers do not speak TLS or SASL yet).", "PLAINTEXT"),
     key("default.replication.factor", Int, Some("1"), Validator::AtLeast(1), Applied,
         "Replication factor of topics created without one (CreateTopics with -1, auto-created topics); more than the live brokers is refused with INVALID_REPLICATION_FACTOR.", "3"),
     key("replica.lag.time.max.ms", Long, Some("30000"), Validator::AtLeast(1), Applied,

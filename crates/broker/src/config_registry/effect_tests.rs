@@ -69,6 +69,14 @@ const CHECKED_ELSEWHERE: &[(&str, &str)] = &[
     ("sasl.jaas.config", "auth::config tests; tests/security.rs"),
     ("super.users", "auth::config tests; tests/security.rs"),
     ("allow.everyone.if.no.acl.found", "auth::config tests"),
+    (
+        "inter.broker.listener.name",
+        "kraft_tests::the_inter_broker_listener_is_resolved_and_plaintext_in_a_cluster",
+    ),
+    (
+        "security.inter.broker.protocol",
+        "kraft_tests::the_inter_broker_listener_is_resolved_and_plaintext_in_a_cluster",
+    ),
 ];
 
 #[test]

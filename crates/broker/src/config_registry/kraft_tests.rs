@@ -299,3 +299,63 @@ fn replication_keys_have_kafkas_defaults_and_rules() {
     ])
     .unwrap();
 }
+
+/// The inter-broker listener: named, or found by `security.inter.broker.protocol`; with
+/// several voters it must exist and be PLAINTEXT (the replica fetchers' only protocol),
+/// never silently another.
+#[test]
+fn the_inter_broker_listener_is_resolved_and_plaintext_in_a_cluster() {
+    let base = ["node.id=1", THREE, "controller.listener.names=CONTROLLER"];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        base.iter().chain(extra).copied().collect()
+    }
+    let c = load(&with(&base, &[
+        "listeners=CLIENTS://127.0.0.1:0,INTERNAL://127.0.0.1:0,CONTROLLER://127.0.0.1:9093",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,CLIENTS:SASL_PLAINTEXT,INTERNAL:PLAINTEXT",
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.inter_broker_listener_name.as_deref(),
+        Some("INTERNAL"),
+        "the first listener of security.inter.broker.protocol (PLAINTEXT)"
+    );
+    let c = load(&with(
+        &base,
+        &[
+            "listeners=A://127.0.0.1:0,B://127.0.0.1:0,CONTROLLER://127.0.0.1:9093",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,A:PLAINTEXT,B:PLAINTEXT",
+            "inter.broker.listener.name=b",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(c.inter_broker_listener_name.as_deref(), Some("B"));
+    refused(
+        &with(
+            &base,
+            &[
+                "listeners=CLIENTS://127.0.0.1:0,CONTROLLER://127.0.0.1:9093",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,CLIENTS:SASL_PLAINTEXT",
+                "inter.broker.listener.name=CLIENTS",
+            ],
+        ),
+        "inter.broker.listener.name",
+        &["must be PLAINTEXT"],
+    );
+    refused(
+        &with(
+            &base,
+            &[
+                "listeners=CLIENTS://127.0.0.1:0,CONTROLLER://127.0.0.1:9093",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,CLIENTS:SASL_PLAINTEXT",
+            ],
+        ),
+        "security.inter.broker.protocol",
+        &["no listener"],
+    );
+    // A single node has no inter-broker connections: any listener is fine.
+    load(&[
+        "listeners=CLIENTS://127.0.0.1:0",
+        "listener.security.protocol.map=CLIENTS:SASL_PLAINTEXT",
+    ])
+    .unwrap();
+}

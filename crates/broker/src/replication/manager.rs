@@ -413,16 +413,14 @@ fn timer_loop(manager: Weak<ReplicaManager>, stop: mpsc::Receiver<()>) {
     }
 }
 
-/// `host:port` of broker `id`'s inter-broker endpoint from the metadata image: its
-/// PLAINTEXT endpoint (the fetchers speak plaintext), else its first.
-pub fn leader_endpoint(topics: &TopicManager, id: i32) -> Option<(String, u16)> {
+/// `host:port` of broker `id`'s endpoint on the inter-broker listener `listener`
+/// (`inter.broker.listener.name`; Kafka requires every broker to have it), from the
+/// metadata image. `None` while the broker is unregistered or lacks that listener: the
+/// fetcher backs off and asks again.
+pub fn leader_endpoint(topics: &TopicManager, listener: &str, id: i32) -> Option<(String, u16)> {
     let brokers = topics.metadata_log().brokers();
     let b = brokers.get(&id)?;
-    let e = b
-        .endpoints
-        .iter()
-        .find(|e| e.security_protocol == "PLAINTEXT")
-        .or_else(|| b.endpoints.first())?;
+    let e = b.endpoints.iter().find(|e| e.name == listener)?;
     Some((e.host.clone(), e.port))
 }
 
@@ -438,8 +436,15 @@ pub fn start_fetchers(
         return Arc::new(InertFetchers);
     };
     let weak = Arc::downgrade(&topics);
-    let endpoint: super::fetcher::LeaderEndpoint =
-        Arc::new(move |id| weak.upgrade().and_then(|t| leader_endpoint(&t, id)));
+    // Config validation makes sure a multi-voter node has one (PLAINTEXT).
+    let listener = config
+        .inter_broker_listener_name
+        .clone()
+        .unwrap_or_else(|| "PLAINTEXT".into());
+    let endpoint: super::fetcher::LeaderEndpoint = Arc::new(move |id| {
+        weak.upgrade()
+            .and_then(|t| leader_endpoint(&t, &listener, id))
+    });
     super::fetcher::ReplicaFetcherManager::start_on(
         super::fetcher::ReplicaFetchConfig::from_broker(config),
         endpoint,

@@ -77,9 +77,11 @@ fn transitions_alter_partition_and_leadership_loss() {
             .unwrap();
     }
     assert_eq!(
-        leader_endpoint(&topics, 2),
+        leader_endpoint(&topics, "PLAINTEXT", 2),
         Some(("127.0.0.1".into(), 9002))
     );
+    // Only the inter-broker listener's endpoint, never another one.
+    assert_eq!(leader_endpoint(&topics, "INTERNAL", 2), None);
     let topic = topics
         .create_topic_placed("t", vec![vec![1, 2]], BTreeMap::new(), false)
         .unwrap();
