@@ -210,8 +210,7 @@ impl Broker {
             self.start_replication();
             crate::controller::spawn(
                 Arc::clone(&self.topics),
-                std::time::Duration::from_millis(self.config.broker_heartbeat_interval_ms),
-                std::time::Duration::from_millis(self.config.broker_session_timeout_ms),
+                crate::controller::ControllerTimers::from_config(&self.config),
             );
         }
     }

@@ -83,6 +83,10 @@ pub struct BrokerConfig {
     /// `broker.session.timeout.ms`: the active controller fences a broker not heard from
     /// for this long.
     pub broker_session_timeout_ms: u64,
+    /// `auto.leader.rebalance.enable` (true): the active controller restores preferred
+    /// leaders every `leader_imbalance_check_interval_seconds` (300).
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: u64,
     /// `broker.heartbeat.interval.ms`: how often the active controller checks liveness.
     pub broker_heartbeat_interval_ms: u64,
     /// `controller.quorum.election.timeout.ms`.
@@ -291,6 +295,12 @@ impl BrokerConfig {
             quorum_voters,
             cluster_id: None,
             broker_session_timeout_ms: millis("broker.session.timeout.ms")?,
+            auto_leader_rebalance_enable: p
+                .bool("auto.leader.rebalance.enable")
+                .map_err(key_err)?,
+            leader_imbalance_check_interval_seconds: millis(
+                "leader.imbalance.check.interval.seconds",
+            )?,
             broker_heartbeat_interval_ms: millis("broker.heartbeat.interval.ms")?,
             controller_quorum_election_timeout_ms: millis("controller.quorum.election.timeout.ms")?,
             controller_quorum_fetch_timeout_ms: millis("controller.quorum.fetch.timeout.ms")?,

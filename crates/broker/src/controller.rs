@@ -10,7 +10,12 @@
 //!    absent (unclean only where `unclean.leader.election.enable` holds), each change its
 //!    own PartitionChangeRecord entry (partition epoch + 1, leader epoch + 1 on a leader
 //!    change). A change the image refuses (another change of that partition committed
-//!    first) is recomputed from the new image on the next tick.
+//!    first) is recomputed from the new image on the next tick;
+//! 3. with `auto.leader.rebalance.enable`, every `leader.imbalance.check.interval.seconds`,
+//!    elects the preferred replica (the first of a partition's replicas) of every partition
+//!    it does not lead where that replica is alive and in the ISR ([`elections::balance`]),
+//!    as KRaft's controller does (no imbalance ratio), so leadership moved away by a
+//!    failure returns once the broker has caught up.
 //!
 //! Invariants: only the leader proposes (a follower's contact map is empty and it skips
 //! reconciliation; a leader that loses its leadership mid-tick stops proposing); a newly
@@ -20,35 +25,108 @@
 //! and partition roles follow them the same way.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::topics::TopicManager;
 
 pub mod elections;
 
+/// The loop's timers, from the broker's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ControllerTimers {
+    /// `broker.heartbeat.interval.ms`: how often liveness is checked.
+    pub heartbeat: Duration,
+    /// `broker.session.timeout.ms`: silence that fences a broker.
+    pub session: Duration,
+    /// `leader.imbalance.check.interval.seconds` when `auto.leader.rebalance.enable`.
+    pub leader_balance: Option<Duration>,
+}
+
+impl ControllerTimers {
+    pub fn from_config(c: &crate::config::BrokerConfig) -> Self {
+        ControllerTimers {
+            heartbeat: Duration::from_millis(c.broker_heartbeat_interval_ms),
+            session: Duration::from_millis(c.broker_session_timeout_ms),
+            leader_balance: c
+                .auto_leader_rebalance_enable
+                .then(|| Duration::from_secs(c.leader_imbalance_check_interval_seconds)),
+        }
+    }
+}
+
 /// Starts the loop on its own thread (its proposals block).
-pub fn spawn(topics: Arc<TopicManager>, heartbeat: Duration, session: Duration) {
+pub fn spawn(topics: Arc<TopicManager>, timers: ControllerTimers) {
     let spawned = std::thread::Builder::new()
         .name("controller-liveness".into())
-        .spawn(move || run(&topics, heartbeat, session));
+        .spawn(move || run(&topics, timers));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the controller's liveness thread");
     }
 }
 
-fn run(topics: &TopicManager, heartbeat: Duration, session: Duration) {
+fn run(topics: &TopicManager, timers: ControllerTimers) {
     let log = topics.metadata_log();
+    let mut last_balance = Instant::now();
     loop {
-        std::thread::sleep(heartbeat.max(Duration::from_millis(10)));
+        std::thread::sleep(timers.heartbeat.max(Duration::from_millis(10)));
         // A stopped log answers no description: the broker is shutting down.
         if topics.quorum_description().is_none() {
             return;
         }
         if !log.is_leader() {
+            // A controller that takes over waits a whole interval, as Kafka's schedules
+            // its first check one interval after activation.
+            last_balance = Instant::now();
             continue;
         }
-        fence(topics, session);
+        fence(topics, timers.session);
         reconcile(topics);
+        if let Some(every) = timers.leader_balance {
+            if last_balance.elapsed() >= every {
+                last_balance = Instant::now();
+                balance(topics);
+            }
+        }
+    }
+}
+
+/// Step 3: preferred leaders back where they are alive and in sync.
+fn balance(topics: &TopicManager) {
+    let log = topics.metadata_log();
+    let live = liveness(topics);
+    for change in elections::balance(&log.image(), &live) {
+        if !log.is_leader() {
+            return;
+        }
+        match topics.propose_partition_change(change.record.clone()) {
+            Ok(()) => tracing::info!(
+                topic = %change.topic,
+                partition = change.partition,
+                old_leader = change.current.leader,
+                new_leader = change.next.leader,
+                leader_epoch = change.next.leader_epoch,
+                "preferred leader elected (auto.leader.rebalance.enable)"
+            ),
+            Err(e) => tracing::warn!(
+                topic = %change.topic,
+                partition = change.partition,
+                error = ?e,
+                "preferred leader election not committed; retried at the next check"
+            ),
+        }
+    }
+}
+
+fn liveness(topics: &TopicManager) -> elections::Liveness {
+    let log = topics.metadata_log();
+    let brokers = log.brokers();
+    elections::Liveness {
+        fenced: brokers
+            .keys()
+            .copied()
+            .filter(|&id| log.is_fenced(id))
+            .collect(),
+        registered: brokers.into_keys().collect(),
     }
 }
 
@@ -83,15 +161,7 @@ fn fence(topics: &TopicManager, session: Duration) {
 /// liveness no longer fits.
 fn reconcile(topics: &TopicManager) {
     let log = topics.metadata_log();
-    let brokers = log.brokers();
-    let live = elections::Liveness {
-        fenced: brokers
-            .keys()
-            .copied()
-            .filter(|&id| log.is_fenced(id))
-            .collect(),
-        registered: brokers.into_keys().collect(),
-    };
+    let live = liveness(topics);
     let image = log.image();
     for change in elections::plan(&image, &live, &topics.defaults()) {
         if !log.is_leader() {

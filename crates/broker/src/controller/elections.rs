@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use crate::metadata::{self, MetadataImage};
 use crate::metadata_log::records::PartitionChangeRecord;
-use crate::replication::election::{build_change, Election};
+use crate::replication::election::{build_change, elect_leaders, Election, ElectionType};
 use crate::replication::{PartitionRegistration, ReplicaId};
 use crate::topic_config::TopicDefaults;
 
@@ -120,6 +120,37 @@ pub fn plan(
             };
             let current = registration(p);
             if let Some(next) = reconcile(&current, unclean, |r| live.is_alive(r)) {
+                let record = change_record(&t.topic_id, partition, &current, &next);
+                out.push(PlannedChange {
+                    topic: t.name.clone(),
+                    partition,
+                    current,
+                    next,
+                    record,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Automatic preferred leader election (`auto.leader.rebalance.enable`): every partition
+/// whose preferred replica does not lead it but is alive and in the ISR, moved to it
+/// (leader epoch + 1, partition epoch + 1). Partitions whose preferred replica cannot take
+/// over are left as they are.
+pub fn balance(image: &MetadataImage, live: &Liveness) -> Vec<PlannedChange> {
+    let mut out = Vec::new();
+    for t in &image.topics {
+        for (i, p) in t.partitions.iter().enumerate() {
+            let Ok(partition) = i32::try_from(i) else {
+                continue;
+            };
+            if p.is_legacy() {
+                continue;
+            }
+            let current = registration(p);
+            if let Ok(next) = elect_leaders(&current, ElectionType::Preferred, |r| live.is_alive(r))
+            {
                 let record = change_record(&t.topic_id, partition, &current, &next);
                 out.push(PlannedChange {
                     topic: t.name.clone(),

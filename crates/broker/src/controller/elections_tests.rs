@@ -166,3 +166,48 @@ fn plan_covers_every_partition_and_reads_the_topic_config() {
         &BTreeMap::new()
     ));
 }
+
+#[test]
+fn balance_moves_leadership_back_to_a_live_in_sync_preferred_replica() {
+    let part = |replicas: Vec<i32>, isr: Vec<i32>, leader| PartitionRecord {
+        leader_epoch: 3,
+        replicas,
+        isr,
+        leader,
+        partition_epoch: 5,
+    };
+    let mut image = MetadataImage::empty("c", 1);
+    image.topics = vec![TopicRecord {
+        name: "a".into(),
+        topic_id: "ida".into(),
+        partitions: vec![
+            // Led by 2 while its preferred replica 1 is back in the ISR: moved.
+            part(vec![1, 2, 3], vec![1, 2, 3], 2),
+            // Preferred replica leads already: nothing.
+            part(vec![2, 3, 1], vec![1, 2, 3], 2),
+            // Preferred replica 3 not in the ISR (still catching up): left.
+            part(vec![3, 1, 2], vec![1, 2], 1),
+            // Preferred replica 1 in the ISR: moved, unless 1 is fenced (below).
+            part(vec![1, 3], vec![1, 3], 3),
+        ],
+        configs: BTreeMap::new(),
+        mirror: None,
+    }];
+    let planned = balance(&image, &live(&[1, 2, 3], &[]));
+    let got: Vec<(i32, i32, i32, i32)> = planned
+        .iter()
+        .map(|c| {
+            (
+                c.partition,
+                c.next.leader,
+                c.next.leader_epoch,
+                c.next.partition_epoch,
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(0, 1, 4, 6), (3, 1, 4, 6)]);
+    assert_eq!(planned[0].record.leader, Some(1));
+    assert_eq!(planned[0].record.isr, None, "the ISR does not change");
+    let fenced_one = balance(&image, &live(&[1, 2, 3], &[1]));
+    assert!(fenced_one.is_empty(), "{fenced_one:?}");
+}
