@@ -405,6 +405,25 @@ impl MetadataLogImage {
                 r.partition_id, partition.leader, next.leader, partition.leader_epoch
             ));
         }
+        // KIP-841: a fenced broker may stay in an ISR (the last member is never removed)
+        // but never joins one, nor takes the leadership: the leader's AlterPartition may
+        // have been computed before the fencing committed.
+        if let Some(joining) = next
+            .isr
+            .iter()
+            .find(|b| !partition.isr.contains(b) && self.fenced.contains(b))
+        {
+            return Err(format!(
+                "fenced broker {joining} cannot join the ISR of {name}-{} (INELIGIBLE_REPLICA)",
+                r.partition_id
+            ));
+        }
+        if next.leader != partition.leader && self.fenced.contains(&next.leader) {
+            return Err(format!(
+                "fenced broker {} cannot lead {name}-{}",
+                next.leader, r.partition_id
+            ));
+        }
         let unclean = r.isr.is_none()
             && next.leader != partition.leader
             && next.leader != crate::replication::NO_LEADER

@@ -141,3 +141,50 @@ fn leader_outside_the_isr_only_by_unclean_election() {
     apply(&mut img, &[change(2, None, Some(3), Some(2))]).unwrap();
     assert_eq!(registration(&img), (vec![3], 3, 2, 2));
 }
+
+/// KIP-841: a fenced broker never joins an ISR nor takes the leadership, whatever the
+/// record says (the leader's AlterPartition may predate the fencing); once unfenced it can.
+#[test]
+fn a_fenced_broker_cannot_join_the_isr_or_lead() {
+    use crate::metadata_log::records::{
+        BrokerEndpoint, BrokerRegistrationChangeRecord, RegisterBrokerRecord,
+    };
+    let mut img = rf3();
+    let register = |id| {
+        MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+            broker_id: id,
+            endpoints: vec![BrokerEndpoint {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9000 + id as u16,
+                security_protocol: "PLAINTEXT".into(),
+            }],
+            rack: None,
+        })
+    };
+    let fence = |id, fenced| {
+        MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+            broker_id: id,
+            fenced,
+        })
+    };
+    apply(&mut img, &[register(1), register(2), register(3)]).unwrap();
+    apply(&mut img, &[change(0, Some(vec![1, 2]), None, Some(1))]).unwrap();
+    apply(&mut img, &[fence(3, true)]).unwrap();
+    refused(
+        &mut img,
+        change(0, Some(vec![1, 2, 3]), None, Some(2)),
+        "fenced broker 3 cannot join the ISR of orders-0",
+    );
+    refused(
+        &mut img,
+        change(1, None, Some(3), Some(2)),
+        "fenced broker 3 cannot lead orders-0",
+    );
+    // A fenced member already in the ISR may stay (it is not joining).
+    apply(&mut img, &[fence(2, true)]).unwrap();
+    apply(&mut img, &[change(0, Some(vec![1, 2]), None, Some(2))]).unwrap();
+    apply(&mut img, &[fence(3, false)]).unwrap();
+    apply(&mut img, &[change(0, Some(vec![1, 2, 3]), None, Some(3))]).unwrap();
+    assert_eq!(registration(&img), (vec![1, 2, 3], 1, 0, 3));
+}

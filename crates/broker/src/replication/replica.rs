@@ -388,8 +388,14 @@ pub fn account_follower_fetch(
     now_ms: i64,
 ) -> Result<Option<AlterPartitionProposal>, ErrorCode> {
     let mut r = partition.replica().lock();
+    // A produce's append publishes the log end before `after_leader_append` tells the
+    // leader state; a follower that already read those records must not be answered
+    // OFFSET_OUT_OF_RANGE in that window, so the state first catches up with the log.
+    let published_log_end = partition.watch().positions().log_end_offset;
+    let mut advanced = r.on_leader_append(published_log_end, now_ms).is_some();
     let outcome = r.on_follower_fetch(replica_id, fetch_offset, current_leader_epoch, now_ms)?;
-    if outcome.high_watermark_advanced {
+    advanced |= outcome.high_watermark_advanced;
+    if advanced {
         if let Some(hw) = r.leader().map(|l| l.high_watermark()) {
             push_high_watermark(partition, hw);
         }
