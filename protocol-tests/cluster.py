@@ -1,4 +1,4 @@
-"""A multi-node Strait cluster for the end-to-end tests (test_cluster.py).
+"""A multi-node Strait cluster for the end-to-end tests (test_cluster.py, test_replication.py).
 
 What it owns: N combined nodes (`process.roles=broker,controller`, every node a voter) on
 127.0.0.1, each with a client port and a CONTROLLER (quorum) port picked free before the
@@ -10,6 +10,13 @@ Also here: a Metadata v1 request sent to exactly one node (librdkafka-based clie
 metadata from whichever broker they happen to be connected to, so "node 3 lists 3 brokers"
 needs a raw request), and wait helpers built on conftest.wait_until (deadlines, no sleeps).
 
+For replication (RF > 1, test_replication.py): REPLICATION_TIMING (Kafka's ISR and replica
+fetcher keys, small), per-partition views of one node's Metadata (`partitions`, `wait_isr`),
+and the on-disk view of a replica's log (`log_batches`: the record batches in
+`<log.dirs>/<topic>-<partition>/*.log`, whole batches only, in offset order), which is how
+the tests check that followers hold byte-for-byte the leader's batches: only a leader
+answers ListOffsets and Fetch from clients, so the files are the one view of a follower.
+
 Invariants: node ids are 1..N in order; `voters` names every node's CONTROLLER port; a node's
 ports never change, so a restarted node rejoins under the address its peers know.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 import base64
 import itertools
 import socket
+import struct
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -34,6 +42,17 @@ FAST_TIMING = {
     "broker.heartbeat.interval.ms": "300",
     "controller.quorum.election.timeout.ms": "1000",
     "controller.quorum.fetch.timeout.ms": "2000",
+}
+
+# FAST_TIMING plus Kafka's replication keys, small so that an ISR shrinks (a follower that
+# has not caught up for replica.lag.time.max.ms) and a follower retries a failed fetch
+# within test deadlines.
+REPLICATION_TIMING = {
+    **FAST_TIMING,
+    "replica.lag.time.max.ms": "3000",
+    "replica.fetch.wait.max.ms": "200",
+    "replica.fetch.backoff.ms": "200",
+    "replica.socket.timeout.ms": "3000",
 }
 
 _corr = itertools.count(1000)
@@ -233,3 +252,69 @@ def metadata(node: Node, topics: list[str] | None = None, timeout: float = 5.0) 
             parts[pid] = PartitionMeta(perr, leader, replicas, isr)
         out[name] = (err, parts)
     return Meta(brokers, controller, out)
+
+
+def partitions(node: Node, topic: str) -> dict[int, PartitionMeta]:
+    """`topic`'s partitions as `node` reports them; raises while the topic errors there."""
+    err, parts = metadata(node, [topic]).topics[topic]
+    if err != 0:
+        raise AssertionError(f"node {node.node_id}: {topic} error {err}")
+    return parts
+
+
+def wait_isr(cluster: Cluster, topic: str, isr: set[int] | None = None, count: int | None = None,
+             via: list[Node] | None = None, timeout: float = 60.0) -> dict[int, PartitionMeta]:
+    """Until every node in `via` (default: the live ones) reports, for each of `count`
+    partitions (default: whatever it lists), a live leader and the ISR `isr` (default: all
+    replicas), and they agree; returns that view. The leader must be in the ISR (Kafka
+    elects only from it unless unclean election is on)."""
+    via = via or cluster.alive()
+    live = {n.node_id for n in cluster.alive()}
+
+    def agreed():
+        views = {n.node_id: partitions(n, topic) for n in via}
+        first = next(iter(views.values()))
+        for nid, parts in views.items():
+            if count is not None and sorted(parts) != list(range(count)):
+                raise AssertionError(f"node {nid} lists partitions {sorted(parts)}")
+            for p, pm in parts.items():
+                want = isr if isr is not None else set(pm.replicas)
+                if pm.error != 0 or pm.leader not in live or set(pm.isr) != want or pm.leader not in pm.isr:
+                    raise AssertionError(f"node {nid} [{p}]: {pm}; want isr {sorted(want)}, live {sorted(live)}")
+            if {p: (pm.leader, sorted(pm.isr)) for p, pm in parts.items()} != \
+                    {p: (pm.leader, sorted(pm.isr)) for p, pm in first.items()}:
+                raise AssertionError(f"nodes disagree: { {i: v for i, v in views.items()} }")
+        return first
+
+    return wait_until(agreed, timeout=timeout, interval=0.2,
+                      what=f"{topic}: a live leader and ISR {sorted(isr) if isr else 'all replicas'} on nodes "
+                           f"{[n.node_id for n in via]}")
+
+
+@dataclass(frozen=True)
+class Batch:
+    base_offset: int
+    last_offset: int
+    partition_leader_epoch: int
+    data: bytes  # the whole batch, as on disk (and on the wire)
+
+
+def log_batches(node: Node, topic: str, partition: int) -> list[Batch]:
+    """The complete record batches in `node`'s segment files of topic-partition, in offset
+    order. A batch still being written at the tail (short read) is left out, so this can be
+    called while the node runs."""
+    pdir = node.data_dir / f"{topic}-{partition}"
+    out: list[Batch] = []
+    for seg in sorted(pdir.glob("*.log")):  # 20-digit base offsets: name order is offset order
+        data = seg.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):  # 61: a record batch v2 header
+            base, length = struct.unpack_from(">qi", data, pos)
+            end = pos + 12 + length
+            if length <= 0 or end > len(data):
+                break
+            epoch, = struct.unpack_from(">i", data, pos + 12)
+            last_delta, = struct.unpack_from(">i", data, pos + 23)
+            out.append(Batch(base, base + last_delta, epoch, data[pos:end]))
+            pos = end
+    return out
