@@ -103,6 +103,9 @@ pub fn render(broker: &Broker) -> String {
     if let Some(links) = broker.links() {
         links.render_metrics(&mut out);
     }
+    if let Some(replication) = broker.replica_manager() {
+        crate::replication::manager::render_metrics(replication, &broker.topics, &mut out);
+    }
     out
 }
 

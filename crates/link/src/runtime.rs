@@ -473,6 +473,11 @@ async fn source_topic_configs(client: &Client, topic: &str) -> BTreeMap<String, 
             .filter(|e| {
                 e.source == strait_client::admin::ConfigSource::DynamicTopic && !e.is_sensitive
             })
+            // Durability settings describe the source's replicas, not the mirror's (a
+            // source's min.insync.replicas=2 on an RF=1 mirror would refuse every
+            // acks=all write once promoted): never copied, as the periodic sync never
+            // copies them.
+            .filter(|e| !crate::sync::NEVER_SYNCED_TOPIC_CONFIGS.contains(&e.name.as_str()))
             .filter_map(|e| e.value.map(|v| (e.name, v)))
             .collect(),
         Err(e) => {

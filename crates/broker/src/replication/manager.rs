@@ -78,6 +78,8 @@ pub trait FollowerFetchers: Send + Sync {
     /// Stop fetching it.
     fn unfollow(&self, topic: &str, partition: i32);
     fn shutdown(&self);
+    /// Its counters for `GET /metrics` (Prometheus text), if it keeps any.
+    fn render_metrics(&self, _out: &mut String) {}
 }
 
 /// One AlterPartition to send.
@@ -309,6 +311,8 @@ impl ReplicaManager {
             isr: Some(proposal.new_isr.clone()),
             leader: None,
             partition_epoch: Some(next_epoch),
+            adding_replicas: None,
+            removing_replicas: None,
         };
         let outcome = topics
             .metadata_log()
@@ -365,6 +369,36 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The topic's `min.insync.replicas` (at least 1).
+/// Kafka's replica manager gauges, from this broker's partitions and their registrations,
+/// plus the fetchers' counters: what an operator watches during a failover.
+pub fn render_metrics(manager: &ReplicaManager, topics: &TopicManager, out: &mut String) {
+    use std::fmt::Write;
+    let (mut led, mut under_replicated, mut under_min_isr) = (0u64, 0u64, 0u64);
+    for t in topics.list() {
+        let min_isr = min_insync_replicas(&t);
+        for p in t.partitions() {
+            let Some(r) = p.registration() else { continue };
+            if r.leader != manager.node_id {
+                continue;
+            }
+            led += 1;
+            under_replicated += u64::from(r.isr.len() < r.replicas.len());
+            under_min_isr += u64::from(r.isr.len() < min_isr);
+        }
+    }
+    for (name, help, v) in [
+        ("leader_partitions", "Partitions this broker leads.", led),
+        ("under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions).", under_replicated),
+        ("under_min_isr_partitions", "Partitions this broker leads whose ISR is below min.insync.replicas: acks=all produce is refused (Kafka's UnderMinIsrPartitionCount).", under_min_isr),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP strait_replica_manager_{name} {help}\n# TYPE strait_replica_manager_{name} gauge\nstrait_replica_manager_{name} {v}"
+        );
+    }
+    manager.fetchers.render_metrics(out);
+}
+
 pub fn min_insync_replicas(topic: &Topic) -> usize {
     usize::try_from(topic.produce_settings().min_insync_replicas)
         .unwrap_or(1)
@@ -462,6 +496,9 @@ impl FollowerFetchers for super::fetcher::ReplicaFetcherManager {
     }
     fn shutdown(&self) {
         super::fetcher::ReplicaFetcherManager::shutdown(self)
+    }
+    fn render_metrics(&self, out: &mut String) {
+        out.push_str(&self.stats().render_prometheus());
     }
 }
 

@@ -54,6 +54,8 @@ fn change(topic: &Topic, isr: &[i32], leader: Option<i32>, le: i32, pe: i32) -> 
         isr: Some(isr.to_vec()),
         leader,
         partition_epoch: Some(pe),
+        adding_replicas: None,
+        removing_replicas: None,
     })
 }
 
@@ -127,6 +129,16 @@ fn transitions_alter_partition_and_leadership_loss() {
         .unwrap();
     assert_eq!(p.replica().lock().leader().unwrap().isr(), &[1]);
     assert_eq!(p.replica().lock().leader().unwrap().partition_epoch(), 1);
+    // Both partitions are led here; t-0 (replicas 1, 2, ISR 1) is under-replicated.
+    let mut metrics = String::new();
+    super::render_metrics(&m, &topics, &mut metrics);
+    for want in [
+        "strait_replica_manager_leader_partitions 2\n",
+        "strait_replica_manager_under_replicated_partitions 1\n",
+        "strait_replica_manager_under_min_isr_partitions 0\n",
+    ] {
+        assert!(metrics.contains(want), "{want} in {metrics}");
+    }
     // A change computed from a partition epoch that moved on is refused, distinctly.
     let e = log
         .propose_records(&[change(&topic, &[1, 2], None, 0, 1)])
