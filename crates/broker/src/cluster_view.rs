@@ -16,8 +16,8 @@
 //! * a partition's replicas, ISR and leader are its registration in the metadata image
 //!   (placed by [`ClusterView::place`] or a manual assignment; `[this node]` on a single
 //!   node); a replica whose broker is not live is offline, and a leader that is not live is
-//!   reported as [`NO_LEADER`] (RF=1: the partition is offline, as Kafka reports it); no
-//!   reassignment is ever in progress;
+//!   reported as [`NO_LEADER`] (RF=1: the partition is offline, as Kafka reports it); a
+//!   reassignment in progress is the image's adding / removing replicas (KIP-455);
 //! * a partition whose log on this node went offline after an I/O error has this node as an
 //!   offline replica and out of its ISR (what Kafka reports when the only replica's log
 //!   directory is offline);
@@ -225,9 +225,23 @@ impl ClusterView {
             .collect()
     }
 
-    /// The reassignment in progress for a partition (never, on one node).
-    pub fn reassignment(&self, _topic: &Topic, _index: i32) -> Option<Reassignment> {
-        None
+    /// The reassignment in progress for partition `index` of `topic` in `image` (KIP-455:
+    /// the registration's adding / removing replicas; never on one node, where every
+    /// valid target equals the current replicas).
+    pub fn reassignment(
+        &self,
+        image: &crate::metadata::MetadataImage,
+        topic: &Topic,
+        index: i32,
+    ) -> Option<Reassignment> {
+        let record = image
+            .topics
+            .iter()
+            .find(|t| t.name == topic.name && t.topic_id == topic.topic_id.to_string())?;
+        let p = usize::try_from(index)
+            .ok()
+            .and_then(|i| record.partitions.get(i))?;
+        crate::replication::reassign::from_image(p).reassignment
     }
 
     /// Whether the live brokers can host new partitions of `replication_factor`

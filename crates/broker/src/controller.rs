@@ -11,7 +11,11 @@
 //!    own PartitionChangeRecord entry (partition epoch + 1, leader epoch + 1 on a leader
 //!    change). A change the image refuses (another change of that partition committed
 //!    first) is recomputed from the new image on the next tick;
-//! 3. with `auto.leader.rebalance.enable`, every `leader.imbalance.check.interval.seconds`,
+//! 3. completes every partition reassignment (KIP-455) whose adding replicas have all
+//!    joined the ISR ([`reassignments`]): replicas = target, ISR ∩ target, a new leader
+//!    from the target's ISR if the leader is being removed; one PartitionChangeRecord
+//!    entry per partition, recomputed next tick if refused;
+//! 4. with `auto.leader.rebalance.enable`, every `leader.imbalance.check.interval.seconds`,
 //!    elects the preferred replica (the first of a partition's replicas) of every partition
 //!    it does not lead where that replica is alive and in the ISR ([`elections::balance`]),
 //!    as KRaft's controller does (no imbalance ratio), so leadership moved away by a
@@ -30,6 +34,7 @@ use std::time::{Duration, Instant};
 use crate::topics::TopicManager;
 
 pub mod elections;
+pub mod reassignments;
 
 /// The loop's timers, from the broker's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +86,7 @@ fn run(topics: &TopicManager, timers: ControllerTimers) {
         }
         fence(topics, timers.session);
         reconcile(topics);
+        complete_reassignments(topics);
         if let Some(every) = timers.leader_balance {
             if last_balance.elapsed() >= every {
                 last_balance = Instant::now();
@@ -90,7 +96,36 @@ fn run(topics: &TopicManager, timers: ControllerTimers) {
     }
 }
 
-/// Step 3: preferred leaders back where they are alive and in sync.
+/// Step 3: reassignments whose new replicas are all in sync become their target.
+fn complete_reassignments(topics: &TopicManager) {
+    let log = topics.metadata_log();
+    let live = liveness(topics);
+    for done in reassignments::plan(&log.image(), &live) {
+        if !log.is_leader() {
+            return;
+        }
+        let next = &done.next.registration;
+        match topics.propose_partition_change(done.record.clone()) {
+            Ok(()) => tracing::info!(
+                topic = %done.topic,
+                partition = done.partition,
+                replicas = ?next.replicas,
+                isr = ?next.isr,
+                leader = next.leader,
+                leader_epoch = next.leader_epoch,
+                "partition reassignment completed"
+            ),
+            Err(e) => tracing::warn!(
+                topic = %done.topic,
+                partition = done.partition,
+                error = ?e,
+                "reassignment completion not committed; retried from the next image"
+            ),
+        }
+    }
+}
+
+/// Step 4: preferred leaders back where they are alive and in sync.
 fn balance(topics: &TopicManager) {
     let log = topics.metadata_log();
     let live = liveness(topics);

@@ -37,6 +37,14 @@ pub struct PartitionRecord {
     /// Bumped by every change to the registration; never decreases.
     #[serde(default)]
     pub partition_epoch: i32,
+    /// KIP-455: the replicas an in-flight reassignment adds (⊆ `replicas`); empty (and not
+    /// written, so older images keep their bytes) when none runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// KIP-455: the replicas an in-flight reassignment removes (⊆ `replicas`, disjoint
+    /// from `adding_replicas`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
 }
 
 fn no_leader() -> i32 {
@@ -53,6 +61,8 @@ impl PartitionRecord {
             isr: replicas.clone(),
             replicas,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

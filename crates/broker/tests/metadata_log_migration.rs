@@ -233,6 +233,8 @@ async fn migrated_image_equals_the_file_and_survives_records_snapshots_and_resta
             isr: vec![1],
             leader: 1,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }),
     ])
     .unwrap();
@@ -245,6 +247,8 @@ async fn migrated_image_equals_the_file_and_survives_records_snapshots_and_resta
         isr: None,
         leader: None,
         partition_epoch: None,
+        adding_replicas: None,
+        removing_replicas: None,
     })])
     .unwrap();
     let last = voter.quorum.propose(bump).await.unwrap().index;

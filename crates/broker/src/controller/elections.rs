@@ -76,6 +76,8 @@ pub fn change_record(
         isr: (next.isr != current.isr).then(|| next.isr.clone()),
         leader: (next.leader != current.leader).then_some(next.leader),
         partition_epoch: Some(next.partition_epoch),
+        adding_replicas: None,
+        removing_replicas: None,
     }
 }
 

@@ -102,6 +102,8 @@ fn plan_covers_every_partition_and_reads_the_topic_config() {
         isr,
         leader,
         partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     };
     let mut image = MetadataImage::empty("c", 1);
     let mut unclean = BTreeMap::new();
@@ -175,6 +177,8 @@ fn balance_moves_leadership_back_to_a_live_in_sync_preferred_replica() {
         isr,
         leader,
         partition_epoch: 5,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     };
     let mut image = MetadataImage::empty("c", 1);
     image.topics = vec![TopicRecord {

@@ -5,8 +5,14 @@
 //! exist (UNKNOWN_TOPIC_OR_PARTITION); null replicas cancel a reassignment, and with none
 //! in progress that is NO_REASSIGNMENT_IN_PROGRESS; a target must be non-empty, name only
 //! registered brokers and no broker twice (INVALID_REPLICA_ASSIGNMENT). A target equal to
-//! the current replicas succeeds and changes nothing. The state change itself is
-//! [`crate::replication::reassign::alter_reassignment`] over [`ClusterView`]'s partition.
+//! the current replicas succeeds and changes nothing.
+//!
+//! A valid start or cancel commits one PartitionChangeRecord before the answer
+//! ([`crate::replication::reassign::alter_reassignment`] over the image's registration):
+//! a start makes `replicas` target ∪ current (target first) with the adding / removing
+//! lists; a cancel reverts to the original replicas; a change that needs no new replica
+//! (only removals or a reorder) completes at once. The active controller completes the
+//! rest once every adding replica is in the ISR (`controller/reassignments.rs`).
 
 use kafka_protocol::messages::alter_partition_reassignments_request::ReassignablePartition;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -23,7 +29,8 @@ use crate::broker::Broker;
 use crate::cluster_view::ClusterView;
 use crate::dispatch::RequestContext;
 use crate::error::ApiError;
-use crate::replication::reassign::{alter_reassignment, ReassigningPartition};
+use crate::metadata::MetadataImage;
+use crate::replication::reassign;
 
 pub fn handle(
     broker: &Broker,
@@ -32,6 +39,9 @@ pub fn handle(
 ) -> AlterPartitionReassignmentsResponse {
     let refused = crate::auth::check_cluster(broker, ctx, AclOperation::Alter).err();
     let view = ClusterView::new(broker, &ctx.session.listener);
+    // One image for the whole request: each change is computed from a committed
+    // registration (a refused proposal means the partition changed meanwhile).
+    let image = broker.topics.metadata_log().image();
     let responses = req
         .topics
         .iter()
@@ -42,7 +52,7 @@ pub fn handle(
                 .map(|p| {
                     let outcome = match &refused {
                         Some(e) => Err(e.clone()),
-                        None => alter(broker, &view, &t.name.0, p),
+                        None => alter(broker, &view, &image, &t.name.0, p),
                     };
                     let r = ReassignablePartitionResponse::default()
                         .with_partition_index(p.partition_index);
@@ -72,6 +82,7 @@ pub fn handle(
 fn alter(
     broker: &Broker,
     view: &ClusterView,
+    image: &MetadataImage,
     topic: &str,
     target: &ReassignablePartition,
 ) -> Result<(), ApiError> {
@@ -82,17 +93,22 @@ fn alter(
             format!("Unable to find a topic named {topic}."),
         ));
     };
-    let Some(p) = t.partition(index) else {
+    let registered = image.topics.iter().find(|r| r.name == topic).and_then(|r| {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| r.partitions.get(i))
+            .map(|p| (r.topic_id.as_str(), p))
+    });
+    let (Some(p), Some((topic_id, registered))) = (t.partition(index), registered) else {
         return Err(ApiError::new(
             ErrorCode::UnknownTopicOrPartition,
             format!("Unable to find partition {topic}:{index}."),
         ));
     };
-    let current = view.partition(&p);
-    let reassigning = ReassigningPartition {
-        registration: current.registration(),
-        reassignment: view.reassignment(&t, index),
-    };
+    // The registration as committed (its partition epoch fences a concurrent change);
+    // liveness as the cluster view sees it (a fenced broker cannot lead).
+    let liveness = view.partition(&p);
+    let reassigning = reassign::from_image(registered);
     let replicas: Option<Vec<i32>> = target
         .replicas
         .as_ref()
@@ -107,21 +123,24 @@ fn alter(
         None => {}
         Some(r) => view.validate_manual_assignment(r, None)?,
     }
-    let next = alter_reassignment(
+    let next = reassign::alter_reassignment(
         &reassigning,
         replicas.as_deref(),
         |b| view.is_registered(b),
-        |b| current.acceptable_leader(view, b),
+        |b| liveness.acceptable_leader(view, b),
     )
     .map_err(|(code, message)| ApiError::new(code, message))?;
     if next == reassigning {
         return Ok(());
     }
-    // Moving replicas needs partition-change records and follower fetching; with one
-    // registered broker every valid target equals the current replicas, so this is
-    // reached only once the cluster has several brokers (next session).
-    Err(ApiError::new(
-        ErrorCode::InvalidReplicaAssignment,
-        format!("Unable to reassign {topic}:{index}: moving replicas between brokers is not supported yet."),
-    ))
+    let change = reassign::change_record(topic_id, index, &reassigning, &next);
+    broker.topics.propose_partition_change(change)?;
+    tracing::info!(
+        topic,
+        partition = index,
+        replicas = ?next.registration.replicas,
+        reassignment = ?next.reassignment,
+        "partition reassignment committed"
+    );
+    Ok(())
 }

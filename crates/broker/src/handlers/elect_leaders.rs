@@ -248,6 +248,8 @@ mod tests {
                 isr: None,
                 leader: Some(1),
                 partition_epoch: Some(1),
+                adding_replicas: None,
+                removing_replicas: None,
             })
             .unwrap();
         broker

@@ -4,7 +4,8 @@
 //! A null topic list means every topic. Topics that do not exist and partitions with no
 //! reassignment in progress are left out (no error), as Kafka does; a topic is listed only
 //! when at least one of its partitions is reassigning. Reassignment state comes from
-//! [`ClusterView::reassignment`].
+//! [`ClusterView::reassignment`] over one metadata image: the replicas (target ∪ original),
+//! adding and removing replicas of each in-flight reassignment.
 
 use kafka_protocol::messages::list_partition_reassignments_response::{
     OngoingPartitionReassignment, OngoingTopicReassignment,
@@ -18,6 +19,7 @@ use crate::auth::acl::AclOperation;
 use crate::broker::Broker;
 use crate::cluster_view::ClusterView;
 use crate::dispatch::RequestContext;
+use crate::metadata::MetadataImage;
 use crate::topics::Topic;
 
 pub fn handle(
@@ -50,19 +52,20 @@ pub fn handle(
             .with_topics(topics);
     }
     let view = ClusterView::new(broker, &ctx.session.listener);
+    let image = broker.topics.metadata_log().image();
     let topics = match &req.topics {
         None => {
             let mut all = broker.topics.list();
             all.sort_by(|a, b| a.name.cmp(&b.name));
             all.iter()
-                .filter_map(|t| ongoing(&view, t, 0..t.partition_count()))
+                .filter_map(|t| ongoing(&view, &image, t, 0..t.partition_count()))
                 .collect()
         }
         Some(asked) => asked
             .iter()
             .filter_map(|a| {
                 let t = broker.topics.get(&a.name.0)?;
-                ongoing(&view, &t, a.partition_indexes.iter().copied())
+                ongoing(&view, &image, &t, a.partition_indexes.iter().copied())
             })
             .collect(),
     };
@@ -71,6 +74,7 @@ pub fn handle(
 
 fn ongoing(
     view: &ClusterView,
+    image: &MetadataImage,
     topic: &Topic,
     partitions: impl Iterator<Item = i32>,
 ) -> Option<OngoingTopicReassignment> {
@@ -78,7 +82,7 @@ fn ongoing(
     let found: Vec<OngoingPartitionReassignment> = partitions
         .filter_map(|index| {
             let p = topic.partition(index)?;
-            let r = view.reassignment(topic, index)?;
+            let r = view.reassignment(image, topic, index)?;
             Some(
                 OngoingPartitionReassignment::default()
                     .with_partition_index(index)

@@ -97,6 +97,8 @@ fn topic_changes(
                 leader: (p.leader != n.leader).then_some(n.leader),
                 partition_epoch: (p.partition_epoch != n.partition_epoch)
                     .then_some(n.partition_epoch),
+                adding_replicas: moved(&p.adding_replicas, &n.adding_replicas),
+                removing_replicas: moved(&p.removing_replicas, &n.removing_replicas),
             }));
         }
     }
@@ -114,6 +116,8 @@ fn topic_changes(
             isr: n.isr.clone(),
             leader: n.leader,
             partition_epoch: n.partition_epoch,
+            adding_replicas: n.adding_replicas.clone(),
+            removing_replicas: n.removing_replicas.clone(),
         }));
     }
     out.extend(config_changes(

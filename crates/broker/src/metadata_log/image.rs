@@ -17,7 +17,8 @@
 //!   computed from the same registration only the first commits); a leader change raises
 //!   the leader epoch; a new leader outside the ISR with no new ISR in the record is an
 //!   unclean election and the ISR becomes that leader alone;
-//! - a partition's registration has distinct, non-empty replicas, `isr ⊆ replicas`, and a
+//! - a partition's registration has distinct, non-empty replicas, `isr ⊆ replicas`, a
+//!   reassignment's `adding_replicas` and `removing_replicas` ⊆ replicas and disjoint, and a
 //!   leader in the ISR or -1 (that the replicas are registered brokers is checked when the
 //!   change is proposed, as Kafka's controller does). A PartitionRecord without replicas
 //!   is the pre-placement form a single node wrote and means "on this image's node";
@@ -343,6 +344,8 @@ impl MetadataLogImage {
             isr: r.isr.clone(),
             leader: r.leader,
             partition_epoch: r.partition_epoch,
+            adding_replicas: r.adding_replicas.clone(),
+            removing_replicas: r.removing_replicas.clone(),
         };
         let partition = if partition.is_legacy() {
             // Written by a single node before placement existed: that node hosted it.
@@ -396,6 +399,12 @@ impl MetadataLogImage {
         }
         if let Some(e) = r.partition_epoch {
             next.partition_epoch = e;
+        }
+        if let Some(adding) = &r.adding_replicas {
+            next.adding_replicas = adding.clone();
+        }
+        if let Some(removing) = &r.removing_replicas {
+            next.removing_replicas = removing.clone();
         }
         if next.leader != partition.leader && next.leader_epoch <= partition.leader_epoch {
             // Followers and clients fence on the leader epoch: a new leader in the old
@@ -702,6 +711,28 @@ fn check_registration(what: &str, p: &metadata::PartitionRecord) -> Result<(), R
         return Err(format!(
             "{what} has leader {}, which is not in its ISR {:?}",
             p.leader, p.isr
+        ));
+    }
+    // KIP-455: a reassignment's adding and removing replicas are members of the union
+    // `replicas` and never the same broker (a broker is either joining or leaving).
+    for (list, kind) in [
+        (&p.adding_replicas, "adding"),
+        (&p.removing_replicas, "removing"),
+    ] {
+        if let Some(r) = list.iter().find(|r| !p.replicas.contains(r)) {
+            return Err(format!(
+                "{what} has {kind} replica {r}, which is not one of its replicas {:?}",
+                p.replicas
+            ));
+        }
+    }
+    if let Some(r) = p
+        .adding_replicas
+        .iter()
+        .find(|r| p.removing_replicas.contains(r))
+    {
+        return Err(format!(
+            "{what} names replica {r} as both adding and removing"
         ));
     }
     Ok(())

@@ -117,6 +117,8 @@ pub fn records_for(image: &MetadataImage) -> Vec<MetadataRecord> {
                 isr: p.isr,
                 leader: p.leader,
                 partition_epoch: p.partition_epoch,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             }));
         }
         out.extend(config_changes(

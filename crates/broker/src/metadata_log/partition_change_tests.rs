@@ -36,6 +36,8 @@ fn rf3() -> MetadataLogImage {
                 isr: vec![1, 2, 3],
                 leader: 1,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             }),
         ],
     )
@@ -57,6 +59,8 @@ fn change(
         isr,
         leader,
         partition_epoch,
+        adding_replicas: None,
+        removing_replicas: None,
     })
 }
 

@@ -41,6 +41,8 @@ fn entry() -> impl Strategy<Value = Vec<MetadataRecord>> {
                 isr: replicas.clone(),
                 replicas,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             })]
         }),
         (0u8..6, 0i32..3, 0i32..8).prop_map(|(id, p, e)| vec![MetadataRecord::PartitionChange(
@@ -52,6 +54,8 @@ fn entry() -> impl Strategy<Value = Vec<MetadataRecord>> {
                 isr: None,
                 leader: None,
                 partition_epoch: None,
+                adding_replicas: None,
+                removing_replicas: None,
             }
         )]),
         // Leadership moves: fenced (-1, ISR kept) or back, with the partition epoch.
@@ -64,6 +68,8 @@ fn entry() -> impl Strategy<Value = Vec<MetadataRecord>> {
                 isr: None,
                 leader: Some(l),
                 partition_epoch: Some(pe),
+                adding_replicas: None,
+                removing_replicas: None,
             })
         ]),
         (topic, 0u8..3, proptest::option::of(0u8..3)).prop_map(|(t, k, v)| vec![

@@ -47,6 +47,14 @@ pub struct PartitionRecord {
     pub leader: i32,
     #[serde(default)]
     pub partition_epoch: i32,
+    /// KIP-455: replicas a reassignment is adding (a subset of `replicas`). Absent (and not
+    /// encoded) when empty, so entries written before reassignments keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// KIP-455: replicas a reassignment is removing (a subset of `replicas`, disjoint from
+    /// `adding_replicas`). Absent when empty, as `adding_replicas`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
 }
 
 fn no_leader() -> i32 {
@@ -70,6 +78,12 @@ pub struct PartitionChangeRecord {
     pub leader: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_epoch: Option<i32>,
+    /// KIP-455: the replicas being added (`Some(vec![])` clears them); unchanged when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adding_replicas: Option<Vec<i32>>,
+    /// KIP-455: the replicas being removed (`Some(vec![])` clears them); unchanged when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removing_replicas: Option<Vec<i32>>,
 }
 
 /// Kafka's `ConfigResource.Type` values a `ConfigRecord` can name.
@@ -347,4 +361,43 @@ pub fn security_changes(
         out.push(MetadataRecord::UserScramCredential(c.clone()));
     }
     out
+}
+
+#[cfg(test)]
+mod reassignment_fields_tests {
+    use super::*;
+
+    /// Entries written before KIP-455 state existed decode with empty / absent lists and
+    /// re-encode to the same bytes (the new fields are skipped when empty / absent).
+    #[test]
+    fn old_partition_records_decode_and_keep_their_bytes() {
+        let old = br#"[{"type":"PartitionRecord","version":0,"data":{"isr":[1],"leader":1,"leader_epoch":0,"partition_epoch":0,"partition_id":0,"replicas":[1],"topic_id":"11111111-2222-4333-8444-555555555555"}},{"type":"PartitionChangeRecord","version":0,"data":{"isr":[1,2],"leader_epoch":3,"partition_epoch":4,"partition_id":0,"topic_id":"11111111-2222-4333-8444-555555555555"}}]"#;
+        let records = decode(old).unwrap();
+        let MetadataRecord::Partition(p) = &records[0] else {
+            panic!("{records:?}")
+        };
+        assert!(p.adding_replicas.is_empty() && p.removing_replicas.is_empty());
+        let MetadataRecord::PartitionChange(c) = &records[1] else {
+            panic!("{records:?}")
+        };
+        assert_eq!((&c.adding_replicas, &c.removing_replicas), (&None, &None));
+        assert_eq!(encode(&records).unwrap(), old.to_vec());
+    }
+
+    #[test]
+    fn reassignment_lists_round_trip() {
+        let change = MetadataRecord::PartitionChange(PartitionChangeRecord {
+            topic_id: "t".into(),
+            partition_id: 0,
+            leader_epoch: 1,
+            replicas: Some(vec![2, 3, 1]),
+            isr: None,
+            leader: None,
+            partition_epoch: Some(2),
+            adding_replicas: Some(vec![2, 3]),
+            removing_replicas: Some(vec![]),
+        });
+        let bytes = encode(std::slice::from_ref(&change)).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), vec![change]);
+    }
 }

@@ -69,6 +69,8 @@ pub(super) fn create(name: &str, id: &str, partitions: i32) -> Vec<MetadataRecor
             isr: Vec::new(),
             leader: -1,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         })
     }));
     v
@@ -92,6 +94,8 @@ fn change(id: &str, p: i32, epoch: i32) -> MetadataRecord {
         isr: None,
         leader: None,
         partition_epoch: None,
+        adding_replicas: None,
+        removing_replicas: None,
     })
 }
 
@@ -125,6 +129,8 @@ fn each_record_applies() {
             isr: Vec::new(),
             leader: -1,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         })],
     )
     .unwrap();
@@ -349,6 +355,8 @@ fn each_refusal_leaves_the_image_unchanged() {
                 isr: Vec::new(),
                 leader: -1,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             })],
             "is not its next partition (2)",
         ),
@@ -586,6 +594,8 @@ fn encoding_is_pinned() {
             isr: vec![1],
             leader: 1,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }),
         change(ID_A, 0, 3),
         config(
@@ -693,6 +703,8 @@ fn image_refuses_bad_partition_registrations() {
                 isr,
                 leader,
                 partition_epoch: 1,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             }),
         ]
     };
@@ -721,6 +733,8 @@ fn image_refuses_bad_partition_registrations() {
         isr: None,
         leader: None,
         partition_epoch: Some(0),
+        adding_replicas: None,
+        removing_replicas: None,
     });
     let err = apply(&mut img, &[lower]).unwrap_err();
     assert!(
@@ -735,6 +749,8 @@ fn image_refuses_bad_partition_registrations() {
         isr: None,
         leader: Some(-1),
         partition_epoch: Some(2),
+        adding_replicas: None,
+        removing_replicas: None,
     });
     apply(&mut img, &[fence]).unwrap();
     let p = &img.metadata().topics[0].partitions[0];

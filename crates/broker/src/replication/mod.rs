@@ -36,12 +36,12 @@
 //! * The ISR is never empty: removing its last member leaves it in place with no leader.
 //!
 //! # Not done yet (next session)
-//! * The controller → [`reassign`] producing metadata records.
-//! * Reassignment state is beside the registration ([`reassign::Reassignment`]) until the
-//!   metadata records store `adding_replicas` / `removing_replicas`; throttles
-//!   (`leader.replication.throttled.replicas`) are not modelled.
+//! * Replication throttles (`leader.replication.throttled.replicas`) are not modelled, and
+//!   a replica moved away by a reassignment keeps its (idle) log directory.
 //! * KIP-966 ELR (eligible leader replicas) is deliberately absent: pre-ELR semantics.
 //! * Broker epochs on follower fetches (KIP-903 STALE_BROKER_EPOCH) are the caller's check.
+//! * Controlled shutdown (KIP-841 `inControlledShutdown`): a stopping broker does not move
+//!   its leaderships first; they move when the controller fences it.
 
 mod acks;
 pub mod election;

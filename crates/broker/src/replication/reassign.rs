@@ -12,8 +12,14 @@
 //! the replica set shrinks — the leader epoch is bumped even if the leader stays, so
 //! removed replicas' fetches are fenced. Cancelling reverts to the original replicas.
 //!
-//! [`PartitionRegistration`] has no adding/removing fields yet; [`Reassignment`] carries
-//! them beside it until the metadata records (issue 12, `metadata_log`) store them.
+//! The state lives in the metadata image: a partition's `adding_replicas` /
+//! `removing_replicas` ([`crate::metadata::PartitionRecord`], carried by PartitionRecord /
+//! PartitionChangeRecord). [`from_image`] reads it into a [`ReassigningPartition`] and
+//! [`change_record`] writes a computed next state back as one PartitionChangeRecord. The
+//! handler starts and cancels (`handlers/alter_partition_reassignments.rs`); the active
+//! controller completes (`controller/reassignments.rs`). Hosting is not modelled: every
+//! node keeps a log directory for every partition, so a removed replica stops fetching but
+//! its directory stays.
 
 use std::collections::BTreeSet;
 
@@ -21,6 +27,8 @@ use strait_protocol::ErrorCode;
 
 use super::election::{build_change, Election, PartitionRegistration};
 use super::ReplicaId;
+use crate::metadata;
+use crate::metadata_log::records::PartitionChangeRecord;
 
 /// A reassignment in progress for one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +42,56 @@ pub struct Reassignment {
 pub struct ReassigningPartition {
     pub registration: PartitionRegistration,
     pub reassignment: Option<Reassignment>,
+}
+
+/// A partition of the metadata image with its reassignment state (`None` when neither
+/// list has members).
+pub fn from_image(p: &metadata::PartitionRecord) -> ReassigningPartition {
+    let reassigning = !p.adding_replicas.is_empty() || !p.removing_replicas.is_empty();
+    ReassigningPartition {
+        registration: PartitionRegistration {
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+        },
+        reassignment: reassigning.then(|| Reassignment {
+            adding: p.adding_replicas.clone(),
+            removing: p.removing_replicas.clone(),
+        }),
+    }
+}
+
+/// The PartitionChangeRecord moving partition `partition_id` of topic `topic_id` from
+/// `current` to `next`: each field only when it moved (absent = unchanged), the epochs
+/// always, and both reassignment lists whenever either moved (a finished or cancelled
+/// reassignment writes them empty).
+pub fn change_record(
+    topic_id: &str,
+    partition_id: i32,
+    current: &ReassigningPartition,
+    next: &ReassigningPartition,
+) -> PartitionChangeRecord {
+    let (c, n) = (&current.registration, &next.registration);
+    let lists = |r: &Option<Reassignment>| {
+        r.as_ref()
+            .map(|r| (r.adding.clone(), r.removing.clone()))
+            .unwrap_or_default()
+    };
+    let (old_lists, new_lists) = (lists(&current.reassignment), lists(&next.reassignment));
+    let moved = old_lists != new_lists;
+    PartitionChangeRecord {
+        topic_id: topic_id.to_string(),
+        partition_id,
+        leader_epoch: n.leader_epoch,
+        replicas: (n.replicas != c.replicas).then(|| n.replicas.clone()),
+        isr: (n.isr != c.isr).then(|| n.isr.clone()),
+        leader: (n.leader != c.leader).then_some(n.leader),
+        partition_epoch: Some(n.partition_epoch),
+        adding_replicas: moved.then_some(new_lists.0),
+        removing_replicas: moved.then_some(new_lists.1),
+    }
 }
 
 fn invalid(message: String) -> (ErrorCode, String) {

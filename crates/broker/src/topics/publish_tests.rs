@@ -36,6 +36,8 @@ fn partition(p: i32) -> MetadataRecord {
         isr: Vec::new(),
         leader: -1,
         partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     })
 }
 
@@ -106,6 +108,8 @@ fn entries_not_proposed_by_a_method_materialize() {
         isr: None,
         leader: None,
         partition_epoch: None,
+        adding_replicas: None,
+        removing_replicas: None,
     })])
     .unwrap();
     assert_eq!(t.partition(1).unwrap().leader_epoch(), 9);
