@@ -16,7 +16,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::alter_partition_reassignments_request::{
@@ -28,115 +27,15 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use strait_broker::metadata::PartitionRecord;
-use strait_broker::{BrokerConfig, RunningBroker};
+use strait_broker::RunningBroker;
 use support::client;
+use support::cluster::{
+    block_on, free_port, image_partitions as partitions, quorum_leader, spawn_node, started,
+    wait_until,
+};
 
-const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn node_config(dir: &Path, node: usize, ports: &[u16]) -> BrokerConfig {
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let overrides = vec![
-        format!("node.id={node}"),
-        "process.roles=broker,controller".to_string(),
-        format!(
-            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}",
-            ports[node - 1]
-        ),
-        "controller.listener.names=CONTROLLER".to_string(),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
-        format!("controller.quorum.voters={voters}"),
-        "controller.quorum.fetch.timeout.ms=400".to_string(),
-        "controller.quorum.election.timeout.ms=300".to_string(),
-        "broker.session.timeout.ms=1500".to_string(),
-        "broker.heartbeat.interval.ms=200".to_string(),
-        format!("log.dirs={}", dir.display()),
-    ];
-    BrokerConfig::load(None, &overrides)
-        .and_then(|c| c.with_cluster_id(Some(CLUSTER.to_string())))
-        .unwrap()
-}
-
-/// Starts node `node` on its own thread and runtime (start-up waits for the quorum).
-fn spawn_node(
-    dir: &Path,
-    node: usize,
-    ports: &[u16],
-) -> std::sync::mpsc::Receiver<Result<RunningBroker, String>> {
-    let config = node_config(dir, node, ports);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(RunningBroker::start(config));
-        let ok = started.is_ok();
-        let _ = tx.send(started.map_err(|e| e.to_string()));
-        if ok {
-            rt.block_on(std::future::pending::<()>());
-        }
-    });
-    rx
-}
-
-fn started(rx: std::sync::mpsc::Receiver<Result<RunningBroker, String>>) -> RunningBroker {
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("node start-up did not finish")
-        .unwrap()
-}
-
-/// Waits (deadline-bounded polling) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn quorum_leader(b: &RunningBroker) -> Option<u64> {
-    b.broker
-        .topics
-        .quorum_description()
-        .and_then(|d| d.leader_id)
-}
-
-/// The partitions of `topic` in `b`'s applied metadata image.
-fn partitions(b: &RunningBroker, topic: &str) -> Vec<PartitionRecord> {
-    b.broker
-        .topics
-        .metadata_log()
-        .image()
-        .topics
-        .into_iter()
-        .find(|t| t.name == topic)
-        .map(|t| t.partitions)
-        .unwrap_or_default()
-}
 
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
@@ -193,7 +92,7 @@ fn an_rf1_partition_moves_to_two_new_brokers_with_its_records() {
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let rxs: Vec<_> = (1..=3)
-        .map(|n| spawn_node(dirs[n - 1].path(), n, &ports))
+        .map(|n| spawn_node(dirs[n - 1].path(), n, &ports, &[]))
         .collect();
     let nodes: Vec<RunningBroker> = rxs.into_iter().map(started).collect();
     let controller = {

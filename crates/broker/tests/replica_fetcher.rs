@@ -14,103 +14,20 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use strait_broker::{Broker, BrokerConfig, RunningBroker};
+use strait_broker::{Broker, RunningBroker};
 use strait_records::record::BatchBuilder;
 use strait_storage::{LogConfig, PartitionLog};
+use support::cluster::{block_on, free_port, spawn_node, started, wait_until};
 
-const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
+/// Failed replication fetches retry quickly.
+const FETCHER: &[&str] = &["replica.fetch.backoff.ms=100"];
 const NOW: i64 = 1_700_000_000_000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn node_config(dir: &Path, node: usize, ports: &[u16]) -> BrokerConfig {
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let overrides = vec![
-        format!("node.id={node}"),
-        "process.roles=broker,controller".to_string(),
-        format!(
-            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}",
-            ports[node - 1]
-        ),
-        "controller.listener.names=CONTROLLER".to_string(),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
-        format!("controller.quorum.voters={voters}"),
-        "controller.quorum.fetch.timeout.ms=400".to_string(),
-        "controller.quorum.election.timeout.ms=300".to_string(),
-        // A stopped node is fenced (and leaves the ISR) soon.
-        "broker.session.timeout.ms=1500".to_string(),
-        "broker.heartbeat.interval.ms=200".to_string(),
-        "replica.fetch.backoff.ms=100".to_string(),
-        format!("log.dirs={}", dir.display()),
-    ];
-    BrokerConfig::load(None, &overrides)
-        .and_then(|c| c.with_cluster_id(Some(CLUSTER.to_string())))
-        .unwrap()
-}
-
-/// Starts node `node` on its own thread and runtime (start-up waits for the quorum).
-fn spawn_node(
-    dir: &Path,
-    node: usize,
-    ports: &[u16],
-) -> std::sync::mpsc::Receiver<Result<RunningBroker, String>> {
-    let config = node_config(dir, node, ports);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(RunningBroker::start(config));
-        let ok = started.is_ok();
-        let _ = tx.send(started.map_err(|e| e.to_string()));
-        if ok {
-            rt.block_on(std::future::pending::<()>());
-        }
-    });
-    rx
-}
-
-fn started(rx: std::sync::mpsc::Receiver<Result<RunningBroker, String>>) -> RunningBroker {
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("node start-up did not finish")
-        .unwrap()
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// Produces one batch of `n` records to `topic`-0 with `acks`: (error code, base offset).
 async fn produce(broker: &Broker, topic: &str, acks: i16, n: usize, tag: &str) -> (i16, i64) {
@@ -184,7 +101,7 @@ fn followers_replicate_byte_for_byte_and_truncate_a_diverged_tail() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let pending: Vec<_> = (1..=3)
-        .map(|n| spawn_node(dirs[n - 1].path(), n, &ports))
+        .map(|n| spawn_node(dirs[n - 1].path(), n, &ports, FETCHER))
         .collect();
     let mut nodes: Vec<Option<RunningBroker>> =
         pending.into_iter().map(|rx| Some(started(rx))).collect();
@@ -290,7 +207,7 @@ fn followers_replicate_byte_for_byte_and_truncate_a_diverged_tail() {
     assert_eq!((code, base), (0, 9));
     // Node 1 comes back as a follower: OffsetForLeaderEpoch(e0) answers where e0 ended on
     // the new leader (9), so the diverged tail 9..15 goes, then it fetches e1's records.
-    nodes[0] = Some(started(spawn_node(dirs[0].path(), 1, &ports)));
+    nodes[0] = Some(started(spawn_node(dirs[0].path(), 1, &ports, FETCHER)));
     let b1 = node(&nodes, 1);
     wait_until("node 1 follows the new leader", || {
         follows(&b1, "r", new_leader)

@@ -20,99 +20,22 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use strait_broker::{Broker, BrokerConfig, RunningBroker};
+use strait_broker::{Broker, RunningBroker};
 use strait_records::record::BatchBuilder;
+use support::cluster::{block_on, free_port, spawn_node, wait_until};
 
-const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
+/// Long enough that a stopped node stays unfenced (and in the ISR) for the test; a test's
+/// own overrides come after it.
+const UNFENCED: &[&str] = &["broker.session.timeout.ms=60000"];
 const NONE: i16 = 0;
 const NOT_LEADER: i16 = 6;
 const REQUEST_TIMED_OUT: i16 = 7;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn node_config(dir: &Path, node: usize, ports: &[u16], extra: &[&str]) -> BrokerConfig {
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut overrides = vec![
-        format!("node.id={node}"),
-        "process.roles=broker,controller".to_string(),
-        format!(
-            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}",
-            ports[node - 1]
-        ),
-        "controller.listener.names=CONTROLLER".to_string(),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
-        format!("controller.quorum.voters={voters}"),
-        "controller.quorum.fetch.timeout.ms=400".to_string(),
-        "controller.quorum.election.timeout.ms=300".to_string(),
-        // Long enough that a stopped node stays unfenced (and in the ISR) for the test.
-        "broker.session.timeout.ms=60000".to_string(),
-        "broker.heartbeat.interval.ms=200".to_string(),
-        format!("log.dirs={}", dir.display()),
-    ];
-    overrides.extend(extra.iter().map(|s| s.to_string()));
-    BrokerConfig::load(None, &overrides)
-        .and_then(|c| c.with_cluster_id(Some(CLUSTER.to_string())))
-        .unwrap()
-}
-
-/// Starts node `node` on its own thread and runtime (start-up waits for the quorum).
-fn spawn_node(
-    dir: &Path,
-    node: usize,
-    ports: &[u16],
-    extra: &[&str],
-) -> std::sync::mpsc::Receiver<Result<RunningBroker, String>> {
-    let config = node_config(dir, node, ports, extra);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(RunningBroker::start(config));
-        let ok = started.is_ok();
-        let _ = tx.send(started.map_err(|e| e.to_string()));
-        if ok {
-            rt.block_on(std::future::pending::<()>());
-        }
-    });
-    rx
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -198,7 +121,10 @@ fn start_cluster(
     extra: &[&str],
 ) -> Vec<Option<RunningBroker>> {
     let pending: Vec<_> = (1..=3)
-        .map(|n| spawn_node(dirs[n - 1].path(), n, ports, extra))
+        .map(|n| {
+            let extra: Vec<&str> = UNFENCED.iter().chain(extra).copied().collect();
+            spawn_node(dirs[n - 1].path(), n, ports, &extra)
+        })
         .collect();
     pending
         .into_iter()
@@ -383,10 +309,15 @@ fn followers_replicate_and_a_stopped_follower_leaves_and_rejoins_the_isr() {
     assert_eq!(p.replica().lock().leader().unwrap().isr(), &[1, 2]);
 
     // Restarted, node 3 catches up and the leader expands the ISR again.
-    let back = spawn_node(dirs[2].path(), 3, &ports, &extra)
-        .recv_timeout(Duration::from_secs(60))
-        .expect("node 3 restart did not finish")
-        .unwrap();
+    let back = spawn_node(
+        dirs[2].path(),
+        3,
+        &ports,
+        &UNFENCED.iter().chain(&extra).copied().collect::<Vec<_>>(),
+    )
+    .recv_timeout(Duration::from_secs(60))
+    .expect("node 3 restart did not finish")
+    .unwrap();
     wait_until("node 3 back in the ISR", || {
         p.registration().is_some_and(|r| r.isr == vec![1, 2, 3])
     });

@@ -1,10 +1,12 @@
 //! Helpers shared by the in-process broker and link tests: brokers on port 0 in their own
 //! directories, a client, the private admin API, a deadline-bounded wait, topics, batches
 //! and raw logs; link and mirror helpers are in [`links`], SASL/ACL set-ups in [`sasl`], a transaction's first steps in [`txn`],
-//! socket-less requests through `dispatch::handle` in [`dispatch`].
+//! socket-less requests through `dispatch::handle` in [`dispatch`], an in-process multi-voter
+//! cluster in [`cluster`].
 //! One copy of each helper: a test file keeps only what is its own.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses every helper
 
+pub mod cluster;
 mod dispatch;
 mod links;
 mod sasl;
