@@ -132,6 +132,68 @@ impl Broker {
         slot.as_ref().map(|c| c.stats())
     }
 
+    /// Kafka's controlled shutdown on a cluster (`controlled.shutdown.enable`, KIP-841):
+    /// marks this broker in controlled shutdown in the metadata log, so the active
+    /// controller moves each leadership it holds to another live ISR member (and takes it
+    /// out of the ISRs), then waits until no partition it leads has such a member left,
+    /// for at most `broker.session.timeout.ms` — the time the controller would take to fence
+    /// it anyway. Clients keep being served meanwhile and follow the new leaders. Nothing on
+    /// a single node, or when the quorum cannot commit the change in time.
+    pub fn controlled_shutdown(&self) {
+        if !self.config.controlled_shutdown_enable || !self.topics.metadata_log().is_multi_voter() {
+            return;
+        }
+        let id = self.node_id();
+        let log = self.topics.metadata_log();
+        // Leaderships another live ISR member could take: with none (an RF=1 broker, or
+        // the last broker of a stopping cluster, whose quorum may be gone) there is
+        // nothing to hand over and nothing to wait for.
+        let movable = || {
+            log.image()
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .filter(|p| p.leader == id && p.isr.iter().any(|&r| r != id && log.is_eligible(r)))
+                .count()
+        };
+        if movable() == 0 {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let deadline = started + Duration::from_millis(self.config.broker_session_timeout_ms);
+        let topics = Arc::clone(&self.topics);
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Its own thread: a quorum that lost its majority must not hold the shutdown past
+        // the deadline.
+        std::thread::spawn(move || {
+            let _ = tx.send(topics.metadata_log().begin_controlled_shutdown(id));
+        });
+        match rx.recv_timeout(deadline.saturating_duration_since(started)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "controlled shutdown not recorded; stopping without moving leaderships");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("controlled shutdown not committed in time; stopping without moving leaderships");
+                return;
+            }
+        }
+        loop {
+            let left = movable();
+            if left == 0 {
+                tracing::info!(elapsed = ?started.elapsed(), "controlled shutdown: leaderships moved");
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(partitions = left, "controlled shutdown: leaderships not moved within broker.session.timeout.ms; stopping");
+                return;
+            }
+            // A bounded poll of the applied image (the controller commits asynchronously).
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The link manager, once [`Broker::start_links`] has run.
     pub fn links(&self) -> Option<&Arc<LinkManager>> {
         self.links.get()

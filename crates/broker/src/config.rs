@@ -86,6 +86,8 @@ pub struct BrokerConfig {
     /// `auto.leader.rebalance.enable` (true): the active controller restores preferred
     /// leaders every `leader_imbalance_check_interval_seconds` (300).
     pub auto_leader_rebalance_enable: bool,
+    /// `controlled.shutdown.enable` (true): see [`crate::Broker::controlled_shutdown`].
+    pub controlled_shutdown_enable: bool,
     pub leader_imbalance_check_interval_seconds: u64,
     /// `broker.heartbeat.interval.ms`: how often the active controller checks liveness.
     pub broker_heartbeat_interval_ms: u64,
@@ -298,6 +300,7 @@ impl BrokerConfig {
             auto_leader_rebalance_enable: p
                 .bool("auto.leader.rebalance.enable")
                 .map_err(key_err)?,
+            controlled_shutdown_enable: p.bool("controlled.shutdown.enable").map_err(key_err)?,
             leader_imbalance_check_interval_seconds: millis(
                 "leader.imbalance.check.interval.seconds",
             )?,

@@ -156,10 +156,12 @@ fn liveness(topics: &TopicManager) -> elections::Liveness {
     let log = topics.metadata_log();
     let brokers = log.brokers();
     elections::Liveness {
+        // A broker in controlled shutdown is as good as fenced for leadership and the ISR
+        // (KIP-841): that is what moves its leaderships away before it stops.
         fenced: brokers
             .keys()
             .copied()
-            .filter(|&id| log.is_fenced(id))
+            .filter(|&id| !log.is_eligible(id))
             .collect(),
         registered: brokers.into_keys().collect(),
     }

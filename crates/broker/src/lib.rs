@@ -111,6 +111,8 @@ impl RunningBroker {
 
     /// Stops accepting and closes every log cleanly.
     pub fn shutdown(self) {
+        // Before the listeners go: clients are served until the leaderships have moved.
+        self.broker.controlled_shutdown();
         for t in &self.tasks {
             t.abort();
         }

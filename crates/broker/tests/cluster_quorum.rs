@@ -56,6 +56,8 @@ fn node_config(
         "controller.quorum.election.timeout.ms=300".to_string(),
         "broker.session.timeout.ms=1500".to_string(),
         "broker.heartbeat.interval.ms=200".to_string(),
+        // A stop here stands for a crash (the clean stop is `cluster_controlled_shutdown.rs`).
+        "controlled.shutdown.enable=false".to_string(),
         format!("log.dirs={}", dir.display()),
     ];
     BrokerConfig::load(None, &overrides)

@@ -235,6 +235,8 @@ pub const BROKER_KEYS: &[KeyDef] = &[
         "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"),
     key("broker.session.timeout.ms", Int, Some("9000"), Validator::AtLeast(1), Applied,
         "The active controller fences a broker whose node it has not heard from for this long (its partitions then have no leader).", "3000"),
+    key("controlled.shutdown.enable", Boolean, Some("true"), Validator::None, Applied,
+        "On a cluster, a stopping broker first puts itself in controlled shutdown (KIP-841): the active controller moves the leadership of every partition it leads to another live ISR member, and the broker waits for that (at most broker.session.timeout.ms) before it closes its logs.", "false"),
     key("auto.leader.rebalance.enable", Boolean, Some("true"), Validator::None, Applied,
         "The active controller moves each partition's leadership back to its preferred replica (the first of its replicas) when that replica is alive and in the ISR, every leader.imbalance.check.interval.seconds (KRaft's automatic preferred leader election).", "false"),
     key("leader.imbalance.check.interval.seconds", Long, Some("300"), Validator::AtLeast(1), Applied,

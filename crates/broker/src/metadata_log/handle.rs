@@ -425,6 +425,30 @@ impl MetadataLog {
         let record = super::records::BrokerRegistrationChangeRecord {
             broker_id: id,
             fenced,
+            in_controlled_shutdown: None,
+        };
+        self.propose_records(&[super::MetadataRecord::BrokerRegistrationChange(record)])
+            .map(drop)
+    }
+
+    /// Whether broker `id` is in controlled shutdown in the applied image.
+    pub fn is_shutting_down(&self, id: i32) -> bool {
+        self.quorum.read(|i| i.image().is_shutting_down(id))
+    }
+
+    /// Whether broker `id` may lead or join an ISR (registered, not fenced, not in
+    /// controlled shutdown) in the applied image.
+    pub fn is_eligible(&self, id: i32) -> bool {
+        self.quorum.read(|i| i.image().is_eligible(id))
+    }
+
+    /// Puts broker `id` in controlled shutdown (KIP-841): the active controller then
+    /// moves its leaderships and ISR memberships to the other live replicas.
+    pub fn begin_controlled_shutdown(&self, id: i32) -> Result<(), ApiError> {
+        let record = super::records::BrokerRegistrationChangeRecord {
+            broker_id: id,
+            fenced: false,
+            in_controlled_shutdown: Some(true),
         };
         self.propose_records(&[super::MetadataRecord::BrokerRegistrationChange(record)])
             .map(drop)
@@ -436,7 +460,11 @@ impl MetadataLog {
         &self,
         record: super::records::RegisterBrokerRecord,
     ) -> Result<(), ApiError> {
-        if self.brokers().get(&record.broker_id) == Some(&record) {
+        // Registering again also ends a controlled shutdown: a restarted broker with the
+        // same endpoints still writes its registration then.
+        if self.brokers().get(&record.broker_id) == Some(&record)
+            && !self.is_shutting_down(record.broker_id)
+        {
             return Ok(());
         }
         self.propose_records(&[super::MetadataRecord::RegisterBroker(record)])

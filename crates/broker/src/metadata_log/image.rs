@@ -71,6 +71,8 @@ pub struct MetadataLogImage {
     brokers: BTreeMap<i32, RegisterBrokerRecord>,
     /// Registered brokers the active controller fenced (always a subset of `brokers`).
     fenced: std::collections::BTreeSet<i32>,
+    /// Registered brokers in controlled shutdown (until they register again).
+    shutting_down: std::collections::BTreeSet<i32>,
     /// Every broker's dynamic configs by broker id (no empty maps); this node's entry is
     /// mirrored in `metadata.dynamic_broker_configs`.
     broker_configs: BrokerConfigs,
@@ -87,6 +89,9 @@ struct Snapshot {
     /// Absent in snapshots from before fencing: nobody fenced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     fenced: Vec<i32>,
+    /// Absent in snapshots from before controlled shutdown: nobody shutting down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    shutting_down: Vec<i32>,
     /// Absent in snapshots from before per-broker configs: `metadata`'s
     /// `dynamic_broker_configs` are then those of the node that wrote the snapshot.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -103,6 +108,7 @@ impl MetadataLogImage {
             metadata: MetadataImage::empty(cluster_id, node_id),
             brokers: BTreeMap::new(),
             fenced: Default::default(),
+            shutting_down: Default::default(),
             broker_configs: BTreeMap::new(),
             migrated: false,
         }
@@ -121,6 +127,17 @@ impl MetadataLogImage {
     /// Whether the active controller fenced registered broker `id`.
     pub fn is_fenced(&self, id: i32) -> bool {
         self.fenced.contains(&id)
+    }
+
+    /// Whether broker `id` is in controlled shutdown (KIP-841).
+    pub fn is_shutting_down(&self, id: i32) -> bool {
+        self.shutting_down.contains(&id)
+    }
+
+    /// Whether broker `id` may lead or join an ISR: registered, not fenced, not in
+    /// controlled shutdown.
+    pub fn is_eligible(&self, id: i32) -> bool {
+        self.brokers.contains_key(&id) && !self.is_fenced(id) && !self.is_shutting_down(id)
     }
 
     /// The dynamic configs of broker `id`; `None` when it has none.
@@ -278,16 +295,26 @@ impl MetadataLogImage {
                 check_broker(r)?;
                 // A broker registers when it starts: it is alive, whatever it was before.
                 self.fenced.remove(&r.broker_id);
+                self.shutting_down.remove(&r.broker_id);
                 self.brokers.insert(r.broker_id, r.clone());
             }
             MetadataRecord::BrokerRegistrationChange(r) => {
                 if !self.brokers.contains_key(&r.broker_id) {
                     return Err(format!("broker {} is not registered", r.broker_id));
                 }
-                if r.fenced {
-                    self.fenced.insert(r.broker_id);
-                } else {
-                    self.fenced.remove(&r.broker_id);
+                match r.in_controlled_shutdown {
+                    Some(true) => {
+                        self.shutting_down.insert(r.broker_id);
+                    }
+                    Some(false) => {
+                        self.shutting_down.remove(&r.broker_id);
+                    }
+                    None if r.fenced => {
+                        self.fenced.insert(r.broker_id);
+                    }
+                    None => {
+                        self.fenced.remove(&r.broker_id);
+                    }
                 }
             }
             MetadataRecord::ClusterLink(r) => {
@@ -417,19 +444,20 @@ impl MetadataLogImage {
         // KIP-841: a fenced broker may stay in an ISR (the last member is never removed)
         // but never joins one, nor takes the leadership: the leader's AlterPartition may
         // have been computed before the fencing committed.
-        if let Some(joining) = next
-            .isr
-            .iter()
-            .find(|b| !partition.isr.contains(b) && self.fenced.contains(b))
-        {
+        if let Some(joining) = next.isr.iter().find(|b| {
+            !partition.isr.contains(b)
+                && (self.fenced.contains(b) || self.shutting_down.contains(b))
+        }) {
             return Err(format!(
-                "fenced broker {joining} cannot join the ISR of {name}-{} (INELIGIBLE_REPLICA)",
+                "fenced or shutting-down broker {joining} cannot join the ISR of {name}-{} (INELIGIBLE_REPLICA)",
                 r.partition_id
             ));
         }
-        if next.leader != partition.leader && self.fenced.contains(&next.leader) {
+        if next.leader != partition.leader
+            && (self.fenced.contains(&next.leader) || self.shutting_down.contains(&next.leader))
+        {
             return Err(format!(
-                "fenced broker {} cannot lead {name}-{}",
+                "fenced or shutting-down broker {} cannot lead {name}-{}",
                 next.leader, r.partition_id
             ));
         }
@@ -629,6 +657,7 @@ impl Image for MetadataLogImage {
             metadata: self.metadata.clone(),
             brokers: self.brokers.values().cloned().collect(),
             fenced: self.fenced.iter().copied().collect(),
+            shutting_down: self.shutting_down.iter().copied().collect(),
             broker_configs: self.broker_configs.clone(),
             migrated: self.migrated,
         };
@@ -680,6 +709,7 @@ impl Image for MetadataLogImage {
         self.metadata.dynamic_broker_configs = self.own_broker_configs();
         self.brokers = brokers;
         self.fenced = s.fenced.into_iter().collect();
+        self.shutting_down = s.shutting_down.into_iter().collect();
         self.migrated = s.migrated;
         Ok(())
     }

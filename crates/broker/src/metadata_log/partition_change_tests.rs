@@ -170,6 +170,7 @@ fn a_fenced_broker_cannot_join_the_isr_or_lead() {
         MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
             broker_id: id,
             fenced,
+            in_controlled_shutdown: None,
         })
     };
     apply(&mut img, &[register(1), register(2), register(3)]).unwrap();
@@ -178,12 +179,12 @@ fn a_fenced_broker_cannot_join_the_isr_or_lead() {
     refused(
         &mut img,
         change(0, Some(vec![1, 2, 3]), None, Some(2)),
-        "fenced broker 3 cannot join the ISR of orders-0",
+        "shutting-down broker 3 cannot join the ISR of orders-0",
     );
     refused(
         &mut img,
         change(1, None, Some(3), Some(2)),
-        "fenced broker 3 cannot lead orders-0",
+        "shutting-down broker 3 cannot lead orders-0",
     );
     // A fenced member already in the ISR may stay (it is not joining).
     apply(&mut img, &[fence(2, true)]).unwrap();

@@ -136,13 +136,18 @@ pub struct RegisterBrokerRecord {
     pub rack: Option<String>,
 }
 
-/// Kafka's `BrokerRegistrationChangeRecord` (its fencing part): the active controller
-/// fences a registered broker it has not heard from for `broker.session.timeout.ms`, and
-/// unfences it when it is back. A fenced broker is listed nowhere and leads nothing.
+/// Kafka's `BrokerRegistrationChangeRecord`: the active controller fences a registered
+/// broker it has not heard from for `broker.session.timeout.ms`, and unfences it when it is
+/// back; a fenced broker is listed nowhere and leads nothing. A broker that stops cleanly
+/// writes `in_controlled_shutdown: Some(true)` (KIP-841): it then leads nothing and joins no
+/// ISR until it registers again, and such a record leaves fencing as it was (`fenced` is
+/// not read). Absent (older entries, fencing records): unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistrationChangeRecord {
     pub broker_id: i32,
     pub fenced: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_controlled_shutdown: Option<bool>,
 }
 
 /// Strait's: a cluster link created or reconfigured (same name and link id).

@@ -631,6 +631,7 @@ fn encoding_is_pinned() {
         MetadataRecord::BrokerRegistrationChange(super::records::BrokerRegistrationChangeRecord {
             broker_id: 1,
             fenced: true,
+            in_controlled_shutdown: None,
         }),
         MetadataRecord::ClusterLink(ClusterLinkRecord {
             link: link("dr", "L1"),

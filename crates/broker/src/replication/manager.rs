@@ -267,7 +267,7 @@ impl ReplicaManager {
             .brokers()
             .keys()
             .copied()
-            .filter(|&id| !meta.is_fenced(id))
+            .filter(|&id| meta.is_eligible(id))
             .collect();
         let now = now_ms();
         for t in topics.list() {

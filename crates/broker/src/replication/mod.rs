@@ -40,8 +40,6 @@
 //!   a replica moved away by a reassignment keeps its (idle) log directory.
 //! * KIP-966 ELR (eligible leader replicas) is deliberately absent: pre-ELR semantics.
 //! * Broker epochs on follower fetches (KIP-903 STALE_BROKER_EPOCH) are the caller's check.
-//! * Controlled shutdown (KIP-841 `inControlledShutdown`): a stopping broker does not move
-//!   its leaderships first; they move when the controller fences it.
 
 mod acks;
 pub mod election;

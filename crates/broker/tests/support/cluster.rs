@@ -1,7 +1,7 @@
 //! An in-process multi-voter cluster: combined nodes (broker + controller), each on its own
 //! thread and tokio runtime, with controller ports picked free and the KRaft keys set as a
 //! 3-node test needs them (short quorum and session timeouts, so a stopped node is fenced in
-//! about 1.5 s). Extra overrides are applied last, so a test can change any of them.
+//! about 1.5 s, and `controlled.shutdown.enable=false`, so a stop is like a crash). Extra overrides are applied last, so a test can change any of them.
 
 use std::path::Path;
 use std::sync::mpsc::Receiver;
@@ -43,6 +43,9 @@ pub fn node_config(dir: &Path, node: usize, ports: &[u16], extra: &[&str]) -> Br
         "controller.quorum.election.timeout.ms=300".to_string(),
         "broker.session.timeout.ms=1500".to_string(),
         "broker.heartbeat.interval.ms=200".to_string(),
+        // `RunningBroker::shutdown` stands for a crash in these tests; a test of the
+        // clean stop turns it back on.
+        "controlled.shutdown.enable=false".to_string(),
         format!("log.dirs={}", dir.display()),
     ];
     overrides.extend(extra.iter().map(|s| s.to_string()));
