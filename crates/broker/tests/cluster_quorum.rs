@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use strait_broker::{BrokerConfig, RunningBroker};
+use support::cluster::{spawn_with, started};
 use support::{client, new_topic, topics};
 
 const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
@@ -65,37 +66,14 @@ fn node_config(
         .map_err(|e| e.to_string())
 }
 
-/// Starts node `node` on its own thread and runtime: start-up waits for the quorum, which
-/// needs its peers to start too.
+/// Starts node `node` (start-up waits for the quorum, which needs its peers to start too).
 fn spawn_node(
     dir: &Path,
     node: usize,
     ports: &[u16],
     cluster_id: Option<&str>,
 ) -> std::sync::mpsc::Receiver<Result<RunningBroker, String>> {
-    let config = node_config(dir, node, ports, cluster_id).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(RunningBroker::start(config));
-        let ok = started.is_ok();
-        let _ = tx.send(started.map_err(|e| e.to_string()));
-        if ok {
-            // Keep serving until the process ends; the test shuts the broker down itself.
-            rt.block_on(std::future::pending::<()>());
-        }
-    });
-    rx
-}
-
-fn started(rx: std::sync::mpsc::Receiver<Result<RunningBroker, String>>) -> RunningBroker {
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("node start-up did not finish")
-        .unwrap()
+    spawn_with(node_config(dir, node, ports, cluster_id).unwrap())
 }
 
 /// Waits (deadline-bounded polling) until `cond` holds.

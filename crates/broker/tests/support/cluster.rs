@@ -62,7 +62,12 @@ pub fn spawn_node(
     ports: &[u16],
     extra: &[&str],
 ) -> Receiver<Result<RunningBroker, String>> {
-    let config = node_config(dir, node, ports, extra);
+    spawn_with(node_config(dir, node, ports, extra))
+}
+
+/// Starts a node of `config` on its own thread and runtime; it serves until the test
+/// shuts it down.
+pub fn spawn_with(config: BrokerConfig) -> Receiver<Result<RunningBroker, String>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
